@@ -1,1 +1,161 @@
-fn main() {}
+//! The `parleyd` command: flags and environment, first-run admin, signals,
+//! and the readiness line that scripts and tests wait for.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use parley_server::config::{Config, Overrides};
+use parley_server::operators::{self, Bootstrap, Operators};
+use parley_server::shutdown::ShutdownCause;
+use parley_server::Server;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Parley chat server: IRC for chat, HTTP for files.
+#[derive(Parser, Debug)]
+#[command(name = "parleyd", version, about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "PARLEY_CONFIG")]
+    config: Option<PathBuf>,
+    /// IRC listen addresses, comma separated (e.g. 0.0.0.0:6667,[::]:6667).
+    #[arg(long, env = "PARLEY_IRC_LISTEN", value_delimiter = ',')]
+    irc_listen: Option<Vec<SocketAddr>>,
+    /// Data directory (files, activity log, server state).
+    #[arg(long, env = "PARLEY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Server name used in IRC replies.
+    #[arg(long, env = "PARLEY_SERVER_NAME")]
+    server_name: Option<String>,
+    /// Network name (ISUPPORT NETWORK).
+    #[arg(long, env = "PARLEY_NETWORK")]
+    network: Option<String>,
+    /// The lobby channel every user joins.
+    #[arg(long, env = "PARLEY_LOBBY")]
+    lobby: Option<String>,
+    /// Connection password clients must send with PASS.
+    #[arg(long, env = "PARLEY_IRC_PASSWORD", hide_env_values = true)]
+    irc_password: Option<String>,
+    /// Record message bodies in the activity log (default: metadata only).
+    #[arg(long, env = "PARLEY_LOG_MESSAGE_BODIES")]
+    log_message_bodies: Option<bool>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read a password (without echo) and print its argon2id hash for `[[oper]]`.
+    HashPassword,
+    /// Load and validate the configuration, print it, and exit.
+    CheckConfig,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Some(Command::HashPassword) = cli.command {
+        return hash_password();
+    }
+    let overrides = Overrides {
+        irc_listen: cli.irc_listen.clone(),
+        data_dir: cli.data_dir.clone(),
+        server_name: cli.server_name.clone(),
+        network: cli.network.clone(),
+        lobby: cli.lobby.clone(),
+        password: cli.irc_password.clone(),
+        log_message_bodies: cli.log_message_bodies,
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("parleyd: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Some(Command::CheckConfig) = cli.command {
+        println!("configuration is valid: {config:#?}");
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let env_password = std::env::var(operators::ADMIN_PASSWORD_ENV).ok();
+    let (ops, boot) = Operators::bootstrap(&config, env_password).context("setting up operators")?;
+    match boot {
+        Bootstrap::Created { name, password } => {
+            eprintln!(
+                "parleyd: created administrator '{name}' with password: {password}\n\
+                 parleyd: this is shown once; only its hash is kept in {}.",
+                config.data_dir.join("admin.toml").display()
+            );
+        }
+        Bootstrap::FromEnv { name } => {
+            eprintln!("parleyd: administrator '{name}' password set from {}", operators::ADMIN_PASSWORD_ENV);
+        }
+        Bootstrap::Existing | Bootstrap::FromConfig => {}
+    }
+    let server = match Server::bind(config, ops).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("parleyd: {e}");
+            std::process::exit(1);
+        }
+    };
+    let irc: Vec<String> = server.irc_addrs().iter().map(|a| a.to_string()).collect();
+    // The readiness line: tests and scripts wait for it instead of sleeping.
+    println!("parleyd ready irc={}", irc.join(","));
+    std::io::stdout().flush().ok();
+    let shutdown = server.shutdown_handle();
+    let signals = tokio::spawn(async move {
+        let cause = wait_for_signal().await;
+        shutdown.trigger(cause);
+    });
+    let cause = server.run().await;
+    signals.abort();
+    eprintln!("parleyd: stopped by {} ({})", cause.by, cause.reason);
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> ShutdownCause {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    ShutdownCause { by: format!("signal {name}"), reason: "the server process was asked to stop".into() }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> ShutdownCause {
+    let _ = tokio::signal::ctrl_c().await;
+    ShutdownCause { by: "signal SIGINT".into(), reason: "the server process was asked to stop".into() }
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    println!("{}", operators::hash_password(&password)?);
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! IRCv3 capabilities Parley offers, as bits in a `u32` so broadcasters can
+//! read a recipient's set with one atomic load.
+
+pub const SERVER_TIME: u32 = 1 << 0;
+pub const MESSAGE_TAGS: u32 = 1 << 1;
+pub const ECHO_MESSAGE: u32 = 1 << 2;
+pub const MULTI_PREFIX: u32 = 1 << 3;
+pub const USERHOST_IN_NAMES: u32 = 1 << 4;
+pub const AWAY_NOTIFY: u32 = 1 << 5;
+pub const CAP_NOTIFY: u32 = 1 << 6;
+
+/// Every capability with its name, in the order `CAP LS` lists them.
+pub const ALL: &[(&str, u32)] = &[
+    ("away-notify", AWAY_NOTIFY),
+    ("cap-notify", CAP_NOTIFY),
+    ("echo-message", ECHO_MESSAGE),
+    ("message-tags", MESSAGE_TAGS),
+    ("multi-prefix", MULTI_PREFIX),
+    ("server-time", SERVER_TIME),
+    ("userhost-in-names", USERHOST_IN_NAMES),
+];
+
+/// The bit for a capability name, if Parley offers it.
+pub fn by_name(name: &str) -> Option<u32> {
+    ALL.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
+/// The names of the bits set in `caps`, space separated.
+pub fn names(caps: u32) -> String {
+    ALL.iter().filter(|(_, b)| caps & b != 0).map(|(n, _)| *n).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_and_bits_agree() {
+        for (name, bit) in super::ALL {
+            assert_eq!(super::by_name(name), Some(*bit));
+        }
+        assert_eq!(super::names(super::SERVER_TIME | super::ECHO_MESSAGE), "echo-message server-time");
+        assert_eq!(super::by_name("sasl"), None);
+    }
+}

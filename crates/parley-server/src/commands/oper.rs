@@ -1,0 +1,89 @@
+//! The administrator's commands: OPER, KILL, DIE.
+//!
+//! OPER answers 464 whether the name or the password was wrong, so a
+//! guesser learns nothing about which operator names exist. Failed attempts
+//! are limited per address and in total (`operators.rs`), and every attempt
+//! is logged with the name tried but never the password.
+
+use crate::activity_log::Value;
+use crate::operators::OperOutcome;
+use crate::outbound::CloseReason;
+use crate::session::Ctx;
+use crate::shutdown::ShutdownCause;
+use parley_proto::numeric::*;
+use parley_proto::{irc_eq, Message};
+
+pub async fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
+    let name = msg.params[0].as_str();
+    let password = msg.params[1].as_str();
+    let ip = ctx.session.addr.ip();
+    let operators = ctx.server.operators.clone();
+    let outcome = operators.check(ip, name, password).await;
+    match outcome {
+        OperOutcome::Granted => {
+            let nick = ctx.session.nick.clone().unwrap_or_default();
+            if let Some(u) = ctx.server.registry.write().users.get_mut(&ctx.session.id) {
+                u.oper = Some(name.to_string());
+            }
+            ctx.reply(RPL_YOUREOPER, &["You are now an IRC operator"]);
+            ctx.send(Message::new("MODE", vec![nick.clone(), "+o".into()]).with_source(nick));
+            ctx.server.log.record("oper", ctx.actor(), &[("name", Value::Text(name)), ("result", Value::Text("granted"))]);
+        }
+        OperOutcome::Denied => {
+            ctx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
+            ctx.server.log.record("oper", ctx.actor(), &[("name", Value::Text(name)), ("result", Value::Text("denied"))]);
+        }
+        OperOutcome::RateLimited(secs) => {
+            let text = format!("Too many failed OPER attempts; try again in {secs} seconds");
+            ctx.reply(ERR_PASSWDMISMATCH, &[text.as_str()]);
+            ctx.fail("OPER", "RATE_LIMITED", &[], &text);
+            ctx.server.log.record(
+                "oper",
+                ctx.actor(),
+                &[("name", Value::Text(name)), ("result", Value::Text("rate_limited")), ("retry_secs", Value::Num(secs))],
+            );
+        }
+    }
+}
+
+/// The oper name of this session's user, or sends 481 and returns `None`.
+fn require_oper(ctx: &Ctx<'_>) -> Option<String> {
+    let oper = ctx.server.registry.read().users.get(&ctx.session.id).and_then(|u| u.oper.clone());
+    if oper.is_none() {
+        ctx.reply(ERR_NOPRIVILEGES, &["Permission Denied- You're not an IRC operator"]);
+    }
+    oper
+}
+
+pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
+    let Some(_) = require_oper(ctx) else { return };
+    let target = msg.params[0].as_str();
+    let reason = super::truncate(msg.param(1).unwrap_or("No reason given"), ctx.server.config.limits.kick_len).to_string();
+    if irc_eq(target, &ctx.server.config.server_name) {
+        ctx.reply(ERR_CANTKILLSERVER, &["You can't kill a server!"]);
+        return;
+    }
+    let me = ctx.session.nick.clone().unwrap_or_default();
+    let found = {
+        let state = ctx.server.registry.read();
+        state.user_by_nick(target).map(|u| (u.client.clone(), u.nick.clone(), u.host.clone()))
+    };
+    let Some((client, nick, host)) = found else {
+        ctx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+        return;
+    };
+    let text = format!("Killed ({me} ({reason}))");
+    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({text})")]).to_bytes().freeze();
+    client.close(CloseReason::Other(text), Some(error));
+    ctx.server_notice(&format!("Killed {nick}: {reason}"));
+    ctx.server.log.record("kill", ctx.actor(), &[("target", Value::Text(&nick)), ("reason", Value::Text(&reason))]);
+}
+
+pub fn die(ctx: &mut Ctx<'_>, msg: &Message) {
+    let Some(oper_name) = require_oper(ctx) else { return };
+    let nick = ctx.session.nick.clone().unwrap_or_default();
+    let reason = msg.param(0).filter(|r| !r.is_empty()).unwrap_or("no reason given").to_string();
+    let by = format!("{nick} (operator {oper_name})");
+    ctx.server.log.record("die", ctx.actor(), &[("oper", Value::Text(&oper_name)), ("reason", Value::Text(&reason))]);
+    ctx.server.shutdown.trigger(ShutdownCause { by, reason });
+}

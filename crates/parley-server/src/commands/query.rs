@@ -1,0 +1,233 @@
+//! Questions about users and the server: WHO, WHOIS, AWAY, ISON, USERHOST,
+//! VERSION, TIME, LUSERS, MOTD, and the ISUPPORT burst.
+
+use super::{split_list, truncate};
+use crate::caps;
+use crate::registry::{State, User};
+use crate::relay::Relay;
+use crate::session::Ctx;
+use parley_proto::mask::mask_matches;
+use parley_proto::numeric::*;
+use parley_proto::Message;
+use std::sync::atomic::Ordering;
+
+/// Sends RPL_ISUPPORT, at most 13 tokens per line.
+pub fn isupport(ctx: &Ctx<'_>) {
+    for chunk in ctx.server.isupport.chunks(13) {
+        let mut params: Vec<String> = chunk.to_vec();
+        params.push("are supported by this server".into());
+        ctx.reply(RPL_ISUPPORT, &params);
+    }
+}
+
+pub fn lusers(ctx: &Ctx<'_>) {
+    let state = ctx.server.registry.read();
+    let users = state.users.len();
+    let invisible = state.users.values().filter(|u| u.invisible).count();
+    let opers = state.opers_online();
+    let channels = state.channels.len();
+    let max = state.max_users;
+    drop(state);
+    let unknown = ctx.server.unregistered.load(Ordering::Relaxed);
+    ctx.reply(
+        RPL_LUSERCLIENT,
+        &[format!("There are {} users and {invisible} invisible on 1 servers", users - invisible)],
+    );
+    if opers > 0 {
+        ctx.reply(RPL_LUSEROP, &[opers.to_string(), "operator(s) online".into()]);
+    }
+    if unknown > 0 {
+        ctx.reply(RPL_LUSERUNKNOWN, &[unknown.to_string(), "unknown connection(s)".into()]);
+    }
+    ctx.reply(RPL_LUSERCHANNELS, &[channels.to_string(), "channels formed".into()]);
+    ctx.reply(RPL_LUSERME, &[format!("I have {users} clients and 0 servers")]);
+    ctx.reply(RPL_LOCALUSERS, &[users.to_string(), max.to_string(), format!("Current local users {users}, max {max}")]);
+    ctx.reply(RPL_GLOBALUSERS, &[users.to_string(), max.to_string(), format!("Current global users {users}, max {max}")]);
+}
+
+pub fn motd(ctx: &Ctx<'_>) {
+    let cfg = &ctx.server.config;
+    if cfg.motd.is_empty() {
+        ctx.reply(ERR_NOMOTD, &["MOTD File is missing"]);
+        return;
+    }
+    ctx.reply(RPL_MOTDSTART, &[format!("- {} Message of the day - ", cfg.server_name)]);
+    for line in &cfg.motd {
+        ctx.reply(RPL_MOTD, &[format!("- {line}")]);
+    }
+    ctx.reply(RPL_ENDOFMOTD, &["End of /MOTD command."]);
+}
+
+pub fn version(ctx: &mut Ctx<'_>, _msg: &Message) {
+    let server = ctx.server.config.server_name.clone();
+    ctx.reply(RPL_VERSION, &[crate::server::VERSION, server.as_str(), "Parley IRC server"]);
+    isupport(ctx);
+}
+
+pub fn time(ctx: &mut Ctx<'_>, _msg: &Message) {
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default();
+    let server = ctx.server.config.server_name.clone();
+    ctx.reply(RPL_TIME, &[server, now]);
+}
+
+/// The H/G, `*` and prefix flags of a WHO reply.
+fn who_flags(user: &User, prefix: &str) -> String {
+    let mut flags = String::from(if user.away.is_some() { "G" } else { "H" });
+    if user.oper.is_some() {
+        flags.push('*');
+    }
+    flags.push_str(prefix);
+    flags
+}
+
+pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
+    let mask = msg.params[0].as_str();
+    let id = ctx.session.id;
+    let multi = ctx.session.has_cap(caps::MULTI_PREFIX);
+    let server = ctx.server.config.server_name.clone();
+    let rows: Vec<Vec<String>> = {
+        let state = ctx.server.registry.read();
+        let row = |chan: &str, u: &User, prefix: &str| {
+            vec![
+                chan.to_string(),
+                u.user.clone(),
+                u.host.clone(),
+                server.clone(),
+                u.nick.clone(),
+                who_flags(u, prefix),
+                format!("0 {}", u.realname),
+            ]
+        };
+        if mask.starts_with('#') {
+            match state.channel(mask) {
+                Some(chan) => chan
+                    .members
+                    .iter()
+                    .filter_map(|(mid, m)| state.users.get(mid).map(|u| row(&chan.name, u, m.flags.prefix(multi))))
+                    .collect(),
+                None => Vec::new(),
+            }
+        } else if let Some(u) = state.user_by_nick(mask) {
+            vec![row("*", u, "")]
+        } else {
+            let shares = |other: u64| shares_channel(&state, id, other);
+            state
+                .users
+                .iter()
+                .filter(|(uid, u)| !u.invisible || **uid == id || shares(**uid))
+                .filter(|(_, u)| mask_matches(mask, &u.nick) || mask_matches(mask, &u.host) || mask_matches(mask, &u.realname))
+                .take(1000)
+                .map(|(_, u)| row("*", u, ""))
+                .collect()
+        }
+    };
+    for r in rows {
+        ctx.reply(RPL_WHOREPLY, &r);
+    }
+    ctx.reply(RPL_ENDOFWHO, &[mask, "End of WHO list"]);
+}
+
+fn shares_channel(state: &State, a: u64, b: u64) -> bool {
+    let (Some(ua), Some(ub)) = (state.users.get(&a), state.users.get(&b)) else { return false };
+    ua.channels.iter().any(|c| ub.channels.contains(c))
+}
+
+pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
+    // WHOIS [server] nick: the nick is the last parameter.
+    let nick = msg.params.last().map(String::as_str).unwrap_or("");
+    let nick = split_list(nick).next().unwrap_or(nick);
+    let server = ctx.server.config.server_name.clone();
+    let network = ctx.server.config.network.clone();
+    let info = {
+        let state = ctx.server.registry.read();
+        state.user_by_nick(nick).map(|u| {
+            let chans: Vec<String> = u
+                .channels
+                .iter()
+                .filter_map(|k| state.channels.get(k))
+                .map(|c| format!("{}{}", c.flags(u.client.id).map_or("", |f| f.prefix(false)), c.name))
+                .collect();
+            let idle = (Ctx::now() - u.client.last_spoke.load(Ordering::Relaxed).max(u.signon)).max(0);
+            (u.nick.clone(), u.user.clone(), u.host.clone(), u.realname.clone(), chans, u.oper.is_some(), u.away.clone(), idle, u.signon)
+        })
+    };
+    let Some((nick, user, host, realname, chans, oper, away, idle, signon)) = info else {
+        ctx.reply(ERR_NOSUCHNICK, &[nick, "No such nick/channel"]);
+        ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list"]);
+        return;
+    };
+    ctx.reply(RPL_WHOISUSER, &[nick.clone(), user, host, "*".into(), realname]);
+    if !chans.is_empty() {
+        ctx.reply(RPL_WHOISCHANNELS, &[nick.clone(), chans.join(" ")]);
+    }
+    ctx.reply(RPL_WHOISSERVER, &[nick.clone(), server, format!("{network} server")]);
+    if oper {
+        ctx.reply(RPL_WHOISOPERATOR, &[nick.clone(), "is an IRC operator".into()]);
+    }
+    if let Some(a) = away {
+        ctx.reply(RPL_AWAY, &[nick.clone(), a]);
+    }
+    ctx.reply(RPL_WHOISIDLE, &[nick.clone(), idle.to_string(), signon.to_string(), "seconds idle, signon time".into()]);
+    ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list".into()]);
+}
+
+pub fn away(ctx: &mut Ctx<'_>, msg: &Message) {
+    let text = msg.param(0).filter(|t| !t.is_empty()).map(|t| truncate(t, ctx.server.config.limits.away_len).to_string());
+    let id = ctx.session.id;
+    let mask = ctx.session.hostmask();
+    {
+        let mut state = ctx.server.registry.write();
+        if let Some(u) = state.users.get_mut(&id) {
+            u.away = text.clone();
+        }
+        let params = text.clone().into_iter().collect();
+        let relay = Relay::new(Message::new("AWAY", params).with_source(mask), Vec::new());
+        for client in state.neighbours(id, true, usize::MAX) {
+            let caps = client.caps();
+            if caps & caps::AWAY_NOTIFY != 0 {
+                client.push(relay.bytes_for(caps));
+            }
+        }
+    }
+    match text {
+        Some(_) => ctx.reply(RPL_NOWAWAY, &["You have been marked as being away"]),
+        None => ctx.reply(RPL_UNAWAY, &["You are no longer marked as being away"]),
+    }
+}
+
+pub fn ison(ctx: &mut Ctx<'_>, msg: &Message) {
+    let online: Vec<String> = {
+        let state = ctx.server.registry.read();
+        msg.params
+            .iter()
+            .flat_map(|p| p.split(' '))
+            .filter(|n| !n.is_empty())
+            .take(100)
+            .filter_map(|n| state.user_by_nick(n).map(|u| u.nick.clone()))
+            .collect()
+    };
+    ctx.reply(RPL_ISON, &[online.join(" ")]);
+}
+
+pub fn userhost(ctx: &mut Ctx<'_>, msg: &Message) {
+    let replies: Vec<String> = {
+        let state = ctx.server.registry.read();
+        msg.params
+            .iter()
+            .flat_map(|p| p.split(' '))
+            .filter(|n| !n.is_empty())
+            .take(5)
+            .filter_map(|n| {
+                state.user_by_nick(n).map(|u| {
+                    let oper = if u.oper.is_some() { "*" } else { "" };
+                    let away = if u.away.is_some() { '-' } else { '+' };
+                    format!("{}{oper}={away}{}@{}", u.nick, u.user, u.host)
+                })
+            })
+            .collect()
+    };
+    ctx.reply(RPL_USERHOST, &[replies.join(" ")]);
+}
+

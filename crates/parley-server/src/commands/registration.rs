@@ -1,0 +1,220 @@
+//! Connection registration and upkeep: CAP, PASS, NICK, USER, PING, QUIT,
+//! and the welcome burst that ends registration.
+
+use super::{channel, query};
+use crate::activity_log::Value;
+use crate::caps;
+use crate::registry::User;
+use crate::relay::Relay;
+use crate::session::Ctx;
+use parley_proto::numeric::*;
+use parley_proto::{validate_nick, Message};
+use std::sync::atomic::Ordering;
+
+pub fn cap(ctx: &mut Ctx<'_>, msg: &Message) {
+    let sub = msg.params[0].to_ascii_uppercase();
+    let server = ctx.server.config.server_name.clone();
+    let target = ctx.target().to_string();
+    let reply = |ctx: &Ctx<'_>, params: Vec<String>| {
+        let mut all = vec![target.clone()];
+        all.extend(params);
+        ctx.send_bytes(Message::new("CAP", all).with_source(server.clone()).to_bytes().freeze());
+    };
+    match sub.as_str() {
+        "LS" => {
+            if !ctx.session.registered {
+                ctx.session.cap_negotiating = true;
+            }
+            let version = msg.param(1).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+            if version >= 302 {
+                ctx.session.cap_version = 302;
+                // CAP LS 302 implies cap-notify.
+                ctx.session.caps |= caps::CAP_NOTIFY;
+                ctx.session.client.set_caps(ctx.session.caps);
+            }
+            let list = caps::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" ");
+            reply(ctx, vec!["LS".into(), list]);
+        }
+        "LIST" => reply(ctx, vec!["LIST".into(), caps::names(ctx.session.caps)]),
+        "REQ" => {
+            if !ctx.session.registered {
+                ctx.session.cap_negotiating = true;
+            }
+            let requested = msg.param(1).unwrap_or("");
+            let mut add = 0u32;
+            let mut remove = 0u32;
+            let mut ok = true;
+            for item in requested.split(' ').filter(|s| !s.is_empty()) {
+                let (negate, name) = match item.strip_prefix('-') {
+                    Some(n) => (true, n),
+                    None => (false, item),
+                };
+                match caps::by_name(name) {
+                    Some(bit) if negate => remove |= bit,
+                    Some(bit) => add |= bit,
+                    None => ok = false,
+                }
+            }
+            if ok && !requested.trim().is_empty() {
+                ctx.session.caps = (ctx.session.caps | add) & !remove;
+                ctx.session.client.set_caps(ctx.session.caps);
+                reply(ctx, vec!["ACK".into(), requested.trim().to_string()]);
+            } else {
+                reply(ctx, vec!["NAK".into(), requested.to_string()]);
+            }
+        }
+        "END" => {
+            if !ctx.session.registered {
+                ctx.session.cap_negotiating = false;
+                try_complete(ctx);
+            }
+        }
+        _ => ctx.reply(ERR_INVALIDCAPCMD, &[msg.params[0].as_str(), "Invalid CAP subcommand"]),
+    }
+}
+
+pub fn pass(ctx: &mut Ctx<'_>, msg: &Message) {
+    if ctx.session.registered {
+        ctx.reply(ERR_ALREADYREGISTERED, &["You may not reregister"]);
+        return;
+    }
+    ctx.session.pass = Some(msg.params[0].clone());
+}
+
+pub fn nick(ctx: &mut Ctx<'_>, msg: &Message) {
+    let Some(new) = msg.param(0).filter(|n| !n.is_empty()) else {
+        ctx.reply(ERR_NONICKNAMEGIVEN, &["No nickname given"]);
+        return;
+    };
+    if let Err(e) = validate_nick(new, ctx.server.config.limits.nick_len) {
+        ctx.reply(ERR_ERRONEUSNICKNAME, &[new, &format!("Erroneous nickname: {e}")]);
+        return;
+    }
+    if !ctx.session.registered {
+        if ctx.server.registry.read().id_by_nick(new).is_some() {
+            ctx.reply(ERR_NICKNAMEINUSE, &[new, "Nickname is already in use"]);
+            return;
+        }
+        ctx.session.nick = Some(new.to_string());
+        try_complete(ctx);
+        return;
+    }
+    let old = ctx.session.nick.clone().unwrap_or_default();
+    if old == new {
+        return;
+    }
+    let old_mask = ctx.session.hostmask();
+    {
+        let mut state = ctx.server.registry.write();
+        if let Some(holder) = state.id_by_nick(new) {
+            if holder != ctx.session.id {
+                drop(state);
+                ctx.reply(ERR_NICKNAMEINUSE, &[new, "Nickname is already in use"]);
+                return;
+            }
+        }
+        state.nicks.remove(&parley_proto::casefold(&old));
+        state.nicks.insert(parley_proto::casefold(new), ctx.session.id);
+        if let Some(user) = state.users.get_mut(&ctx.session.id) {
+            user.nick = new.to_string();
+        }
+        let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new());
+        ctx.session.client.push(relay.bytes_for(ctx.session.caps));
+        for client in state.neighbours(ctx.session.id, true, ctx.server.config.irc.quiet_lobby_above) {
+            client.push(relay.bytes_for(client.caps()));
+        }
+    }
+    ctx.server.log.record("nick", ctx.actor(), &[("new", Value::Text(new))]);
+    ctx.session.nick = Some(new.to_string());
+}
+
+pub fn user(ctx: &mut Ctx<'_>, msg: &Message) {
+    if ctx.session.registered {
+        ctx.reply(ERR_ALREADYREGISTERED, &["You may not reregister"]);
+        return;
+    }
+    let clean: String = msg.params[0]
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(17)
+        .collect();
+    let username = format!("~{}", if clean.is_empty() { "user" } else { &clean });
+    let realname = super::truncate(&msg.params[3], 100).to_string();
+    ctx.session.user = Some((username, realname));
+    try_complete(ctx);
+}
+
+pub fn ping(ctx: &mut Ctx<'_>, msg: &Message) {
+    let Some(token) = msg.param(0) else {
+        ctx.reply(ERR_NOORIGIN, &["No origin specified"]);
+        return;
+    };
+    let server = ctx.server.config.server_name.clone();
+    ctx.send(Message::new("PONG", vec![server.clone(), token.to_string()]).with_source(server));
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, msg: &Message) {
+    let reason = match msg.param(0).filter(|r| !r.is_empty()) {
+        Some(r) => format!("Quit: {}", super::truncate(r, ctx.server.config.limits.kick_len)),
+        None => "Quit".to_string(),
+    };
+    ctx.session.quit = Some(reason);
+}
+
+/// Finishes registration once NICK, USER (and CAP END, if negotiating) are in.
+fn try_complete(ctx: &mut Ctx<'_>) {
+    let s = &ctx.session;
+    if s.registered || s.cap_negotiating || s.nick.is_none() || s.user.is_none() {
+        return;
+    }
+    if let Some(expected) = &ctx.server.config.irc.password {
+        if ctx.session.pass.as_deref() != Some(expected.as_str()) {
+            ctx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
+            ctx.server.log.record("auth_failed", ctx.actor(), &[("what", Value::Text("server password"))]);
+            ctx.session.quit = Some("Bad password".into());
+            return;
+        }
+    }
+    let nick = ctx.session.nick.clone().unwrap_or_default();
+    let (username, realname) = ctx.session.user.clone().unwrap_or_default();
+    let user = User {
+        client: ctx.session.client.clone(),
+        addr: ctx.session.addr,
+        nick: nick.clone(),
+        user: username,
+        host: ctx.session.host.clone(),
+        realname,
+        away: None,
+        invisible: false,
+        oper: None,
+        channels: Vec::new(),
+        signon: Ctx::now(),
+    };
+    if ctx.server.registry.write().add_user(ctx.session.id, user).is_err() {
+        ctx.reply(ERR_NICKNAMEINUSE, &[nick.as_str(), "Nickname is already in use"]);
+        ctx.session.nick = None;
+        return;
+    }
+    ctx.session.registered = true;
+    ctx.server.unregistered.fetch_sub(1, Ordering::Relaxed);
+    ctx.server.log.record("registered", ctx.actor(), &[("user", Value::Text(&ctx.session.hostmask()))]);
+    welcome(ctx);
+    for name in ctx.server.config.irc.auto_join.clone() {
+        channel::join_one(ctx, &name, None);
+    }
+}
+
+fn welcome(ctx: &mut Ctx<'_>) {
+    let cfg = &ctx.server.config;
+    let mask = ctx.session.hostmask();
+    ctx.reply(RPL_WELCOME, &[format!("Welcome to the {} IRC Network, {mask}", cfg.network)]);
+    ctx.reply(
+        RPL_YOURHOST,
+        &[format!("Your host is {}, running version {}", cfg.server_name, crate::server::VERSION)],
+    );
+    ctx.reply(RPL_CREATED, &[format!("This server was created {}", ctx.server.created)]);
+    ctx.reply(RPL_MYINFO, &[cfg.server_name.as_str(), crate::server::VERSION, "io", "biklmnotv", "bklov"]);
+    query::isupport(ctx);
+    query::lusers(ctx);
+    query::motd(ctx);
+}

@@ -1,0 +1,388 @@
+//! The server's configuration: one typed struct with every default beside its
+//! field, loaded from embedded defaults, then a TOML file, then `PARLEY_*`
+//! environment variables and command-line flags (flags win over the
+//! environment, both win over the file). Validation happens here, at start,
+//! so a bad value stops the server with a message naming the key instead of
+//! failing later at runtime.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why the configuration could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, reason: reason.into() }
+}
+
+/// Everything `parleyd` can be told. Field docs are the reference for the
+/// README's configuration table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The server's name in IRC replies (`:parley.local 001 ...`).
+    pub server_name: String,
+    /// The network name advertised in ISUPPORT `NETWORK=`.
+    pub network: String,
+    /// Where files, the activity log and the server's own state live.
+    pub data_dir: PathBuf,
+    /// Message of the day lines; empty means "no MOTD" (422).
+    pub motd: Vec<String>,
+    pub irc: IrcConfig,
+    pub limits: Limits,
+    pub log: LogConfig,
+    pub admin: AdminConfig,
+    /// Operators from the config file. When empty, an `admin` operator is
+    /// created on first run (see `operators.rs`).
+    #[serde(rename = "oper")]
+    pub opers: Vec<OperConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IrcConfig {
+    /// Plain-text IRC listeners. `0.0.0.0:6667` and `[::]:6667` listen on all
+    /// interfaces.
+    pub listen: Vec<SocketAddr>,
+    /// Connection password (`PASS`), if the server is private.
+    pub password: Option<String>,
+    /// The channel every user lands in, and that `parley` talks to.
+    pub lobby: String,
+    /// Channels every user is joined to on registration (the lobby first).
+    pub auto_join: Vec<String>,
+    /// Above this many members, joins, parts and quits in auto-join channels
+    /// are no longer broadcast and NAMES on join shows only you and the
+    /// operators (explicit NAMES still lists everyone).
+    pub quiet_lobby_above: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Longest line without tags, CR LF included (RFC 1459: 512).
+    pub max_line_bytes: usize,
+    /// Longest tag section (`@...` and its space), as IRCv3 message-tags says.
+    pub max_tag_bytes: usize,
+    /// Bytes queued for one client before it is cut with "SendQ exceeded".
+    pub sendq_bytes: usize,
+    /// Bytes of unprocessed input one client may have waiting before it is
+    /// cut with "Excess Flood".
+    pub recvq_bytes: usize,
+    /// Lines a client may send in a burst before being throttled.
+    pub flood_burst: u32,
+    /// Lines per second a client may sustain.
+    pub flood_lines_per_second: f64,
+    /// Connections in total.
+    pub max_connections: usize,
+    /// Connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Channels one user may be in (ISUPPORT CHANLIMIT).
+    pub max_channels_per_user: usize,
+    /// Targets in one PRIVMSG/NOTICE/TAGMSG (ISUPPORT TARGMAX).
+    pub max_targets: usize,
+    /// Seconds an unregistered connection may take to register.
+    pub registration_timeout_secs: u64,
+    /// Seconds of silence before the server sends PING.
+    pub ping_interval_secs: u64,
+    /// Seconds to answer that PING before "Ping timeout".
+    pub ping_timeout_secs: u64,
+    /// Seconds to wait for connections to flush on shutdown.
+    pub shutdown_grace_secs: u64,
+    pub nick_len: usize,
+    pub channel_len: usize,
+    pub topic_len: usize,
+    pub away_len: usize,
+    pub kick_len: usize,
+    /// Entries in one channel's ban list.
+    pub max_bans: usize,
+    /// Failed OPER attempts allowed per address within the window.
+    pub oper_failures_per_ip: u32,
+    /// Failed OPER attempts allowed from all addresses within the window.
+    pub oper_failures_global: u32,
+    /// The window for the two limits above, in seconds.
+    pub oper_failure_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// File name of the activity log inside the data directory.
+    pub file: String,
+    /// Also record message bodies (off by default: metadata only).
+    pub message_bodies: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Name of the operator created on first run when no `[[oper]]` exists.
+    pub default_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperConfig {
+    pub name: String,
+    /// An argon2id PHC string, as printed by `parleyd hash-password`.
+    pub password_hash: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server_name: "parley.local".into(),
+            network: "Parley".into(),
+            data_dir: PathBuf::from("parley-data"),
+            motd: vec!["Welcome to Parley. Say hello in #lobby.".into()],
+            irc: IrcConfig::default(),
+            limits: Limits::default(),
+            log: LogConfig::default(),
+            admin: AdminConfig::default(),
+            opers: Vec::new(),
+        }
+    }
+}
+
+impl Default for IrcConfig {
+    fn default() -> Self {
+        IrcConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 6667))],
+            password: None,
+            lobby: "#lobby".into(),
+            auto_join: vec!["#lobby".into()],
+            quiet_lobby_above: 200,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_bytes: 512,
+            max_tag_bytes: 8191,
+            sendq_bytes: 1 << 20,
+            recvq_bytes: 8192,
+            flood_burst: 20,
+            flood_lines_per_second: 4.0,
+            max_connections: 16384,
+            max_connections_per_ip: 16,
+            max_channels_per_user: 50,
+            max_targets: 4,
+            registration_timeout_secs: 30,
+            ping_interval_secs: 90,
+            ping_timeout_secs: 60,
+            shutdown_grace_secs: 5,
+            nick_len: 30,
+            channel_len: 50,
+            topic_len: 390,
+            away_len: 390,
+            kick_len: 390,
+            max_bans: 100,
+            oper_failures_per_ip: 3,
+            oper_failures_global: 20,
+            oper_failure_window_secs: 60,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { file: "server_log.txt".into(), message_bodies: false }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { default_name: "admin".into() }
+    }
+}
+
+/// Values given as flags or `PARLEY_*` variables; `None` leaves the file's or
+/// the default value alone.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub irc_listen: Option<Vec<SocketAddr>>,
+    pub data_dir: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub network: Option<String>,
+    pub lobby: Option<String>,
+    pub password: Option<String>,
+    pub log_message_bodies: Option<bool>,
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then overrides; validated.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_path_buf(), message })
+    }
+
+    /// Parses TOML text; the error names the offending key and line.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = &o.irc_listen {
+            self.irc.listen = v.clone();
+        }
+        if let Some(v) = &o.data_dir {
+            self.data_dir = v.clone();
+        }
+        if let Some(v) = &o.server_name {
+            self.server_name = v.clone();
+        }
+        if let Some(v) = &o.network {
+            self.network = v.clone();
+        }
+        if let Some(v) = &o.lobby {
+            let old = std::mem::replace(&mut self.irc.lobby, v.clone());
+            self.irc.auto_join.retain(|c| !parley_proto::irc_eq(c, &old));
+            self.irc.auto_join.insert(0, v.clone());
+        }
+        if let Some(v) = &o.password {
+            self.irc.password = Some(v.clone());
+        }
+        if let Some(v) = o.log_message_bodies {
+            self.log.message_bodies = v;
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let name_ok = !self.server_name.is_empty()
+            && self.server_name.contains('.')
+            && self.server_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !name_ok {
+            return Err(invalid("server_name", "must look like a host name with a dot, e.g. parley.local"));
+        }
+        if self.network.is_empty() || self.network.contains([' ', ',', '\r', '\n']) {
+            return Err(invalid("network", "must be one word"));
+        }
+        if self.irc.listen.is_empty() {
+            return Err(invalid("irc.listen", "needs at least one address"));
+        }
+        let l = &self.limits;
+        if l.channel_len < 2 {
+            return Err(invalid("limits.channel_len", "must be at least 2"));
+        }
+        if parley_proto::validate_channel(&self.irc.lobby, l.channel_len).is_err() {
+            return Err(invalid("irc.lobby", format!("{:?} is not a valid channel name", self.irc.lobby)));
+        }
+        for c in &self.irc.auto_join {
+            if let Err(e) = parley_proto::validate_channel(c, l.channel_len) {
+                return Err(invalid("irc.auto_join", format!("{c:?}: {e}")));
+            }
+        }
+        if let Some(p) = &self.irc.password {
+            if p.is_empty() || p.contains([' ', '\r', '\n', '\0']) {
+                return Err(invalid("irc.password", "must be non-empty without spaces or line breaks"));
+            }
+        }
+        if l.max_line_bytes < 512 {
+            return Err(invalid("limits.max_line_bytes", "must be at least 512 (RFC 1459)"));
+        }
+        if l.sendq_bytes < 4096 {
+            return Err(invalid("limits.sendq_bytes", "must be at least 4096"));
+        }
+        if l.recvq_bytes < l.max_line_bytes {
+            return Err(invalid("limits.recvq_bytes", "must be at least limits.max_line_bytes"));
+        }
+        if l.flood_burst == 0 || !(l.flood_lines_per_second > 0.0) {
+            return Err(invalid("limits.flood_lines_per_second", "burst and rate must be positive"));
+        }
+        for (key, v) in [
+            ("limits.max_connections", l.max_connections),
+            ("limits.max_connections_per_ip", l.max_connections_per_ip),
+            ("limits.max_channels_per_user", l.max_channels_per_user),
+            ("limits.max_targets", l.max_targets),
+            ("limits.nick_len", l.nick_len),
+            ("limits.topic_len", l.topic_len),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        for (key, v) in [
+            ("limits.registration_timeout_secs", l.registration_timeout_secs),
+            ("limits.ping_interval_secs", l.ping_interval_secs),
+            ("limits.ping_timeout_secs", l.ping_timeout_secs),
+            ("limits.oper_failure_window_secs", l.oper_failure_window_secs),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be at least 1 second"));
+            }
+        }
+        for (i, o) in self.opers.iter().enumerate() {
+            if o.name.is_empty() || o.name.contains(' ') {
+                return Err(invalid("oper.name", format!("entry {} has an empty name or a space", i + 1)));
+            }
+            if argon2::PasswordHash::new(&o.password_hash).is_err() {
+                return Err(invalid(
+                    "oper.password_hash",
+                    format!("entry {:?} is not a PHC hash; make one with `parleyd hash-password`", o.name),
+                ));
+            }
+        }
+        if self.admin.default_name.is_empty() || self.admin.default_name.contains(' ') {
+            return Err(invalid("admin.default_name", "must be one word"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("[limits]\nsendq = 5\n").unwrap_err();
+        assert!(err.contains("sendq"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let mut c = Config::from_toml("[irc]\nlobby = \"nolobby\"\n").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("irc.lobby"), "{err}");
+        c.irc.lobby = "#ok".into();
+        c.irc.auto_join = vec!["#ok".into()];
+        c.limits.sendq_bytes = 10;
+        assert!(c.validate().unwrap_err().to_string().contains("limits.sendq_bytes"));
+    }
+
+    #[test]
+    fn overrides_win_over_file() {
+        let mut c = Config::from_toml("server_name = \"a.example\"\n").unwrap();
+        c.apply(&Overrides { server_name: Some("b.example".into()), lobby: Some("#main".into()), ..Default::default() });
+        assert_eq!(c.server_name, "b.example");
+        assert_eq!(c.irc.lobby, "#main");
+        assert_eq!(c.irc.auto_join, vec!["#main".to_string()]);
+    }
+}

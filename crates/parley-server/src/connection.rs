@@ -1,0 +1,272 @@
+//! One client's connection: reading and framing lines, the input limits
+//! (line length, UTF-8, flood), liveness (PING, registration timeout), and
+//! the orderly end of the connection. Commands never see the socket; they
+//! get parsed messages and reply through the session's queue.
+//!
+//! Flood control is a token bucket per client: each line costs a token;
+//! with the bucket empty, lines wait (the client is throttled) while input
+//! keeps being read, and once more than `recvq_bytes` of input is waiting the
+//! client is cut with "Excess Flood". Memory per client is therefore bounded
+//! on both sides: `recvq_bytes` in, `sendq_bytes` out.
+
+use crate::activity_log::{Actor, Value};
+use crate::commands;
+use crate::outbound::{self, Client, CloseReason};
+use crate::relay::Relay;
+use crate::server::ServerState;
+use crate::session::{Ctx, Session};
+use crate::shutdown::{ShutdownCause, ShutdownListener};
+use bytes::BytesMut;
+use parley_proto::numeric::*;
+use parley_proto::{Message, ParseError};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::time::Instant;
+
+/// How a connection ended.
+enum End {
+    /// The client left (QUIT, EOF or a read error); the QUIT reason.
+    Left(String),
+    /// The server dropped it (KILL, SendQ, flood, timeouts).
+    Dropped(CloseReason),
+    Shutdown(ShutdownCause),
+}
+
+/// Lines per second and burst, refilled continuously.
+struct TokenBucket {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(burst: u32, rate: f64) -> TokenBucket {
+        TokenBucket { tokens: burst as f64, burst: burst as f64, rate, last: Instant::now() }
+    }
+
+    /// Takes a token, or says when one will be available.
+    fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+}
+
+/// Serves one accepted connection until it ends, then cleans up after it.
+pub async fn serve<R, W>(rd: R, wr: W, peer: SocketAddr, server: Arc<ServerState>, shutdown: ShutdownListener)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let id = server.next_client_id();
+    let client = Arc::new(Client::new(id, server.config.limits.sendq_bytes));
+    let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
+    let writer_client = client.clone();
+    // Owned by this task: awaited (bounded) below, so it never outlives us.
+    let writer = tokio::spawn(async move { outbound::run_writer(wr, &writer_client, grace).await });
+    server.unregistered.fetch_add(1, Ordering::Relaxed);
+    server.log.record("connect", Actor { conn: id, addr: Some(peer), nick: None }, &[]);
+    let mut session = Session::new(id, peer, client);
+    let end = read_loop(&mut session, rd, &server, shutdown).await;
+    finish(&mut session, &server, end);
+    if tokio::time::timeout(grace + Duration::from_secs(1), writer).await.is_err() {
+        tracing::warn!(conn = id, "writer did not finish in time");
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    s: &mut Session,
+    mut rd: R,
+    server: &ServerState,
+    mut shutdown: ShutdownListener,
+) -> End {
+    let limits = &server.config.limits;
+    let max_line = limits.max_line_bytes + limits.max_tag_bytes;
+    let mut buf = BytesMut::new();
+    let mut bucket = TokenBucket::new(limits.flood_burst, limits.flood_lines_per_second);
+    let mut discarding = false;
+    let connected = Instant::now();
+    let mut last_input = connected;
+    let mut ping_sent: Option<Instant> = None;
+    let client = s.client.clone();
+    loop {
+        if let Some(reason) = s.quit.take() {
+            return End::Left(reason);
+        }
+        let mut throttled_until = None;
+        if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            match bucket.take(Instant::now()) {
+                Ok(()) => {
+                    let line = buf.split_to(pos + 1);
+                    handle_line(s, server, &line[..pos]).await;
+                    if buf.is_empty() && buf.capacity() > 4096 {
+                        buf = BytesMut::new();
+                    }
+                    continue;
+                }
+                Err(at) => throttled_until = Some(at),
+            }
+            if buf.len() > limits.recvq_bytes {
+                log_limit(server, s, "flood", buf.len());
+                return End::Dropped(CloseReason::Other("Excess Flood".into()));
+            }
+        } else if buf.len() > max_line {
+            too_long(s, server);
+            buf.clear();
+            discarding = true;
+            continue;
+        }
+        let deadline = if !s.registered {
+            connected + Duration::from_secs(limits.registration_timeout_secs)
+        } else if let Some(sent) = ping_sent {
+            sent + Duration::from_secs(limits.ping_timeout_secs)
+        } else {
+            last_input + Duration::from_secs(limits.ping_interval_secs)
+        };
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(2048);
+        }
+        tokio::select! {
+            biased;
+            cause = shutdown.recv() => return End::Shutdown(cause),
+            _ = client.closed() => {
+                return End::Dropped(client.close_reason().unwrap_or(CloseReason::Other("Closed".into())));
+            }
+            read = rd.read_buf(&mut buf) => match read {
+                Ok(0) => return End::Left("Connection closed".into()),
+                Ok(_) => {
+                    last_input = Instant::now();
+                    ping_sent = None;
+                    if discarding {
+                        match buf.iter().position(|&b| b == b'\n') {
+                            Some(pos) => {
+                                let _ = buf.split_to(pos + 1);
+                                discarding = false;
+                            }
+                            None => buf.clear(),
+                        }
+                    }
+                }
+                Err(e) => return End::Left(format!("Read error: {}", e.kind())),
+            },
+            _ = tokio::time::sleep_until(throttled_until.unwrap_or(deadline)), if throttled_until.is_some() => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                if !s.registered {
+                    log_limit(server, s, "registration_timeout", 0);
+                    return End::Dropped(CloseReason::Other("Registration timed out".into()));
+                }
+                if ping_sent.is_some() {
+                    log_limit(server, s, "ping_timeout", 0);
+                    return End::Dropped(CloseReason::Other(format!("Ping timeout: {} seconds", limits.ping_timeout_secs)));
+                }
+                let name = server.config.server_name.clone();
+                s.client.push(Message::new("PING", vec![name]).to_bytes().freeze());
+                ping_sent = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// Checks one raw line's limits and encoding, parses and dispatches it.
+async fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) {
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if raw.is_empty() {
+        return;
+    }
+    let limits = &server.config.limits;
+    let (tags_len, rest_len) = match raw.first() {
+        Some(b'@') => match raw.iter().position(|&b| b == b' ') {
+            Some(space) => (space + 1, raw.len() - space - 1),
+            None => (raw.len(), 0),
+        },
+        _ => (0, raw.len()),
+    };
+    // The limits count the final CR LF.
+    if tags_len > limits.max_tag_bytes || rest_len + 2 > limits.max_line_bytes {
+        too_long(s, server);
+        return;
+    }
+    let mut ctx = Ctx { server, session: s };
+    let text = match std::str::from_utf8(raw) {
+        Ok(t) => t,
+        Err(_) => {
+            let lossy = String::from_utf8_lossy(raw);
+            let command = Message::parse(&lossy).map(|m| m.command).unwrap_or_else(|_| "*".into());
+            ctx.fail(&command, "INVALID_UTF8", &[], "Message rejected: it is not valid UTF-8 (this server is UTF8ONLY)");
+            log_limit(server, ctx.session, "invalid_utf8", raw.len());
+            return;
+        }
+    };
+    match Message::parse(text) {
+        Ok(msg) => commands::dispatch(&mut ctx, msg).await,
+        Err(ParseError::Empty) => {}
+        Err(ParseError::BadCommand) => {
+            let word = text.split(' ').find(|w| !w.starts_with(['@', ':'])).unwrap_or("");
+            let word = commands::truncate(word, 32).to_string();
+            ctx.reply(ERR_UNKNOWNCOMMAND, &[word.as_str(), "Unknown command"]);
+        }
+        Err(e) => ctx.fail("*", "INVALID_MESSAGE", &[], &format!("Could not parse that line: {e}")),
+    }
+}
+
+fn too_long(s: &mut Session, server: &ServerState) {
+    let ctx = Ctx { server, session: s };
+    ctx.reply(ERR_INPUTTOOLONG, &["Input line was too long"]);
+    log_limit(server, s, "line_too_long", 0);
+}
+
+fn log_limit(server: &ServerState, s: &Session, what: &str, bytes: usize) {
+    let actor = Actor { conn: s.id, addr: Some(s.addr), nick: s.nick.as_deref() };
+    server.log.record("limit", actor, &[("what", Value::Text(what)), ("bytes", Value::Num(bytes as u64))]);
+}
+
+/// Removes the user, tells the others, writes the closing ERROR and logs.
+fn finish(s: &mut Session, server: &ServerState, end: End) {
+    let (reason, shutting_down) = match &end {
+        End::Left(r) => (r.clone(), false),
+        End::Dropped(r) => (r.text().to_string(), false),
+        End::Shutdown(cause) => (format!("Server shutting down: closed by {} ({})", cause.by, cause.reason), true),
+    };
+    if let End::Dropped(CloseReason::SendQExceeded) = end {
+        log_limit(server, s, "sendq", server.config.limits.sendq_bytes);
+    }
+    if shutting_down {
+        let text = format!("*** {reason}");
+        let target = s.nick.clone().unwrap_or_else(|| "*".into());
+        let notice = Message::new("NOTICE", vec![target, text]).with_source(server.config.server_name.clone());
+        s.client.push(notice.to_bytes().freeze());
+    }
+    if s.registered {
+        let quiet_above = server.config.irc.quiet_lobby_above;
+        let mut state = server.registry.write();
+        // At shutdown everyone is leaving; a QUIT per user to every other
+        // user would cost the square of the user count for nothing.
+        if !shutting_down {
+            let relay = Relay::new(Message::new("QUIT", vec![reason.clone()]).with_source(s.hostmask()), Vec::new());
+            for other in state.neighbours(s.id, false, quiet_above) {
+                other.push(relay.bytes_for(other.caps()));
+            }
+        }
+        state.remove_user(s.id);
+    } else {
+        server.unregistered.fetch_sub(1, Ordering::Relaxed);
+    }
+    let actor = Actor { conn: s.id, addr: Some(s.addr), nick: s.nick.as_deref() };
+    server.log.record("quit", actor, &[("reason", Value::Text(&reason))]);
+    let error = Message::new("ERROR", vec![format!("Closing Link: {} ({reason})", s.host)]).to_bytes().freeze();
+    let why = match end {
+        End::Dropped(r) => r,
+        _ => CloseReason::Other(reason),
+    };
+    s.client.close(why, Some(error));
+}

@@ -1,0 +1,263 @@
+//! Operator credentials and the OPER rate limit.
+//!
+//! Passwords exist here only as argon2id PHC hashes. When the config names no
+//! operator, the first run creates one (`admin` by default) with a random
+//! password that is printed once and whose hash is kept in
+//! `<data_dir>/admin.toml`; `PARLEY_ADMIN_PASSWORD` sets that password for
+//! scripted setups. Verification runs on the blocking pool (argon2 is
+//! deliberately slow) and always costs one full hash, whether or not the
+//! name exists, so timing does not reveal valid operator names.
+
+use crate::config::{Config, OperConfig};
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::Rng;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// The environment variable that sets the generated admin's password.
+pub const ADMIN_PASSWORD_ENV: &str = "PARLEY_ADMIN_PASSWORD";
+
+#[derive(Debug, Error)]
+pub enum OperatorsError {
+    #[error("cannot read or write {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is damaged: {reason}; delete it to create a new admin password")]
+    Damaged { path: String, reason: String },
+    #[error("hashing failed: {0}")]
+    Hash(String),
+}
+
+/// The result of an OPER attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OperOutcome {
+    Granted,
+    Denied,
+    /// Too many failures recently; try again after this many seconds.
+    RateLimited(u64),
+}
+
+/// What `bootstrap` did, so `main` can tell the person at the terminal.
+pub enum Bootstrap {
+    /// Operators come from the config file.
+    FromConfig,
+    /// An existing `admin.toml` was used.
+    Existing,
+    /// A new admin was created with this password (show it once).
+    Created { name: String, password: String },
+    /// The admin's password was set from `PARLEY_ADMIN_PASSWORD`.
+    FromEnv { name: String },
+}
+
+pub struct Operators {
+    entries: Vec<OperConfig>,
+    /// A hash of a random password, verified against when the name is
+    /// unknown so that failure always costs the same.
+    decoy: String,
+    failures: Mutex<Failures>,
+    per_ip: u32,
+    global: u32,
+    window: Duration,
+}
+
+#[derive(Default)]
+struct Failures {
+    by_ip: HashMap<IpAddr, VecDeque<Instant>>,
+    all: VecDeque<Instant>,
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> Result<String, OperatorsError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| OperatorsError::Hash(e.to_string()))
+}
+
+fn verify(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(hash) => Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AdminFile {
+    name: String,
+    password_hash: String,
+}
+
+impl Operators {
+    /// Loads operators from the config, or creates/loads the generated admin
+    /// in `data_dir/admin.toml`.
+    pub fn bootstrap(config: &Config, env_password: Option<String>) -> Result<(Operators, Bootstrap), OperatorsError> {
+        let decoy = hash_password(&random_password())?;
+        let limits = &config.limits;
+        let make = |entries| Operators {
+            entries,
+            decoy: decoy.clone(),
+            failures: Mutex::new(Failures::default()),
+            per_ip: limits.oper_failures_per_ip,
+            global: limits.oper_failures_global,
+            window: Duration::from_secs(limits.oper_failure_window_secs),
+        };
+        if !config.opers.is_empty() {
+            return Ok((make(config.opers.clone()), Bootstrap::FromConfig));
+        }
+        let path = config.data_dir.join("admin.toml");
+        let name = config.admin.default_name.clone();
+        if let Some(password) = env_password.filter(|p| !p.is_empty()) {
+            let entry = OperConfig { name: name.clone(), password_hash: hash_password(&password)? };
+            write_admin_file(&path, &entry)?;
+            return Ok((make(vec![entry]), Bootstrap::FromEnv { name }));
+        }
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|source| OperatorsError::Io { path: path.display().to_string(), source })?;
+            let file: AdminFile = toml::from_str(&text)
+                .map_err(|e| OperatorsError::Damaged { path: path.display().to_string(), reason: e.to_string() })?;
+            if PasswordHash::new(&file.password_hash).is_err() {
+                return Err(OperatorsError::Damaged { path: path.display().to_string(), reason: "not a PHC hash".into() });
+            }
+            let entry = OperConfig { name: file.name, password_hash: file.password_hash };
+            return Ok((make(vec![entry]), Bootstrap::Existing));
+        }
+        let password = random_password();
+        let entry = OperConfig { name: name.clone(), password_hash: hash_password(&password)? };
+        write_admin_file(&path, &entry)?;
+        Ok((make(vec![entry]), Bootstrap::Created { name, password }))
+    }
+
+    /// Checks a name and password from `ip`, applying the failure limits.
+    /// Runs the hash on the blocking pool.
+    pub async fn check(self: &Arc<Self>, ip: IpAddr, name: &str, password: &str) -> OperOutcome {
+        if let Some(wait) = self.limited(ip) {
+            return OperOutcome::RateLimited(wait);
+        }
+        let hash = self.entries.iter().find(|e| e.name == name).map(|e| e.password_hash.clone());
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.decoy.clone());
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash)).await.unwrap_or(false);
+        if ok && known {
+            OperOutcome::Granted
+        } else {
+            self.note_failure(ip);
+            OperOutcome::Denied
+        }
+    }
+
+    /// Seconds until `ip` may try again, if it is over a limit now.
+    fn limited(&self, ip: IpAddr) -> Option<u64> {
+        let now = Instant::now();
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let window = self.window;
+        let prune = |q: &mut VecDeque<Instant>| {
+            while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
+                q.pop_front();
+            }
+        };
+        prune(&mut f.all);
+        let mut wait = None;
+        if f.all.len() >= self.global as usize {
+            wait = f.all.front().copied();
+        }
+        if let Some(q) = f.by_ip.get_mut(&ip) {
+            prune(q);
+            if q.len() >= self.per_ip as usize {
+                wait = q.front().copied().max(wait);
+            }
+            if q.is_empty() {
+                f.by_ip.remove(&ip);
+            }
+        }
+        wait.map(|oldest| (window.saturating_sub(now.duration_since(oldest))).as_secs().max(1))
+    }
+
+    fn note_failure(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        f.all.push_back(now);
+        f.by_ip.entry(ip).or_default().push_back(now);
+        // Bound memory under a spray from many addresses.
+        if f.by_ip.len() > 10_000 {
+            let window = self.window;
+            f.by_ip.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
+        }
+    }
+}
+
+fn write_admin_file(path: &Path, entry: &OperConfig) -> Result<(), OperatorsError> {
+    let io = |source| OperatorsError::Io { path: path.display().to_string(), source };
+    let text = toml::to_string(&AdminFile { name: entry.name.clone(), password_hash: entry.password_hash.clone() })
+        .map_err(|e| OperatorsError::Hash(e.to_string()))?;
+    let tmp = path.with_extension("toml.tmp");
+    {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(io)?;
+        f.write_all(b"# The generated administrator. Only the argon2id hash is stored.\n").map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> Config {
+        let mut c = Config::default();
+        c.data_dir = dir.to_path_buf();
+        c
+    }
+
+    #[tokio::test]
+    async fn first_run_creates_admin_then_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path());
+        let (ops, boot) = Operators::bootstrap(&c, None).unwrap();
+        let Bootstrap::Created { name, password } = boot else { panic!("expected a new admin") };
+        let file = std::fs::read_to_string(dir.path().join("admin.toml")).unwrap();
+        assert!(!file.contains(&password) && file.contains("$argon2id$"));
+        let ops = Arc::new(ops);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(ops.check(ip, &name, &password).await, OperOutcome::Granted);
+        let (_, again) = Operators::bootstrap(&c, None).unwrap();
+        assert!(matches!(again, Bootstrap::Existing));
+    }
+
+    #[tokio::test]
+    async fn failures_are_limited_per_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path());
+        let (ops, _) = Operators::bootstrap(&c, Some("right".into())).unwrap();
+        let ops = Arc::new(ops);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(ops.check(ip, "admin", "wrong").await, OperOutcome::Denied);
+        }
+        assert!(matches!(ops.check(ip, "admin", "right").await, OperOutcome::RateLimited(_)));
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(ops.check(other, "admin", "right").await, OperOutcome::Granted);
+        assert_eq!(ops.check(other, "nobody", "right").await, OperOutcome::Denied);
+    }
+}

@@ -1,0 +1,81 @@
+//! A line relayed from one user to many: serialised once per distinct
+//! capability set among the recipients, and shared as `Bytes`.
+//!
+//! Recipients differ only in whether they get the `time` tag (server-time)
+//! and the `msgid` plus client-only tags (message-tags), so there are at
+//! most four encodings of any relayed line, each built on first use.
+
+use crate::caps;
+use bytes::Bytes;
+use parley_proto::{Message, Tag};
+use std::cell::OnceCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use time::OffsetDateTime;
+
+static MSGID: AtomicU64 = AtomicU64::new(1);
+/// Server start time, so message ids stay unique across restarts.
+static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
+/// A relayed message and its lazily built encodings.
+pub struct Relay {
+    msg: Message,
+    time: String,
+    msgid: String,
+    client_tags: Vec<Tag>,
+    encoded: [OnceCell<Bytes>; 4],
+}
+
+impl Relay {
+    /// `msg` must carry no tags; `client_tags` are the sender's `+` tags.
+    pub fn new(msg: Message, client_tags: Vec<Tag>) -> Relay {
+        let time = crate::session::now_tag();
+        let msgid = format!("{:x}-{:x}", START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp()), MSGID.fetch_add(1, Ordering::Relaxed));
+        Relay { msg, time, msgid, client_tags, encoded: Default::default() }
+    }
+
+    /// The encoding for a recipient with capability bits `caps`.
+    pub fn bytes_for(&self, caps: u32) -> Bytes {
+        let with_time = caps & caps::SERVER_TIME != 0;
+        let with_tags = caps & caps::MESSAGE_TAGS != 0;
+        let slot = usize::from(with_time) | (usize::from(with_tags) << 1);
+        self.encoded[slot]
+            .get_or_init(|| {
+                let mut m = self.msg.clone();
+                if with_tags {
+                    m.tags.push(Tag { key: "msgid".into(), value: Some(self.msgid.clone()) });
+                    m.tags.extend(self.client_tags.iter().cloned());
+                }
+                if with_time {
+                    m.tags.push(Tag { key: "time".into(), value: Some(self.time.clone()) });
+                }
+                m.to_bytes().freeze()
+            })
+            .clone()
+    }
+
+    /// True when the relayed message has nothing for recipients without
+    /// message-tags (a TAGMSG).
+    pub fn tags_only(&self) -> bool {
+        self.msg.command == "TAGMSG"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cap_set_gets_its_own_encoding_built_once() {
+        let m = Message::new("PRIVMSG", vec!["#a".into(), "hi there".into()]).with_source("n!u@h");
+        let r = Relay::new(m, vec![Tag { key: "+react".into(), value: Some("x".into()) }]);
+        let plain = r.bytes_for(0);
+        assert_eq!(&plain[..], b":n!u@h PRIVMSG #a :hi there\r\n");
+        let timed = r.bytes_for(caps::SERVER_TIME);
+        assert!(timed.starts_with(b"@time="));
+        let tagged = r.bytes_for(caps::MESSAGE_TAGS | caps::SERVER_TIME);
+        let text = std::str::from_utf8(&tagged).unwrap();
+        assert!(text.contains("msgid=") && text.contains("+react=x") && text.contains("time="), "{text}");
+        // Same allocation the second time: serialised once, shared.
+        assert_eq!(r.bytes_for(0).as_ptr(), plain.as_ptr());
+    }
+}

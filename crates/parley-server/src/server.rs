@@ -1,0 +1,98 @@
+//! The state every connection shares: config, registry, activity log,
+//! operators and the shutdown trigger, plus facts derived once at start
+//! (ISUPPORT tokens, creation time).
+
+use crate::activity_log::ActivityLog;
+use crate::config::Config;
+use crate::operators::Operators;
+use crate::registry::Registry;
+use crate::shutdown::Shutdown;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub const VERSION: &str = concat!("parley-", env!("CARGO_PKG_VERSION"));
+
+pub struct ServerState {
+    pub config: Config,
+    pub registry: Registry,
+    pub log: ActivityLog,
+    pub operators: Arc<Operators>,
+    pub shutdown: Shutdown,
+    /// "This server was created ..." text for 003.
+    pub created: String,
+    /// ISUPPORT tokens in the order they are sent.
+    pub isupport: Vec<String>,
+    /// Connections that have not registered yet (LUSERS 253).
+    pub unregistered: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+impl ServerState {
+    pub fn new(config: Config, log: ActivityLog, operators: Operators, shutdown: Shutdown) -> ServerState {
+        let created = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default();
+        let isupport = isupport_tokens(&config);
+        let registry = Registry::new();
+        {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let mut state = registry.write();
+            for name in &config.irc.auto_join {
+                let chan = crate::channel::Channel::new(name, true, now);
+                state.channels.insert(parley_proto::casefold(name), chan);
+            }
+        }
+        ServerState {
+            config,
+            registry,
+            log,
+            operators: Arc::new(operators),
+            shutdown,
+            created,
+            isupport,
+            unregistered: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The `host` part shown for an address: the IP, with a leading `0`
+    /// for IPv6 forms that would otherwise start with `:` and break the
+    /// parameter syntax.
+    pub fn host_for(ip: std::net::IpAddr) -> String {
+        let s = ip.to_string();
+        if s.starts_with(':') {
+            format!("0{s}")
+        } else {
+            s
+        }
+    }
+}
+
+fn isupport_tokens(c: &Config) -> Vec<String> {
+    let l = &c.limits;
+    let t = l.max_targets;
+    vec![
+        format!("AWAYLEN={}", l.away_len),
+        format!("CASEMAPPING={}", parley_proto::casemap::CASEMAPPING),
+        format!("CHANLIMIT=#:{}", l.max_channels_per_user),
+        "CHANMODES=b,k,l,imnt".into(),
+        format!("CHANNELLEN={}", l.channel_len),
+        "CHANTYPES=#".into(),
+        "ELIST=".into(),
+        "HOSTLEN=64".into(),
+        format!("KICKLEN={}", l.kick_len),
+        format!("MAXLIST=b:{}", l.max_bans),
+        "MODES=4".into(),
+        format!("NETWORK={}", c.network),
+        format!("NICKLEN={}", l.nick_len),
+        "PREFIX=(ov)@+".into(),
+        format!("TARGMAX=PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:1,WHOIS:1,NAMES:1,ISON:,USERHOST:5"),
+        format!("TOPICLEN={}", l.topic_len),
+        "USERLEN=18".into(),
+        "UTF8ONLY".into(),
+    ]
+}

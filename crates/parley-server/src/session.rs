@@ -1,0 +1,133 @@
+//! One connection's private state (what only its own task touches) and the
+//! reply helpers command handlers use. Everything other users can see lives
+//! in the registry instead.
+
+use crate::caps;
+use crate::outbound::Client;
+use crate::server::ServerState;
+use bytes::Bytes;
+use parley_proto::Message;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct Session {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub host: String,
+    pub client: Arc<Client>,
+    /// The nick requested (before registration) or held (after).
+    pub nick: Option<String>,
+    /// USER's username (already prefixed with `~`) and realname.
+    pub user: Option<(String, String)>,
+    /// The password given with PASS, checked at registration.
+    pub pass: Option<String>,
+    /// CAP LS/REQ seen before registration: wait for CAP END.
+    pub cap_negotiating: bool,
+    pub cap_version: u32,
+    pub caps: u32,
+    pub registered: bool,
+    /// Set when the connection must end; the text is the QUIT reason.
+    pub quit: Option<String>,
+}
+
+impl Session {
+    pub fn new(id: u64, addr: SocketAddr, client: Arc<Client>) -> Session {
+        Session {
+            id,
+            addr,
+            host: ServerState::host_for(addr.ip()),
+            client,
+            nick: None,
+            user: None,
+            pass: None,
+            cap_negotiating: false,
+            cap_version: 0,
+            caps: 0,
+            registered: false,
+            quit: None,
+        }
+    }
+
+    pub fn has_cap(&self, cap: u32) -> bool {
+        self.caps & cap != 0
+    }
+
+    pub fn hostmask(&self) -> String {
+        let user = self.user.as_ref().map_or("*", |(u, _)| u.as_str());
+        format!("{}!{}@{}", self.nick.as_deref().unwrap_or("*"), user, self.host)
+    }
+}
+
+/// What a command handler works with.
+pub struct Ctx<'a> {
+    pub server: &'a ServerState,
+    pub session: &'a mut Session,
+}
+
+impl<'a> Ctx<'a> {
+    /// The nick to address replies to: `*` before one is set.
+    pub fn target(&self) -> &str {
+        self.session.nick.as_deref().unwrap_or("*")
+    }
+
+    /// Queues a raw encoded line to this client.
+    pub fn send_bytes(&self, bytes: Bytes) {
+        self.session.client.push(bytes);
+    }
+
+    /// Queues a message to this client, adding a `time` tag if it asked for
+    /// server-time.
+    pub fn send(&self, mut msg: Message) {
+        if self.session.has_cap(caps::SERVER_TIME) && msg.tags.is_empty() {
+            msg.tags.push(parley_proto::Tag { key: "time".into(), value: Some(now_tag()) });
+        }
+        self.send_bytes(msg.to_bytes().freeze());
+    }
+
+    /// Sends a numeric reply: `:server CODE <nick> params...`.
+    pub fn reply<P: AsRef<str>>(&self, code: &str, params: &[P]) {
+        let mut all = Vec::with_capacity(params.len() + 1);
+        all.push(self.target().to_string());
+        all.extend(params.iter().map(|p| p.as_ref().to_string()));
+        self.send_bytes(Message::new(code, all).with_source(self.server.config.server_name.clone()).to_bytes().freeze());
+    }
+
+    /// Sends an IRCv3 standard reply: `FAIL <command> <code> [context...] :<text>`.
+    pub fn fail(&self, command: &str, code: &str, context: &[&str], text: &str) {
+        self.standard_reply("FAIL", command, code, context, text);
+    }
+
+    pub fn note(&self, command: &str, code: &str, text: &str) {
+        self.standard_reply("NOTE", command, code, &[], text);
+    }
+
+    fn standard_reply(&self, kind: &str, command: &str, code: &str, context: &[&str], text: &str) {
+        let mut params = vec![command.to_string(), code.to_string()];
+        params.extend(context.iter().map(|s| s.to_string()));
+        params.push(text.to_string());
+        self.send_bytes(Message::new(kind, params).with_source(self.server.config.server_name.clone()).to_bytes().freeze());
+    }
+
+    /// A server NOTICE to this client.
+    pub fn server_notice(&self, text: &str) {
+        let msg = Message::new("NOTICE", vec![self.target().to_string(), text.to_string()])
+            .with_source(self.server.config.server_name.clone());
+        self.send(msg);
+    }
+
+    /// This connection as the activity log names it.
+    pub fn actor(&self) -> crate::activity_log::Actor<'_> {
+        crate::activity_log::Actor { conn: self.session.id, addr: Some(self.session.addr), nick: self.session.nick.as_deref() }
+    }
+
+    pub fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+}
+
+/// The current time as a `server-time` tag value (RFC 3339, milliseconds, UTC).
+pub fn now_tag() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
