@@ -8,6 +8,7 @@ pub mod channel;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod files;
 pub mod listener;
 pub mod operators;
 pub mod outbound;
@@ -37,6 +38,10 @@ pub enum StartError {
     DataDir { path: String, source: std::io::Error },
     #[error("cannot open activity log {path}: {source}")]
     Log { path: String, source: std::io::Error },
+    #[error("cannot open the file store in {path}: {source}")]
+    Store { path: String, source: std::io::Error },
+    #[error("cannot load or create the token key {path}: {source}")]
+    TokenKey { path: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -45,6 +50,8 @@ pub enum StartError {
 pub struct Server {
     state: Arc<ServerState>,
     irc: Vec<TcpListener>,
+    http: Vec<TcpListener>,
+    store: Option<Arc<files::storage::Store>>,
 }
 
 impl Server {
@@ -61,13 +68,38 @@ impl Server {
             let l = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: *addr, source })?;
             irc.push(l);
         }
-        let state = Arc::new(ServerState::new(config, log, operators, Shutdown::new()));
-        Ok(Server { state, irc })
+        let mut http = Vec::new();
+        for addr in &config.files.listen {
+            let l = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: *addr, source })?;
+            http.push(l);
+        }
+        let store = if http.is_empty() {
+            None
+        } else {
+            let dir = config.files_dir();
+            let store = files::storage::Store::open(&dir)
+                .map_err(|source| StartError::Store { path: dir.display().to_string(), source })?;
+            Some(Arc::new(store))
+        };
+        let filehost = http.first().and_then(|l| l.local_addr().ok()).map(|addr| {
+            let base = config.files.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+            format!("{}/files", base.trim_end_matches('/'))
+        });
+        let key_path = config.data_dir.join("jwt.key");
+        let tokens = files::auth::Tokens::load_or_create(&key_path, &config.server_name, config.files.token_ttl_secs)
+            .map_err(|source| StartError::TokenKey { path: key_path.display().to_string(), source })?;
+        let state = Arc::new(ServerState::new(config, log, operators, tokens, filehost, Shutdown::new()));
+        Ok(Server { state, irc, http, store })
     }
 
     /// The bound IRC addresses (with real ports when 0 was asked for).
     pub fn irc_addrs(&self) -> Vec<SocketAddr> {
         self.irc.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    /// The bound HTTP (file store) addresses.
+    pub fn http_addrs(&self) -> Vec<SocketAddr> {
+        self.http.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// The handle that stops the server (signals use it; so does DIE).
@@ -91,6 +123,24 @@ impl Server {
                 tracker.clone(),
                 state.shutdown.listener(),
             ));
+        }
+        if let Some(store) = self.store {
+            let files = Arc::new(files::FileState {
+                server: state.clone(),
+                store,
+                transfers: Arc::new(tokio::sync::Semaphore::new(state.config.files.max_concurrent_transfers)),
+                base_url: state.filehost.clone().unwrap_or_default(),
+            });
+            let http_limits = ConnectionLimits::new(state.config.files.max_connections, state.config.files.max_connections_per_ip);
+            for listener in self.http {
+                tracker.spawn(files::accept_http(
+                    listener,
+                    files.clone(),
+                    http_limits.clone(),
+                    tracker.clone(),
+                    state.shutdown.listener(),
+                ));
+            }
         }
         let mut stop = state.shutdown.listener();
         let flusher_state = state.clone();

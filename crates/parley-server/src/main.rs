@@ -21,6 +21,12 @@ struct Cli {
     /// IRC listen addresses, comma separated (e.g. 0.0.0.0:6667,[::]:6667).
     #[arg(long, env = "PARLEY_IRC_LISTEN", value_delimiter = ',')]
     irc_listen: Option<Vec<SocketAddr>>,
+    /// HTTP (file store) listen addresses, comma separated.
+    #[arg(long, env = "PARLEY_HTTP_LISTEN", value_delimiter = ',')]
+    http_listen: Option<Vec<SocketAddr>>,
+    /// Public URL of the file store, advertised to clients (default: http:// + first HTTP address).
+    #[arg(long, env = "PARLEY_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Data directory (files, activity log, server state).
     #[arg(long, env = "PARLEY_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -64,6 +70,8 @@ fn main() -> anyhow::Result<()> {
     }
     let overrides = Overrides {
         irc_listen: cli.irc_listen.clone(),
+        http_listen: cli.http_listen.clone(),
+        public_url: cli.public_url.clone(),
         data_dir: cli.data_dir.clone(),
         server_name: cli.server_name.clone(),
         network: cli.network.clone(),
@@ -112,8 +120,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
     let irc: Vec<String> = server.irc_addrs().iter().map(|a| a.to_string()).collect();
+    let http: Vec<String> = server.http_addrs().iter().map(|a| a.to_string()).collect();
     // The readiness line: tests and scripts wait for it instead of sleeping.
-    println!("parleyd ready irc={}", irc.join(","));
+    if http.is_empty() {
+        println!("parleyd ready irc={}", irc.join(","));
+    } else {
+        println!("parleyd ready irc={} http={}", irc.join(","), http.join(","));
+    }
     std::io::stdout().flush().ok();
     let shutdown = server.shutdown_handle();
     let signals = tokio::spawn(async move {

@@ -4,6 +4,7 @@
 
 use crate::activity_log::ActivityLog;
 use crate::config::Config;
+use crate::files::auth::Tokens;
 use crate::operators::Operators;
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
@@ -18,6 +19,10 @@ pub struct ServerState {
     pub log: ActivityLog,
     pub operators: Arc<Operators>,
     pub shutdown: Shutdown,
+    /// Signs and checks the file store's EXTJWT tokens.
+    pub tokens: Tokens,
+    /// The file store's public `/files` URL, if the store is on.
+    pub filehost: Option<String>,
     /// "This server was created ..." text for 003.
     pub created: String,
     /// ISUPPORT tokens in the order they are sent.
@@ -28,11 +33,22 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    pub fn new(config: Config, log: ActivityLog, operators: Operators, shutdown: Shutdown) -> ServerState {
+    pub fn new(
+        config: Config,
+        log: ActivityLog,
+        operators: Operators,
+        tokens: Tokens,
+        filehost: Option<String>,
+        shutdown: Shutdown,
+    ) -> ServerState {
         let created = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc2822)
             .unwrap_or_default();
-        let isupport = isupport_tokens(&config);
+        let mut isupport = isupport_tokens(&config);
+        isupport.push("EXTJWT=1".into());
+        if let Some(url) = &filehost {
+            isupport.push(format!("draft/FILEHOST={url}"));
+        }
         let registry = Registry::new();
         {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -48,6 +64,8 @@ impl ServerState {
             log,
             operators: Arc::new(operators),
             shutdown,
+            tokens,
+            filehost,
             created,
             isupport,
             unregistered: AtomicUsize::new(0),

@@ -4,6 +4,7 @@
 //! handler touches a socket.
 
 pub mod channel;
+pub mod extjwt;
 pub mod messaging;
 pub mod mode;
 pub mod oper;
@@ -56,6 +57,7 @@ const COMMANDS: &[Spec] = &[
     spec("OPER", 2, true),
     spec("KILL", 1, true),
     spec("DIE", 0, true),
+    spec("EXTJWT", 1, true),
 ];
 
 /// Runs one parsed message from the client.
@@ -105,6 +107,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, msg: Message) {
         "OPER" => oper::oper(ctx, &msg).await,
         "KILL" => oper::kill(ctx, &msg),
         "DIE" => oper::die(ctx, &msg),
+        "EXTJWT" => extjwt::extjwt(ctx, &msg),
         _ => unreachable!("every command in COMMANDS has a handler"),
     }
 }

@@ -1,0 +1,124 @@
+//! The HTTP file store: the seed's upload and download, as a second
+//! listener of `parleyd`.
+//!
+//! `storage` owns the bytes on disk (all-or-nothing commits), `routes` the
+//! HTTP semantics, `auth` the EXTJWT tokens, `names` what a file may be
+//! called, `headers` the header formats. This module runs the accept loop:
+//! hyper HTTP/1.1 per connection, with a header read timeout and a bounded
+//! header buffer, and a graceful close on shutdown.
+
+pub mod auth;
+pub mod errors;
+pub mod headers;
+pub mod names;
+pub mod routes;
+pub mod storage;
+
+use crate::listener::ConnectionLimits;
+use crate::server::ServerState;
+use crate::shutdown::ShutdownListener;
+use axum::routing::get;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::Store;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// Bytes read from disk per chunk of a download body.
+pub const READ_CHUNK: usize = 256 * 1024;
+
+/// The peer address of an HTTP request, put in its extensions per connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+/// What the handlers share.
+pub struct FileState {
+    pub server: Arc<ServerState>,
+    pub store: Arc<Store>,
+    /// Uploads and downloads running at once.
+    pub transfers: Arc<Semaphore>,
+    /// The public URL of `/files`, without a trailing slash.
+    pub base_url: String,
+}
+
+pub fn router(state: Arc<FileState>) -> Router {
+    Router::new()
+        .route("/files", get(routes::list).post(routes::post))
+        .route("/files/", get(routes::list))
+        .route("/files/{name}", get(routes::download).put(routes::put).delete(routes::delete))
+        .fallback(routes::no_route)
+        .with_state(state)
+}
+
+/// Accepts HTTP connections until shutdown.
+pub async fn accept_http(
+    listener: TcpListener,
+    state: Arc<FileState>,
+    limits: Arc<ConnectionLimits>,
+    tracker: TaskTracker,
+    mut shutdown: ShutdownListener,
+) {
+    let app = router(state.clone());
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.recv() => return,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = limits.try_acquire(peer.ip()) else {
+            // Over the limit: close without a word; HTTP clients retry.
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        let cfg = state.server.config.clone();
+        tracker.spawn(async move {
+            let _slot = slot;
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(cfg.files.header_timeout_secs))
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(stream), service);
+            serve_until_shutdown(conn, shutdown, Duration::from_secs(cfg.limits.shutdown_grace_secs)).await;
+        });
+    }
+}
+
+async fn serve_until_shutdown<C>(conn: hyper::server::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, C>, mut shutdown: ShutdownListener, grace: Duration)
+where
+    C: hyper::service::HttpService<hyper::body::Incoming>,
+    C::ResBody: 'static,
+    <C::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            }
+        }
+        _ = shutdown.recv() => {
+            // Finish the request in flight (bounded), then close.
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(grace, conn).await;
+        }
+    }
+}

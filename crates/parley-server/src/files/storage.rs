@@ -1,0 +1,382 @@
+//! The file store on disk, all-or-nothing.
+//!
+//! Layout under the store directory:
+//!
+//! ```text
+//! blobs/<sha256 hex>        file contents, immutable once in place
+//! meta/<sha256(name) hex>   one JSON entry per name: which blob, who, when
+//! tmp/                      uploads in progress and entries being written
+//! ```
+//!
+//! An upload streams into `tmp/`, is fsynced, then renamed into `blobs/`
+//! under its digest; only then is the name's entry written to `tmp/`,
+//! fsynced and renamed over `meta/...`. That last rename is the commit: a
+//! reader sees the old entry or the new one, never a mix, and a crash at any
+//! point leaves either the previous version or the new one. Start-up removes
+//! `tmp/` leftovers and blobs no entry points to.
+//!
+//! User-supplied names never become paths: blobs are named by digest and
+//! entries by a hash of the name, so no name can reach outside the store.
+//! A download opens the blob an entry named at the time; an overwrite that
+//! deletes that blob afterwards does not disturb the open file.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use thiserror::Error;
+
+/// One stored file as listed by `GET /files`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the contents.
+    pub sha256: String,
+    pub uploaded_by: String,
+    /// Unix seconds.
+    pub modified: i64,
+}
+
+/// What must hold at commit time for the upload to take effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Replace whatever is there.
+    None,
+    /// Only if no file has this name (`If-None-Match: *`).
+    CreateOnly,
+    /// Only if the current version has this digest (`If-Match`).
+    IfMatch(String),
+}
+
+#[derive(Debug, Error)]
+pub enum CommitError {
+    #[error("precondition failed")]
+    Precondition(Option<Entry>),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// An upload written to `tmp/` and verified, waiting to be committed. The
+/// temp file is removed if it is dropped uncommitted.
+pub struct Staged {
+    path: Option<PathBuf>,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// Streams bytes into a temp file while hashing them.
+pub struct StagingWriter {
+    file: File,
+    path: Option<PathBuf>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl StagingWriter {
+    pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+        self.file.write_all(chunk)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Flushes and fsyncs the data; the digest is final.
+    pub fn finish(mut self) -> io::Result<(Staged, [u8; 32])> {
+        self.file.sync_all()?;
+        let digest: [u8; 32] = self.hasher.clone().finalize().into();
+        let path = self.path.take().expect("finish runs once");
+        Ok((Staged { path: Some(path), sha256: hex::encode(digest), size: self.size }, digest))
+    }
+}
+
+impl Drop for StagingWriter {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Index {
+    by_name: HashMap<String, Entry>,
+    total_bytes: u64,
+}
+
+pub struct Store {
+    root: PathBuf,
+    index: Mutex<Index>,
+}
+
+fn meta_file_name(name: &str) -> String {
+    hex::encode(Sha256::digest(name.as_bytes()))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Store {
+    /// Opens the store, creating its directories, and cleans up after any
+    /// crash: temp files go, entries whose blob is missing go, blobs no
+    /// entry uses go.
+    pub fn open(root: &Path) -> io::Result<Store> {
+        for sub in ["blobs", "meta", "tmp"] {
+            fs::create_dir_all(root.join(sub))?;
+        }
+        for item in fs::read_dir(root.join("tmp"))? {
+            let item = item?;
+            if item.file_type()?.is_file() || item.file_type()?.is_symlink() {
+                fs::remove_file(item.path())?;
+            }
+        }
+        let mut index = Index::default();
+        for item in fs::read_dir(root.join("meta"))? {
+            let item = item?;
+            if !item.file_type()?.is_file() {
+                continue;
+            }
+            let entry: Option<Entry> = fs::read(item.path()).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let valid = entry.filter(|e| {
+                meta_file_name(&e.name) == item.file_name().to_string_lossy()
+                    && e.sha256.len() == 64
+                    && e.sha256.bytes().all(|b| b.is_ascii_hexdigit())
+                    && fs::symlink_metadata(root.join("blobs").join(&e.sha256)).is_ok_and(|m| m.is_file() && m.len() == e.size)
+            });
+            match valid {
+                Some(e) => {
+                    index.total_bytes += e.size;
+                    index.by_name.insert(e.name.clone(), e);
+                }
+                None => {
+                    tracing::warn!(path = %item.path().display(), "removing a damaged file-store entry");
+                    fs::remove_file(item.path())?;
+                }
+            }
+        }
+        for item in fs::read_dir(root.join("blobs"))? {
+            let item = item?;
+            let name = item.file_name().to_string_lossy().to_string();
+            if !index.by_name.values().any(|e| e.sha256 == name) {
+                fs::remove_file(item.path())?;
+            }
+        }
+        Ok(Store { root: root.to_path_buf(), index: Mutex::new(index) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Entry> {
+        self.lock().by_name.get(name).cloned()
+    }
+
+    /// Every entry, sorted by name.
+    pub fn list(&self) -> Vec<Entry> {
+        let mut v: Vec<Entry> = self.lock().by_name.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.lock().total_bytes
+    }
+
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.root.join("blobs").join(sha256)
+    }
+
+    /// Free bytes on the store's file system for an unprivileged writer.
+    pub fn free_bytes(&self) -> io::Result<u64> {
+        free_bytes(&self.root)
+    }
+
+    /// A new temp file in `tmp/` to stream an upload into.
+    pub fn stage(&self) -> io::Result<StagingWriter> {
+        let suffix: u64 = rand::random();
+        let path = self.root.join("tmp").join(format!("upload-{suffix:016x}.part"));
+        let file = fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        Ok(StagingWriter { file, path: Some(path), hasher: Sha256::new(), size: 0 })
+    }
+
+    /// Makes a staged upload the current version of `name`, if
+    /// `precondition` holds now. Returns the new entry and the one it
+    /// replaced. Blocking: call from a blocking context.
+    pub fn commit(
+        &self,
+        mut staged: Staged,
+        name: &str,
+        uploaded_by: &str,
+        modified: i64,
+        precondition: &Precondition,
+    ) -> Result<(Entry, Option<Entry>), CommitError> {
+        let mut index = self.lock();
+        let current = index.by_name.get(name).cloned();
+        let ok = match (precondition, &current) {
+            (Precondition::None, _) => true,
+            (Precondition::CreateOnly, existing) => existing.is_none(),
+            (Precondition::IfMatch(sha), Some(e)) => e.sha256 == *sha,
+            (Precondition::IfMatch(_), None) => false,
+        };
+        if !ok {
+            return Err(CommitError::Precondition(current));
+        }
+        let blob = self.blob_path(&staged.sha256);
+        let staged_path = staged.path.take().expect("a staged upload has its file until commit");
+        if blob.exists() {
+            // Same content already stored: keep the one copy.
+            fs::remove_file(&staged_path)?;
+        } else if let Err(e) = fs::rename(&staged_path, &blob).and_then(|_| sync_dir(&self.root.join("blobs"))) {
+            let _ = fs::remove_file(&staged_path);
+            return Err(e.into());
+        }
+        let entry = Entry {
+            name: name.to_string(),
+            size: staged.size,
+            sha256: staged.sha256.clone(),
+            uploaded_by: uploaded_by.to_string(),
+            modified,
+        };
+        let meta_name = meta_file_name(name);
+        let tmp = self.root.join("tmp").join(format!("{meta_name}.entry"));
+        {
+            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+            f.write_all(&serde_json::to_vec(&entry).map_err(io::Error::other)?)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, self.root.join("meta").join(&meta_name))?;
+        sync_dir(&self.root.join("meta"))?;
+        index.total_bytes += entry.size;
+        let old = index.by_name.insert(name.to_string(), entry.clone());
+        if let Some(old) = &old {
+            index.total_bytes -= old.size;
+            self.drop_blob_if_unused(&index, &old.sha256);
+        }
+        Ok((entry, old))
+    }
+
+    /// Removes `name`. Blocking.
+    pub fn delete(&self, name: &str) -> io::Result<Option<Entry>> {
+        let mut index = self.lock();
+        let Some(old) = index.by_name.get(name).cloned() else { return Ok(None) };
+        fs::remove_file(self.root.join("meta").join(meta_file_name(name)))?;
+        sync_dir(&self.root.join("meta"))?;
+        index.by_name.remove(name);
+        index.total_bytes -= old.size;
+        self.drop_blob_if_unused(&index, &old.sha256);
+        Ok(Some(old))
+    }
+
+    fn drop_blob_if_unused(&self, index: &Index, sha256: &str) {
+        if !index.by_name.values().any(|e| e.sha256 == sha256) {
+            let _ = fs::remove_file(self.blob_path(sha256));
+        }
+    }
+}
+
+#[cfg(unix)]
+fn free_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable
+    // statvfs; the call only writes into `st`.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_path: &Path) -> io::Result<u64> {
+    Ok(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(store: &Store, bytes: &[u8]) -> Staged {
+        let mut w = store.stage().unwrap();
+        w.write(bytes).unwrap();
+        w.finish().unwrap().0
+    }
+
+    #[test]
+    fn commit_then_overwrite_keeps_one_blob_and_counts_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (e, old) = store.commit(upload(&store, b"one"), "a.txt", "alice", 1, &Precondition::CreateOnly).unwrap();
+        assert!(old.is_none());
+        assert_eq!(fs::read(store.blob_path(&e.sha256)).unwrap(), b"one");
+        let refused = store.commit(upload(&store, b"two"), "a.txt", "bob", 2, &Precondition::CreateOnly);
+        assert!(matches!(refused, Err(CommitError::Precondition(Some(_)))));
+        let (e2, old) = store.commit(upload(&store, b"two!"), "a.txt", "bob", 3, &Precondition::IfMatch(e.sha256.clone())).unwrap();
+        assert_eq!(old.unwrap().sha256, e.sha256);
+        assert!(!store.blob_path(&e.sha256).exists(), "old blob is gone");
+        assert_eq!(store.total_bytes(), 4);
+        assert_eq!(store.get("a.txt").unwrap(), e2);
+        // Nothing left behind in tmp/.
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn reopening_cleans_leftovers_and_keeps_committed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.commit(upload(&store, b"keep"), "k", "a", 1, &Precondition::None).unwrap();
+            // A crash mid-upload: a temp file and an orphan blob stay behind.
+            let mut w = store.stage().unwrap();
+            w.write(b"half").unwrap();
+            std::mem::forget(w);
+            fs::write(dir.path().join("blobs").join("0".repeat(64)), b"orphan").unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.list().len(), 1);
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(dir.path().join("blobs")).unwrap().count(), 1);
+        assert_eq!(fs::read(store.blob_path(&store.get("k").unwrap().sha256)).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn dropping_an_unfinished_upload_removes_its_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut w = store.stage().unwrap();
+        w.write(b"partial").unwrap();
+        drop(w);
+        let staged = upload(&store, b"x");
+        drop(staged);
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn identical_contents_share_a_blob_until_both_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, _) = store.commit(upload(&store, b"same"), "a", "x", 1, &Precondition::None).unwrap();
+        store.commit(upload(&store, b"same"), "b", "x", 1, &Precondition::None).unwrap();
+        store.delete("a").unwrap();
+        assert!(store.blob_path(&a.sha256).exists());
+        store.delete("b").unwrap();
+        assert!(!store.blob_path(&a.sha256).exists());
+    }
+}
