@@ -37,7 +37,11 @@ pub struct Actor<'a> {
 
 impl<'a> Actor<'a> {
     pub fn server() -> Actor<'static> {
-        Actor { conn: 0, addr: None, nick: None }
+        Actor {
+            conn: 0,
+            addr: None,
+            nick: None,
+        }
     }
 }
 
@@ -52,7 +56,11 @@ impl ActivityLog {
     /// Opens (creating if needed) the log at `path` for appending.
     pub fn open(path: &Path, message_bodies: bool) -> std::io::Result<ActivityLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(ActivityLog { path: path.to_path_buf(), out: Mutex::new(BufWriter::new(file)), message_bodies })
+        Ok(ActivityLog {
+            path: path.to_path_buf(),
+            out: Mutex::new(BufWriter::new(file)),
+            message_bodies,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -66,7 +74,9 @@ impl ActivityLog {
 
     /// Records one event.
     pub fn record(&self, kind: &str, actor: Actor<'_>, fields: &[(&str, Value<'_>)]) {
-        let now = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
         let mut line = String::with_capacity(128);
         let _ = write!(line, "{now} {kind} conn={}", actor.conn);
         if let Some(addr) = actor.addr {
@@ -112,7 +122,9 @@ fn push_quoted(line: &mut String, s: &str) {
         match c {
             '"' => line.push_str("\\\""),
             '\\' => line.push_str("\\\\"),
-            c if c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}') => {
+            c if c.is_control()
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}') =>
+            {
                 let _ = write!(line, "\\u{{{:x}}}", c as u32);
             }
             c => line.push(c),
@@ -128,9 +140,15 @@ mod tests {
     #[test]
     fn user_text_cannot_forge_a_line() {
         let mut s = String::new();
-        push_quoted(&mut s, "hi\n2026-01-01T00:00:00Z die conn=0 by=\"x\"\u{202E}");
+        push_quoted(
+            &mut s,
+            "hi\n2026-01-01T00:00:00Z die conn=0 by=\"x\"\u{202E}",
+        );
         assert!(!s.contains('\n'));
-        assert_eq!(s, "\"hi\\u{a}2026-01-01T00:00:00Z die conn=0 by=\\\"x\\\"\\u{202e}\"");
+        assert_eq!(
+            s,
+            "\"hi\\u{a}2026-01-01T00:00:00Z die conn=0 by=\\\"x\\\"\\u{202e}\""
+        );
     }
 
     #[test]
@@ -138,8 +156,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.txt");
         let log = ActivityLog::open(&path, false).unwrap();
-        let actor = Actor { conn: 7, addr: Some("127.0.0.1:5000".parse().unwrap()), nick: Some("al\rice") };
-        log.record("message", actor, &[("target", Value::Text("#lobby")), ("bytes", Value::Num(5))]);
+        let actor = Actor {
+            conn: 7,
+            addr: Some("127.0.0.1:5000".parse().unwrap()),
+            nick: Some("al\rice"),
+        };
+        log.record(
+            "message",
+            actor,
+            &[("target", Value::Text("#lobby")), ("bytes", Value::Num(5))],
+        );
         log.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1);

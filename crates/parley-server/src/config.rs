@@ -14,7 +14,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid value for `{key}`: {reason}")]
@@ -22,7 +25,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, reason: reason.into() }
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
 }
 
 /// Everything `parleyd` can be told. Field docs are the reference for the
@@ -259,13 +265,18 @@ impl Default for Limits {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { file: "server_log.txt".into(), message_bodies: false }
+        LogConfig {
+            file: "server_log.txt".into(),
+            message_bodies: false,
+        }
     }
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { default_name: "admin".into() }
+        AdminConfig {
+            default_name: "admin".into(),
+        }
     }
 }
 
@@ -297,9 +308,14 @@ impl Config {
     }
 
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_path_buf(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 
     /// Parses TOML text; the error names the offending key and line.
@@ -328,7 +344,9 @@ impl Config {
         }
         if let Some(v) = &o.lobby {
             let old = std::mem::replace(&mut self.irc.lobby, v.clone());
-            self.irc.auto_join.retain(|c| !parley_proto::irc_eq(c, &old));
+            self.irc
+                .auto_join
+                .retain(|c| !parley_proto::irc_eq(c, &old));
             self.irc.auto_join.insert(0, v.clone());
         }
         if let Some(v) = &o.password {
@@ -347,9 +365,15 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let name_ok = !self.server_name.is_empty()
             && self.server_name.contains('.')
-            && self.server_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            && self
+                .server_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
         if !name_ok {
-            return Err(invalid("server_name", "must look like a host name with a dot, e.g. parley.local"));
+            return Err(invalid(
+                "server_name",
+                "must look like a host name with a dot, e.g. parley.local",
+            ));
         }
         if self.network.is_empty() || self.network.contains([' ', ',', '\r', '\n']) {
             return Err(invalid("network", "must be one word"));
@@ -362,7 +386,10 @@ impl Config {
             return Err(invalid("limits.channel_len", "must be at least 2"));
         }
         if parley_proto::validate_channel(&self.irc.lobby, l.channel_len).is_err() {
-            return Err(invalid("irc.lobby", format!("{:?} is not a valid channel name", self.irc.lobby)));
+            return Err(invalid(
+                "irc.lobby",
+                format!("{:?} is not a valid channel name", self.irc.lobby),
+            ));
         }
         for c in &self.irc.auto_join {
             if let Err(e) = parley_proto::validate_channel(c, l.channel_len) {
@@ -371,20 +398,35 @@ impl Config {
         }
         if let Some(p) = &self.irc.password {
             if p.is_empty() || p.contains([' ', '\r', '\n', '\0']) {
-                return Err(invalid("irc.password", "must be non-empty without spaces or line breaks"));
+                return Err(invalid(
+                    "irc.password",
+                    "must be non-empty without spaces or line breaks",
+                ));
             }
         }
         if l.max_line_bytes < 512 {
-            return Err(invalid("limits.max_line_bytes", "must be at least 512 (RFC 1459)"));
+            return Err(invalid(
+                "limits.max_line_bytes",
+                "must be at least 512 (RFC 1459)",
+            ));
         }
         if l.sendq_bytes < 4096 {
             return Err(invalid("limits.sendq_bytes", "must be at least 4096"));
         }
         if l.recvq_bytes < l.max_line_bytes {
-            return Err(invalid("limits.recvq_bytes", "must be at least limits.max_line_bytes"));
+            return Err(invalid(
+                "limits.recvq_bytes",
+                "must be at least limits.max_line_bytes",
+            ));
         }
-        if l.flood_burst == 0 || !(l.flood_lines_per_second > 0.0) {
-            return Err(invalid("limits.flood_lines_per_second", "burst and rate must be positive"));
+        if l.flood_burst == 0
+            || l.flood_lines_per_second.is_nan()
+            || l.flood_lines_per_second <= 0.0
+        {
+            return Err(invalid(
+                "limits.flood_lines_per_second",
+                "burst and rate must be positive",
+            ));
         }
         for (key, v) in [
             ("limits.max_connections", l.max_connections),
@@ -399,10 +441,16 @@ impl Config {
             }
         }
         for (key, v) in [
-            ("limits.registration_timeout_secs", l.registration_timeout_secs),
+            (
+                "limits.registration_timeout_secs",
+                l.registration_timeout_secs,
+            ),
             ("limits.ping_interval_secs", l.ping_interval_secs),
             ("limits.ping_timeout_secs", l.ping_timeout_secs),
-            ("limits.oper_failure_window_secs", l.oper_failure_window_secs),
+            (
+                "limits.oper_failure_window_secs",
+                l.oper_failure_window_secs,
+            ),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1 second"));
@@ -410,19 +458,30 @@ impl Config {
         }
         for (i, o) in self.opers.iter().enumerate() {
             if o.name.is_empty() || o.name.contains(' ') {
-                return Err(invalid("oper.name", format!("entry {} has an empty name or a space", i + 1)));
+                return Err(invalid(
+                    "oper.name",
+                    format!("entry {} has an empty name or a space", i + 1),
+                ));
             }
             if argon2::PasswordHash::new(&o.password_hash).is_err() {
                 return Err(invalid(
                     "oper.password_hash",
-                    format!("entry {:?} is not a PHC hash; make one with `parleyd hash-password`", o.name),
+                    format!(
+                        "entry {:?} is not a PHC hash; make one with `parleyd hash-password`",
+                        o.name
+                    ),
                 ));
             }
         }
         let f = &self.files;
         if let Some(url) = &f.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains([' ', '\r', '\n']) {
-                return Err(invalid("files.public_url", "must be an http:// or https:// URL"));
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.contains([' ', '\r', '\n'])
+            {
+                return Err(invalid(
+                    "files.public_url",
+                    "must be an http:// or https:// URL",
+                ));
             }
         }
         for (key, v) in [
@@ -431,10 +490,16 @@ impl Config {
             ("files.body_idle_timeout_secs", f.body_idle_timeout_secs),
             ("files.header_timeout_secs", f.header_timeout_secs),
             ("files.token_ttl_secs", f.token_ttl_secs),
-            ("files.max_concurrent_transfers", f.max_concurrent_transfers as u64),
+            (
+                "files.max_concurrent_transfers",
+                f.max_concurrent_transfers as u64,
+            ),
             ("files.max_name_bytes", f.max_name_bytes as u64),
             ("files.max_connections", f.max_connections as u64),
-            ("files.max_connections_per_ip", f.max_connections_per_ip as u64),
+            (
+                "files.max_connections_per_ip",
+                f.max_connections_per_ip as u64,
+            ),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -470,13 +535,21 @@ mod tests {
         c.irc.lobby = "#ok".into();
         c.irc.auto_join = vec!["#ok".into()];
         c.limits.sendq_bytes = 10;
-        assert!(c.validate().unwrap_err().to_string().contains("limits.sendq_bytes"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("limits.sendq_bytes"));
     }
 
     #[test]
     fn overrides_win_over_file() {
         let mut c = Config::from_toml("server_name = \"a.example\"\n").unwrap();
-        c.apply(&Overrides { server_name: Some("b.example".into()), lobby: Some("#main".into()), ..Default::default() });
+        c.apply(&Overrides {
+            server_name: Some("b.example".into()),
+            lobby: Some("#main".into()),
+            ..Default::default()
+        });
         assert_eq!(c.server_name, "b.example");
         assert_eq!(c.irc.lobby, "#main");
         assert_eq!(c.irc.auto_join, vec!["#main".to_string()]);

@@ -31,7 +31,11 @@ pub struct Slot {
 
 impl ConnectionLimits {
     pub fn new(total: usize, per_ip: usize) -> Arc<ConnectionLimits> {
-        Arc::new(ConnectionLimits { total, per_ip, counts: Mutex::new((0, HashMap::new())) })
+        Arc::new(ConnectionLimits {
+            total,
+            per_ip,
+            counts: Mutex::new((0, HashMap::new())),
+        })
     }
 
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
@@ -46,7 +50,10 @@ impl ConnectionLimits {
         }
         *n += 1;
         *total += 1;
-        Ok(Slot { limits: self.clone(), ip })
+        Ok(Slot {
+            limits: self.clone(),
+            ip,
+        })
     }
 }
 
@@ -100,8 +107,19 @@ pub async fn accept_irc(
                 });
             }
             Err(why) => {
-                let actor = Actor { conn: 0, addr: Some(peer), nick: None };
-                server.log.record("limit", actor, &[("what", Value::Text("connections")), ("reason", Value::Text(why))]);
+                let actor = Actor {
+                    conn: 0,
+                    addr: Some(peer),
+                    nick: None,
+                };
+                server.log.record(
+                    "limit",
+                    actor,
+                    &[
+                        ("what", Value::Text("connections")),
+                        ("reason", Value::Text(why)),
+                    ],
+                );
                 tracker.spawn(refuse(stream, peer, why));
             }
         }

@@ -61,7 +61,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -98,7 +99,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let env_password = std::env::var(operators::ADMIN_PASSWORD_ENV).ok();
-    let (ops, boot) = Operators::bootstrap(&config, env_password).context("setting up operators")?;
+    let (ops, boot) =
+        Operators::bootstrap(&config, env_password).context("setting up operators")?;
     match boot {
         Bootstrap::Created { name, password } => {
             eprintln!(
@@ -108,7 +110,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             );
         }
         Bootstrap::FromEnv { name } => {
-            eprintln!("parleyd: administrator '{name}' password set from {}", operators::ADMIN_PASSWORD_ENV);
+            eprintln!(
+                "parleyd: administrator '{name}' password set from {}",
+                operators::ADMIN_PASSWORD_ENV
+            );
         }
         Bootstrap::Existing | Bootstrap::FromConfig => {}
     }
@@ -125,7 +130,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if http.is_empty() {
         println!("parleyd ready irc={}", irc.join(","));
     } else {
-        println!("parleyd ready irc={} http={}", irc.join(","), http.join(","));
+        println!(
+            "parleyd ready irc={} http={}",
+            irc.join(","),
+            http.join(",")
+        );
     }
     std::io::stdout().flush().ok();
     let shutdown = server.shutdown_handle();
@@ -148,13 +157,19 @@ async fn wait_for_signal() -> ShutdownCause {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    ShutdownCause { by: format!("signal {name}"), reason: "the server process was asked to stop".into() }
+    ShutdownCause {
+        by: format!("signal {name}"),
+        reason: "the server process was asked to stop".into(),
+    }
 }
 
 #[cfg(not(unix))]
 async fn wait_for_signal() -> ShutdownCause {
     let _ = tokio::signal::ctrl_c().await;
-    ShutdownCause { by: "signal SIGINT".into(), reason: "the server process was asked to stop".into() }
+    ShutdownCause {
+        by: "signal SIGINT".into(),
+        reason: "the server process was asked to stop".into(),
+    }
 }
 
 fn hash_password() -> anyhow::Result<()> {

@@ -75,7 +75,9 @@ impl Registry {
 
 impl State {
     pub fn user_by_nick(&self, nick: &str) -> Option<&User> {
-        self.nicks.get(&casefold(nick)).and_then(|id| self.users.get(id))
+        self.nicks
+            .get(&casefold(nick))
+            .and_then(|id| self.users.get(id))
     }
 
     pub fn id_by_nick(&self, nick: &str) -> Option<ClientId> {
@@ -90,24 +92,26 @@ impl State {
         self.channels.get_mut(&casefold(name))
     }
 
-    /// Adds a user; fails if the nick is taken (checked and inserted under
+    /// Adds a user; false if the nick is taken (checked and inserted under
     /// one write lock, so two registrations cannot both win a nick).
-    pub fn add_user(&mut self, id: ClientId, user: User) -> Result<(), User> {
+    pub fn add_user(&mut self, id: ClientId, user: User) -> bool {
         let key = casefold(&user.nick);
         if self.nicks.contains_key(&key) {
-            return Err(user);
+            return false;
         }
         self.nicks.insert(key, id);
         self.users.insert(id, user);
         self.max_users = self.max_users.max(self.users.len());
-        Ok(())
+        true
     }
 
     /// Delivers `relay` to every member of channel `key` except `except`.
     /// Members without message-tags skip tag-only messages (TAGMSG).
     /// Returns how many recipients it was queued for.
     pub fn send_to_channel(&self, key: &str, relay: &Relay, except: Option<ClientId>) -> usize {
-        let Some(chan) = self.channels.get(key) else { return 0 };
+        let Some(chan) = self.channels.get(key) else {
+            return 0;
+        };
         let tags_only = relay.tags_only();
         let mut n = 0;
         for (id, member) in &chan.members {
@@ -126,12 +130,21 @@ impl State {
 
     /// Every other user sharing a channel with `id`, once each. Channels in
     /// quiet (crowded lobby) mode are skipped unless `include_quiet`.
-    pub fn neighbours(&self, id: ClientId, include_quiet: bool, quiet_above: usize) -> Vec<Arc<Client>> {
-        let Some(user) = self.users.get(&id) else { return Vec::new() };
+    pub fn neighbours(
+        &self,
+        id: ClientId,
+        include_quiet: bool,
+        quiet_above: usize,
+    ) -> Vec<Arc<Client>> {
+        let Some(user) = self.users.get(&id) else {
+            return Vec::new();
+        };
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for key in &user.channels {
-            let Some(chan) = self.channels.get(key) else { continue };
+            let Some(chan) = self.channels.get(key) else {
+                continue;
+            };
             if !include_quiet && chan.is_quiet(quiet_above) {
                 continue;
             }

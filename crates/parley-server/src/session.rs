@@ -54,7 +54,12 @@ impl Session {
 
     pub fn hostmask(&self) -> String {
         let user = self.user.as_ref().map_or("*", |(u, _)| u.as_str());
-        format!("{}!{}@{}", self.nick.as_deref().unwrap_or("*"), user, self.host)
+        format!(
+            "{}!{}@{}",
+            self.nick.as_deref().unwrap_or("*"),
+            user,
+            self.host
+        )
     }
 }
 
@@ -79,7 +84,10 @@ impl<'a> Ctx<'a> {
     /// server-time.
     pub fn send(&self, mut msg: Message) {
         if self.session.has_cap(caps::SERVER_TIME) && msg.tags.is_empty() {
-            msg.tags.push(parley_proto::Tag { key: "time".into(), value: Some(now_tag()) });
+            msg.tags.push(parley_proto::Tag {
+                key: "time".into(),
+                value: Some(now_tag()),
+            });
         }
         self.send_bytes(msg.to_bytes().freeze());
     }
@@ -89,7 +97,12 @@ impl<'a> Ctx<'a> {
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(self.target().to_string());
         all.extend(params.iter().map(|p| p.as_ref().to_string()));
-        self.send_bytes(Message::new(code, all).with_source(self.server.config.server_name.clone()).to_bytes().freeze());
+        self.send_bytes(
+            Message::new(code, all)
+                .with_source(self.server.config.server_name.clone())
+                .to_bytes()
+                .freeze(),
+        );
     }
 
     /// Sends an IRCv3 standard reply: `FAIL <command> <code> [context...] :<text>`.
@@ -105,7 +118,12 @@ impl<'a> Ctx<'a> {
         let mut params = vec![command.to_string(), code.to_string()];
         params.extend(context.iter().map(|s| s.to_string()));
         params.push(text.to_string());
-        self.send_bytes(Message::new(kind, params).with_source(self.server.config.server_name.clone()).to_bytes().freeze());
+        self.send_bytes(
+            Message::new(kind, params)
+                .with_source(self.server.config.server_name.clone())
+                .to_bytes()
+                .freeze(),
+        );
     }
 
     /// A server NOTICE to this client.
@@ -117,7 +135,11 @@ impl<'a> Ctx<'a> {
 
     /// This connection as the activity log names it.
     pub fn actor(&self) -> crate::activity_log::Actor<'_> {
-        crate::activity_log::Actor { conn: self.session.id, addr: Some(self.session.addr), nick: self.session.nick.as_deref() }
+        crate::activity_log::Actor {
+            conn: self.session.id,
+            addr: Some(self.session.addr),
+            nick: self.session.nick.as_deref(),
+        }
     }
 
     pub fn now() -> i64 {
@@ -128,6 +150,9 @@ impl<'a> Ctx<'a> {
 /// The current time as a `server-time` tag value (RFC 3339, milliseconds, UTC).
 pub fn now_tag() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

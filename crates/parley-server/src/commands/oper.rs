@@ -27,11 +27,25 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
             }
             ctx.reply(RPL_YOUREOPER, &["You are now an IRC operator"]);
             ctx.send(Message::new("MODE", vec![nick.clone(), "+o".into()]).with_source(nick));
-            ctx.server.log.record("oper", ctx.actor(), &[("name", Value::Text(name)), ("result", Value::Text("granted"))]);
+            ctx.server.log.record(
+                "oper",
+                ctx.actor(),
+                &[
+                    ("name", Value::Text(name)),
+                    ("result", Value::Text("granted")),
+                ],
+            );
         }
         OperOutcome::Denied => {
             ctx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
-            ctx.server.log.record("oper", ctx.actor(), &[("name", Value::Text(name)), ("result", Value::Text("denied"))]);
+            ctx.server.log.record(
+                "oper",
+                ctx.actor(),
+                &[
+                    ("name", Value::Text(name)),
+                    ("result", Value::Text("denied")),
+                ],
+            );
         }
         OperOutcome::RateLimited(secs) => {
             let text = format!("Too many failed OPER attempts; try again in {secs} seconds");
@@ -40,7 +54,11 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
             ctx.server.log.record(
                 "oper",
                 ctx.actor(),
-                &[("name", Value::Text(name)), ("result", Value::Text("rate_limited")), ("retry_secs", Value::Num(secs))],
+                &[
+                    ("name", Value::Text(name)),
+                    ("result", Value::Text("rate_limited")),
+                    ("retry_secs", Value::Num(secs)),
+                ],
             );
         }
     }
@@ -48,9 +66,18 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
 
 /// The oper name of this session's user, or sends 481 and returns `None`.
 fn require_oper(ctx: &Ctx<'_>) -> Option<String> {
-    let oper = ctx.server.registry.read().users.get(&ctx.session.id).and_then(|u| u.oper.clone());
+    let oper = ctx
+        .server
+        .registry
+        .read()
+        .users
+        .get(&ctx.session.id)
+        .and_then(|u| u.oper.clone());
     if oper.is_none() {
-        ctx.reply(ERR_NOPRIVILEGES, &["Permission Denied- You're not an IRC operator"]);
+        ctx.reply(
+            ERR_NOPRIVILEGES,
+            &["Permission Denied- You're not an IRC operator"],
+        );
     }
     oper
 }
@@ -58,7 +85,11 @@ fn require_oper(ctx: &Ctx<'_>) -> Option<String> {
 pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
     let Some(_) = require_oper(ctx) else { return };
     let target = msg.params[0].as_str();
-    let reason = super::truncate(msg.param(1).unwrap_or("No reason given"), ctx.server.config.limits.kick_len).to_string();
+    let reason = super::truncate(
+        msg.param(1).unwrap_or("No reason given"),
+        ctx.server.config.limits.kick_len,
+    )
+    .to_string();
     if irc_eq(target, &ctx.server.config.server_name) {
         ctx.reply(ERR_CANTKILLSERVER, &["You can't kill a server!"]);
         return;
@@ -66,24 +97,48 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
     let me = ctx.session.nick.clone().unwrap_or_default();
     let found = {
         let state = ctx.server.registry.read();
-        state.user_by_nick(target).map(|u| (u.client.clone(), u.nick.clone(), u.host.clone()))
+        state
+            .user_by_nick(target)
+            .map(|u| (u.client.clone(), u.nick.clone(), u.host.clone()))
     };
     let Some((client, nick, host)) = found else {
         ctx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
         return;
     };
     let text = format!("Killed ({me} ({reason}))");
-    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({text})")]).to_bytes().freeze();
+    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({text})")])
+        .to_bytes()
+        .freeze();
     client.close(CloseReason::Other(text), Some(error));
     ctx.server_notice(&format!("Killed {nick}: {reason}"));
-    ctx.server.log.record("kill", ctx.actor(), &[("target", Value::Text(&nick)), ("reason", Value::Text(&reason))]);
+    ctx.server.log.record(
+        "kill",
+        ctx.actor(),
+        &[
+            ("target", Value::Text(&nick)),
+            ("reason", Value::Text(&reason)),
+        ],
+    );
 }
 
 pub fn die(ctx: &mut Ctx<'_>, msg: &Message) {
-    let Some(oper_name) = require_oper(ctx) else { return };
+    let Some(oper_name) = require_oper(ctx) else {
+        return;
+    };
     let nick = ctx.session.nick.clone().unwrap_or_default();
-    let reason = msg.param(0).filter(|r| !r.is_empty()).unwrap_or("no reason given").to_string();
+    let reason = msg
+        .param(0)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("no reason given")
+        .to_string();
     let by = format!("{nick} (operator {oper_name})");
-    ctx.server.log.record("die", ctx.actor(), &[("oper", Value::Text(&oper_name)), ("reason", Value::Text(&reason))]);
+    ctx.server.log.record(
+        "die",
+        ctx.actor(),
+        &[
+            ("oper", Value::Text(&oper_name)),
+            ("reason", Value::Text(&reason)),
+        ],
+    );
     ctx.server.shutdown.trigger(ShutdownCause { by, reason });
 }

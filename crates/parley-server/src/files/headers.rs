@@ -7,7 +7,11 @@ use base64::Engine;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Characters left as they are in a URL path segment or RFC 5987 value.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes a file name as one URL path segment.
 pub fn encode_segment(name: &str) -> String {
@@ -19,17 +23,26 @@ pub fn digest_header(digest: &[u8; 32]) -> String {
     format!("sha-256=:{}:", B64.encode(digest))
 }
 
+/// A `sha-256` digest member that is not `:<base64 of 32 bytes>:`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MalformedDigest;
+
 /// The SHA-256 in a `Repr-Digest`/`Content-Digest` value, if it has one.
-/// `Err` when a sha-256 member is present but malformed.
-pub fn parse_digest(value: &str) -> Result<Option<[u8; 32]>, ()> {
+pub fn parse_digest(value: &str) -> Result<Option<[u8; 32]>, MalformedDigest> {
     for member in value.split(',') {
-        let Some((key, val)) = member.trim().split_once('=') else { continue };
+        let Some((key, val)) = member.trim().split_once('=') else {
+            continue;
+        };
         if !key.trim().eq_ignore_ascii_case("sha-256") {
             continue;
         }
-        let inner = val.trim().strip_prefix(':').and_then(|v| v.strip_suffix(':')).ok_or(())?;
-        let bytes = B64.decode(inner).map_err(|_| ())?;
-        return bytes.try_into().map(Some).map_err(|_| ());
+        let inner = val
+            .trim()
+            .strip_prefix(':')
+            .and_then(|v| v.strip_suffix(':'))
+            .ok_or(MalformedDigest)?;
+        let bytes = B64.decode(inner).map_err(|_| MalformedDigest)?;
+        return bytes.try_into().map(Some).map_err(|_| MalformedDigest);
     }
     Ok(None)
 }
@@ -42,7 +55,9 @@ pub fn etag(sha256_hex: &str) -> String {
 /// True when an `If-None-Match`/`If-Match` list names `etag` (or is `*`).
 /// Weak tags compare by their opaque part, as If-None-Match allows.
 pub fn etag_list_matches(list: &str, etag: &str) -> bool {
-    list.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
 /// A byte range request, resolved against the file size.
@@ -58,11 +73,15 @@ pub enum RangeReq {
 /// Resolves a `Range` header. Several ranges are answered with the whole
 /// file (allowed by RFC 9110), which also defuses many-range abuse.
 pub fn parse_range(value: &str, size: u64) -> RangeReq {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else { return RangeReq::Full };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeReq::Full;
+    };
     if spec.contains(',') {
         return RangeReq::Full;
     }
-    let Some((a, b)) = spec.trim().split_once('-') else { return RangeReq::Full };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeReq::Full;
+    };
     let (a, b) = (a.trim(), b.trim());
     match (a.parse::<u64>(), b.parse::<u64>()) {
         (Ok(start), Ok(end)) if start <= end => {
@@ -95,7 +114,9 @@ pub fn parse_range(value: &str, size: u64) -> RangeReq {
 pub fn disposition_filename(value: &str) -> Option<String> {
     let mut plain = None;
     for part in value.split(';').map(str::trim) {
-        let Some((key, val)) = part.split_once('=') else { continue };
+        let Some((key, val)) = part.split_once('=') else {
+            continue;
+        };
         let key = key.trim().to_ascii_lowercase();
         let val = val.trim();
         if key == "filename*" {
@@ -104,10 +125,16 @@ pub fn disposition_filename(value: &str) -> Option<String> {
             if !charset.eq_ignore_ascii_case("utf-8") {
                 return None;
             }
-            return percent_decode_str(encoded).decode_utf8().ok().map(|s| s.into_owned());
+            return percent_decode_str(encoded)
+                .decode_utf8()
+                .ok()
+                .map(|s| s.into_owned());
         }
         if key == "filename" {
-            let unquoted = val.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(val);
+            let unquoted = val
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(val);
             plain = Some(unquoted.replace("\\\"", "\"").replace("\\\\", "\\"));
         }
     }
@@ -141,16 +168,25 @@ mod tests {
     fn digests_round_trip_and_bad_ones_are_errors() {
         let d = [7u8; 32];
         assert_eq!(parse_digest(&digest_header(&d)), Ok(Some(d)));
-        assert_eq!(parse_digest(&format!("sha-512=:AAAA:, {}", digest_header(&d))), Ok(Some(d)));
+        assert_eq!(
+            parse_digest(&format!("sha-512=:AAAA:, {}", digest_header(&d))),
+            Ok(Some(d))
+        );
         assert_eq!(parse_digest("sha-512=:AAAA:"), Ok(None));
-        assert_eq!(parse_digest("sha-256=:AAAA:"), Err(()));
-        assert_eq!(parse_digest("sha-256=nocolons"), Err(()));
+        assert_eq!(parse_digest("sha-256=:AAAA:"), Err(MalformedDigest));
+        assert_eq!(parse_digest("sha-256=nocolons"), Err(MalformedDigest));
     }
 
     #[test]
     fn disposition_names() {
-        assert_eq!(disposition_filename("attachment; filename=\"a b.txt\""), Some("a b.txt".into()));
-        assert_eq!(disposition_filename("form-data; filename*=UTF-8''%C3%A9t%C3%A9.txt; filename=x"), Some("été.txt".into()));
+        assert_eq!(
+            disposition_filename("attachment; filename=\"a b.txt\""),
+            Some("a b.txt".into())
+        );
+        assert_eq!(
+            disposition_filename("form-data; filename*=UTF-8''%C3%A9t%C3%A9.txt; filename=x"),
+            Some("été.txt".into())
+        );
         assert_eq!(disposition_filename("inline"), None);
     }
 

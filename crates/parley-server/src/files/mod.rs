@@ -50,7 +50,12 @@ pub fn router(state: Arc<FileState>) -> Router {
     Router::new()
         .route("/files", get(routes::list).post(routes::post))
         .route("/files/", get(routes::list))
-        .route("/files/{name}", get(routes::download).put(routes::put).delete(routes::delete))
+        .route(
+            "/files/{name}",
+            get(routes::download)
+                .put(routes::put)
+                .delete(routes::delete),
+        )
         .fallback(routes::no_route)
         .with_state(state)
 }
@@ -87,22 +92,32 @@ pub async fn accept_http(
         let cfg = state.server.config.clone();
         tracker.spawn(async move {
             let _slot = slot;
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(Peer(peer));
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            });
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(Peer(peer));
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                },
+            );
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(cfg.files.header_timeout_secs))
                 .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(stream), service);
-            serve_until_shutdown(conn, shutdown, Duration::from_secs(cfg.limits.shutdown_grace_secs)).await;
+            serve_until_shutdown(
+                conn,
+                shutdown,
+                Duration::from_secs(cfg.limits.shutdown_grace_secs),
+            )
+            .await;
         });
     }
 }
 
-async fn serve_until_shutdown<C>(conn: hyper::server::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, C>, mut shutdown: ShutdownListener, grace: Duration)
-where
+async fn serve_until_shutdown<C>(
+    conn: hyper::server::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, C>,
+    mut shutdown: ShutdownListener,
+    grace: Duration,
+) where
     C: hyper::service::HttpService<hyper::body::Incoming>,
     C::ResBody: 'static,
     <C::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -43,12 +43,21 @@ pub fn validate(name: &str, max_bytes: usize) -> Result<(), BadName> {
         match c {
             '/' | '\\' => return Err(BadName::Separator),
             c if c.is_control() => return Err(BadName::Control),
-            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180E}'
-            | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}'
+            '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
             | '\u{FFF9}'..='\u{FFFB}' => return Err(BadName::Invisible),
-            '\u{2044}' | '\u{2215}' | '\u{29F8}' | '\u{FF0F}' | '\u{FF3C}' | '\u{2216}' | '\u{29F9}' => {
-                return Err(BadName::LookAlikeSlash)
-            }
+            '\u{2044}' | '\u{2215}' | '\u{29F8}' | '\u{FF0F}' | '\u{FF3C}' | '\u{2216}'
+            | '\u{29F9}' => return Err(BadName::LookAlikeSlash),
             _ => {}
         }
     }
@@ -64,7 +73,14 @@ mod tests {
 
     #[test]
     fn ordinary_names_pass() {
-        for n in ["report.pdf", "notes 2026.txt", "ünïcødé.md", ".hidden", "a..b", "日本語.txt"] {
+        for n in [
+            "report.pdf",
+            "notes 2026.txt",
+            "ünïcødé.md",
+            ".hidden",
+            "a..b",
+            "日本語.txt",
+        ] {
             assert_eq!(validate(n, 200), Ok(()), "{n}");
         }
     }

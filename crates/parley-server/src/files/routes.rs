@@ -37,7 +37,11 @@ const HOW_TO_GET_A_TOKEN: &str =
     "Send `EXTJWT *` on your IRC connection and pass the token it returns as `Authorization: Bearer <token>`.";
 
 fn actor<'a>(peer: &Peer, caller: Option<&'a Caller>) -> Actor<'a> {
-    Actor { conn: caller.map_or(0, |c| c.sid), addr: Some(peer.0), nick: caller.map(|c| c.nick.as_str()) }
+    Actor {
+        conn: caller.map_or(0, |c| c.sid),
+        addr: Some(peer.0),
+        nick: caller.map(|c| c.nick.as_str()),
+    }
 }
 
 fn now() -> i64 {
@@ -47,18 +51,33 @@ fn now() -> i64 {
 /// Checks the bearer token and that its IRC session is still connected.
 fn authenticate(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Caller, ApiError> {
     let fail = |why: &str, message: String| {
-        st.server.log.record("http_auth_failed", actor(peer, None), &[("reason", Value::Text(why))]);
+        st.server.log.record(
+            "http_auth_failed",
+            actor(peer, None),
+            &[("reason", Value::Text(why))],
+        );
         ApiError::unauthorized(message)
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(fail("missing", format!("This needs a token. {HOW_TO_GET_A_TOKEN}")));
+        return Err(fail(
+            "missing",
+            format!("This needs a token. {HOW_TO_GET_A_TOKEN}"),
+        ));
     };
     let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
-        return Err(fail("not_bearer", format!("Use the Bearer scheme. {HOW_TO_GET_A_TOKEN}")));
+        return Err(fail(
+            "not_bearer",
+            format!("Use the Bearer scheme. {HOW_TO_GET_A_TOKEN}"),
+        ));
     };
     let claims = match st.server.tokens.verify(token.trim(), now()) {
         Ok(c) => c,
-        Err(e) => return Err(fail("invalid", format!("The token was refused: {e}. {HOW_TO_GET_A_TOKEN}"))),
+        Err(e) => {
+            return Err(fail(
+                "invalid",
+                format!("The token was refused: {e}. {HOW_TO_GET_A_TOKEN}"),
+            ))
+        }
     };
     let state = st.server.registry.read();
     let Some(user) = state.users.get(&claims.sid) else {
@@ -68,7 +87,11 @@ fn authenticate(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Call
             "The IRC session this token belongs to has ended. Reconnect, then send `EXTJWT *` again and use the new token.".into(),
         ));
     };
-    Ok(Caller { nick: user.nick.clone(), sid: claims.sid, oper: user.oper.is_some() })
+    Ok(Caller {
+        nick: user.nick.clone(),
+        sid: claims.sid,
+        oper: user.oper.is_some(),
+    })
 }
 
 fn read_auth(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Option<Caller>, ApiError> {
@@ -96,12 +119,25 @@ struct Listed {
 fn listed(e: &Entry) -> Listed {
     let modified = time::OffsetDateTime::from_unix_timestamp(e.modified)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default();
-    Listed { name: e.name.clone(), size: e.size, sha256: e.sha256.clone(), uploaded_by: e.uploaded_by.clone(), modified }
+    Listed {
+        name: e.name.clone(),
+        size: e.size,
+        sha256: e.sha256.clone(),
+        uploaded_by: e.uploaded_by.clone(),
+        modified,
+    }
 }
 
-pub async fn list(State(st): State<Arc<FileState>>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(
+    State(st): State<Arc<FileState>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     read_auth(&st, &headers, &peer)?;
     let files: Vec<Listed> = st.store.list().iter().map(listed).collect();
     Ok(Json(files).into_response())
@@ -117,7 +153,11 @@ fn entry_headers(e: &Entry, h: &mut HeaderMap) {
     let modified = SystemTime::UNIX_EPOCH + Duration::from_secs(e.modified.max(0) as u64);
     set(h, header::LAST_MODIFIED, httpdate::fmt_http_date(modified));
     if let Ok(raw) = <[u8; 32]>::try_from(hex::decode(&e.sha256).unwrap_or_default()) {
-        set(h, header::HeaderName::from_static("repr-digest"), headers::digest_header(&raw));
+        set(
+            h,
+            header::HeaderName::from_static("repr-digest"),
+            headers::digest_header(&raw),
+        );
     }
 }
 
@@ -130,12 +170,17 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let caller = read_auth(&st, &headers, &peer)?;
     check_name(&st, &name)?;
-    let Some(entry) = st.store.get(&name) else { return Err(ApiError::not_found(&name)) };
+    let Some(entry) = st.store.get(&name) else {
+        return Err(ApiError::not_found(&name));
+    };
     let etag = headers::etag(&entry.sha256);
     let mut resp_headers = HeaderMap::new();
     entry_headers(&entry, &mut resp_headers);
     resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         if headers::etag_list_matches(inm, &etag) {
             return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
         }
@@ -154,18 +199,29 @@ pub async fn download(
         RangeReq::Full => (StatusCode::OK, 0, size),
         RangeReq::Part(a, b) => {
             let v = format!("bytes {a}-{b}/{size}");
-            resp_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).map_err(ApiError::internal)?);
+            resp_headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&v).map_err(ApiError::internal)?,
+            );
             (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
         }
         RangeReq::Unsatisfiable => {
             let v = format!("bytes */{size}");
-            resp_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).map_err(ApiError::internal)?);
+            resp_headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&v).map_err(ApiError::internal)?,
+            );
             let body = serde_json::json!({"error": "range_not_satisfiable", "message": format!("The file is {size} bytes; ask for a range inside it.")});
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, resp_headers, Json(body)).into_response());
+            return Ok(
+                (StatusCode::RANGE_NOT_SATISFIABLE, resp_headers, Json(body)).into_response(),
+            );
         }
     };
     resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    resp_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    resp_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     if let Ok(v) = HeaderValue::from_str(&headers::attachment(&entry.name)) {
         resp_headers.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -173,42 +229,68 @@ pub async fn download(
         return Ok((status, resp_headers).into_response());
     }
     let Ok(permit) = st.transfers.clone().try_acquire_owned() else {
-        st.server.log.record("limit", actor(&peer, caller.as_ref()), &[("what", Value::Text("transfers"))]);
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Too many transfers are running; try again in a few seconds."));
+        st.server.log.record(
+            "limit",
+            actor(&peer, caller.as_ref()),
+            &[("what", Value::Text("transfers"))],
+        );
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Too many transfers are running; try again in a few seconds.",
+        ));
     };
     // The blob is immutable; if an overwrite removed it since we looked,
     // the entry has moved on and the client should ask again.
     let mut file = match tokio::fs::File::open(st.store.blob_path(&entry.sha256)).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "changed", "The file was replaced while you asked for it; request it again."));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "changed",
+                "The file was replaced while you asked for it; request it again.",
+            ));
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
     if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start)).await.map_err(ApiError::internal)?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(ApiError::internal)?;
     }
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), super::READ_CHUNK).map(move |chunk| {
-        // The permit lives as long as the body stream.
-        let _held = &permit;
-        chunk
-    });
-    let mut fields = vec![("name", Value::Text(&entry.name)), ("bytes", Value::Num(len))];
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), super::READ_CHUNK)
+        .map(move |chunk| {
+            // The permit lives as long as the body stream.
+            let _held = &permit;
+            chunk
+        });
+    let mut fields = vec![
+        ("name", Value::Text(&entry.name)),
+        ("bytes", Value::Num(len)),
+    ];
     let range_text = format!("{start}-{}", start + len.saturating_sub(1));
     if status == StatusCode::PARTIAL_CONTENT {
         fields.push(("range", Value::Text(&range_text)));
     }
-    st.server.log.record("download", actor(&peer, caller.as_ref()), &fields);
+    st.server
+        .log
+        .record("download", actor(&peer, caller.as_ref()), &fields);
     Ok((status, resp_headers, Body::from_stream(stream)).into_response())
 }
 
 /// The precondition a PUT asks for, from If-None-Match / If-Match.
 fn precondition(headers: &HeaderMap, current: Option<&Entry>) -> Result<Precondition, ApiError> {
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         if inm.trim() == "*" {
             return Ok(Precondition::CreateOnly);
         }
-        return Err(ApiError::bad_request("bad_precondition", "On uploads If-None-Match may only be `*` (create only)."));
+        return Err(ApiError::bad_request(
+            "bad_precondition",
+            "On uploads If-None-Match may only be `*` (create only).",
+        ));
     }
     if let Some(im) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         let im = im.trim();
@@ -286,7 +368,11 @@ pub async fn post(
         None => format!("upload-{}-{:04x}", now(), rand::random::<u16>()),
     };
     let name = free_name(&st, &base).ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "exists", format!("Too many files are named like {base:?}; pick another name."))
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("Too many files are named like {base:?}; pick another name."),
+        )
     })?;
     let staged = receive(&st, &peer, &caller, &headers, body).await?;
     store(&st, &peer, &caller, &name, staged, Precondition::CreateOnly).await
@@ -307,32 +393,69 @@ fn free_name(st: &FileState, base: &str) -> Option<String> {
 }
 
 fn log_refused(st: &FileState, peer: &Peer, caller: &Caller, name: &str) {
-    st.server.log.record("upload_refused", actor(peer, Some(caller)), &[("name", Value::Text(name)), ("reason", Value::Text("exists"))]);
+    st.server.log.record(
+        "upload_refused",
+        actor(peer, Some(caller)),
+        &[
+            ("name", Value::Text(name)),
+            ("reason", Value::Text("exists")),
+        ],
+    );
 }
 
 fn limit(st: &FileState, peer: &Peer, caller: &Caller, what: &str, err: ApiError) -> ApiError {
-    st.server.log.record("limit", actor(peer, Some(caller)), &[("what", Value::Text(what))]);
+    st.server.log.record(
+        "limit",
+        actor(peer, Some(caller)),
+        &[("what", Value::Text(what))],
+    );
     err
 }
 
 /// Streams the request body into a staged, fsynced, verified temp file.
-async fn receive(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderMap, body: Body) -> Result<Staged, ApiError> {
+async fn receive(
+    st: &FileState,
+    peer: &Peer,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Staged, ApiError> {
     let cfg = &st.server.config.files;
-    let declared: Option<u64> = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let declared: Option<u64> = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
     let too_big = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!("This server accepts files of at most {} bytes.", cfg.max_file_bytes),
+            format!(
+                "This server accepts files of at most {} bytes.",
+                cfg.max_file_bytes
+            ),
         )
     };
-    let no_space = |why: &str| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "no_space", format!("The file store is out of space ({why}); delete files or ask the administrator."));
+    let no_space = |why: &str| {
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "no_space",
+            format!(
+                "The file store is out of space ({why}); delete files or ask the administrator."
+            ),
+        )
+    };
     if declared.is_some_and(|n| n > cfg.max_file_bytes) {
         return Err(limit(st, peer, caller, "file_too_large", too_big()));
     }
-    let expected = match headers.get("repr-digest").or_else(|| headers.get("content-digest")) {
+    let expected = match headers
+        .get("repr-digest")
+        .or_else(|| headers.get("content-digest"))
+    {
         Some(v) => headers::parse_digest(v.to_str().unwrap_or("")).map_err(|_| {
-            ApiError::bad_request("bad_digest_header", "The digest header must look like `sha-256=:<base64 of the 32-byte SHA-256>:`.")
+            ApiError::bad_request(
+                "bad_digest_header",
+                "The digest header must look like `sha-256=:<base64 of the 32-byte SHA-256>:`.",
+            )
         })?,
         None => None,
     };
@@ -340,8 +463,16 @@ async fn receive(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderM
     if st.store.total_bytes() + reserve > cfg.quota_bytes {
         return Err(limit(st, peer, caller, "quota", no_space("quota reached")));
     }
-    if st.store.free_bytes().map_err(ApiError::internal)? < reserve.saturating_add(cfg.min_free_bytes) {
-        return Err(limit(st, peer, caller, "disk_reserve", no_space("disk nearly full")));
+    if st.store.free_bytes().map_err(ApiError::internal)?
+        < reserve.saturating_add(cfg.min_free_bytes)
+    {
+        return Err(limit(
+            st,
+            peer,
+            caller,
+            "disk_reserve",
+            no_space("disk nearly full"),
+        ));
     }
     let Ok(_permit) = st.transfers.clone().try_acquire_owned() else {
         return Err(limit(
@@ -349,7 +480,11 @@ async fn receive(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderM
             peer,
             caller,
             "transfers",
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Too many transfers are running; try again in a few seconds."),
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many transfers are running; try again in a few seconds.",
+            ),
         ));
     };
     let mut writer = st.store.stage().map_err(ApiError::internal)?;
@@ -371,14 +506,28 @@ async fn receive(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderM
                     peer,
                     caller,
                     "body_timeout",
-                    ApiError::new(StatusCode::REQUEST_TIMEOUT, "stalled", format!("The upload stalled for {} seconds and was dropped; nothing was stored.", idle.as_secs())),
+                    ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "stalled",
+                        format!(
+                        "The upload stalled for {} seconds and was dropped; nothing was stored.",
+                        idle.as_secs()
+                    ),
+                    ),
                 ))
             }
             Ok(None) => break Ok(()),
-            Ok(Some(Err(e))) => break Err(ApiError::bad_request("interrupted", format!("The upload was interrupted ({e}); nothing was stored."))),
+            Ok(Some(Err(e))) => {
+                break Err(ApiError::bad_request(
+                    "interrupted",
+                    format!("The upload was interrupted ({e}); nothing was stored."),
+                ))
+            }
             Ok(Some(Ok(frame))) => frame,
         };
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         received += data.len() as u64;
         if received > cfg.max_file_bytes {
             break Err(limit(st, peer, caller, "file_too_large", too_big()));
@@ -396,7 +545,9 @@ async fn receive(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderM
     outcome?;
     let (staged, digest) = match written {
         Ok(done) => done,
-        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) => {
+        Err(e)
+            if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) =>
+        {
             return Err(limit(st, peer, caller, "disk_full", no_space("disk full")));
         }
         Err(e) => return Err(ApiError::internal(e)),
@@ -406,7 +557,11 @@ async fn receive(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderM
     }
     if let Some(want) = expected {
         if want != digest {
-            st.server.log.record("upload_refused", actor(peer, Some(caller)), &[("reason", Value::Text("digest_mismatch"))]);
+            st.server.log.record(
+                "upload_refused",
+                actor(peer, Some(caller)),
+                &[("reason", Value::Text("digest_mismatch"))],
+            );
             return Err(ApiError::bad_request(
                 "digest_mismatch",
                 format!("The body's SHA-256 is {} but the digest header said {}; nothing was stored. Check the file and send it again.", hex::encode(digest), hex::encode(want)),
@@ -417,7 +572,14 @@ async fn receive(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderM
 }
 
 /// Commits a staged upload, answers, announces and logs it.
-async fn store(st: &Arc<FileState>, peer: &Peer, caller: &Caller, name: &str, staged: Staged, wanted: Precondition) -> Result<Response, ApiError> {
+async fn store(
+    st: &Arc<FileState>,
+    peer: &Peer,
+    caller: &Caller,
+    name: &str,
+    staged: Staged,
+    wanted: Precondition,
+) -> Result<Response, ApiError> {
     let store = st.store.clone();
     let (n, who, w) = (name.to_string(), caller.nick.clone(), wanted.clone());
     let committed = tokio::task::spawn_blocking(move || store.commit(staged, &n, &who, now(), &w))
@@ -430,7 +592,11 @@ async fn store(st: &Arc<FileState>, peer: &Peer, caller: &Caller, name: &str, st
             return Err(precondition_failed(name, current.as_ref(), &wanted));
         }
         Err(CommitError::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) => {
-            return Err(ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "no_space", "The disk is full; nothing was stored."));
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "no_space",
+                "The disk is full; nothing was stored.",
+            ));
         }
         Err(CommitError::Io(e)) => return Err(ApiError::internal(e)),
     };
@@ -439,7 +605,11 @@ async fn store(st: &Arc<FileState>, peer: &Peer, caller: &Caller, name: &str, st
     st.server.log.record(
         kind,
         actor(peer, Some(caller)),
-        &[("name", Value::Text(&entry.name)), ("bytes", Value::Num(entry.size)), ("sha256", Value::Text(&entry.sha256))],
+        &[
+            ("name", Value::Text(&entry.name)),
+            ("bytes", Value::Num(entry.size)),
+            ("sha256", Value::Text(&entry.sha256)),
+        ],
     );
     if st.server.config.files.announce_uploads {
         announce(st, &entry, old.is_some(), &url);
@@ -449,17 +619,29 @@ async fn store(st: &Arc<FileState>, peer: &Peer, caller: &Caller, name: &str, st
     if let Ok(v) = HeaderValue::from_str(&url) {
         resp_headers.insert(header::LOCATION, v);
     }
-    let status = if old.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if old.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, resp_headers, Json(listed(&entry))).into_response())
 }
 
 fn announce(st: &FileState, entry: &Entry, replaced: bool, url: &str) {
     let cfg = &st.server.config;
     let verb = if replaced { "replaced" } else { "uploaded" };
-    let text = format!("{} {verb} {} ({} bytes): {url}", entry.uploaded_by, entry.name, entry.size);
-    let msg = Message::new("NOTICE", vec![cfg.irc.lobby.clone(), text]).with_source(cfg.server_name.clone());
+    let text = format!(
+        "{} {verb} {} ({} bytes): {url}",
+        entry.uploaded_by, entry.name, entry.size
+    );
+    let msg = Message::new("NOTICE", vec![cfg.irc.lobby.clone(), text])
+        .with_source(cfg.server_name.clone());
     let relay = Relay::new(msg, Vec::new());
-    st.server.registry.read().send_to_channel(&parley_proto::casefold(&cfg.irc.lobby), &relay, None);
+    st.server.registry.read().send_to_channel(
+        &parley_proto::casefold(&cfg.irc.lobby),
+        &relay,
+        None,
+    );
 }
 
 pub async fn delete(
@@ -470,22 +652,42 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&st, &headers, &peer)?;
     check_name(&st, &name)?;
-    let Some(entry) = st.store.get(&name) else { return Err(ApiError::not_found(&name)) };
+    let Some(entry) = st.store.get(&name) else {
+        return Err(ApiError::not_found(&name));
+    };
     if !caller.oper && !parley_proto::irc_eq(&caller.nick, &entry.uploaded_by) {
-        st.server.log.record("delete_refused", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
+        st.server.log.record(
+            "delete_refused",
+            actor(&peer, Some(&caller)),
+            &[("name", Value::Text(&name))],
+        );
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("Only {} (who uploaded it) or an IRC operator may delete {name:?}.", entry.uploaded_by),
+            format!(
+                "Only {} (who uploaded it) or an IRC operator may delete {name:?}.",
+                entry.uploaded_by
+            ),
         ));
     }
     let store = st.store.clone();
     let n = name.clone();
-    tokio::task::spawn_blocking(move || store.delete(&n)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
-    st.server.log.record("delete", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
+    tokio::task::spawn_blocking(move || store.delete(&n))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    st.server.log.record(
+        "delete",
+        actor(&peer, Some(&caller)),
+        &[("name", Value::Text(&name))],
+    );
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn no_route() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no_route", "Nothing here. The file store lives under /files: GET /files lists it.")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "Nothing here. The file store lives under /files: GET /files lists it.",
+    )
 }
