@@ -43,12 +43,7 @@ pub enum ParseError {
 impl Message {
     /// A message with a command and parameters, no tags, no source.
     pub fn new<C: Into<String>>(command: C, params: Vec<String>) -> Self {
-        Message {
-            tags: Vec::new(),
-            source: None,
-            command: command.into(),
-            params,
-        }
+        Message { tags: Vec::new(), source: None, command: command.into(), params }
     }
 
     /// Sets the source (`nick!user@host` or a server name).
@@ -59,19 +54,13 @@ impl Message {
 
     /// Adds a tag.
     pub fn with_tag<K: Into<String>>(mut self, key: K, value: Option<String>) -> Self {
-        self.tags.push(Tag {
-            key: key.into(),
-            value,
-        });
+        self.tags.push(Tag { key: key.into(), value });
         self
     }
 
     /// The value of the tag `key`, if present (`Some("")` for a bare key).
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|t| t.key == key)
-            .map(|t| t.value.as_deref().unwrap_or(""))
+        self.tags.iter().find(|t| t.key == key).map(|t| t.value.as_deref().unwrap_or(""))
     }
 
     /// Parameter `i`, if present.
@@ -169,11 +158,8 @@ impl Message {
     }
 
     fn estimated_len(&self) -> usize {
-        let tags: usize = self
-            .tags
-            .iter()
-            .map(|t| t.key.len() + t.value.as_ref().map_or(0, |v| v.len() * 2 + 1) + 1)
-            .sum();
+        let tags: usize =
+            self.tags.iter().map(|t| t.key.len() + t.value.as_ref().map_or(0, |v| v.len() * 2 + 1) + 1).sum();
         let params: usize = self.params.iter().map(|p| p.len() + 2).sum();
         tags + 2 + self.source.as_ref().map_or(0, |s| s.len() + 2) + self.command.len() + params + 2
     }
@@ -214,10 +200,7 @@ fn parse_tags(raw: &str) -> Result<Vec<Tag>, ParseError> {
         if let Some(existing) = tags.iter_mut().find(|t| t.key == key) {
             existing.value = value;
         } else {
-            tags.push(Tag {
-                key: key.to_string(),
-                value,
-            });
+            tags.push(Tag { key: key.to_string(), value });
         }
     }
     Ok(tags)
@@ -316,10 +299,7 @@ mod tests {
 
     #[test]
     fn repeated_spaces_between_params_are_one_separator() {
-        assert_eq!(
-            p("USER  a   0 *  :Real Name").params,
-            vec!["a", "0", "*", "Real Name"]
-        );
+        assert_eq!(p("USER  a   0 *  :Real Name").params, vec!["a", "0", "*", "Real Name"]);
     }
 
     #[test]
@@ -355,11 +335,7 @@ mod tests {
     }
 
     fn tag_strategy() -> impl Strategy<Value = Tag> {
-        (
-            "\\+?[a-zA-Z0-9/.-]{1,12}",
-            proptest::option::of("[^\u{0}]{0,12}"),
-        )
-            .prop_map(|(key, value)| Tag { key, value })
+        ("\\+?[a-zA-Z0-9/.-]{1,12}", proptest::option::of("[^\u{0}]{0,12}")).prop_map(|(key, value)| Tag { key, value })
     }
 
     fn message_strategy() -> impl Strategy<Value = Message> {
@@ -373,17 +349,10 @@ mod tests {
         let command = prop_oneof!["[A-Z]{1,10}", "[0-9]{3}"];
         let middle = proptest::collection::vec("[^ \r\n\u{0}:][^ \r\n\u{0}]{0,10}", 0..5);
         let trailing = proptest::option::of("[^\r\n\u{0}]{0,30}");
-        (tags, source, command, middle, trailing).prop_map(
-            |(tags, source, command, mut params, trailing)| {
-                params.extend(trailing);
-                Message {
-                    tags,
-                    source,
-                    command,
-                    params,
-                }
-            },
-        )
+        (tags, source, command, middle, trailing).prop_map(|(tags, source, command, mut params, trailing)| {
+            params.extend(trailing);
+            Message { tags, source, command, params }
+        })
     }
 
     proptest! {

@@ -55,8 +55,7 @@ pub fn validate_channel(name: &str, max_len: usize) -> Result<(), NameError> {
     if !name.starts_with('#') || name.len() < 2 {
         return Err(NameError::BadChannelPrefix);
     }
-    let bad =
-        |c: char| c == ' ' || c == ',' || c == ':' || c.is_control() || is_invisible_format(c);
+    let bad = |c: char| c == ' ' || c == ',' || c == ':' || c.is_control() || is_invisible_format(c);
     if name.chars().any(bad) {
         return Err(NameError::BadChannelChar);
     }
@@ -90,33 +89,18 @@ mod tests {
         assert_eq!(validate_nick("élan", 30), Err(NameError::BadNickStart));
         assert_eq!(validate_nick("al!ce", 30), Err(NameError::BadNickChar));
         assert_eq!(validate_nick("a@b", 30), Err(NameError::BadNickChar));
-        assert_eq!(
-            validate_nick(&"a".repeat(31), 30),
-            Err(NameError::TooLong(30))
-        );
+        assert_eq!(validate_nick(&"a".repeat(31), 30), Err(NameError::TooLong(30)));
     }
 
     #[test]
     fn channel_rules() {
         assert_eq!(validate_channel("#lobby", 50), Ok(()));
         assert_eq!(validate_channel("#café", 50), Ok(()));
-        assert_eq!(
-            validate_channel("lobby", 50),
-            Err(NameError::BadChannelPrefix)
-        );
+        assert_eq!(validate_channel("lobby", 50), Err(NameError::BadChannelPrefix));
         assert_eq!(validate_channel("#", 50), Err(NameError::BadChannelPrefix));
         assert_eq!(validate_channel("#a,b", 50), Err(NameError::BadChannelChar));
-        assert_eq!(
-            validate_channel("#a\u{7}", 50),
-            Err(NameError::BadChannelChar)
-        );
-        assert_eq!(
-            validate_channel("#a\u{202E}b", 50),
-            Err(NameError::BadChannelChar)
-        );
-        assert_eq!(
-            validate_channel(&format!("#{}", "a".repeat(60)), 50),
-            Err(NameError::TooLong(50))
-        );
+        assert_eq!(validate_channel("#a\u{7}", 50), Err(NameError::BadChannelChar));
+        assert_eq!(validate_channel("#a\u{202E}b", 50), Err(NameError::BadChannelChar));
+        assert_eq!(validate_channel(&format!("#{}", "a".repeat(60)), 50), Err(NameError::TooLong(50)));
     }
 }

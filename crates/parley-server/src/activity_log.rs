@@ -37,11 +37,7 @@ pub struct Actor<'a> {
 
 impl<'a> Actor<'a> {
     pub fn server() -> Actor<'static> {
-        Actor {
-            conn: 0,
-            addr: None,
-            nick: None,
-        }
+        Actor { conn: 0, addr: None, nick: None }
     }
 }
 
@@ -56,11 +52,7 @@ impl ActivityLog {
     /// Opens (creating if needed) the log at `path` for appending.
     pub fn open(path: &Path, message_bodies: bool) -> std::io::Result<ActivityLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(ActivityLog {
-            path: path.to_path_buf(),
-            out: Mutex::new(BufWriter::new(file)),
-            message_bodies,
-        })
+        Ok(ActivityLog { path: path.to_path_buf(), out: Mutex::new(BufWriter::new(file)), message_bodies })
     }
 
     pub fn path(&self) -> &Path {
@@ -74,9 +66,7 @@ impl ActivityLog {
 
     /// Records one event.
     pub fn record(&self, kind: &str, actor: Actor<'_>, fields: &[(&str, Value<'_>)]) {
-        let now = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
+        let now = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
         let mut line = String::with_capacity(128);
         let _ = write!(line, "{now} {kind} conn={}", actor.conn);
         if let Some(addr) = actor.addr {
@@ -140,15 +130,9 @@ mod tests {
     #[test]
     fn user_text_cannot_forge_a_line() {
         let mut s = String::new();
-        push_quoted(
-            &mut s,
-            "hi\n2026-01-01T00:00:00Z die conn=0 by=\"x\"\u{202E}",
-        );
+        push_quoted(&mut s, "hi\n2026-01-01T00:00:00Z die conn=0 by=\"x\"\u{202E}");
         assert!(!s.contains('\n'));
-        assert_eq!(
-            s,
-            "\"hi\\u{a}2026-01-01T00:00:00Z die conn=0 by=\\\"x\\\"\\u{202e}\""
-        );
+        assert_eq!(s, "\"hi\\u{a}2026-01-01T00:00:00Z die conn=0 by=\\\"x\\\"\\u{202e}\"");
     }
 
     #[test]
@@ -156,19 +140,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.txt");
         let log = ActivityLog::open(&path, false).unwrap();
-        let actor = Actor {
-            conn: 7,
-            addr: Some("127.0.0.1:5000".parse().unwrap()),
-            nick: Some("al\rice"),
-        };
-        log.record(
-            "message",
-            actor,
-            &[("target", Value::Text("#lobby")), ("bytes", Value::Num(5))],
-        );
+        let actor = Actor { conn: 7, addr: Some("127.0.0.1:5000".parse().unwrap()), nick: Some("al\rice") };
+        log.record("message", actor, &[("target", Value::Text("#lobby")), ("bytes", Value::Num(5))]);
         log.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1);
-        assert!(text.contains(" message conn=7 addr=127.0.0.1:5000 nick=\"al\\u{d}ice\" target=\"#lobby\" bytes=5"), "{text}");
+        assert!(
+            text.contains(" message conn=7 addr=127.0.0.1:5000 nick=\"al\\u{d}ice\" target=\"#lobby\" bytes=5"),
+            "{text}"
+        );
     }
 }

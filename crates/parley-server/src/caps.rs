@@ -27,11 +27,7 @@ pub fn by_name(name: &str) -> Option<u32> {
 
 /// The names of the bits set in `caps`, space separated.
 pub fn names(caps: u32) -> String {
-    ALL.iter()
-        .filter(|(_, b)| caps & b != 0)
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(" ")
+    ALL.iter().filter(|(_, b)| caps & b != 0).map(|(n, _)| *n).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -41,10 +37,7 @@ mod tests {
         for (name, bit) in super::ALL {
             assert_eq!(super::by_name(name), Some(*bit));
         }
-        assert_eq!(
-            super::names(super::SERVER_TIME | super::ECHO_MESSAGE),
-            "echo-message server-time"
-        );
+        assert_eq!(super::names(super::SERVER_TIME | super::ECHO_MESSAGE), "echo-message server-time");
         assert_eq!(super::by_name("sasl"), None);
     }
 }

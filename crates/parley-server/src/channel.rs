@@ -106,11 +106,7 @@ impl Channel {
             name: name.to_string(),
             created: now,
             topic: None,
-            modes: ChannelModes {
-                no_external: true,
-                topic_ops_only: true,
-                ..Default::default()
-            },
+            modes: ChannelModes { no_external: true, topic_ops_only: true, ..Default::default() },
             bans: Vec::new(),
             invites: HashSet::new(),
             members: HashMap::new(),

@@ -14,10 +14,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid value for `{key}`: {reason}")]
@@ -25,10 +22,7 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { key, reason: reason.into() }
 }
 
 /// Everything `parleyd` can be told. Field docs are the reference for the
@@ -46,6 +40,7 @@ pub struct Config {
     pub motd: Vec<String>,
     pub irc: IrcConfig,
     pub files: FilesConfig,
+    pub tls: TlsConfig,
     pub limits: Limits,
     pub log: LogConfig,
     pub admin: AdminConfig,
@@ -61,6 +56,11 @@ pub struct IrcConfig {
     /// Plain-text IRC listeners. `0.0.0.0:6667` and `[::]:6667` listen on all
     /// interfaces.
     pub listen: Vec<SocketAddr>,
+    /// TLS IRC listeners (conventionally port 6697); see `[tls]`.
+    pub tls_listen: Vec<SocketAddr>,
+    /// Offer the IRCv3 `sts` policy with this duration (seconds): plain-text
+    /// clients are told to reconnect over TLS. Needs a TLS listener.
+    pub sts_duration_secs: Option<u64>,
     /// Connection password (`PASS`), if the server is private.
     pub password: Option<String>,
     /// The channel every user lands in, and that `parley` talks to.
@@ -77,8 +77,11 @@ pub struct IrcConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilesConfig {
-    /// HTTP listeners; empty turns the file store off.
+    /// HTTP listeners; empty (with no `tls_listen` either) turns the file
+    /// store off.
     pub listen: Vec<SocketAddr>,
+    /// HTTPS listeners; see `[tls]`.
+    pub tls_listen: Vec<SocketAddr>,
     /// The URL clients use to reach the store, advertised in ISUPPORT
     /// `draft/FILEHOST` (with `/files` appended). Default: `http://` and the
     /// first listen address. Set it when listening on all interfaces or
@@ -109,6 +112,25 @@ pub struct FilesConfig {
     /// HTTP connections in total and per address.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+}
+
+/// Certificates for the TLS listeners. Without `cert` and `key`, a
+/// self-signed certificate is created in `<data_dir>/tls/` on first use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+    /// Seconds a client has to finish the TLS handshake.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig { cert: None, key: None, handshake_timeout_secs: 10 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +213,7 @@ impl Default for Config {
             motd: vec!["Welcome to Parley. Say hello in #lobby.".into()],
             irc: IrcConfig::default(),
             files: FilesConfig::default(),
+            tls: TlsConfig::default(),
             limits: Limits::default(),
             log: LogConfig::default(),
             admin: AdminConfig::default(),
@@ -203,6 +226,8 @@ impl Default for IrcConfig {
     fn default() -> Self {
         IrcConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 6667))],
+            tls_listen: Vec::new(),
+            sts_duration_secs: None,
             password: None,
             lobby: "#lobby".into(),
             auto_join: vec!["#lobby".into()],
@@ -215,6 +240,7 @@ impl Default for FilesConfig {
     fn default() -> Self {
         FilesConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 6680))],
+            tls_listen: Vec::new(),
             public_url: None,
             dir: PathBuf::from("files"),
             max_file_bytes: 2 << 30,
@@ -265,18 +291,13 @@ impl Default for Limits {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            file: "server_log.txt".into(),
-            message_bodies: false,
-        }
+        LogConfig { file: "server_log.txt".into(), message_bodies: false }
     }
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig {
-            default_name: "admin".into(),
-        }
+        AdminConfig { default_name: "admin".into() }
     }
 }
 
@@ -286,6 +307,10 @@ impl Default for AdminConfig {
 pub struct Overrides {
     pub irc_listen: Option<Vec<SocketAddr>>,
     pub http_listen: Option<Vec<SocketAddr>>,
+    pub irc_tls_listen: Option<Vec<SocketAddr>>,
+    pub http_tls_listen: Option<Vec<SocketAddr>>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub server_name: Option<String>,
@@ -308,14 +333,9 @@ impl Config {
     }
 
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message,
-        })
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_path_buf(), message })
     }
 
     /// Parses TOML text; the error names the offending key and line.
@@ -329,6 +349,18 @@ impl Config {
         }
         if let Some(v) = &o.http_listen {
             self.files.listen = v.clone();
+        }
+        if let Some(v) = &o.irc_tls_listen {
+            self.irc.tls_listen = v.clone();
+        }
+        if let Some(v) = &o.http_tls_listen {
+            self.files.tls_listen = v.clone();
+        }
+        if let Some(v) = &o.tls_cert {
+            self.tls.cert = Some(v.clone());
+        }
+        if let Some(v) = &o.tls_key {
+            self.tls.key = Some(v.clone());
         }
         if let Some(v) = &o.public_url {
             self.files.public_url = Some(v.clone());
@@ -344,9 +376,7 @@ impl Config {
         }
         if let Some(v) = &o.lobby {
             let old = std::mem::replace(&mut self.irc.lobby, v.clone());
-            self.irc
-                .auto_join
-                .retain(|c| !parley_proto::irc_eq(c, &old));
+            self.irc.auto_join.retain(|c| !parley_proto::irc_eq(c, &old));
             self.irc.auto_join.insert(0, v.clone());
         }
         if let Some(v) = &o.password {
@@ -365,31 +395,31 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let name_ok = !self.server_name.is_empty()
             && self.server_name.contains('.')
-            && self
-                .server_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            && self.server_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
         if !name_ok {
-            return Err(invalid(
-                "server_name",
-                "must look like a host name with a dot, e.g. parley.local",
-            ));
+            return Err(invalid("server_name", "must look like a host name with a dot, e.g. parley.local"));
         }
         if self.network.is_empty() || self.network.contains([' ', ',', '\r', '\n']) {
             return Err(invalid("network", "must be one word"));
         }
-        if self.irc.listen.is_empty() {
-            return Err(invalid("irc.listen", "needs at least one address"));
+        if self.irc.listen.is_empty() && self.irc.tls_listen.is_empty() {
+            return Err(invalid("irc.listen", "needs at least one address (or irc.tls_listen)"));
+        }
+        if self.irc.sts_duration_secs.is_some() && self.irc.tls_listen.is_empty() {
+            return Err(invalid("irc.sts_duration_secs", "an STS policy needs a TLS listener in irc.tls_listen"));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(invalid("tls.cert", "set both tls.cert and tls.key, or neither for a self-signed certificate"));
+        }
+        if self.tls.handshake_timeout_secs == 0 {
+            return Err(invalid("tls.handshake_timeout_secs", "must be at least 1 second"));
         }
         let l = &self.limits;
         if l.channel_len < 2 {
             return Err(invalid("limits.channel_len", "must be at least 2"));
         }
         if parley_proto::validate_channel(&self.irc.lobby, l.channel_len).is_err() {
-            return Err(invalid(
-                "irc.lobby",
-                format!("{:?} is not a valid channel name", self.irc.lobby),
-            ));
+            return Err(invalid("irc.lobby", format!("{:?} is not a valid channel name", self.irc.lobby)));
         }
         for c in &self.irc.auto_join {
             if let Err(e) = parley_proto::validate_channel(c, l.channel_len) {
@@ -398,35 +428,20 @@ impl Config {
         }
         if let Some(p) = &self.irc.password {
             if p.is_empty() || p.contains([' ', '\r', '\n', '\0']) {
-                return Err(invalid(
-                    "irc.password",
-                    "must be non-empty without spaces or line breaks",
-                ));
+                return Err(invalid("irc.password", "must be non-empty without spaces or line breaks"));
             }
         }
         if l.max_line_bytes < 512 {
-            return Err(invalid(
-                "limits.max_line_bytes",
-                "must be at least 512 (RFC 1459)",
-            ));
+            return Err(invalid("limits.max_line_bytes", "must be at least 512 (RFC 1459)"));
         }
         if l.sendq_bytes < 4096 {
             return Err(invalid("limits.sendq_bytes", "must be at least 4096"));
         }
         if l.recvq_bytes < l.max_line_bytes {
-            return Err(invalid(
-                "limits.recvq_bytes",
-                "must be at least limits.max_line_bytes",
-            ));
+            return Err(invalid("limits.recvq_bytes", "must be at least limits.max_line_bytes"));
         }
-        if l.flood_burst == 0
-            || l.flood_lines_per_second.is_nan()
-            || l.flood_lines_per_second <= 0.0
-        {
-            return Err(invalid(
-                "limits.flood_lines_per_second",
-                "burst and rate must be positive",
-            ));
+        if l.flood_burst == 0 || l.flood_lines_per_second.is_nan() || l.flood_lines_per_second <= 0.0 {
+            return Err(invalid("limits.flood_lines_per_second", "burst and rate must be positive"));
         }
         for (key, v) in [
             ("limits.max_connections", l.max_connections),
@@ -441,16 +456,10 @@ impl Config {
             }
         }
         for (key, v) in [
-            (
-                "limits.registration_timeout_secs",
-                l.registration_timeout_secs,
-            ),
+            ("limits.registration_timeout_secs", l.registration_timeout_secs),
             ("limits.ping_interval_secs", l.ping_interval_secs),
             ("limits.ping_timeout_secs", l.ping_timeout_secs),
-            (
-                "limits.oper_failure_window_secs",
-                l.oper_failure_window_secs,
-            ),
+            ("limits.oper_failure_window_secs", l.oper_failure_window_secs),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1 second"));
@@ -458,30 +467,19 @@ impl Config {
         }
         for (i, o) in self.opers.iter().enumerate() {
             if o.name.is_empty() || o.name.contains(' ') {
-                return Err(invalid(
-                    "oper.name",
-                    format!("entry {} has an empty name or a space", i + 1),
-                ));
+                return Err(invalid("oper.name", format!("entry {} has an empty name or a space", i + 1)));
             }
             if argon2::PasswordHash::new(&o.password_hash).is_err() {
                 return Err(invalid(
                     "oper.password_hash",
-                    format!(
-                        "entry {:?} is not a PHC hash; make one with `parleyd hash-password`",
-                        o.name
-                    ),
+                    format!("entry {:?} is not a PHC hash; make one with `parleyd hash-password`", o.name),
                 ));
             }
         }
         let f = &self.files;
         if let Some(url) = &f.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || url.contains([' ', '\r', '\n'])
-            {
-                return Err(invalid(
-                    "files.public_url",
-                    "must be an http:// or https:// URL",
-                ));
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains([' ', '\r', '\n']) {
+                return Err(invalid("files.public_url", "must be an http:// or https:// URL"));
             }
         }
         for (key, v) in [
@@ -490,16 +488,10 @@ impl Config {
             ("files.body_idle_timeout_secs", f.body_idle_timeout_secs),
             ("files.header_timeout_secs", f.header_timeout_secs),
             ("files.token_ttl_secs", f.token_ttl_secs),
-            (
-                "files.max_concurrent_transfers",
-                f.max_concurrent_transfers as u64,
-            ),
+            ("files.max_concurrent_transfers", f.max_concurrent_transfers as u64),
             ("files.max_name_bytes", f.max_name_bytes as u64),
             ("files.max_connections", f.max_connections as u64),
-            (
-                "files.max_connections_per_ip",
-                f.max_connections_per_ip as u64,
-            ),
+            ("files.max_connections_per_ip", f.max_connections_per_ip as u64),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -535,11 +527,7 @@ mod tests {
         c.irc.lobby = "#ok".into();
         c.irc.auto_join = vec!["#ok".into()];
         c.limits.sendq_bytes = 10;
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("limits.sendq_bytes"));
+        assert!(c.validate().unwrap_err().to_string().contains("limits.sendq_bytes"));
     }
 
     #[test]

@@ -45,12 +45,7 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(burst: u32, rate: f64) -> TokenBucket {
-        TokenBucket {
-            tokens: burst as f64,
-            burst: burst as f64,
-            rate,
-            last: Instant::now(),
-        }
+        TokenBucket { tokens: burst as f64, burst: burst as f64, rate, last: Instant::now() }
     }
 
     /// Takes a token, or says when one will be available.
@@ -72,6 +67,7 @@ pub async fn serve<R, W>(
     rd: R,
     wr: W,
     peer: SocketAddr,
+    secure: bool,
     server: Arc<ServerState>,
     shutdown: ShutdownListener,
 ) where
@@ -85,22 +81,12 @@ pub async fn serve<R, W>(
     // Owned by this task: awaited (bounded) below, so it never outlives us.
     let writer = tokio::spawn(async move { outbound::run_writer(wr, &writer_client, grace).await });
     server.unregistered.fetch_add(1, Ordering::Relaxed);
-    server.log.record(
-        "connect",
-        Actor {
-            conn: id,
-            addr: Some(peer),
-            nick: None,
-        },
-        &[],
-    );
+    server.log.record("connect", Actor { conn: id, addr: Some(peer), nick: None }, &[]);
     let mut session = Session::new(id, peer, client);
+    session.secure = secure;
     let end = read_loop(&mut session, rd, &server, shutdown).await;
     finish(&mut session, &server, end);
-    if tokio::time::timeout(grace + Duration::from_secs(1), writer)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace + Duration::from_secs(1), writer).await.is_err() {
         tracing::warn!(conn = id, "writer did not finish in time");
     }
 }
@@ -222,9 +208,7 @@ async fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) {
         Ok(t) => t,
         Err(_) => {
             let lossy = String::from_utf8_lossy(raw);
-            let command = Message::parse(&lossy)
-                .map(|m| m.command)
-                .unwrap_or_else(|_| "*".into());
+            let command = Message::parse(&lossy).map(|m| m.command).unwrap_or_else(|_| "*".into());
             ctx.fail(
                 &command,
                 "INVALID_UTF8",
@@ -239,19 +223,11 @@ async fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) {
         Ok(msg) => commands::dispatch(&mut ctx, msg).await,
         Err(ParseError::Empty) => {}
         Err(ParseError::BadCommand) => {
-            let word = text
-                .split(' ')
-                .find(|w| !w.starts_with(['@', ':']))
-                .unwrap_or("");
+            let word = text.split(' ').find(|w| !w.starts_with(['@', ':'])).unwrap_or("");
             let word = commands::truncate(word, 32).to_string();
             ctx.reply(ERR_UNKNOWNCOMMAND, &[word.as_str(), "Unknown command"]);
         }
-        Err(e) => ctx.fail(
-            "*",
-            "INVALID_MESSAGE",
-            &[],
-            &format!("Could not parse that line: {e}"),
-        ),
+        Err(e) => ctx.fail("*", "INVALID_MESSAGE", &[], &format!("Could not parse that line: {e}")),
     }
 }
 
@@ -262,19 +238,8 @@ fn too_long(s: &mut Session, server: &ServerState) {
 }
 
 fn log_limit(server: &ServerState, s: &Session, what: &str, bytes: usize) {
-    let actor = Actor {
-        conn: s.id,
-        addr: Some(s.addr),
-        nick: s.nick.as_deref(),
-    };
-    server.log.record(
-        "limit",
-        actor,
-        &[
-            ("what", Value::Text(what)),
-            ("bytes", Value::Num(bytes as u64)),
-        ],
-    );
+    let actor = Actor { conn: s.id, addr: Some(s.addr), nick: s.nick.as_deref() };
+    server.log.record("limit", actor, &[("what", Value::Text(what)), ("bytes", Value::Num(bytes as u64))]);
 }
 
 /// Removes the user, tells the others, writes the closing ERROR and logs.
@@ -282,13 +247,7 @@ fn finish(s: &mut Session, server: &ServerState, end: End) {
     let (reason, shutting_down) = match &end {
         End::Left(r) => (r.clone(), false),
         End::Dropped(r) => (r.text().to_string(), false),
-        End::Shutdown(cause) => (
-            format!(
-                "Server shutting down: closed by {} ({})",
-                cause.by, cause.reason
-            ),
-            true,
-        ),
+        End::Shutdown(cause) => (format!("Server shutting down: closed by {} ({})", cause.by, cause.reason), true),
     };
     if let End::Dropped(CloseReason::SendQExceeded) = end {
         log_limit(server, s, "sendq", server.config.limits.sendq_bytes);
@@ -296,8 +255,7 @@ fn finish(s: &mut Session, server: &ServerState, end: End) {
     if shutting_down {
         let text = format!("*** {reason}");
         let target = s.nick.clone().unwrap_or_else(|| "*".into());
-        let notice = Message::new("NOTICE", vec![target, text])
-            .with_source(server.config.server_name.clone());
+        let notice = Message::new("NOTICE", vec![target, text]).with_source(server.config.server_name.clone());
         s.client.push(notice.to_bytes().freeze());
     }
     if s.registered {
@@ -306,10 +264,7 @@ fn finish(s: &mut Session, server: &ServerState, end: End) {
         // At shutdown everyone is leaving; a QUIT per user to every other
         // user would cost the square of the user count for nothing.
         if !shutting_down {
-            let relay = Relay::new(
-                Message::new("QUIT", vec![reason.clone()]).with_source(s.hostmask()),
-                Vec::new(),
-            );
+            let relay = Relay::new(Message::new("QUIT", vec![reason.clone()]).with_source(s.hostmask()), Vec::new());
             for other in state.neighbours(s.id, false, quiet_above) {
                 other.push(relay.bytes_for(other.caps()));
             }
@@ -318,20 +273,9 @@ fn finish(s: &mut Session, server: &ServerState, end: End) {
     } else {
         server.unregistered.fetch_sub(1, Ordering::Relaxed);
     }
-    let actor = Actor {
-        conn: s.id,
-        addr: Some(s.addr),
-        nick: s.nick.as_deref(),
-    };
-    server
-        .log
-        .record("quit", actor, &[("reason", Value::Text(&reason))]);
-    let error = Message::new(
-        "ERROR",
-        vec![format!("Closing Link: {} ({reason})", s.host)],
-    )
-    .to_bytes()
-    .freeze();
+    let actor = Actor { conn: s.id, addr: Some(s.addr), nick: s.nick.as_deref() };
+    server.log.record("quit", actor, &[("reason", Value::Text(&reason))]);
+    let error = Message::new("ERROR", vec![format!("Closing Link: {} ({reason})", s.host)]).to_bytes().freeze();
     let why = match end {
         End::Dropped(r) => r,
         _ => CloseReason::Other(reason),

@@ -17,6 +17,7 @@ pub mod relay;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod tls;
 
 use crate::activity_log::{ActivityLog, Actor, Value};
 use crate::config::Config;
@@ -35,133 +36,127 @@ use tokio_util::task::TaskTracker;
 #[derive(Debug, Error)]
 pub enum StartError {
     #[error("cannot create data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     #[error("cannot open activity log {path}: {source}")]
-    Log {
-        path: String,
-        source: std::io::Error,
-    },
+    Log { path: String, source: std::io::Error },
     #[error("cannot open the file store in {path}: {source}")]
-    Store {
-        path: String,
-        source: std::io::Error,
-    },
+    Store { path: String, source: std::io::Error },
     #[error("cannot load or create the token key {path}: {source}")]
-    TokenKey {
-        path: String,
-        source: std::io::Error,
-    },
+    TokenKey { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Where TLS is used and what certificate it presents.
+pub struct TlsInfo {
+    pub fingerprint: String,
+    pub cert_path: std::path::PathBuf,
+    pub generated: bool,
 }
 
 /// A bound, not yet running server.
 pub struct Server {
     state: Arc<ServerState>,
     irc: Vec<TcpListener>,
+    ircs: Vec<TcpListener>,
     http: Vec<TcpListener>,
+    https: Vec<TcpListener>,
+    irc_tls: Option<tokio_rustls::TlsAcceptor>,
+    http_tls: Option<tokio_rustls::TlsAcceptor>,
+    tls_info: Option<TlsInfo>,
     store: Option<Arc<files::storage::Store>>,
 }
 
+async fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, StartError> {
+    let mut out = Vec::new();
+    for addr in addrs {
+        out.push(TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: *addr, source })?);
+    }
+    Ok(out)
+}
+
+fn local_addrs(listeners: &[TcpListener]) -> Vec<SocketAddr> {
+    listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+}
+
 impl Server {
-    /// Creates the data directory, opens the activity log and binds every
-    /// listener, so that port and permission problems show before `run`.
+    /// Creates the data directory, opens the activity log, loads or creates
+    /// the TLS certificate and binds every listener, so that port,
+    /// certificate and permission problems show before `run`.
     pub async fn bind(config: Config, operators: Operators) -> Result<Server, StartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
         let log_path = config.data_dir.join(&config.log.file);
-        let log = ActivityLog::open(&log_path, config.log.message_bodies).map_err(|source| {
-            StartError::Log {
-                path: log_path.display().to_string(),
-                source,
-            }
-        })?;
-        let mut irc = Vec::new();
-        for addr in &config.irc.listen {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: *addr,
-                    source,
-                })?;
-            irc.push(l);
+        let log = ActivityLog::open(&log_path, config.log.message_bodies)
+            .map_err(|source| StartError::Log { path: log_path.display().to_string(), source })?;
+        let irc = bind_all(&config.irc.listen).await?;
+        let ircs = bind_all(&config.irc.tls_listen).await?;
+        let http = bind_all(&config.files.listen).await?;
+        let https = bind_all(&config.files.tls_listen).await?;
+        let (mut irc_tls, mut http_tls, mut tls_info) = (None, None, None);
+        if !ircs.is_empty() || !https.is_empty() {
+            let names = vec![config.server_name.clone()];
+            let (cert, key) = (config.tls.cert.as_deref(), config.tls.key.as_deref());
+            let for_irc = tls::load(cert, key, &config.data_dir, &names, &[])?;
+            let for_http = tls::load(cert, key, &config.data_dir, &names, &[b"http/1.1"])?;
+            tls_info = Some(TlsInfo {
+                fingerprint: for_irc.fingerprint.clone(),
+                cert_path: for_irc.cert_path.clone(),
+                generated: for_irc.generated,
+            });
+            irc_tls = Some(for_irc.acceptor);
+            http_tls = Some(for_http.acceptor);
         }
-        let mut http = Vec::new();
-        for addr in &config.files.listen {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: *addr,
-                    source,
-                })?;
-            http.push(l);
-        }
-        let store = if http.is_empty() {
+        let store = if http.is_empty() && https.is_empty() {
             None
         } else {
             let dir = config.files_dir();
-            let store = files::storage::Store::open(&dir).map_err(|source| StartError::Store {
-                path: dir.display().to_string(),
-                source,
-            })?;
+            let store = files::storage::Store::open(&dir)
+                .map_err(|source| StartError::Store { path: dir.display().to_string(), source })?;
             Some(Arc::new(store))
         };
-        let filehost = http.first().and_then(|l| l.local_addr().ok()).map(|addr| {
-            let base = config
-                .files
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}"));
+        // Prefer advertising the HTTPS listener when there is one.
+        let advertised = local_addrs(&https)
+            .first()
+            .map(|a| format!("https://{a}"))
+            .or_else(|| local_addrs(&http).first().map(|a| format!("http://{a}")));
+        let filehost = store.as_ref().and(advertised).map(|default| {
+            let base = config.files.public_url.clone().unwrap_or(default);
             format!("{}/files", base.trim_end_matches('/'))
         });
         let key_path = config.data_dir.join("jwt.key");
-        let tokens = files::auth::Tokens::load_or_create(
-            &key_path,
-            &config.server_name,
-            config.files.token_ttl_secs,
-        )
-        .map_err(|source| StartError::TokenKey {
-            path: key_path.display().to_string(),
-            source,
-        })?;
-        let state = Arc::new(ServerState::new(
-            config,
-            log,
-            operators,
-            tokens,
-            filehost,
-            Shutdown::new(),
-        ));
-        Ok(Server {
-            state,
-            irc,
-            http,
-            store,
-        })
+        let tokens = files::auth::Tokens::load_or_create(&key_path, &config.server_name, config.files.token_ttl_secs)
+            .map_err(|source| StartError::TokenKey { path: key_path.display().to_string(), source })?;
+        let sts_port = local_addrs(&ircs).first().map(|a| a.port());
+        let state = Arc::new(ServerState::new(config, log, operators, tokens, filehost, sts_port, Shutdown::new()));
+        Ok(Server { state, irc, ircs, http, https, irc_tls, http_tls, tls_info, store })
     }
 
-    /// The bound IRC addresses (with real ports when 0 was asked for).
+    /// The bound plain-text IRC addresses (with real ports when 0 was asked for).
     pub fn irc_addrs(&self) -> Vec<SocketAddr> {
-        self.irc
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        local_addrs(&self.irc)
+    }
+
+    /// The bound TLS IRC addresses.
+    pub fn ircs_addrs(&self) -> Vec<SocketAddr> {
+        local_addrs(&self.ircs)
     }
 
     /// The bound HTTP (file store) addresses.
     pub fn http_addrs(&self) -> Vec<SocketAddr> {
-        self.http
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        local_addrs(&self.http)
+    }
+
+    /// The bound HTTPS (file store) addresses.
+    pub fn https_addrs(&self) -> Vec<SocketAddr> {
+        local_addrs(&self.https)
+    }
+
+    /// The TLS certificate in use, if any listener uses TLS.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls_info.as_ref()
     }
 
     /// The handle that stops the server (signals use it; so does DIE).
@@ -174,24 +169,25 @@ impl Server {
     pub async fn run(self) -> ShutdownCause {
         let state = self.state;
         let tracker = TaskTracker::new();
-        let limits = ConnectionLimits::new(
-            state.config.limits.max_connections,
-            state.config.limits.max_connections_per_ip,
-        );
-        let addrs: Vec<String> = self
-            .irc
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .map(|a| a.to_string())
-            .collect();
+        let limits =
+            ConnectionLimits::new(state.config.limits.max_connections, state.config.limits.max_connections_per_ip);
+        let show = |l: &[TcpListener]| local_addrs(l).iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
         state.log.record(
             "start",
             Actor::server(),
-            &[("irc", Value::Text(&addrs.join(",")))],
+            &[
+                ("irc", Value::Text(&show(&self.irc))),
+                ("ircs", Value::Text(&show(&self.ircs))),
+                ("http", Value::Text(&show(&self.http))),
+                ("https", Value::Text(&show(&self.https))),
+            ],
         );
-        for listener in self.irc {
+        let irc_listeners = self.irc.into_iter().map(|l| (l, None));
+        let ircs_listeners = self.ircs.into_iter().map(|l| (l, self.irc_tls.clone()));
+        for (listener, tls) in irc_listeners.chain(ircs_listeners) {
             tracker.spawn(listener::accept_irc(
                 listener,
+                tls,
                 state.clone(),
                 limits.clone(),
                 tracker.clone(),
@@ -202,18 +198,17 @@ impl Server {
             let files = Arc::new(files::FileState {
                 server: state.clone(),
                 store,
-                transfers: Arc::new(tokio::sync::Semaphore::new(
-                    state.config.files.max_concurrent_transfers,
-                )),
+                transfers: Arc::new(tokio::sync::Semaphore::new(state.config.files.max_concurrent_transfers)),
                 base_url: state.filehost.clone().unwrap_or_default(),
             });
-            let http_limits = ConnectionLimits::new(
-                state.config.files.max_connections,
-                state.config.files.max_connections_per_ip,
-            );
-            for listener in self.http {
+            let http_limits =
+                ConnectionLimits::new(state.config.files.max_connections, state.config.files.max_connections_per_ip);
+            let plain = self.http.into_iter().map(|l| (l, None));
+            let secure = self.https.into_iter().map(|l| (l, self.http_tls.clone()));
+            for (listener, tls) in plain.chain(secure) {
                 tracker.spawn(files::accept_http(
                     listener,
+                    tls,
                     files.clone(),
                     http_limits.clone(),
                     tracker.clone(),
@@ -234,20 +229,14 @@ impl Server {
         tracing::info!(by = %cause.by, reason = %cause.reason, "shutting down");
         tracker.close();
         let grace = Duration::from_secs(state.config.limits.shutdown_grace_secs);
-        if tokio::time::timeout(grace + Duration::from_secs(2), tracker.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace + Duration::from_secs(2), tracker.wait()).await.is_err() {
             tracing::warn!("some connections did not close within the grace period");
         }
         flusher.abort();
         state.log.record(
             "shutdown",
             Actor::server(),
-            &[
-                ("by", Value::Text(&cause.by)),
-                ("reason", Value::Text(&cause.reason)),
-            ],
+            &[("by", Value::Text(&cause.by)), ("reason", Value::Text(&cause.reason))],
         );
         state.log.flush();
         cause

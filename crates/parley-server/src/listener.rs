@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 /// Counts open connections, in total and per address.
@@ -31,11 +32,7 @@ pub struct Slot {
 
 impl ConnectionLimits {
     pub fn new(total: usize, per_ip: usize) -> Arc<ConnectionLimits> {
-        Arc::new(ConnectionLimits {
-            total,
-            per_ip,
-            counts: Mutex::new((0, HashMap::new())),
-        })
+        Arc::new(ConnectionLimits { total, per_ip, counts: Mutex::new((0, HashMap::new())) })
     }
 
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
@@ -50,10 +47,7 @@ impl ConnectionLimits {
         }
         *n += 1;
         *total += 1;
-        Ok(Slot {
-            limits: self.clone(),
-            ip,
-        })
+        Ok(Slot { limits: self.clone(), ip })
     }
 }
 
@@ -75,6 +69,7 @@ impl Drop for Slot {
 /// spawned on `tracker` so the server can wait for them to finish.
 pub async fn accept_irc(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     server: Arc<ServerState>,
     limits: Arc<ConnectionLimits>,
     tracker: TaskTracker,
@@ -100,30 +95,46 @@ pub async fn accept_irc(
             Ok(slot) => {
                 let server = server.clone();
                 let shutdown = shutdown.clone();
+                let tls = tls.clone();
                 tracker.spawn(async move {
                     let _slot = slot;
-                    let (rd, wr) = stream.into_split();
-                    connection::serve(rd, wr, peer, server, shutdown).await;
+                    match tls {
+                        None => {
+                            let (rd, wr) = stream.into_split();
+                            connection::serve(rd, wr, peer, false, server, shutdown).await;
+                        }
+                        Some(acceptor) => {
+                            let limit = Duration::from_secs(server.config.tls.handshake_timeout_secs);
+                            match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                                Ok(Ok(tls_stream)) => {
+                                    let (rd, wr) = tokio::io::split(tls_stream);
+                                    connection::serve(rd, wr, peer, true, server, shutdown).await;
+                                }
+                                Ok(Err(e)) => tls_failed(&server, peer, &e.to_string()),
+                                Err(_) => tls_failed(&server, peer, "handshake timed out"),
+                            }
+                        }
+                    }
                 });
             }
             Err(why) => {
-                let actor = Actor {
-                    conn: 0,
-                    addr: Some(peer),
-                    nick: None,
-                };
+                let actor = Actor { conn: 0, addr: Some(peer), nick: None };
                 server.log.record(
                     "limit",
                     actor,
-                    &[
-                        ("what", Value::Text("connections")),
-                        ("reason", Value::Text(why)),
-                    ],
+                    &[("what", Value::Text("connections")), ("reason", Value::Text(why))],
                 );
                 tracker.spawn(refuse(stream, peer, why));
             }
         }
     }
+}
+
+/// A failed TLS handshake (plain text on the TLS port, a client that
+/// rejects our certificate, a stall): logged, and the socket is dropped.
+pub fn tls_failed(server: &ServerState, peer: SocketAddr, why: &str) {
+    let actor = Actor { conn: 0, addr: Some(peer), nick: None };
+    server.log.record("tls_failed", actor, &[("reason", Value::Text(why))]);
 }
 
 async fn refuse(mut stream: TcpStream, peer: SocketAddr, why: &'static str) {

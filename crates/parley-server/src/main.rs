@@ -24,6 +24,18 @@ struct Cli {
     /// HTTP (file store) listen addresses, comma separated.
     #[arg(long, env = "PARLEY_HTTP_LISTEN", value_delimiter = ',')]
     http_listen: Option<Vec<SocketAddr>>,
+    /// TLS IRC listen addresses, comma separated (e.g. 0.0.0.0:6697).
+    #[arg(long, env = "PARLEY_IRC_TLS_LISTEN", value_delimiter = ',')]
+    irc_tls_listen: Option<Vec<SocketAddr>>,
+    /// HTTPS (file store) listen addresses, comma separated.
+    #[arg(long, env = "PARLEY_HTTP_TLS_LISTEN", value_delimiter = ',')]
+    http_tls_listen: Option<Vec<SocketAddr>>,
+    /// PEM certificate chain for the TLS listeners (default: self-signed, generated).
+    #[arg(long, env = "PARLEY_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for the TLS listeners.
+    #[arg(long, env = "PARLEY_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Public URL of the file store, advertised to clients (default: http:// + first HTTP address).
     #[arg(long, env = "PARLEY_PUBLIC_URL")]
     public_url: Option<String>,
@@ -60,10 +72,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     if let Some(Command::HashPassword) = cli.command {
@@ -72,6 +81,10 @@ fn main() -> anyhow::Result<()> {
     let overrides = Overrides {
         irc_listen: cli.irc_listen.clone(),
         http_listen: cli.http_listen.clone(),
+        irc_tls_listen: cli.irc_tls_listen.clone(),
+        http_tls_listen: cli.http_tls_listen.clone(),
+        tls_cert: cli.tls_cert.clone(),
+        tls_key: cli.tls_key.clone(),
         public_url: cli.public_url.clone(),
         data_dir: cli.data_dir.clone(),
         server_name: cli.server_name.clone(),
@@ -99,8 +112,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let env_password = std::env::var(operators::ADMIN_PASSWORD_ENV).ok();
-    let (ops, boot) =
-        Operators::bootstrap(&config, env_password).context("setting up operators")?;
+    let (ops, boot) = Operators::bootstrap(&config, env_password).context("setting up operators")?;
     match boot {
         Bootstrap::Created { name, password } => {
             eprintln!(
@@ -110,10 +122,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             );
         }
         Bootstrap::FromEnv { name } => {
-            eprintln!(
-                "parleyd: administrator '{name}' password set from {}",
-                operators::ADMIN_PASSWORD_ENV
-            );
+            eprintln!("parleyd: administrator '{name}' password set from {}", operators::ADMIN_PASSWORD_ENV);
         }
         Bootstrap::Existing | Bootstrap::FromConfig => {}
     }
@@ -124,18 +133,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
-    let irc: Vec<String> = server.irc_addrs().iter().map(|a| a.to_string()).collect();
-    let http: Vec<String> = server.http_addrs().iter().map(|a| a.to_string()).collect();
-    // The readiness line: tests and scripts wait for it instead of sleeping.
-    if http.is_empty() {
-        println!("parleyd ready irc={}", irc.join(","));
-    } else {
-        println!(
-            "parleyd ready irc={} http={}",
-            irc.join(","),
-            http.join(",")
+    if let Some(tls) = server.tls_info() {
+        let origin = if tls.generated { "generated a self-signed" } else { "using the" };
+        eprintln!(
+            "parleyd: TLS: {origin} certificate {}\nparleyd: TLS certificate SHA-256 fingerprint: {}",
+            tls.cert_path.display(),
+            tls.fingerprint
         );
     }
+    // The readiness line: tests and scripts wait for it instead of sleeping.
+    let mut ready = String::from("parleyd ready");
+    for (key, addrs) in [
+        ("irc", server.irc_addrs()),
+        ("ircs", server.ircs_addrs()),
+        ("http", server.http_addrs()),
+        ("https", server.https_addrs()),
+    ] {
+        if !addrs.is_empty() {
+            let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+            ready.push_str(&format!(" {key}={}", list.join(",")));
+        }
+    }
+    println!("{ready}");
     std::io::stdout().flush().ok();
     let shutdown = server.shutdown_handle();
     let signals = tokio::spawn(async move {
@@ -157,19 +176,13 @@ async fn wait_for_signal() -> ShutdownCause {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    ShutdownCause {
-        by: format!("signal {name}"),
-        reason: "the server process was asked to stop".into(),
-    }
+    ShutdownCause { by: format!("signal {name}"), reason: "the server process was asked to stop".into() }
 }
 
 #[cfg(not(unix))]
 async fn wait_for_signal() -> ShutdownCause {
     let _ = tokio::signal::ctrl_c().await;
-    ShutdownCause {
-        by: "signal SIGINT".into(),
-        reason: "the server process was asked to stop".into(),
-    }
+    ShutdownCause { by: "signal SIGINT".into(), reason: "the server process was asked to stop".into() }
 }
 
 fn hash_password() -> anyhow::Result<()> {

@@ -26,10 +26,7 @@ pub const ADMIN_PASSWORD_ENV: &str = "PARLEY_ADMIN_PASSWORD";
 #[derive(Debug, Error)]
 pub enum OperatorsError {
     #[error("cannot read or write {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{path} is damaged: {reason}; delete it to create a new admin password")]
     Damaged { path: String, reason: String },
     #[error("hashing failed: {0}")]
@@ -85,9 +82,7 @@ pub fn hash_password(password: &str) -> Result<String, OperatorsError> {
 
 fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok(),
+        Ok(hash) => Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
         Err(_) => false,
     }
 }
@@ -95,9 +90,7 @@ fn verify(password: &str, phc: &str) -> bool {
 fn random_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    (0..20)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -109,10 +102,7 @@ struct AdminFile {
 impl Operators {
     /// Loads operators from the config, or creates/loads the generated admin
     /// in `data_dir/admin.toml`.
-    pub fn bootstrap(
-        config: &Config,
-        env_password: Option<String>,
-    ) -> Result<(Operators, Bootstrap), OperatorsError> {
+    pub fn bootstrap(config: &Config, env_password: Option<String>) -> Result<(Operators, Bootstrap), OperatorsError> {
         let decoy = hash_password(&random_password())?;
         let limits = &config.limits;
         let make = |entries| Operators {
@@ -129,39 +119,26 @@ impl Operators {
         let path = config.data_dir.join("admin.toml");
         let name = config.admin.default_name.clone();
         if let Some(password) = env_password.filter(|p| !p.is_empty()) {
-            let entry = OperConfig {
-                name: name.clone(),
-                password_hash: hash_password(&password)?,
-            };
+            let entry = OperConfig { name: name.clone(), password_hash: hash_password(&password)? };
             write_admin_file(&path, &entry)?;
             return Ok((make(vec![entry]), Bootstrap::FromEnv { name }));
         }
         if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|source| OperatorsError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let file: AdminFile = toml::from_str(&text).map_err(|e| OperatorsError::Damaged {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| OperatorsError::Io { path: path.display().to_string(), source })?;
+            let file: AdminFile = toml::from_str(&text)
+                .map_err(|e| OperatorsError::Damaged { path: path.display().to_string(), reason: e.to_string() })?;
             if PasswordHash::new(&file.password_hash).is_err() {
                 return Err(OperatorsError::Damaged {
                     path: path.display().to_string(),
                     reason: "not a PHC hash".into(),
                 });
             }
-            let entry = OperConfig {
-                name: file.name,
-                password_hash: file.password_hash,
-            };
+            let entry = OperConfig { name: file.name, password_hash: file.password_hash };
             return Ok((make(vec![entry]), Bootstrap::Existing));
         }
         let password = random_password();
-        let entry = OperConfig {
-            name: name.clone(),
-            password_hash: hash_password(&password)?,
-        };
+        let entry = OperConfig { name: name.clone(), password_hash: hash_password(&password)? };
         write_admin_file(&path, &entry)?;
         Ok((make(vec![entry]), Bootstrap::Created { name, password }))
     }
@@ -172,17 +149,11 @@ impl Operators {
         if let Some(wait) = self.limited(ip) {
             return OperOutcome::RateLimited(wait);
         }
-        let hash = self
-            .entries
-            .iter()
-            .find(|e| e.name == name)
-            .map(|e| e.password_hash.clone());
+        let hash = self.entries.iter().find(|e| e.name == name).map(|e| e.password_hash.clone());
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.decoy.clone());
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash)).await.unwrap_or(false);
         if ok && known {
             OperOutcome::Granted
         } else {
@@ -215,11 +186,7 @@ impl Operators {
                 f.by_ip.remove(&ip);
             }
         }
-        wait.map(|oldest| {
-            (window.saturating_sub(now.duration_since(oldest)))
-                .as_secs()
-                .max(1)
-        })
+        wait.map(|oldest| (window.saturating_sub(now.duration_since(oldest))).as_secs().max(1))
     }
 
     fn note_failure(&self, ip: IpAddr) {
@@ -230,22 +197,15 @@ impl Operators {
         // Bound memory under a spray from many addresses.
         if f.by_ip.len() > 10_000 {
             let window = self.window;
-            f.by_ip
-                .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
+            f.by_ip.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
         }
     }
 }
 
 fn write_admin_file(path: &Path, entry: &OperConfig) -> Result<(), OperatorsError> {
-    let io = |source| OperatorsError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let text = toml::to_string(&AdminFile {
-        name: entry.name.clone(),
-        password_hash: entry.password_hash.clone(),
-    })
-    .map_err(|e| OperatorsError::Hash(e.to_string()))?;
+    let io = |source| OperatorsError::Io { path: path.display().to_string(), source };
+    let text = toml::to_string(&AdminFile { name: entry.name.clone(), password_hash: entry.password_hash.clone() })
+        .map_err(|e| OperatorsError::Hash(e.to_string()))?;
     let tmp = path.with_extension("toml.tmp");
     {
         use std::io::Write;
@@ -257,8 +217,7 @@ fn write_admin_file(path: &Path, entry: &OperConfig) -> Result<(), OperatorsErro
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp).map_err(io)?;
-        f.write_all(b"# The generated administrator. Only the argon2id hash is stored.\n")
-            .map_err(io)?;
+        f.write_all(b"# The generated administrator. Only the argon2id hash is stored.\n").map_err(io)?;
         f.write_all(text.as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
     }
@@ -270,10 +229,7 @@ mod tests {
     use super::*;
 
     fn config(dir: &Path) -> Config {
-        Config {
-            data_dir: dir.to_path_buf(),
-            ..Default::default()
-        }
+        Config { data_dir: dir.to_path_buf(), ..Default::default() }
     }
 
     #[tokio::test]
@@ -281,9 +237,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path());
         let (ops, boot) = Operators::bootstrap(&c, None).unwrap();
-        let Bootstrap::Created { name, password } = boot else {
-            panic!("expected a new admin")
-        };
+        let Bootstrap::Created { name, password } = boot else { panic!("expected a new admin") };
         let file = std::fs::read_to_string(dir.path().join("admin.toml")).unwrap();
         assert!(!file.contains(&password) && file.contains("$argon2id$"));
         let ops = Arc::new(ops);
@@ -303,18 +257,9 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(ops.check(ip, "admin", "wrong").await, OperOutcome::Denied);
         }
-        assert!(matches!(
-            ops.check(ip, "admin", "right").await,
-            OperOutcome::RateLimited(_)
-        ));
+        assert!(matches!(ops.check(ip, "admin", "right").await, OperOutcome::RateLimited(_)));
         let other: IpAddr = "10.0.0.2".parse().unwrap();
-        assert_eq!(
-            ops.check(other, "admin", "right").await,
-            OperOutcome::Granted
-        );
-        assert_eq!(
-            ops.check(other, "nobody", "right").await,
-            OperOutcome::Denied
-        );
+        assert_eq!(ops.check(other, "admin", "right").await, OperOutcome::Granted);
+        assert_eq!(ops.check(other, "nobody", "right").await, OperOutcome::Denied);
     }
 }

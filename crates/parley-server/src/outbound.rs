@@ -69,12 +69,7 @@ impl Client {
             id,
             caps: AtomicU32::new(0),
             last_spoke: std::sync::atomic::AtomicI64::new(0),
-            queue: Mutex::new(Queue {
-                lines: VecDeque::new(),
-                bytes: 0,
-                close: None,
-                last_words: None,
-            }),
+            queue: Mutex::new(Queue { lines: VecDeque::new(), bytes: 0, close: None, last_words: None }),
             wake: Notify::new(),
             closing: CancellationToken::new(),
             sendq_limit,
@@ -132,11 +127,7 @@ impl Client {
 
     /// The reason the server is closing this client, if it is.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .close
-            .clone()
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).close.clone()
     }
 
     /// Resolves once the server has decided to drop this client.
@@ -153,11 +144,7 @@ impl Client {
 /// What the writer takes from the queue in one go.
 enum Batch {
     Lines(Vec<u8>, usize),
-    Close {
-        rest: Vec<u8>,
-        last_words: Option<Bytes>,
-        sendq: bool,
-    },
+    Close { rest: Vec<u8>, last_words: Option<Bytes>, sendq: bool },
 }
 
 fn take_batch(client: &Client, buf: &mut Vec<u8>) -> Option<Batch> {
@@ -174,11 +161,7 @@ fn take_batch(client: &Client, buf: &mut Vec<u8>) -> Option<Batch> {
     if q.lines.is_empty() {
         if let Some(reason) = &q.close {
             let sendq = *reason == CloseReason::SendQExceeded;
-            return Some(Batch::Close {
-                rest: std::mem::take(buf),
-                last_words: q.last_words.take(),
-                sendq,
-            });
+            return Some(Batch::Close { rest: std::mem::take(buf), last_words: q.last_words.take(), sendq });
         }
     }
     if taken == 0 {
@@ -189,11 +172,7 @@ fn take_batch(client: &Client, buf: &mut Vec<u8>) -> Option<Batch> {
 
 /// Drains `client`'s queue into `out` until the client is closed or the
 /// socket fails. `write_timeout` bounds the final flush on close.
-pub async fn run_writer<W: AsyncWrite + Unpin>(
-    mut out: W,
-    client: &Client,
-    write_timeout: Duration,
-) {
+pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, write_timeout: Duration) {
     let mut spare = Vec::new();
     loop {
         let batch = loop {
@@ -227,21 +206,12 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
                         client.close(CloseReason::Other("Write error".into()), None);
                     }
                     // Fall through to a final, bounded attempt at the ERROR line.
-                    let last = client
-                        .queue
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .last_words
-                        .take();
+                    let last = client.queue.lock().unwrap_or_else(|p| p.into_inner()).last_words.take();
                     finish(&mut out, Vec::new(), last, true, write_timeout).await;
                     return;
                 }
             }
-            Batch::Close {
-                rest,
-                last_words,
-                sendq,
-            } => {
+            Batch::Close { rest, last_words, sendq } => {
                 finish(&mut out, rest, last_words, sendq, write_timeout).await;
                 return;
             }
@@ -260,11 +230,7 @@ async fn finish<W: AsyncWrite + Unpin>(
         rest.extend_from_slice(&words);
     }
     // A client that stopped reading gets a short grace, others the full one.
-    let limit = if short {
-        Duration::from_millis(200).min(write_timeout)
-    } else {
-        write_timeout
-    };
+    let limit = if short { Duration::from_millis(200).min(write_timeout) } else { write_timeout };
     let _ = tokio::time::timeout(limit, async {
         out.write_all(&rest).await?;
         out.shutdown().await
@@ -291,10 +257,7 @@ mod tests {
         let c = Client::new(1, 1 << 20);
         c.push(Bytes::from_static(b"a\r\n"));
         c.push(Bytes::from_static(b"b\r\n"));
-        c.close(
-            CloseReason::Other("bye".into()),
-            Some(Bytes::from_static(b"ERROR :bye\r\n")),
-        );
+        c.close(CloseReason::Other("bye".into()), Some(Bytes::from_static(b"ERROR :bye\r\n")));
         let mut out = Vec::new();
         run_writer(&mut out, &c, Duration::from_secs(1)).await;
         assert_eq!(out, b"a\r\nb\r\nERROR :bye\r\n");

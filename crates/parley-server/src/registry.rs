@@ -75,9 +75,7 @@ impl Registry {
 
 impl State {
     pub fn user_by_nick(&self, nick: &str) -> Option<&User> {
-        self.nicks
-            .get(&casefold(nick))
-            .and_then(|id| self.users.get(id))
+        self.nicks.get(&casefold(nick)).and_then(|id| self.users.get(id))
     }
 
     pub fn id_by_nick(&self, nick: &str) -> Option<ClientId> {
@@ -130,12 +128,7 @@ impl State {
 
     /// Every other user sharing a channel with `id`, once each. Channels in
     /// quiet (crowded lobby) mode are skipped unless `include_quiet`.
-    pub fn neighbours(
-        &self,
-        id: ClientId,
-        include_quiet: bool,
-        quiet_above: usize,
-    ) -> Vec<Arc<Client>> {
+    pub fn neighbours(&self, id: ClientId, include_quiet: bool, quiet_above: usize) -> Vec<Arc<Client>> {
         let Some(user) = self.users.get(&id) else {
             return Vec::new();
         };

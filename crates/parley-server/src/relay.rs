@@ -34,13 +34,7 @@ impl Relay {
             START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp()),
             MSGID.fetch_add(1, Ordering::Relaxed)
         );
-        Relay {
-            msg,
-            time,
-            msgid,
-            client_tags,
-            encoded: Default::default(),
-        }
+        Relay { msg, time, msgid, client_tags, encoded: Default::default() }
     }
 
     /// The encoding for a recipient with capability bits `caps`.
@@ -52,17 +46,11 @@ impl Relay {
             .get_or_init(|| {
                 let mut m = self.msg.clone();
                 if with_tags {
-                    m.tags.push(Tag {
-                        key: "msgid".into(),
-                        value: Some(self.msgid.clone()),
-                    });
+                    m.tags.push(Tag { key: "msgid".into(), value: Some(self.msgid.clone()) });
                     m.tags.extend(self.client_tags.iter().cloned());
                 }
                 if with_time {
-                    m.tags.push(Tag {
-                        key: "time".into(),
-                        value: Some(self.time.clone()),
-                    });
+                    m.tags.push(Tag { key: "time".into(), value: Some(self.time.clone()) });
                 }
                 m.to_bytes().freeze()
             })
@@ -83,23 +71,14 @@ mod tests {
     #[test]
     fn each_cap_set_gets_its_own_encoding_built_once() {
         let m = Message::new("PRIVMSG", vec!["#a".into(), "hi there".into()]).with_source("n!u@h");
-        let r = Relay::new(
-            m,
-            vec![Tag {
-                key: "+react".into(),
-                value: Some("x".into()),
-            }],
-        );
+        let r = Relay::new(m, vec![Tag { key: "+react".into(), value: Some("x".into()) }]);
         let plain = r.bytes_for(0);
         assert_eq!(&plain[..], b":n!u@h PRIVMSG #a :hi there\r\n");
         let timed = r.bytes_for(caps::SERVER_TIME);
         assert!(timed.starts_with(b"@time="));
         let tagged = r.bytes_for(caps::MESSAGE_TAGS | caps::SERVER_TIME);
         let text = std::str::from_utf8(&tagged).unwrap();
-        assert!(
-            text.contains("msgid=") && text.contains("+react=x") && text.contains("time="),
-            "{text}"
-        );
+        assert!(text.contains("msgid=") && text.contains("+react=x") && text.contains("time="), "{text}");
         // Same allocation the second time: serialised once, shared.
         assert_eq!(r.bytes_for(0).as_ptr(), plain.as_ptr());
     }

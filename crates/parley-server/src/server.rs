@@ -23,6 +23,8 @@ pub struct ServerState {
     pub tokens: Tokens,
     /// The file store's public `/files` URL, if the store is on.
     pub filehost: Option<String>,
+    /// The TLS port named by the `sts` policy, when one is configured.
+    pub sts_port: Option<u16>,
     /// "This server was created ..." text for 003.
     pub created: String,
     /// ISUPPORT tokens in the order they are sent.
@@ -39,11 +41,12 @@ impl ServerState {
         operators: Operators,
         tokens: Tokens,
         filehost: Option<String>,
+        sts_port: Option<u16>,
         shutdown: Shutdown,
     ) -> ServerState {
-        let created = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc2822)
-            .unwrap_or_default();
+        let created =
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
+        let config_has_sts = config.irc.sts_duration_secs.is_some();
         let mut isupport = isupport_tokens(&config);
         isupport.push("EXTJWT=1".into());
         if let Some(url) = &filehost {
@@ -66,6 +69,7 @@ impl ServerState {
             shutdown,
             tokens,
             filehost,
+            sts_port: sts_port.filter(|_| config_has_sts),
             created,
             isupport,
             unregistered: AtomicUsize::new(0),

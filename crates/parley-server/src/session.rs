@@ -26,6 +26,8 @@ pub struct Session {
     pub cap_version: u32,
     pub caps: u32,
     pub registered: bool,
+    /// The connection came in over TLS.
+    pub secure: bool,
     /// Set when the connection must end; the text is the QUIT reason.
     pub quit: Option<String>,
 }
@@ -44,6 +46,7 @@ impl Session {
             cap_version: 0,
             caps: 0,
             registered: false,
+            secure: false,
             quit: None,
         }
     }
@@ -54,12 +57,7 @@ impl Session {
 
     pub fn hostmask(&self) -> String {
         let user = self.user.as_ref().map_or("*", |(u, _)| u.as_str());
-        format!(
-            "{}!{}@{}",
-            self.nick.as_deref().unwrap_or("*"),
-            user,
-            self.host
-        )
+        format!("{}!{}@{}", self.nick.as_deref().unwrap_or("*"), user, self.host)
     }
 }
 
@@ -84,10 +82,7 @@ impl<'a> Ctx<'a> {
     /// server-time.
     pub fn send(&self, mut msg: Message) {
         if self.session.has_cap(caps::SERVER_TIME) && msg.tags.is_empty() {
-            msg.tags.push(parley_proto::Tag {
-                key: "time".into(),
-                value: Some(now_tag()),
-            });
+            msg.tags.push(parley_proto::Tag { key: "time".into(), value: Some(now_tag()) });
         }
         self.send_bytes(msg.to_bytes().freeze());
     }
@@ -98,10 +93,7 @@ impl<'a> Ctx<'a> {
         all.push(self.target().to_string());
         all.extend(params.iter().map(|p| p.as_ref().to_string()));
         self.send_bytes(
-            Message::new(code, all)
-                .with_source(self.server.config.server_name.clone())
-                .to_bytes()
-                .freeze(),
+            Message::new(code, all).with_source(self.server.config.server_name.clone()).to_bytes().freeze(),
         );
     }
 
@@ -119,10 +111,7 @@ impl<'a> Ctx<'a> {
         params.extend(context.iter().map(|s| s.to_string()));
         params.push(text.to_string());
         self.send_bytes(
-            Message::new(kind, params)
-                .with_source(self.server.config.server_name.clone())
-                .to_bytes()
-                .freeze(),
+            Message::new(kind, params).with_source(self.server.config.server_name.clone()).to_bytes().freeze(),
         );
     }
 
@@ -150,9 +139,6 @@ impl<'a> Ctx<'a> {
 /// The current time as a `server-time` tag value (RFC 3339, milliseconds, UTC).
 pub fn now_tag() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
-        .unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

@@ -57,9 +57,7 @@ impl Shutdown {
     }
 
     pub fn listener(&self) -> ShutdownListener {
-        ShutdownListener {
-            rx: self.tx.subscribe(),
-        }
+        ShutdownListener { rx: self.tx.subscribe() }
     }
 }
 
@@ -72,10 +70,7 @@ impl ShutdownListener {
             }
             if self.rx.changed().await.is_err() {
                 // The server is gone without a cause: treat it as a stop.
-                return ShutdownCause {
-                    by: "server".into(),
-                    reason: "stopped".into(),
-                };
+                return ShutdownCause { by: "server".into(), reason: "stopped".into() };
             }
         }
     }
@@ -93,14 +88,8 @@ mod tests {
     async fn first_cause_wins_and_late_listeners_see_it() {
         let s = Shutdown::new();
         let mut early = s.listener();
-        assert!(s.trigger(ShutdownCause {
-            by: "a".into(),
-            reason: "one".into()
-        }));
-        assert!(!s.trigger(ShutdownCause {
-            by: "b".into(),
-            reason: "two".into()
-        }));
+        assert!(s.trigger(ShutdownCause { by: "a".into(), reason: "one".into() }));
+        assert!(!s.trigger(ShutdownCause { by: "b".into(), reason: "two".into() }));
         assert_eq!(early.recv().await.by, "a");
         let mut late = s.listener();
         assert_eq!(late.recv().await.reason, "one");

@@ -18,22 +18,13 @@ use parley_proto::{casefold, validate_channel, Message};
 
 pub fn join(ctx: &mut Ctx<'_>, msg: &Message) {
     if msg.params[0] == "0" {
-        let channels = ctx
-            .server
-            .registry
-            .read()
-            .users
-            .get(&ctx.session.id)
-            .map(|u| u.channels.clone());
+        let channels = ctx.server.registry.read().users.get(&ctx.session.id).map(|u| u.channels.clone());
         for key in channels.unwrap_or_default() {
             part_one(ctx, &key, "Left all channels");
         }
         return;
     }
-    let keys: Vec<&str> = msg
-        .param(1)
-        .map(|k| k.split(',').collect())
-        .unwrap_or_default();
+    let keys: Vec<&str> = msg.param(1).map(|k| k.split(',').collect()).unwrap_or_default();
     for (i, name) in split_list(&msg.params[0]).enumerate() {
         join_one(ctx, name, keys.get(i).copied().filter(|k| !k.is_empty()));
     }
@@ -69,39 +60,25 @@ pub fn join_one(ctx: &mut Ctx<'_>, name: &str, key: Option<&str>) {
         }
         if user.channels.len() >= limits.max_channels_per_user {
             drop(state);
-            ctx.reply(
-                ERR_TOOMANYCHANNELS,
-                &[name, "You have joined too many channels"],
-            );
+            ctx.reply(ERR_TOOMANYCHANNELS, &[name, "You have joined too many channels"]);
             return;
         }
         let client = user.client.clone();
         let creating = !state.channels.contains_key(&folded);
         if creating {
-            state
-                .channels
-                .insert(folded.clone(), Channel::new(name, false, Ctx::now()));
+            state.channels.insert(folded.clone(), Channel::new(name, false, Ctx::now()));
         }
         let chan = state.channels.get_mut(&folded).expect("inserted above");
         if !creating {
             let invited = chan.invites.contains(&id);
             let refusal = if chan.modes.invite_only && !invited {
-                Some((
-                    ERR_INVITEONLYCHAN,
-                    "Cannot join channel (+i): you need an invitation",
-                ))
+                Some((ERR_INVITEONLYCHAN, "Cannot join channel (+i): you need an invitation"))
             } else if chan.modes.key.is_some() && chan.modes.key.as_deref() != key {
-                Some((
-                    ERR_BADCHANNELKEY,
-                    "Cannot join channel (+k): wrong or missing key",
-                ))
+                Some((ERR_BADCHANNELKEY, "Cannot join channel (+k): wrong or missing key"))
             } else if chan.modes.limit.is_some_and(|l| chan.members.len() >= l) && !invited {
                 Some((ERR_CHANNELISFULL, "Cannot join channel (+l): it is full"))
             } else if !invited && chan.is_banned(&mask) {
-                Some((
-                    ERR_BANNEDFROMCHAN,
-                    "Cannot join channel (+b): you are banned",
-                ))
+                Some((ERR_BANNEDFROMCHAN, "Cannot join channel (+b): you are banned"))
             } else {
                 None
             };
@@ -112,24 +89,12 @@ pub fn join_one(ctx: &mut Ctx<'_>, name: &str, key: Option<&str>) {
                 return;
             }
         }
-        let flags = MemberFlags {
-            op: creating,
-            voice: false,
-        };
-        chan.members.insert(
-            id,
-            Member {
-                flags,
-                client: client.clone(),
-            },
-        );
+        let flags = MemberFlags { op: creating, voice: false };
+        chan.members.insert(id, Member { flags, client: client.clone() });
         chan.invites.remove(&id);
         let quiet = chan.is_quiet(quiet_above);
         let chan_name = chan.name.clone();
-        let relay = Relay::new(
-            Message::new("JOIN", vec![chan_name.clone()]).with_source(mask),
-            Vec::new(),
-        );
+        let relay = Relay::new(Message::new("JOIN", vec![chan_name.clone()]).with_source(mask), Vec::new());
         if quiet {
             client.push(relay.bytes_for(client.caps()));
         } else {
@@ -157,17 +122,11 @@ pub fn join_one(ctx: &mut Ctx<'_>, name: &str, key: Option<&str>) {
             joined.name, joined.members, joined.name
         ));
     }
-    ctx.server.log.record(
-        "join",
-        ctx.actor(),
-        &[("channel", Value::Text(&joined.name))],
-    );
+    ctx.server.log.record("join", ctx.actor(), &[("channel", Value::Text(&joined.name))]);
 }
 
 pub fn part(ctx: &mut Ctx<'_>, msg: &Message) {
-    let reason = msg
-        .param(1)
-        .map(|r| truncate(r, ctx.server.config.limits.kick_len).to_string());
+    let reason = msg.param(1).map(|r| truncate(r, ctx.server.config.limits.kick_len).to_string());
     for name in split_list(&msg.params[0]) {
         part_one(ctx, name, reason.as_deref().unwrap_or(""));
     }
@@ -187,10 +146,7 @@ fn part_one(ctx: &mut Ctx<'_>, name: &str, reason: &str) {
     if !chan.members.contains_key(&id) {
         let chan_name = chan.name.clone();
         drop(state);
-        ctx.reply(
-            ERR_NOTONCHANNEL,
-            &[chan_name.as_str(), "You're not on that channel"],
-        );
+        ctx.reply(ERR_NOTONCHANNEL, &[chan_name.as_str(), "You're not on that channel"]);
         return;
     }
     let chan_name = chan.name.clone();
@@ -209,10 +165,7 @@ fn part_one(ctx: &mut Ctx<'_>, name: &str, reason: &str) {
     ctx.server.log.record(
         "part",
         ctx.actor(),
-        &[
-            ("channel", Value::Text(&chan_name)),
-            ("reason", Value::Text(reason)),
-        ],
+        &[("channel", Value::Text(&chan_name)), ("reason", Value::Text(reason))],
     );
 }
 
@@ -257,24 +210,14 @@ pub fn topic(ctx: &mut Ctx<'_>, msg: &Message) {
         ctx.reply(code, &[chan_name.as_str(), text]);
         return;
     }
-    chan.topic = (!text.is_empty()).then(|| Topic {
-        text: text.clone(),
-        set_by: nick,
-        set_at: Ctx::now(),
-    });
-    let relay = Relay::new(
-        Message::new("TOPIC", vec![chan_name.clone(), text.clone()]).with_source(mask),
-        Vec::new(),
-    );
+    chan.topic = (!text.is_empty()).then(|| Topic { text: text.clone(), set_by: nick, set_at: Ctx::now() });
+    let relay = Relay::new(Message::new("TOPIC", vec![chan_name.clone(), text.clone()]).with_source(mask), Vec::new());
     state.send_to_channel(&key, &relay, None);
     drop(state);
     ctx.server.log.record(
         "topic",
         ctx.actor(),
-        &[
-            ("channel", Value::Text(&chan_name)),
-            ("bytes", Value::Num(text.len() as u64)),
-        ],
+        &[("channel", Value::Text(&chan_name)), ("bytes", Value::Num(text.len() as u64))],
     );
 }
 
@@ -285,12 +228,8 @@ pub fn names(ctx: &mut Ctx<'_>, msg: &Message) {
     };
     for name in split_list(list).take(1) {
         let state = ctx.server.registry.read();
-        let found = state.channel(name).map(|chan| {
-            (
-                chan.name.clone(),
-                name_entries(&state, chan, ctx.session.caps, None),
-            )
-        });
+        let found =
+            state.channel(name).map(|chan| (chan.name.clone(), name_entries(&state, chan, ctx.session.caps, None)));
         drop(state);
         match found {
             Some((chan_name, entries)) => send_names(ctx, &chan_name, &entries),
@@ -310,11 +249,7 @@ pub fn list(ctx: &mut Ctx<'_>, msg: &Message) {
             .map(|(_, c)| {
                 let (modes, _) = c.modes.describe(false);
                 let topic = c.topic.as_ref().map_or("", |t| t.text.as_str());
-                (
-                    c.name.clone(),
-                    c.members.len(),
-                    format!("[{modes}] {topic}"),
-                )
+                (c.name.clone(), c.members.len(), format!("[{modes}] {topic}"))
             })
             .collect();
         rows.sort();
@@ -344,24 +279,11 @@ pub fn invite(ctx: &mut Ctx<'_>, msg: &Message) {
     };
     let chan_name = chan.name.clone();
     let error = if !chan.members.contains_key(&id) {
-        Some((
-            ERR_NOTONCHANNEL,
-            vec![chan_name.clone(), "You're not on that channel".into()],
-        ))
+        Some((ERR_NOTONCHANNEL, vec![chan_name.clone(), "You're not on that channel".into()]))
     } else if chan.members.contains_key(&target) {
-        Some((
-            ERR_USERONCHANNEL,
-            vec![
-                nick.to_string(),
-                chan_name.clone(),
-                "is already on channel".into(),
-            ],
-        ))
+        Some((ERR_USERONCHANNEL, vec![nick.to_string(), chan_name.clone(), "is already on channel".into()]))
     } else if chan.modes.invite_only && !chan.is_op(id) {
-        Some((
-            ERR_CHANOPRIVSNEEDED,
-            vec![chan_name.clone(), "You're not channel operator".into()],
-        ))
+        Some((ERR_CHANOPRIVSNEEDED, vec![chan_name.clone(), "You're not channel operator".into()]))
     } else {
         None
     };
@@ -373,13 +295,9 @@ pub fn invite(ctx: &mut Ctx<'_>, msg: &Message) {
     chan.invites.insert(target);
     let target_user = &state.users[&target];
     let target_nick = target_user.nick.clone();
-    let relay = Relay::new(
-        Message::new("INVITE", vec![target_nick.clone(), chan_name.clone()]).with_source(mask),
-        Vec::new(),
-    );
-    target_user
-        .client
-        .push(relay.bytes_for(target_user.client.caps()));
+    let relay =
+        Relay::new(Message::new("INVITE", vec![target_nick.clone(), chan_name.clone()]).with_source(mask), Vec::new());
+    target_user.client.push(relay.bytes_for(target_user.client.caps()));
     drop(state);
     ctx.reply(RPL_INVITING, &[target_nick, chan_name]);
 }
@@ -403,23 +321,13 @@ pub fn kick(ctx: &mut Ctx<'_>, msg: &Message) {
         };
         let chan_name = chan.name.clone();
         let error = if !chan.members.contains_key(&id) {
-            Some((
-                ERR_NOTONCHANNEL,
-                vec![chan_name.clone(), "You're not on that channel".into()],
-            ))
+            Some((ERR_NOTONCHANNEL, vec![chan_name.clone(), "You're not on that channel".into()]))
         } else if !chan.is_op(id) {
-            Some((
-                ERR_CHANOPRIVSNEEDED,
-                vec![chan_name.clone(), "You're not channel operator".into()],
-            ))
+            Some((ERR_CHANOPRIVSNEEDED, vec![chan_name.clone(), "You're not channel operator".into()]))
         } else if !target.is_some_and(|t| chan.members.contains_key(&t)) {
             Some((
                 ERR_USERNOTINCHANNEL,
-                vec![
-                    nick.to_string(),
-                    chan_name.clone(),
-                    "They aren't on that channel".into(),
-                ],
+                vec![nick.to_string(), chan_name.clone(), "They aren't on that channel".into()],
             ))
         } else {
             None
@@ -432,11 +340,8 @@ pub fn kick(ctx: &mut Ctx<'_>, msg: &Message) {
         let target = target.expect("checked above");
         let target_nick = state.users[&target].nick.clone();
         let relay = Relay::new(
-            Message::new(
-                "KICK",
-                vec![chan_name.clone(), target_nick.clone(), reason.clone()],
-            )
-            .with_source(mask.clone()),
+            Message::new("KICK", vec![chan_name.clone(), target_nick.clone(), reason.clone()])
+                .with_source(mask.clone()),
             Vec::new(),
         );
         state.send_to_channel(&key, &relay, None);
@@ -465,11 +370,7 @@ fn name_entries(state: &State, chan: &Channel, caps: u32, only: Option<u64>) -> 
         .filter_map(|(id, m)| {
             let user = state.users.get(id)?;
             let prefix = m.flags.prefix(multi);
-            Some(if userhost {
-                format!("{prefix}{}", user.hostmask())
-            } else {
-                format!("{prefix}{}", user.nick)
-            })
+            Some(if userhost { format!("{prefix}{}", user.hostmask()) } else { format!("{prefix}{}", user.nick) })
         })
         .collect()
 }
@@ -496,8 +397,5 @@ fn send_names(ctx: &Ctx<'_>, chan_name: &str, entries: &[String]) {
 
 fn send_topic(ctx: &Ctx<'_>, chan_name: &str, topic: &Topic) {
     ctx.reply(RPL_TOPIC, &[chan_name, topic.text.as_str()]);
-    ctx.reply(
-        RPL_TOPICWHOTIME,
-        &[chan_name, topic.set_by.as_str(), &topic.set_at.to_string()],
-    );
+    ctx.reply(RPL_TOPICWHOTIME, &[chan_name, topic.set_by.as_str(), &topic.set_at.to_string()]);
 }

@@ -7,34 +7,20 @@ use parley_proto::Message;
 pub fn extjwt(ctx: &mut Ctx<'_>, msg: &Message) {
     let target = msg.params[0].as_str();
     if target != "*" {
-        let member = ctx
-            .server
-            .registry
-            .read()
-            .channel(target)
-            .is_some_and(|c| c.members.contains_key(&ctx.session.id));
+        let member =
+            ctx.server.registry.read().channel(target).is_some_and(|c| c.members.contains_key(&ctx.session.id));
         if !member {
-            ctx.reply(
-                ERR_NOSUCHCHANNEL,
-                &[target, "No such channel, or you are not in it"],
-            );
+            ctx.reply(ERR_NOSUCHCHANNEL, &[target, "No such channel, or you are not in it"]);
             return;
         }
     }
     if let Some(service) = msg.param(1).filter(|s| *s != "*") {
-        ctx.fail(
-            "EXTJWT",
-            "NO_SUCH_SERVICE",
-            &[service],
-            "Only the default service `*` (the file store) is offered",
-        );
+        ctx.fail("EXTJWT", "NO_SUCH_SERVICE", &[service], "Only the default service `*` (the file store) is offered");
         return;
     }
     let nick = ctx.session.nick.clone().unwrap_or_default();
     let token = ctx.server.tokens.issue(&nick, ctx.session.id, Ctx::now());
     let server = ctx.server.config.server_name.clone();
-    ctx.send(
-        Message::new("EXTJWT", vec![target.to_string(), "*".into(), token]).with_source(server),
-    );
+    ctx.send(Message::new("EXTJWT", vec![target.to_string(), "*".into(), token]).with_source(server));
     ctx.server.log.record("token_issued", ctx.actor(), &[]);
 }

@@ -23,11 +23,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
         }
     };
     let Some(targets) = msg.param(0).filter(|t| !t.is_empty()) else {
-        err(
-            ctx,
-            ERR_NORECIPIENT,
-            &[&format!("No recipient given ({command})")],
-        );
+        err(ctx, ERR_NORECIPIENT, &[&format!("No recipient given ({command})")]);
         return;
     };
     let text = msg.param(1).unwrap_or("");
@@ -36,11 +32,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
         return;
     }
     let client_tags: Vec<Tag> = if ctx.session.has_cap(caps::MESSAGE_TAGS) {
-        msg.tags
-            .iter()
-            .filter(|t| t.key.starts_with('+'))
-            .cloned()
-            .collect()
+        msg.tags.iter().filter(|t| t.key.starts_with('+')).cloned().collect()
     } else {
         Vec::new()
     };
@@ -55,28 +47,18 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
     }
     let max = ctx.server.config.limits.max_targets;
     if list.len() > max {
-        err(
-            ctx,
-            ERR_TOOMANYTARGETS,
-            &[targets, &format!("Too many recipients (at most {max})")],
-        );
+        err(ctx, ERR_TOOMANYTARGETS, &[targets, &format!("Too many recipients (at most {max})")]);
         return;
     }
     let mask = ctx.session.hostmask();
     let echo = ctx.session.has_cap(caps::ECHO_MESSAGE);
-    ctx.session
-        .client
-        .last_spoke
-        .store(Ctx::now(), Ordering::Relaxed);
+    ctx.session.client.last_spoke.store(Ctx::now(), Ordering::Relaxed);
     for target in list {
         let mut params = vec![target.to_string()];
         if !is_tagmsg {
             params.push(text.to_string());
         }
-        let relay = Relay::new(
-            Message::new(command, params).with_source(mask.clone()),
-            client_tags.clone(),
-        );
+        let relay = Relay::new(Message::new(command, params).with_source(mask.clone()), client_tags.clone());
         let delivered = if target.starts_with('#') {
             to_channel(ctx, target, &relay, is_notice)
         } else {
@@ -141,13 +123,7 @@ fn to_channel(ctx: &Ctx<'_>, target: &str, relay: &Relay, is_notice: bool) -> Op
     Some(state.send_to_channel(&key, relay, Some(id)))
 }
 
-fn to_user(
-    ctx: &Ctx<'_>,
-    target: &str,
-    relay: &Relay,
-    is_notice: bool,
-    is_tagmsg: bool,
-) -> Option<usize> {
+fn to_user(ctx: &Ctx<'_>, target: &str, relay: &Relay, is_notice: bool, is_tagmsg: bool) -> Option<usize> {
     let state = ctx.server.registry.read();
     let Some(user) = state.user_by_nick(target) else {
         drop(state);
@@ -160,11 +136,7 @@ fn to_user(
     if !is_tagmsg || caps & caps::MESSAGE_TAGS != 0 {
         user.client.push(relay.bytes_for(caps));
     }
-    let away = if is_notice || is_tagmsg {
-        None
-    } else {
-        user.away.clone().map(|a| (user.nick.clone(), a))
-    };
+    let away = if is_notice || is_tagmsg { None } else { user.away.clone().map(|a| (user.nick.clone(), a)) };
     drop(state);
     if let Some((nick, text)) = away {
         ctx.reply(RPL_AWAY, &[nick, text]);

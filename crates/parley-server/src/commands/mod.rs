@@ -22,11 +22,7 @@ struct Spec {
 }
 
 const fn spec(name: &'static str, min_params: usize, needs_registration: bool) -> Spec {
-    Spec {
-        name,
-        min_params,
-        needs_registration,
-    }
+    Spec { name, min_params, needs_registration }
 }
 
 /// Every command Parley understands.
@@ -68,10 +64,7 @@ const COMMANDS: &[Spec] = &[
 pub async fn dispatch(ctx: &mut Ctx<'_>, msg: Message) {
     let Some(spec) = COMMANDS.iter().find(|s| s.name == msg.command) else {
         if ctx.session.registered {
-            ctx.reply(
-                ERR_UNKNOWNCOMMAND,
-                &[msg.command.as_str(), "Unknown command"],
-            );
+            ctx.reply(ERR_UNKNOWNCOMMAND, &[msg.command.as_str(), "Unknown command"]);
         } else {
             ctx.reply(ERR_NOTREGISTERED, &["You have not registered"]);
         }

@@ -128,10 +128,8 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
     let mask = ctx.session.hostmask();
     let max_bans = ctx.server.config.limits.max_bans;
     let mut state = ctx.server.registry.write();
-    let target_ids: Vec<(String, Option<u64>)> = msg.params[2..]
-        .iter()
-        .map(|a| (casefold(a), state.id_by_nick(a)))
-        .collect();
+    let target_ids: Vec<(String, Option<u64>)> =
+        msg.params[2..].iter().map(|a| (casefold(a), state.id_by_nick(a))).collect();
     let Some(chan) = state.channels.get_mut(&key) else {
         drop(state);
         ctx.reply(ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
@@ -158,13 +156,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
             'k' | 'l' => adding,
             'i' | 'm' | 'n' | 't' => false,
             _ => {
-                errors.push((
-                    ERR_UNKNOWNMODE,
-                    vec![
-                        c.to_string(),
-                        format!("is an unknown mode char for {chan_name}"),
-                    ],
-                ));
+                errors.push((ERR_UNKNOWNMODE, vec![c.to_string(), format!("is an unknown mode char for {chan_name}")]));
                 continue;
             }
         };
@@ -184,12 +176,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
                 None => {
                     errors.push((
                         ERR_INVALIDMODEPARAM,
-                        vec![
-                            chan_name.clone(),
-                            c.to_string(),
-                            "*".into(),
-                            "This mode needs a parameter".into(),
-                        ],
+                        vec![chan_name.clone(), c.to_string(), "*".into(), "This mode needs a parameter".into()],
                     ));
                     continue;
                 }
@@ -208,10 +195,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
             ('t', _) => std::mem::replace(&mut chan.modes.topic_ops_only, adding) != adding,
             ('k', Some(k)) => {
                 if k.contains([',', ' ']) || k.is_empty() || k.len() > 23 {
-                    errors.push((
-                        ERR_INVALIDKEY,
-                        vec![chan_name.clone(), "Key is not well-formed".into()],
-                    ));
+                    errors.push((ERR_INVALIDKEY, vec![chan_name.clone(), "Key is not well-formed".into()]));
                     false
                 } else {
                     chan.modes.key = Some(k.clone());
@@ -235,12 +219,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
                 _ => {
                     errors.push((
                         ERR_INVALIDMODEPARAM,
-                        vec![
-                            chan_name.clone(),
-                            "l".into(),
-                            l,
-                            "Limit must be a positive number".into(),
-                        ],
+                        vec![chan_name.clone(), "l".into(), l, "Limit must be a positive number".into()],
                     ));
                     false
                 }
@@ -248,17 +227,10 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
             ('l', None) => chan.modes.limit.take().is_some(),
             ('o' | 'v', Some(target)) => {
                 let folded = casefold(&target);
-                let tid = target_ids
-                    .iter()
-                    .find(|(k, _)| *k == folded)
-                    .and_then(|(_, id)| *id);
+                let tid = target_ids.iter().find(|(k, _)| *k == folded).and_then(|(_, id)| *id);
                 match tid.and_then(|t| chan.members.get_mut(&t)) {
                     Some(member) => {
-                        let flag = if c == 'o' {
-                            &mut member.flags.op
-                        } else {
-                            &mut member.flags.voice
-                        };
+                        let flag = if c == 'o' { &mut member.flags.op } else { &mut member.flags.voice };
                         let changed = std::mem::replace(flag, adding) != adding;
                         if changed {
                             applied_args.push(target);
@@ -268,11 +240,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
                     None => {
                         errors.push((
                             ERR_USERNOTINCHANNEL,
-                            vec![
-                                target,
-                                chan_name.clone(),
-                                "They aren't on that channel".into(),
-                            ],
+                            vec![target, chan_name.clone(), "They aren't on that channel".into()],
                         ));
                         false
                     }
@@ -280,29 +248,17 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
             }
             ('b', Some(raw)) => {
                 let m = normalize_mask(&raw);
-                let exists = chan
-                    .bans
-                    .iter()
-                    .position(|b| casefold(&b.mask) == casefold(&m));
+                let exists = chan.bans.iter().position(|b| casefold(&b.mask) == casefold(&m));
                 match (adding, exists) {
                     (true, None) if chan.bans.len() < max_bans => {
-                        chan.bans.push(Ban {
-                            mask: m.clone(),
-                            set_by: nick.clone(),
-                            set_at: Ctx::now(),
-                        });
+                        chan.bans.push(Ban { mask: m.clone(), set_by: nick.clone(), set_at: Ctx::now() });
                         applied_args.push(m);
                         true
                     }
                     (true, None) => {
                         errors.push((
                             ERR_INVALIDMODEPARAM,
-                            vec![
-                                chan_name.clone(),
-                                "b".into(),
-                                m,
-                                "The ban list is full".into(),
-                            ],
+                            vec![chan_name.clone(), "b".into(), m, "The ban list is full".into()],
                         ));
                         false
                     }
@@ -325,10 +281,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
         }
     }
     if denied {
-        errors.push((
-            ERR_CHANOPRIVSNEEDED,
-            vec![chan_name.clone(), "You're not channel operator".into()],
-        ));
+        errors.push((ERR_CHANOPRIVSNEEDED, vec![chan_name.clone(), "You're not channel operator".into()]));
     }
     if !applied_modes.is_empty() {
         let mut params = vec![chan_name.clone(), applied_modes.clone()];
@@ -342,15 +295,9 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
     }
     if let Some(bans) = ban_list {
         for b in bans {
-            ctx.reply(
-                RPL_BANLIST,
-                &[chan_name.clone(), b.mask, b.set_by, b.set_at.to_string()],
-            );
+            ctx.reply(RPL_BANLIST, &[chan_name.clone(), b.mask, b.set_by, b.set_at.to_string()]);
         }
-        ctx.reply(
-            RPL_ENDOFBANLIST,
-            &[chan_name.as_str(), "End of channel ban list"],
-        );
+        ctx.reply(RPL_ENDOFBANLIST, &[chan_name.as_str(), "End of channel ban list"]);
     }
     if !applied_modes.is_empty() {
         let mut text = applied_modes;
@@ -361,10 +308,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
         ctx.server.log.record(
             "mode",
             ctx.actor(),
-            &[
-                ("channel", Value::Text(&chan_name)),
-                ("modes", Value::Text(&text)),
-            ],
+            &[("channel", Value::Text(&chan_name)), ("modes", Value::Text(&text))],
         );
     }
 }

@@ -30,10 +30,7 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
             ctx.server.log.record(
                 "oper",
                 ctx.actor(),
-                &[
-                    ("name", Value::Text(name)),
-                    ("result", Value::Text("granted")),
-                ],
+                &[("name", Value::Text(name)), ("result", Value::Text("granted"))],
             );
         }
         OperOutcome::Denied => {
@@ -41,10 +38,7 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
             ctx.server.log.record(
                 "oper",
                 ctx.actor(),
-                &[
-                    ("name", Value::Text(name)),
-                    ("result", Value::Text("denied")),
-                ],
+                &[("name", Value::Text(name)), ("result", Value::Text("denied"))],
             );
         }
         OperOutcome::RateLimited(secs) => {
@@ -66,18 +60,9 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
 
 /// The oper name of this session's user, or sends 481 and returns `None`.
 fn require_oper(ctx: &Ctx<'_>) -> Option<String> {
-    let oper = ctx
-        .server
-        .registry
-        .read()
-        .users
-        .get(&ctx.session.id)
-        .and_then(|u| u.oper.clone());
+    let oper = ctx.server.registry.read().users.get(&ctx.session.id).and_then(|u| u.oper.clone());
     if oper.is_none() {
-        ctx.reply(
-            ERR_NOPRIVILEGES,
-            &["Permission Denied- You're not an IRC operator"],
-        );
+        ctx.reply(ERR_NOPRIVILEGES, &["Permission Denied- You're not an IRC operator"]);
     }
     oper
 }
@@ -85,11 +70,8 @@ fn require_oper(ctx: &Ctx<'_>) -> Option<String> {
 pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
     let Some(_) = require_oper(ctx) else { return };
     let target = msg.params[0].as_str();
-    let reason = super::truncate(
-        msg.param(1).unwrap_or("No reason given"),
-        ctx.server.config.limits.kick_len,
-    )
-    .to_string();
+    let reason =
+        super::truncate(msg.param(1).unwrap_or("No reason given"), ctx.server.config.limits.kick_len).to_string();
     if irc_eq(target, &ctx.server.config.server_name) {
         ctx.reply(ERR_CANTKILLSERVER, &["You can't kill a server!"]);
         return;
@@ -97,28 +79,17 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
     let me = ctx.session.nick.clone().unwrap_or_default();
     let found = {
         let state = ctx.server.registry.read();
-        state
-            .user_by_nick(target)
-            .map(|u| (u.client.clone(), u.nick.clone(), u.host.clone()))
+        state.user_by_nick(target).map(|u| (u.client.clone(), u.nick.clone(), u.host.clone()))
     };
     let Some((client, nick, host)) = found else {
         ctx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
         return;
     };
     let text = format!("Killed ({me} ({reason}))");
-    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({text})")])
-        .to_bytes()
-        .freeze();
+    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({text})")]).to_bytes().freeze();
     client.close(CloseReason::Other(text), Some(error));
     ctx.server_notice(&format!("Killed {nick}: {reason}"));
-    ctx.server.log.record(
-        "kill",
-        ctx.actor(),
-        &[
-            ("target", Value::Text(&nick)),
-            ("reason", Value::Text(&reason)),
-        ],
-    );
+    ctx.server.log.record("kill", ctx.actor(), &[("target", Value::Text(&nick)), ("reason", Value::Text(&reason))]);
 }
 
 pub fn die(ctx: &mut Ctx<'_>, msg: &Message) {
@@ -126,19 +97,8 @@ pub fn die(ctx: &mut Ctx<'_>, msg: &Message) {
         return;
     };
     let nick = ctx.session.nick.clone().unwrap_or_default();
-    let reason = msg
-        .param(0)
-        .filter(|r| !r.is_empty())
-        .unwrap_or("no reason given")
-        .to_string();
+    let reason = msg.param(0).filter(|r| !r.is_empty()).unwrap_or("no reason given").to_string();
     let by = format!("{nick} (operator {oper_name})");
-    ctx.server.log.record(
-        "die",
-        ctx.actor(),
-        &[
-            ("oper", Value::Text(&oper_name)),
-            ("reason", Value::Text(&reason)),
-        ],
-    );
+    ctx.server.log.record("die", ctx.actor(), &[("oper", Value::Text(&oper_name)), ("reason", Value::Text(&reason))]);
     ctx.server.shutdown.trigger(ShutdownCause { by, reason });
 }

@@ -31,46 +31,20 @@ pub fn lusers(ctx: &Ctx<'_>) {
     let unknown = ctx.server.unregistered.load(Ordering::Relaxed);
     ctx.reply(
         RPL_LUSERCLIENT,
-        &[format!(
-            "There are {} users and {invisible} invisible on 1 servers",
-            users - invisible
-        )],
+        &[format!("There are {} users and {invisible} invisible on 1 servers", users - invisible)],
     );
     if opers > 0 {
-        ctx.reply(
-            RPL_LUSEROP,
-            &[opers.to_string(), "operator(s) online".into()],
-        );
+        ctx.reply(RPL_LUSEROP, &[opers.to_string(), "operator(s) online".into()]);
     }
     if unknown > 0 {
-        ctx.reply(
-            RPL_LUSERUNKNOWN,
-            &[unknown.to_string(), "unknown connection(s)".into()],
-        );
+        ctx.reply(RPL_LUSERUNKNOWN, &[unknown.to_string(), "unknown connection(s)".into()]);
     }
-    ctx.reply(
-        RPL_LUSERCHANNELS,
-        &[channels.to_string(), "channels formed".into()],
-    );
-    ctx.reply(
-        RPL_LUSERME,
-        &[format!("I have {users} clients and 0 servers")],
-    );
-    ctx.reply(
-        RPL_LOCALUSERS,
-        &[
-            users.to_string(),
-            max.to_string(),
-            format!("Current local users {users}, max {max}"),
-        ],
-    );
+    ctx.reply(RPL_LUSERCHANNELS, &[channels.to_string(), "channels formed".into()]);
+    ctx.reply(RPL_LUSERME, &[format!("I have {users} clients and 0 servers")]);
+    ctx.reply(RPL_LOCALUSERS, &[users.to_string(), max.to_string(), format!("Current local users {users}, max {max}")]);
     ctx.reply(
         RPL_GLOBALUSERS,
-        &[
-            users.to_string(),
-            max.to_string(),
-            format!("Current global users {users}, max {max}"),
-        ],
+        &[users.to_string(), max.to_string(), format!("Current global users {users}, max {max}")],
     );
 }
 
@@ -80,10 +54,7 @@ pub fn motd(ctx: &Ctx<'_>) {
         ctx.reply(ERR_NOMOTD, &["MOTD File is missing"]);
         return;
     }
-    ctx.reply(
-        RPL_MOTDSTART,
-        &[format!("- {} Message of the day - ", cfg.server_name)],
-    );
+    ctx.reply(RPL_MOTDSTART, &[format!("- {} Message of the day - ", cfg.server_name)]);
     for line in &cfg.motd {
         ctx.reply(RPL_MOTD, &[format!("- {line}")]);
     }
@@ -92,17 +63,13 @@ pub fn motd(ctx: &Ctx<'_>) {
 
 pub fn version(ctx: &mut Ctx<'_>, _msg: &Message) {
     let server = ctx.server.config.server_name.clone();
-    ctx.reply(
-        RPL_VERSION,
-        &[crate::server::VERSION, server.as_str(), "Parley IRC server"],
-    );
+    ctx.reply(RPL_VERSION, &[crate::server::VERSION, server.as_str(), "Parley IRC server"]);
     isupport(ctx);
 }
 
 pub fn time(ctx: &mut Ctx<'_>, _msg: &Message) {
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc2822)
-        .unwrap_or_default();
+    let now =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
     let server = ctx.server.config.server_name.clone();
     ctx.reply(RPL_TIME, &[server, now]);
 }
@@ -140,12 +107,7 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
                 Some(chan) => chan
                     .members
                     .iter()
-                    .filter_map(|(mid, m)| {
-                        state
-                            .users
-                            .get(mid)
-                            .map(|u| row(&chan.name, u, m.flags.prefix(multi)))
-                    })
+                    .filter_map(|(mid, m)| state.users.get(mid).map(|u| row(&chan.name, u, m.flags.prefix(multi))))
                     .collect(),
                 None => Vec::new(),
             }
@@ -158,9 +120,7 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
                 .iter()
                 .filter(|(uid, u)| !u.invisible || **uid == id || shares(**uid))
                 .filter(|(_, u)| {
-                    mask_matches(mask, &u.nick)
-                        || mask_matches(mask, &u.host)
-                        || mask_matches(mask, &u.realname)
+                    mask_matches(mask, &u.nick) || mask_matches(mask, &u.host) || mask_matches(mask, &u.realname)
                 })
                 .take(1000)
                 .map(|(_, u)| row("*", u, ""))
@@ -193,16 +153,9 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
                 .channels
                 .iter()
                 .filter_map(|k| state.channels.get(k))
-                .map(|c| {
-                    format!(
-                        "{}{}",
-                        c.flags(u.client.id).map_or("", |f| f.prefix(false)),
-                        c.name
-                    )
-                })
+                .map(|c| format!("{}{}", c.flags(u.client.id).map_or("", |f| f.prefix(false)), c.name))
                 .collect();
-            let idle =
-                (Ctx::now() - u.client.last_spoke.load(Ordering::Relaxed).max(u.signon)).max(0);
+            let idle = (Ctx::now() - u.client.last_spoke.load(Ordering::Relaxed).max(u.signon)).max(0);
             (
                 u.nick.clone(),
                 u.user.clone(),
@@ -221,43 +174,24 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
         ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list"]);
         return;
     };
-    ctx.reply(
-        RPL_WHOISUSER,
-        &[nick.clone(), user, host, "*".into(), realname],
-    );
+    ctx.reply(RPL_WHOISUSER, &[nick.clone(), user, host, "*".into(), realname]);
     if !chans.is_empty() {
         ctx.reply(RPL_WHOISCHANNELS, &[nick.clone(), chans.join(" ")]);
     }
-    ctx.reply(
-        RPL_WHOISSERVER,
-        &[nick.clone(), server, format!("{network} server")],
-    );
+    ctx.reply(RPL_WHOISSERVER, &[nick.clone(), server, format!("{network} server")]);
     if oper {
-        ctx.reply(
-            RPL_WHOISOPERATOR,
-            &[nick.clone(), "is an IRC operator".into()],
-        );
+        ctx.reply(RPL_WHOISOPERATOR, &[nick.clone(), "is an IRC operator".into()]);
     }
     if let Some(a) = away {
         ctx.reply(RPL_AWAY, &[nick.clone(), a]);
     }
-    ctx.reply(
-        RPL_WHOISIDLE,
-        &[
-            nick.clone(),
-            idle.to_string(),
-            signon.to_string(),
-            "seconds idle, signon time".into(),
-        ],
-    );
+    ctx.reply(RPL_WHOISIDLE, &[nick.clone(), idle.to_string(), signon.to_string(), "seconds idle, signon time".into()]);
     ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list".into()]);
 }
 
 pub fn away(ctx: &mut Ctx<'_>, msg: &Message) {
-    let text = msg
-        .param(0)
-        .filter(|t| !t.is_empty())
-        .map(|t| truncate(t, ctx.server.config.limits.away_len).to_string());
+    let text =
+        msg.param(0).filter(|t| !t.is_empty()).map(|t| truncate(t, ctx.server.config.limits.away_len).to_string());
     let id = ctx.session.id;
     let mask = ctx.session.hostmask();
     {

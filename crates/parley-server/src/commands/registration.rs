@@ -18,33 +18,21 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &Message) {
     let reply = |ctx: &Ctx<'_>, params: Vec<String>| {
         let mut all = vec![target.clone()];
         all.extend(params);
-        ctx.send_bytes(
-            Message::new("CAP", all)
-                .with_source(server.clone())
-                .to_bytes()
-                .freeze(),
-        );
+        ctx.send_bytes(Message::new("CAP", all).with_source(server.clone()).to_bytes().freeze());
     };
     match sub.as_str() {
         "LS" => {
             if !ctx.session.registered {
                 ctx.session.cap_negotiating = true;
             }
-            let version = msg
-                .param(1)
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0);
+            let version = msg.param(1).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
             if version >= 302 {
                 ctx.session.cap_version = 302;
                 // CAP LS 302 implies cap-notify.
                 ctx.session.caps |= caps::CAP_NOTIFY;
                 ctx.session.client.set_caps(ctx.session.caps);
             }
-            let list = caps::ALL
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let list = caps::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" ");
             reply(ctx, vec!["LS".into(), list]);
         }
         "LIST" => reply(ctx, vec!["LIST".into(), caps::names(ctx.session.caps)]),
@@ -81,10 +69,7 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &Message) {
                 try_complete(ctx);
             }
         }
-        _ => ctx.reply(
-            ERR_INVALIDCAPCMD,
-            &[msg.params[0].as_str(), "Invalid CAP subcommand"],
-        ),
+        _ => ctx.reply(ERR_INVALIDCAPCMD, &[msg.params[0].as_str(), "Invalid CAP subcommand"]),
     }
 }
 
@@ -102,10 +87,7 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &Message) {
         return;
     };
     if let Err(e) = validate_nick(new, ctx.server.config.limits.nick_len) {
-        ctx.reply(
-            ERR_ERRONEUSNICKNAME,
-            &[new, &format!("Erroneous nickname: {e}")],
-        );
+        ctx.reply(ERR_ERRONEUSNICKNAME, &[new, &format!("Erroneous nickname: {e}")]);
         return;
     }
     if !ctx.session.registered {
@@ -132,28 +114,17 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &Message) {
             }
         }
         state.nicks.remove(&parley_proto::casefold(&old));
-        state
-            .nicks
-            .insert(parley_proto::casefold(new), ctx.session.id);
+        state.nicks.insert(parley_proto::casefold(new), ctx.session.id);
         if let Some(user) = state.users.get_mut(&ctx.session.id) {
             user.nick = new.to_string();
         }
-        let relay = Relay::new(
-            Message::new("NICK", vec![new.to_string()]).with_source(old_mask),
-            Vec::new(),
-        );
+        let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new());
         ctx.session.client.push(relay.bytes_for(ctx.session.caps));
-        for client in state.neighbours(
-            ctx.session.id,
-            true,
-            ctx.server.config.irc.quiet_lobby_above,
-        ) {
+        for client in state.neighbours(ctx.session.id, true, ctx.server.config.irc.quiet_lobby_above) {
             client.push(relay.bytes_for(client.caps()));
         }
     }
-    ctx.server
-        .log
-        .record("nick", ctx.actor(), &[("new", Value::Text(new))]);
+    ctx.server.log.record("nick", ctx.actor(), &[("new", Value::Text(new))]);
     ctx.session.nick = Some(new.to_string());
 }
 
@@ -162,11 +133,8 @@ pub fn user(ctx: &mut Ctx<'_>, msg: &Message) {
         ctx.reply(ERR_ALREADYREGISTERED, &["You may not reregister"]);
         return;
     }
-    let clean: String = msg.params[0]
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        .take(17)
-        .collect();
+    let clean: String =
+        msg.params[0].chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).take(17).collect();
     let username = format!("~{}", if clean.is_empty() { "user" } else { &clean });
     let realname = super::truncate(&msg.params[3], 100).to_string();
     ctx.session.user = Some((username, realname));
@@ -184,10 +152,7 @@ pub fn ping(ctx: &mut Ctx<'_>, msg: &Message) {
 
 pub fn quit(ctx: &mut Ctx<'_>, msg: &Message) {
     let reason = match msg.param(0).filter(|r| !r.is_empty()) {
-        Some(r) => format!(
-            "Quit: {}",
-            super::truncate(r, ctx.server.config.limits.kick_len)
-        ),
+        Some(r) => format!("Quit: {}", super::truncate(r, ctx.server.config.limits.kick_len)),
         None => "Quit".to_string(),
     };
     ctx.session.quit = Some(reason);
@@ -202,11 +167,7 @@ fn try_complete(ctx: &mut Ctx<'_>) {
     if let Some(expected) = &ctx.server.config.irc.password {
         if ctx.session.pass.as_deref() != Some(expected.as_str()) {
             ctx.reply(ERR_PASSWDMISMATCH, &["Password incorrect"]);
-            ctx.server.log.record(
-                "auth_failed",
-                ctx.actor(),
-                &[("what", Value::Text("server password"))],
-            );
+            ctx.server.log.record("auth_failed", ctx.actor(), &[("what", Value::Text("server password"))]);
             ctx.session.quit = Some("Bad password".into());
             return;
         }
@@ -227,20 +188,13 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         signon: Ctx::now(),
     };
     if !ctx.server.registry.write().add_user(ctx.session.id, user) {
-        ctx.reply(
-            ERR_NICKNAMEINUSE,
-            &[nick.as_str(), "Nickname is already in use"],
-        );
+        ctx.reply(ERR_NICKNAMEINUSE, &[nick.as_str(), "Nickname is already in use"]);
         ctx.session.nick = None;
         return;
     }
     ctx.session.registered = true;
     ctx.server.unregistered.fetch_sub(1, Ordering::Relaxed);
-    ctx.server.log.record(
-        "registered",
-        ctx.actor(),
-        &[("user", Value::Text(&ctx.session.hostmask()))],
-    );
+    ctx.server.log.record("registered", ctx.actor(), &[("user", Value::Text(&ctx.session.hostmask()))]);
     welcome(ctx);
     for name in ctx.server.config.irc.auto_join.clone() {
         channel::join_one(ctx, &name, None);
@@ -250,35 +204,10 @@ fn try_complete(ctx: &mut Ctx<'_>) {
 fn welcome(ctx: &mut Ctx<'_>) {
     let cfg = &ctx.server.config;
     let mask = ctx.session.hostmask();
-    ctx.reply(
-        RPL_WELCOME,
-        &[format!(
-            "Welcome to the {} IRC Network, {mask}",
-            cfg.network
-        )],
-    );
-    ctx.reply(
-        RPL_YOURHOST,
-        &[format!(
-            "Your host is {}, running version {}",
-            cfg.server_name,
-            crate::server::VERSION
-        )],
-    );
-    ctx.reply(
-        RPL_CREATED,
-        &[format!("This server was created {}", ctx.server.created)],
-    );
-    ctx.reply(
-        RPL_MYINFO,
-        &[
-            cfg.server_name.as_str(),
-            crate::server::VERSION,
-            "io",
-            "biklmnotv",
-            "bklov",
-        ],
-    );
+    ctx.reply(RPL_WELCOME, &[format!("Welcome to the {} IRC Network, {mask}", cfg.network)]);
+    ctx.reply(RPL_YOURHOST, &[format!("Your host is {}, running version {}", cfg.server_name, crate::server::VERSION)]);
+    ctx.reply(RPL_CREATED, &[format!("This server was created {}", ctx.server.created)]);
+    ctx.reply(RPL_MYINFO, &[cfg.server_name.as_str(), crate::server::VERSION, "io", "biklmnotv", "bklov"]);
     query::isupport(ctx);
     query::lusers(ctx);
     query::motd(ctx);

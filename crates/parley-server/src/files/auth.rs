@@ -54,10 +54,7 @@ impl Tokens {
     pub fn load_or_create(path: &Path, issuer: &str, ttl_secs: u64) -> std::io::Result<Tokens> {
         let key = match std::fs::read_to_string(path) {
             Ok(text) => hex::decode(text.trim()).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} is damaged: {e}", path.display()),
-                )
+                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is damaged: {e}", path.display()))
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key: [u8; 32] = rand::random();
@@ -73,12 +70,7 @@ impl Tokens {
             ));
         }
         let boot: [u8; 8] = rand::random();
-        Ok(Tokens {
-            key,
-            issuer: issuer.to_string(),
-            boot: hex::encode(boot),
-            ttl_secs: ttl_secs as i64,
-        })
+        Ok(Tokens { key, issuer: issuer.to_string(), boot: hex::encode(boot), ttl_secs: ttl_secs as i64 })
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -107,14 +99,11 @@ impl Tokens {
     /// Checks signature, algorithm, issuer, boot id and expiry.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(TokenError::Malformed);
         };
         let header = B64.decode(h).map_err(|_| TokenError::Malformed)?;
-        let header: serde_json::Value =
-            serde_json::from_slice(&header).map_err(|_| TokenError::Malformed)?;
+        let header: serde_json::Value = serde_json::from_slice(&header).map_err(|_| TokenError::Malformed)?;
         if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
             return Err(TokenError::Malformed);
         }
@@ -124,8 +113,7 @@ impl Tokens {
         mac.update(b".");
         mac.update(p.as_bytes());
         // verify_slice compares in constant time.
-        mac.verify_slice(&sig)
-            .map_err(|_| TokenError::BadSignature)?;
+        mac.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
         let payload = B64.decode(p).map_err(|_| TokenError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
         if claims.iss != self.issuer || claims.boot != self.boot {
@@ -177,19 +165,10 @@ mod tests {
         let (_d, t) = tokens();
         let tok = t.issue("alice", 7, 1000);
         let mut parts: Vec<&str> = tok.split('.').collect();
-        let evil = B64.encode(
-            br#"{"iss":"parley.test","sub":"admin","sid":1,"boot":"x","iat":0,"exp":99999}"#,
-        );
+        let evil = B64.encode(br#"{"iss":"parley.test","sub":"admin","sid":1,"boot":"x","iat":0,"exp":99999}"#);
         parts[1] = &evil;
-        assert_eq!(
-            t.verify(&parts.join("."), 1001),
-            Err(TokenError::BadSignature)
-        );
-        let none = format!(
-            "{}.{}.",
-            B64.encode(br#"{"alg":"none"}"#),
-            tok.split('.').nth(1).unwrap()
-        );
+        assert_eq!(t.verify(&parts.join("."), 1001), Err(TokenError::BadSignature));
+        let none = format!("{}.{}.", B64.encode(br#"{"alg":"none"}"#), tok.split('.').nth(1).unwrap());
         assert_eq!(t.verify(&none, 1001), Err(TokenError::Malformed));
         assert_eq!(t.verify("garbage", 1001), Err(TokenError::Malformed));
     }
@@ -205,10 +184,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
     }
 }

@@ -7,11 +7,7 @@ use base64::Engine;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Characters left as they are in a URL path segment or RFC 5987 value.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Percent-encodes a file name as one URL path segment.
 pub fn encode_segment(name: &str) -> String {
@@ -36,11 +32,7 @@ pub fn parse_digest(value: &str) -> Result<Option<[u8; 32]>, MalformedDigest> {
         if !key.trim().eq_ignore_ascii_case("sha-256") {
             continue;
         }
-        let inner = val
-            .trim()
-            .strip_prefix(':')
-            .and_then(|v| v.strip_suffix(':'))
-            .ok_or(MalformedDigest)?;
+        let inner = val.trim().strip_prefix(':').and_then(|v| v.strip_suffix(':')).ok_or(MalformedDigest)?;
         let bytes = B64.decode(inner).map_err(|_| MalformedDigest)?;
         return bytes.try_into().map(Some).map_err(|_| MalformedDigest);
     }
@@ -55,9 +47,7 @@ pub fn etag(sha256_hex: &str) -> String {
 /// True when an `If-None-Match`/`If-Match` list names `etag` (or is `*`).
 /// Weak tags compare by their opaque part, as If-None-Match allows.
 pub fn etag_list_matches(list: &str, etag: &str) -> bool {
-    list.split(',')
-        .map(str::trim)
-        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+    list.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
 /// A byte range request, resolved against the file size.
@@ -125,16 +115,10 @@ pub fn disposition_filename(value: &str) -> Option<String> {
             if !charset.eq_ignore_ascii_case("utf-8") {
                 return None;
             }
-            return percent_decode_str(encoded)
-                .decode_utf8()
-                .ok()
-                .map(|s| s.into_owned());
+            return percent_decode_str(encoded).decode_utf8().ok().map(|s| s.into_owned());
         }
         if key == "filename" {
-            let unquoted = val
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(val);
+            let unquoted = val.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(val);
             plain = Some(unquoted.replace("\\\"", "\"").replace("\\\\", "\\"));
         }
     }
@@ -168,10 +152,7 @@ mod tests {
     fn digests_round_trip_and_bad_ones_are_errors() {
         let d = [7u8; 32];
         assert_eq!(parse_digest(&digest_header(&d)), Ok(Some(d)));
-        assert_eq!(
-            parse_digest(&format!("sha-512=:AAAA:, {}", digest_header(&d))),
-            Ok(Some(d))
-        );
+        assert_eq!(parse_digest(&format!("sha-512=:AAAA:, {}", digest_header(&d))), Ok(Some(d)));
         assert_eq!(parse_digest("sha-512=:AAAA:"), Ok(None));
         assert_eq!(parse_digest("sha-256=:AAAA:"), Err(MalformedDigest));
         assert_eq!(parse_digest("sha-256=nocolons"), Err(MalformedDigest));
@@ -179,10 +160,7 @@ mod tests {
 
     #[test]
     fn disposition_names() {
-        assert_eq!(
-            disposition_filename("attachment; filename=\"a b.txt\""),
-            Some("a b.txt".into())
-        );
+        assert_eq!(disposition_filename("attachment; filename=\"a b.txt\""), Some("a b.txt".into()));
         assert_eq!(
             disposition_filename("form-data; filename*=UTF-8''%C3%A9t%C3%A9.txt; filename=x"),
             Some("été.txt".into())

@@ -26,6 +26,7 @@ use std::time::Duration;
 use storage::Store;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
@@ -50,19 +51,15 @@ pub fn router(state: Arc<FileState>) -> Router {
     Router::new()
         .route("/files", get(routes::list).post(routes::post))
         .route("/files/", get(routes::list))
-        .route(
-            "/files/{name}",
-            get(routes::download)
-                .put(routes::put)
-                .delete(routes::delete),
-        )
+        .route("/files/{name}", get(routes::download).put(routes::put).delete(routes::delete))
         .fallback(routes::no_route)
         .with_state(state)
 }
 
-/// Accepts HTTP connections until shutdown.
+/// Accepts HTTP (or, with `tls`, HTTPS) connections until shutdown.
 pub async fn accept_http(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     state: Arc<FileState>,
     limits: Arc<ConnectionLimits>,
     tracker: TaskTracker,
@@ -89,40 +86,41 @@ pub async fn accept_http(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let shutdown = shutdown.clone();
-        let cfg = state.server.config.clone();
+        let server = state.server.clone();
+        let tls = tls.clone();
         tracker.spawn(async move {
             let _slot = slot;
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(Peer(peer));
-                    app.clone().oneshot(req.map(axum::body::Body::new))
-                },
-            );
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(cfg.files.header_timeout_secs))
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), service);
-            serve_until_shutdown(
-                conn,
-                shutdown,
-                Duration::from_secs(cfg.limits.shutdown_grace_secs),
-            )
-            .await;
+            match tls {
+                None => serve_conn(stream, peer, app, &server, shutdown).await,
+                Some(acceptor) => {
+                    let limit = Duration::from_secs(server.config.tls.handshake_timeout_secs);
+                    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => serve_conn(tls_stream, peer, app, &server, shutdown).await,
+                        Ok(Err(e)) => crate::listener::tls_failed(&server, peer, &e.to_string()),
+                        Err(_) => crate::listener::tls_failed(&server, peer, "handshake timed out"),
+                    }
+                }
+            }
         });
     }
 }
 
-async fn serve_until_shutdown<C>(
-    conn: hyper::server::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, C>,
-    mut shutdown: ShutdownListener,
-    grace: Duration,
-) where
-    C: hyper::service::HttpService<hyper::body::Incoming>,
-    C::ResBody: 'static,
-    <C::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+/// Serves one HTTP/1.1 connection; on shutdown, lets the request in flight
+/// finish (bounded by the grace period), then closes.
+async fn serve_conn<I>(io: I, peer: SocketAddr, app: Router, server: &ServerState, mut shutdown: ShutdownListener)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(Peer(peer));
+        app.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(server.config.files.header_timeout_secs))
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(io), service);
+    let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => {
@@ -131,7 +129,6 @@ async fn serve_until_shutdown<C>(
             }
         }
         _ = shutdown.recv() => {
-            // Finish the request in flight (bounded), then close.
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(grace, conn).await;
         }

@@ -37,11 +37,7 @@ const HOW_TO_GET_A_TOKEN: &str =
     "Send `EXTJWT *` on your IRC connection and pass the token it returns as `Authorization: Bearer <token>`.";
 
 fn actor<'a>(peer: &Peer, caller: Option<&'a Caller>) -> Actor<'a> {
-    Actor {
-        conn: caller.map_or(0, |c| c.sid),
-        addr: Some(peer.0),
-        nick: caller.map(|c| c.nick.as_str()),
-    }
+    Actor { conn: caller.map_or(0, |c| c.sid), addr: Some(peer.0), nick: caller.map(|c| c.nick.as_str()) }
 }
 
 fn now() -> i64 {
@@ -51,33 +47,18 @@ fn now() -> i64 {
 /// Checks the bearer token and that its IRC session is still connected.
 fn authenticate(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Caller, ApiError> {
     let fail = |why: &str, message: String| {
-        st.server.log.record(
-            "http_auth_failed",
-            actor(peer, None),
-            &[("reason", Value::Text(why))],
-        );
+        st.server.log.record("http_auth_failed", actor(peer, None), &[("reason", Value::Text(why))]);
         ApiError::unauthorized(message)
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(fail(
-            "missing",
-            format!("This needs a token. {HOW_TO_GET_A_TOKEN}"),
-        ));
+        return Err(fail("missing", format!("This needs a token. {HOW_TO_GET_A_TOKEN}")));
     };
     let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
-        return Err(fail(
-            "not_bearer",
-            format!("Use the Bearer scheme. {HOW_TO_GET_A_TOKEN}"),
-        ));
+        return Err(fail("not_bearer", format!("Use the Bearer scheme. {HOW_TO_GET_A_TOKEN}")));
     };
     let claims = match st.server.tokens.verify(token.trim(), now()) {
         Ok(c) => c,
-        Err(e) => {
-            return Err(fail(
-                "invalid",
-                format!("The token was refused: {e}. {HOW_TO_GET_A_TOKEN}"),
-            ))
-        }
+        Err(e) => return Err(fail("invalid", format!("The token was refused: {e}. {HOW_TO_GET_A_TOKEN}"))),
     };
     let state = st.server.registry.read();
     let Some(user) = state.users.get(&claims.sid) else {
@@ -87,11 +68,7 @@ fn authenticate(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Call
             "The IRC session this token belongs to has ended. Reconnect, then send `EXTJWT *` again and use the new token.".into(),
         ));
     };
-    Ok(Caller {
-        nick: user.nick.clone(),
-        sid: claims.sid,
-        oper: user.oper.is_some(),
-    })
+    Ok(Caller { nick: user.nick.clone(), sid: claims.sid, oper: user.oper.is_some() })
 }
 
 fn read_auth(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Option<Caller>, ApiError> {
@@ -119,10 +96,7 @@ struct Listed {
 fn listed(e: &Entry) -> Listed {
     let modified = time::OffsetDateTime::from_unix_timestamp(e.modified)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default();
     Listed {
         name: e.name.clone(),
@@ -153,11 +127,7 @@ fn entry_headers(e: &Entry, h: &mut HeaderMap) {
     let modified = SystemTime::UNIX_EPOCH + Duration::from_secs(e.modified.max(0) as u64);
     set(h, header::LAST_MODIFIED, httpdate::fmt_http_date(modified));
     if let Ok(raw) = <[u8; 32]>::try_from(hex::decode(&e.sha256).unwrap_or_default()) {
-        set(
-            h,
-            header::HeaderName::from_static("repr-digest"),
-            headers::digest_header(&raw),
-        );
+        set(h, header::HeaderName::from_static("repr-digest"), headers::digest_header(&raw));
     }
 }
 
@@ -177,10 +147,7 @@ pub async fn download(
     let mut resp_headers = HeaderMap::new();
     entry_headers(&entry, &mut resp_headers);
     resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(inm) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         if headers::etag_list_matches(inm, &etag) {
             return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
         }
@@ -199,29 +166,18 @@ pub async fn download(
         RangeReq::Full => (StatusCode::OK, 0, size),
         RangeReq::Part(a, b) => {
             let v = format!("bytes {a}-{b}/{size}");
-            resp_headers.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&v).map_err(ApiError::internal)?,
-            );
+            resp_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).map_err(ApiError::internal)?);
             (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
         }
         RangeReq::Unsatisfiable => {
             let v = format!("bytes */{size}");
-            resp_headers.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&v).map_err(ApiError::internal)?,
-            );
+            resp_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).map_err(ApiError::internal)?);
             let body = serde_json::json!({"error": "range_not_satisfiable", "message": format!("The file is {size} bytes; ask for a range inside it.")});
-            return Ok(
-                (StatusCode::RANGE_NOT_SATISFIABLE, resp_headers, Json(body)).into_response(),
-            );
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, resp_headers, Json(body)).into_response());
         }
     };
     resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    resp_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    resp_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     if let Ok(v) = HeaderValue::from_str(&headers::attachment(&entry.name)) {
         resp_headers.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -229,11 +185,7 @@ pub async fn download(
         return Ok((status, resp_headers).into_response());
     }
     let Ok(permit) = st.transfers.clone().try_acquire_owned() else {
-        st.server.log.record(
-            "limit",
-            actor(&peer, caller.as_ref()),
-            &[("what", Value::Text("transfers"))],
-        );
+        st.server.log.record("limit", actor(&peer, caller.as_ref()), &[("what", Value::Text("transfers"))]);
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
@@ -254,36 +206,25 @@ pub async fn download(
         Err(e) => return Err(ApiError::internal(e)),
     };
     if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(ApiError::internal)?;
+        file.seek(std::io::SeekFrom::Start(start)).await.map_err(ApiError::internal)?;
     }
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), super::READ_CHUNK)
-        .map(move |chunk| {
-            // The permit lives as long as the body stream.
-            let _held = &permit;
-            chunk
-        });
-    let mut fields = vec![
-        ("name", Value::Text(&entry.name)),
-        ("bytes", Value::Num(len)),
-    ];
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), super::READ_CHUNK).map(move |chunk| {
+        // The permit lives as long as the body stream.
+        let _held = &permit;
+        chunk
+    });
+    let mut fields = vec![("name", Value::Text(&entry.name)), ("bytes", Value::Num(len))];
     let range_text = format!("{start}-{}", start + len.saturating_sub(1));
     if status == StatusCode::PARTIAL_CONTENT {
         fields.push(("range", Value::Text(&range_text)));
     }
-    st.server
-        .log
-        .record("download", actor(&peer, caller.as_ref()), &fields);
+    st.server.log.record("download", actor(&peer, caller.as_ref()), &fields);
     Ok((status, resp_headers, Body::from_stream(stream)).into_response())
 }
 
 /// The precondition a PUT asks for, from If-None-Match / If-Match.
 fn precondition(headers: &HeaderMap, current: Option<&Entry>) -> Result<Precondition, ApiError> {
-    if let Some(inm) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         if inm.trim() == "*" {
             return Ok(Precondition::CreateOnly);
         }
@@ -356,10 +297,8 @@ pub async fn post(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&st, &headers, &peer)?;
-    let requested = headers
-        .get(header::CONTENT_DISPOSITION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(headers::disposition_filename);
+    let requested =
+        headers.get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).and_then(headers::disposition_filename);
     let base = match requested {
         Some(n) => {
             check_name(&st, &n)?;
@@ -396,19 +335,12 @@ fn log_refused(st: &FileState, peer: &Peer, caller: &Caller, name: &str) {
     st.server.log.record(
         "upload_refused",
         actor(peer, Some(caller)),
-        &[
-            ("name", Value::Text(name)),
-            ("reason", Value::Text("exists")),
-        ],
+        &[("name", Value::Text(name)), ("reason", Value::Text("exists"))],
     );
 }
 
 fn limit(st: &FileState, peer: &Peer, caller: &Caller, what: &str, err: ApiError) -> ApiError {
-    st.server.log.record(
-        "limit",
-        actor(peer, Some(caller)),
-        &[("what", Value::Text(what))],
-    );
+    st.server.log.record("limit", actor(peer, Some(caller)), &[("what", Value::Text(what))]);
     err
 }
 
@@ -421,36 +353,26 @@ async fn receive(
     body: Body,
 ) -> Result<Staged, ApiError> {
     let cfg = &st.server.config.files;
-    let declared: Option<u64> = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let declared: Option<u64> =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let too_big = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!(
-                "This server accepts files of at most {} bytes.",
-                cfg.max_file_bytes
-            ),
+            format!("This server accepts files of at most {} bytes.", cfg.max_file_bytes),
         )
     };
     let no_space = |why: &str| {
         ApiError::new(
             StatusCode::INSUFFICIENT_STORAGE,
             "no_space",
-            format!(
-                "The file store is out of space ({why}); delete files or ask the administrator."
-            ),
+            format!("The file store is out of space ({why}); delete files or ask the administrator."),
         )
     };
     if declared.is_some_and(|n| n > cfg.max_file_bytes) {
         return Err(limit(st, peer, caller, "file_too_large", too_big()));
     }
-    let expected = match headers
-        .get("repr-digest")
-        .or_else(|| headers.get("content-digest"))
-    {
+    let expected = match headers.get("repr-digest").or_else(|| headers.get("content-digest")) {
         Some(v) => headers::parse_digest(v.to_str().unwrap_or("")).map_err(|_| {
             ApiError::bad_request(
                 "bad_digest_header",
@@ -463,16 +385,8 @@ async fn receive(
     if st.store.total_bytes() + reserve > cfg.quota_bytes {
         return Err(limit(st, peer, caller, "quota", no_space("quota reached")));
     }
-    if st.store.free_bytes().map_err(ApiError::internal)?
-        < reserve.saturating_add(cfg.min_free_bytes)
-    {
-        return Err(limit(
-            st,
-            peer,
-            caller,
-            "disk_reserve",
-            no_space("disk nearly full"),
-        ));
+    if st.store.free_bytes().map_err(ApiError::internal)? < reserve.saturating_add(cfg.min_free_bytes) {
+        return Err(limit(st, peer, caller, "disk_reserve", no_space("disk nearly full")));
     }
     let Ok(_permit) = st.transfers.clone().try_acquire_owned() else {
         return Err(limit(
@@ -510,9 +424,9 @@ async fn receive(
                         StatusCode::REQUEST_TIMEOUT,
                         "stalled",
                         format!(
-                        "The upload stalled for {} seconds and was dropped; nothing was stored.",
-                        idle.as_secs()
-                    ),
+                            "The upload stalled for {} seconds and was dropped; nothing was stored.",
+                            idle.as_secs()
+                        ),
                     ),
                 ))
             }
@@ -545,9 +459,7 @@ async fn receive(
     outcome?;
     let (staged, digest) = match written {
         Ok(done) => done,
-        Err(e)
-            if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) =>
-        {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) => {
             return Err(limit(st, peer, caller, "disk_full", no_space("disk full")));
         }
         Err(e) => return Err(ApiError::internal(e)),
@@ -619,29 +531,17 @@ async fn store(
     if let Ok(v) = HeaderValue::from_str(&url) {
         resp_headers.insert(header::LOCATION, v);
     }
-    let status = if old.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = if old.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, resp_headers, Json(listed(&entry))).into_response())
 }
 
 fn announce(st: &FileState, entry: &Entry, replaced: bool, url: &str) {
     let cfg = &st.server.config;
     let verb = if replaced { "replaced" } else { "uploaded" };
-    let text = format!(
-        "{} {verb} {} ({} bytes): {url}",
-        entry.uploaded_by, entry.name, entry.size
-    );
-    let msg = Message::new("NOTICE", vec![cfg.irc.lobby.clone(), text])
-        .with_source(cfg.server_name.clone());
+    let text = format!("{} {verb} {} ({} bytes): {url}", entry.uploaded_by, entry.name, entry.size);
+    let msg = Message::new("NOTICE", vec![cfg.irc.lobby.clone(), text]).with_source(cfg.server_name.clone());
     let relay = Relay::new(msg, Vec::new());
-    st.server.registry.read().send_to_channel(
-        &parley_proto::casefold(&cfg.irc.lobby),
-        &relay,
-        None,
-    );
+    st.server.registry.read().send_to_channel(&parley_proto::casefold(&cfg.irc.lobby), &relay, None);
 }
 
 pub async fn delete(
@@ -656,18 +556,11 @@ pub async fn delete(
         return Err(ApiError::not_found(&name));
     };
     if !caller.oper && !parley_proto::irc_eq(&caller.nick, &entry.uploaded_by) {
-        st.server.log.record(
-            "delete_refused",
-            actor(&peer, Some(&caller)),
-            &[("name", Value::Text(&name))],
-        );
+        st.server.log.record("delete_refused", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!(
-                "Only {} (who uploaded it) or an IRC operator may delete {name:?}.",
-                entry.uploaded_by
-            ),
+            format!("Only {} (who uploaded it) or an IRC operator may delete {name:?}.", entry.uploaded_by),
         ));
     }
     let store = st.store.clone();
@@ -676,11 +569,7 @@ pub async fn delete(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    st.server.log.record(
-        "delete",
-        actor(&peer, Some(&caller)),
-        &[("name", Value::Text(&name))],
-    );
+    st.server.log.record("delete", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

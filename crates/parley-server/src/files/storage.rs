@@ -100,14 +100,7 @@ impl StagingWriter {
         self.file.sync_all()?;
         let digest: [u8; 32] = self.hasher.clone().finalize().into();
         let path = self.path.take().expect("finish runs once");
-        Ok((
-            Staged {
-                path: Some(path),
-                sha256: hex::encode(digest),
-                size: self.size,
-            },
-            digest,
-        ))
+        Ok((Staged { path: Some(path), sha256: hex::encode(digest), size: self.size }, digest))
     }
 }
 
@@ -158,9 +151,7 @@ impl Store {
             if !item.file_type()?.is_file() {
                 continue;
             }
-            let entry: Option<Entry> = fs::read(item.path())
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
+            let entry: Option<Entry> = fs::read(item.path()).ok().and_then(|b| serde_json::from_slice(&b).ok());
             let valid = entry.filter(|e| {
                 meta_file_name(&e.name) == item.file_name().to_string_lossy()
                     && e.sha256.len() == 64
@@ -186,10 +177,7 @@ impl Store {
                 fs::remove_file(item.path())?;
             }
         }
-        Ok(Store {
-            root: root.to_path_buf(),
-            index: Mutex::new(index),
-        })
+        Ok(Store { root: root.to_path_buf(), index: Mutex::new(index) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -223,20 +211,9 @@ impl Store {
     /// A new temp file in `tmp/` to stream an upload into.
     pub fn stage(&self) -> io::Result<StagingWriter> {
         let suffix: u64 = rand::random();
-        let path = self
-            .root
-            .join("tmp")
-            .join(format!("upload-{suffix:016x}.part"));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        Ok(StagingWriter {
-            file,
-            path: Some(path),
-            hasher: Sha256::new(),
-            size: 0,
-        })
+        let path = self.root.join("tmp").join(format!("upload-{suffix:016x}.part"));
+        let file = fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        Ok(StagingWriter { file, path: Some(path), hasher: Sha256::new(), size: 0 })
     }
 
     /// Makes a staged upload the current version of `name`, if
@@ -262,16 +239,11 @@ impl Store {
             return Err(CommitError::Precondition(current));
         }
         let blob = self.blob_path(&staged.sha256);
-        let staged_path = staged
-            .path
-            .take()
-            .expect("a staged upload has its file until commit");
+        let staged_path = staged.path.take().expect("a staged upload has its file until commit");
         if blob.exists() {
             // Same content already stored: keep the one copy.
             fs::remove_file(&staged_path)?;
-        } else if let Err(e) =
-            fs::rename(&staged_path, &blob).and_then(|_| sync_dir(&self.root.join("blobs")))
-        {
+        } else if let Err(e) = fs::rename(&staged_path, &blob).and_then(|_| sync_dir(&self.root.join("blobs"))) {
             let _ = fs::remove_file(&staged_path);
             return Err(e.into());
         }
@@ -285,11 +257,7 @@ impl Store {
         let meta_name = meta_file_name(name);
         let tmp = self.root.join("tmp").join(format!("{meta_name}.entry"));
         {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
+            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
             f.write_all(&serde_json::to_vec(&entry).map_err(io::Error::other)?)?;
             f.sync_all()?;
         }
@@ -358,34 +326,13 @@ mod tests {
     fn commit_then_overwrite_keeps_one_blob_and_counts_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (e, old) = store
-            .commit(
-                upload(&store, b"one"),
-                "a.txt",
-                "alice",
-                1,
-                &Precondition::CreateOnly,
-            )
-            .unwrap();
+        let (e, old) = store.commit(upload(&store, b"one"), "a.txt", "alice", 1, &Precondition::CreateOnly).unwrap();
         assert!(old.is_none());
         assert_eq!(fs::read(store.blob_path(&e.sha256)).unwrap(), b"one");
-        let refused = store.commit(
-            upload(&store, b"two"),
-            "a.txt",
-            "bob",
-            2,
-            &Precondition::CreateOnly,
-        );
+        let refused = store.commit(upload(&store, b"two"), "a.txt", "bob", 2, &Precondition::CreateOnly);
         assert!(matches!(refused, Err(CommitError::Precondition(Some(_)))));
-        let (e2, old) = store
-            .commit(
-                upload(&store, b"two!"),
-                "a.txt",
-                "bob",
-                3,
-                &Precondition::IfMatch(e.sha256.clone()),
-            )
-            .unwrap();
+        let (e2, old) =
+            store.commit(upload(&store, b"two!"), "a.txt", "bob", 3, &Precondition::IfMatch(e.sha256.clone())).unwrap();
         assert_eq!(old.unwrap().sha256, e.sha256);
         assert!(!store.blob_path(&e.sha256).exists(), "old blob is gone");
         assert_eq!(store.total_bytes(), 4);
@@ -399,9 +346,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            store
-                .commit(upload(&store, b"keep"), "k", "a", 1, &Precondition::None)
-                .unwrap();
+            store.commit(upload(&store, b"keep"), "k", "a", 1, &Precondition::None).unwrap();
             // A crash mid-upload: a temp file and an orphan blob stay behind.
             let mut w = store.stage().unwrap();
             w.write(b"half").unwrap();
@@ -412,10 +357,7 @@ mod tests {
         assert_eq!(store.list().len(), 1);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         assert_eq!(fs::read_dir(dir.path().join("blobs")).unwrap().count(), 1);
-        assert_eq!(
-            fs::read(store.blob_path(&store.get("k").unwrap().sha256)).unwrap(),
-            b"keep"
-        );
+        assert_eq!(fs::read(store.blob_path(&store.get("k").unwrap().sha256)).unwrap(), b"keep");
     }
 
     #[test]
@@ -434,12 +376,8 @@ mod tests {
     fn identical_contents_share_a_blob_until_both_are_gone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (a, _) = store
-            .commit(upload(&store, b"same"), "a", "x", 1, &Precondition::None)
-            .unwrap();
-        store
-            .commit(upload(&store, b"same"), "b", "x", 1, &Precondition::None)
-            .unwrap();
+        let (a, _) = store.commit(upload(&store, b"same"), "a", "x", 1, &Precondition::None).unwrap();
+        store.commit(upload(&store, b"same"), "b", "x", 1, &Precondition::None).unwrap();
         store.delete("a").unwrap();
         assert!(store.blob_path(&a.sha256).exists());
         store.delete("b").unwrap();
