@@ -81,7 +81,8 @@ pub async fn serve<R, W>(
     // Owned by this task: awaited (bounded) below, so it never outlives us.
     let writer = tokio::spawn(async move { outbound::run_writer(wr, &writer_client, grace).await });
     server.unregistered.fetch_add(1, Ordering::Relaxed);
-    server.log.record("connect", Actor { conn: id, addr: Some(peer), nick: None }, &[]);
+    let transport = if secure { "tls" } else { "plain" };
+    server.log.record("connect", Actor { conn: id, addr: Some(peer), nick: None }, &[("transport", Value::Text(transport))]);
     let mut session = Session::new(id, peer, client);
     session.secure = secure;
     let end = read_loop(&mut session, rd, &server, shutdown).await;

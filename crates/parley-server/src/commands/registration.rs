@@ -32,7 +32,14 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &Message) {
                 ctx.session.caps |= caps::CAP_NOTIFY;
                 ctx.session.client.set_caps(ctx.session.caps);
             }
-            let list = caps::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" ");
+            let mut list = caps::ALL.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>();
+            // The STS policy (IRCv3 sts): plain-text clients learn the TLS
+            // port, TLS clients how long to remember the policy.
+            if let (Some(port), Some(duration)) = (ctx.server.sts_port, ctx.server.config.irc.sts_duration_secs) {
+                let value = if ctx.session.secure { format!("duration={duration}") } else { format!("port={port}") };
+                list.push(if version >= 302 { format!("sts={value}") } else { "sts".into() });
+            }
+            let list = list.join(" ");
             reply(ctx, vec!["LS".into(), list]);
         }
         "LIST" => reply(ctx, vec!["LIST".into(), caps::names(ctx.session.caps)]),
