@@ -1,0 +1,375 @@
+//! The terminal, and the only module that writes to it or reads from it.
+//!
+//! * [`Console`] prints lines: through rustyline's external printer while a
+//!   prompt is open (so incoming messages appear above the line being typed
+//!   instead of through it), above the progress bar while a transfer runs,
+//!   and to plain stdout/stderr in scripts.
+//! * [`LineEditor`] runs rustyline on its own thread, since reading a line
+//!   blocks; the async side asks it for lines and passwords over channels.
+//! * [`Input`] is where commands and answers come from: that editor, or
+//!   the lines of a pipe.
+//! * [`Progress`] is a transfer's bar (bytes, rate, ETA), drawn on stderr
+//!   only when it is a terminal.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, ExternalPrinter, Helper};
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
+use tokio::sync::oneshot;
+
+type Printer = Box<dyn ExternalPrinter + Send>;
+
+/// Where output lines go.
+#[derive(Clone)]
+pub struct Console {
+    inner: Arc<ConsoleInner>,
+}
+
+struct ConsoleInner {
+    /// Present in interactive mode when the terminal supports it.
+    printer: Mutex<Option<Printer>>,
+    /// The bar of the transfer in progress, if any.
+    bar: Mutex<Option<ProgressBar>>,
+    interactive: bool,
+    bars: bool,
+}
+
+impl Console {
+    /// Scripts: results on stdout, errors on stderr; progress bars only
+    /// when asked for (a person is watching stderr).
+    pub fn plain(bars: bool) -> Console {
+        Console::new(None, false, bars)
+    }
+
+    /// Interactive: everything goes through the line editor's printer.
+    pub fn interactive(printer: Option<Printer>, bars: bool) -> Console {
+        Console::new(printer, true, bars)
+    }
+
+    fn new(printer: Option<Printer>, interactive: bool, bars: bool) -> Console {
+        Console {
+            inner: Arc::new(ConsoleInner { printer: Mutex::new(printer), bar: Mutex::new(None), interactive, bars }),
+        }
+    }
+
+    /// A line of output: a result, or something that arrived.
+    pub fn out(&self, line: &str) {
+        self.emit(line, false);
+    }
+
+    /// An error or warning (stderr in scripts).
+    pub fn err(&self, line: &str) {
+        self.emit(line, true);
+    }
+
+    fn emit(&self, line: &str, is_error: bool) {
+        if let Some(bar) = self.inner.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            if !bar.is_hidden() {
+                bar.println(line);
+                return;
+            }
+        }
+        if self.inner.interactive {
+            let mut printer = self.inner.printer.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(p) = printer.as_mut() {
+                if p.print(format!("{line}\n")).is_ok() {
+                    return;
+                }
+            }
+            drop(printer);
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        } else if is_error {
+            eprintln!("{line}");
+        } else {
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+
+    /// A progress bar for one transfer; it disappears when the last clone of
+    /// the returned handle is dropped (also when the transfer is cancelled).
+    pub fn progress(&self) -> Progress {
+        if !self.inner.bars {
+            return Progress { bar: None };
+        }
+        let bar = ProgressBar::hidden();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        *self.inner.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
+        Progress { bar: Some(Arc::new(BarOwner { bar, console: self.clone() })) }
+    }
+}
+
+struct BarOwner {
+    bar: ProgressBar,
+    console: Console,
+}
+
+impl Drop for BarOwner {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+        self.console.inner.bar.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+/// A transfer's progress; does nothing when bars are off.
+#[derive(Clone)]
+pub struct Progress {
+    bar: Option<Arc<BarOwner>>,
+}
+
+impl Progress {
+    /// A progress that shows nothing.
+    pub fn none() -> Progress {
+        Progress { bar: None }
+    }
+
+    /// Starts a phase (hashing, uploading, ...) of `total` bytes, `done`
+    /// of them already there. A `total` of 0 means unknown.
+    pub fn begin(&self, label: &str, total: u64, done: u64) {
+        let Some(b) = &self.bar else { return };
+        let template = if total > 0 {
+            "{msg:24!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}"
+        } else {
+            "{msg:24!} {spinner} {bytes} {binary_bytes_per_sec}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            b.bar.set_style(style.progress_chars("=> "));
+        }
+        b.bar.set_message(label.to_string());
+        b.bar.set_length(total);
+        b.bar.reset_eta();
+        b.bar.set_position(done);
+    }
+
+    pub fn inc(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.bar.inc(n);
+        }
+    }
+
+    pub fn set_position(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.bar.set_position(n);
+        }
+    }
+}
+
+/// What the person typed at a prompt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    Line(String),
+    /// Ctrl-C at the prompt.
+    Interrupted,
+    /// Ctrl-D, or the end of the input.
+    Eof,
+}
+
+enum EditorRequest {
+    Line { prompt: String, history: bool, reply: oneshot::Sender<Answer> },
+    Secret { prompt: String, reply: oneshot::Sender<Answer> },
+}
+
+/// rustyline on its own thread.
+pub struct LineEditor {
+    tx: std::sync::mpsc::SyncSender<EditorRequest>,
+}
+
+impl LineEditor {
+    /// Starts the editor thread; also returns the printer that writes above
+    /// the prompt (`None` on terminals rustyline cannot drive).
+    pub fn start() -> io::Result<(LineEditor, Option<Printer>)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<EditorRequest>(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new().name("line-editor".into()).spawn(move || {
+            let mut editor = match Editor::<CommandHelper, DefaultHistory>::new() {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            editor.set_helper(Some(CommandHelper { files: FilenameCompleter::new() }));
+            let printer = editor.create_external_printer().ok().map(|p| Box::new(p) as Printer);
+            let _ = ready_tx.send(Ok(printer));
+            // Ends when the LineEditor is dropped.
+            while let Ok(request) = rx.recv() {
+                match request {
+                    EditorRequest::Line { prompt, history, reply } => {
+                        let answer = match editor.readline(&prompt) {
+                            Ok(line) => {
+                                if history && !line.trim().is_empty() {
+                                    let _ = editor.add_history_entry(line.as_str());
+                                }
+                                Answer::Line(line)
+                            }
+                            Err(rustyline::error::ReadlineError::Interrupted) => Answer::Interrupted,
+                            Err(_) => Answer::Eof,
+                        };
+                        let _ = reply.send(answer);
+                    }
+                    EditorRequest::Secret { prompt, reply } => {
+                        let answer = match rpassword::prompt_password(&prompt) {
+                            Ok(line) => Answer::Line(line),
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => Answer::Interrupted,
+                            Err(_) => Answer::Eof,
+                        };
+                        let _ = reply.send(answer);
+                    }
+                }
+            }
+        })?;
+        let printer = ready_rx.recv().map_err(|_| io::Error::other("the line editor did not start"))??;
+        Ok((LineEditor { tx }, printer))
+    }
+
+    async fn ask(&self, request: EditorRequest, rx: oneshot::Receiver<Answer>) -> Answer {
+        let tx = self.tx.clone();
+        // The channel holds one request and the editor serves one at a time;
+        // a blocking send here would stall the runtime thread.
+        if tokio::task::spawn_blocking(move || tx.send(request)).await.map_or(true, |r| r.is_err()) {
+            return Answer::Eof;
+        }
+        rx.await.unwrap_or(Answer::Eof)
+    }
+
+    pub async fn line(&self, prompt: &str, history: bool) -> Answer {
+        let (reply, rx) = oneshot::channel();
+        self.ask(EditorRequest::Line { prompt: prompt.to_string(), history, reply }, rx).await
+    }
+
+    /// A line read without echo (passwords).
+    pub async fn secret(&self, prompt: &str) -> Answer {
+        let (reply, rx) = oneshot::channel();
+        self.ask(EditorRequest::Secret { prompt: prompt.to_string(), reply }, rx).await
+    }
+}
+
+/// Tab completion: command names after `/`, file names elsewhere.
+struct CommandHelper {
+    files: FilenameCompleter,
+}
+
+impl Completer for CommandHelper {
+    type Candidate = Pair;
+
+    fn complete(&self, line: &str, pos: usize, ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let head = &line[..pos];
+        if head.starts_with('/') && !head.contains(' ') {
+            let found = crate::command::SLASH_COMMANDS
+                .iter()
+                .filter(|c| c.starts_with(head))
+                .map(|c| Pair { display: c.to_string(), replacement: format!("{c} ") })
+                .collect();
+            return Ok((0, found));
+        }
+        self.files.complete(line, pos, ctx)
+    }
+}
+
+impl Hinter for CommandHelper {
+    type Hint = String;
+}
+impl Highlighter for CommandHelper {}
+impl Validator for CommandHelper {}
+impl Helper for CommandHelper {}
+
+/// Where commands and answers come from.
+pub enum Input {
+    Terminal(LineEditor),
+    /// Lines from a pipe or file: no prompts, and questions that would need
+    /// a person (overwrite?) are answered "no".
+    Pipe(Lines<BufReader<Stdin>>),
+}
+
+impl Input {
+    pub fn pipe() -> Input {
+        Input::Pipe(BufReader::new(tokio::io::stdin()).lines())
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Input::Terminal(_))
+    }
+
+    /// The next command line.
+    pub async fn command(&mut self, prompt: &str) -> Answer {
+        match self {
+            Input::Terminal(editor) => editor.line(prompt, true).await,
+            Input::Pipe(lines) => match lines.next_line().await {
+                Ok(Some(line)) => Answer::Line(line),
+                _ => Answer::Eof,
+            },
+        }
+    }
+
+    /// An answer to a question; `None` when the person cancelled (Ctrl-C,
+    /// Ctrl-D) or the input ended. In a pipe the answer is the next line.
+    pub async fn ask(&mut self, prompt: &str) -> Option<String> {
+        match self {
+            Input::Terminal(editor) => match editor.line(prompt, false).await {
+                Answer::Line(l) => Some(l.trim().to_string()),
+                _ => None,
+            },
+            Input::Pipe(lines) => lines.next_line().await.ok().flatten().map(|l| l.trim().to_string()),
+        }
+    }
+
+    /// A secret (password), without echo on a terminal.
+    pub async fn secret(&mut self, prompt: &str) -> Option<String> {
+        match self {
+            Input::Terminal(editor) => match editor.secret(prompt).await {
+                Answer::Line(l) => Some(l),
+                _ => None,
+            },
+            Input::Pipe(lines) => lines.next_line().await.ok().flatten(),
+        }
+    }
+
+    /// A yes/no question whose default is no. Never asked in a pipe.
+    pub async fn confirm(&mut self, question: &str) -> bool {
+        match self {
+            Input::Terminal(_) => {
+                let answer = self.ask(&format!("{question} [y/N] ")).await.unwrap_or_default();
+                matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes")
+            }
+            Input::Pipe(_) => false,
+        }
+    }
+}
+
+/// The terminal's settings at start, put back on exit: the program may end
+/// (server gone) while the editor thread still holds the terminal in raw
+/// mode.
+pub struct TerminalState(Option<libc::termios>);
+
+impl TerminalState {
+    pub fn save() -> TerminalState {
+        // SAFETY: tcgetattr only writes into the termios we pass, and we
+        // read it only if the call succeeded.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0 {
+                TerminalState(Some(t))
+            } else {
+                TerminalState(None)
+            }
+        }
+    }
+
+    pub fn restore(&self) {
+        if let Some(t) = &self.0 {
+            // SAFETY: `t` is a termios filled in by tcgetattr for this fd.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, t);
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The IRC side of the client: connecting, registering under a nickname,
+//! and then one reader task per connection that answers PINGs, hands the
+//! replies to a pending [`Session::request`] and passes everything else on
+//! as [`Event`]s for display.
+//!
+//! This module never prints and never reads the terminal: asking the person
+//! for another nickname is the caller's job (see [`Connector::attempt`]).
+//! Every wire line goes through `parley_proto::Message`.
+//!
+//! `register.rs` opens the connection and registers; `session.rs` is the
+//! registered connection and its reader task.
+
+mod register;
+mod session;
+
+pub use register::{Attempt, Connector};
+pub use session::Session;
+
+use parley_proto::numeric::*;
+use parley_proto::Message;
+use std::io;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::status::Status;
+
+/// The IRC port when SERVER names none.
+pub const DEFAULT_PORT: u16 = 6667;
+/// The lobby when the server did not tell us (it always does by joining us).
+pub const DEFAULT_LOBBY: &str = "#lobby";
+/// Longest line accepted from the server: 8191 bytes of tags plus 512.
+const MAX_LINE: usize = 8191 + 512;
+/// How long to wait for the server to answer a request.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for the server to close after QUIT or DIE.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Capabilities the client uses when the server offers them.
+const WANTED_CAPS: &[&str] = &["server-time"];
+/// Lines the client may send at once, then per second: below the server's
+/// default flood limits (20 and 4/s) so a script never gets throttled off.
+const BURST_LINES: f64 = 10.0;
+const LINES_PER_SECOND: f64 = 3.0;
+
+#[derive(Debug, Error)]
+pub enum IrcError {
+    #[error("could not connect to {addr}: {source}")]
+    Connect { addr: String, source: io::Error },
+    #[error("connection error: {0}")]
+    Io(#[from] io::Error),
+    #[error("the server closed the connection: {0}")]
+    Closed(String),
+    #[error("the server did not answer within {} seconds", REPLY_TIMEOUT.as_secs())]
+    Timeout,
+    /// An error numeric or `FAIL` reply; `text` is the server's sentence.
+    #[error("{text}")]
+    Rejected { code: String, text: String },
+}
+
+impl IrcError {
+    pub fn status(&self) -> Status {
+        match self {
+            IrcError::Connect { .. } | IrcError::Io(_) | IrcError::Closed(_) | IrcError::Timeout => {
+                Status::ConnectionLost
+            }
+            IrcError::Rejected { code, .. } => match code.as_str() {
+                ERR_NOSUCHNICK | ERR_NOSUCHCHANNEL => Status::NotFound,
+                ERR_PASSWDMISMATCH | ERR_NOPRIVILEGES | "RATE_LIMITED" => Status::Auth,
+                ERR_NICKNAMEINUSE => Status::Refused,
+                ERR_ERRONEUSNICKNAME => Status::Usage,
+                _ => Status::Failure,
+            },
+        }
+    }
+}
+
+/// Adds the default port unless `server` has one. Accepts `host`,
+/// `host:port`, `[v6]:port`, a bare IPv6 address and an `irc://` prefix.
+pub fn server_address(server: &str) -> String {
+    let s = server.trim().trim_start_matches("irc://").trim_end_matches('/');
+    if s.starts_with('[') {
+        return if s.contains("]:") { s.to_string() } else { format!("{s}:{DEFAULT_PORT}") };
+    }
+    match s.matches(':').count() {
+        0 => format!("{s}:{DEFAULT_PORT}"),
+        1 => s.to_string(),
+        _ => format!("[{s}]:{DEFAULT_PORT}"),
+    }
+}
+
+/// What registration learned about the server and the lobby.
+#[derive(Debug, Clone, Default)]
+pub struct Welcome {
+    pub nick: String,
+    pub server_name: String,
+    pub network: Option<String>,
+    /// The channel the server joined us to first (the lobby).
+    pub lobby: Option<String>,
+    /// Who else is in the lobby, as the server listed them.
+    pub members: Vec<String>,
+    /// `draft/FILEHOST` from ISUPPORT: the file store's base URL.
+    pub filehost: Option<String>,
+    pub motd: Vec<String>,
+}
+
+/// Something that arrived from the server and was not a reply to a request.
+#[derive(Debug)]
+pub enum Event {
+    Message(Message),
+    /// The connection ended ([`Session::close_expected`] tells whether we
+    /// asked for it).
+    Closed {
+        reason: String,
+    },
+}
+
+/// Line reading with a length bound.
+pub(crate) struct LineReader {
+    inner: BufReader<OwnedReadHalf>,
+    buf: Vec<u8>,
+}
+
+impl LineReader {
+    /// The next message; `None` at end of stream. Unparsable lines are skipped.
+    async fn next(&mut self) -> io::Result<Option<Message>> {
+        loop {
+            self.buf.clear();
+            let n = (&mut self.inner).take(MAX_LINE as u64 + 2).read_until(b'\n', &mut self.buf).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if self.buf.last() != Some(&b'\n') && n > MAX_LINE {
+                // Over-long: drop the rest of this line.
+                let mut sink = Vec::new();
+                self.inner.read_until(b'\n', &mut sink).await?;
+                continue;
+            }
+            let text = String::from_utf8_lossy(&self.buf);
+            if let Ok(msg) = Message::parse(&text) {
+                return Ok(Some(msg));
+            }
+        }
+    }
+}
+
+/// The write half with a token bucket, so bursts from scripts stay under the
+/// server's flood limits instead of being dropped for "Excess Flood".
+pub(crate) struct Writer {
+    half: OwnedWriteHalf,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Writer {
+    fn new(half: OwnedWriteHalf) -> Writer {
+        Writer { half, tokens: BURST_LINES, refilled: Instant::now() }
+    }
+
+    async fn send(&mut self, msg: &Message) -> io::Result<()> {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * LINES_PER_SECOND).min(BURST_LINES);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            let wait = (1.0 - self.tokens) / LINES_PER_SECOND;
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            self.tokens = 1.0;
+            self.refilled = Instant::now();
+        }
+        self.tokens -= 1.0;
+        self.half.write_all(&msg.to_bytes()).await?;
+        self.half.flush().await
+    }
+}
+
+/// `@nick` / `+nick` (and with multi-prefix `@+nick`) → `nick`.
+pub fn strip_prefixes(name: &str) -> String {
+    let name = name.trim_start_matches(['~', '&', '@', '%', '+']);
+    name.split('!').next().unwrap_or(name).to_string()
+}
+
+/// The nick part of a message source.
+pub fn source_nick(msg: &Message) -> Option<&str> {
+    msg.source.as_deref().map(|s| s.split('!').next().unwrap_or(s))
+}
+
+fn is_from(msg: &Message, nick: &str) -> bool {
+    source_nick(msg).is_some_and(|n| parley_proto::irc_eq(n, nick))
+}
+
+/// An error numeric (400–599) or a FAIL reply as an [`IrcError`].
+pub fn reply_error(msg: &Message) -> Option<IrcError> {
+    if msg.command == "FAIL" {
+        let code = msg.param(1).unwrap_or("FAIL").to_string();
+        return Some(IrcError::Rejected { code, text: msg.params.last().cloned().unwrap_or_default() });
+    }
+    let code: u16 = msg.command.parse().ok()?;
+    if !(400..600).contains(&code) {
+        return None;
+    }
+    Some(IrcError::Rejected { code: msg.command.clone(), text: numeric_text(msg) })
+}
+
+/// A numeric's human text with its context: `bob: No such nick/channel`.
+pub fn numeric_text(msg: &Message) -> String {
+    let n = msg.params.len();
+    let text = msg.params.last().map(String::as_str).unwrap_or("");
+    if n > 2 {
+        format!("{}: {text}", msg.params[1..n - 1].join(" "))
+    } else {
+        text.to_string()
+    }
+}
+
+/// Turns the options a caller has into a list of nicknames to try.
+pub fn nick_candidates(base: &str) -> Vec<String> {
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let mut out = vec![base.to_string()];
+    for i in 0..4u64 {
+        out.push(format!("{base}-{}", (seed.wrapping_mul(2654435761).wrapping_add(i * 7919)) % 1000));
+    }
+    out
+}
+
+/// A nickname derived from the login name, or `parley`.
+pub fn default_nick() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
+    let clean: String = user.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')).take(16).collect();
+    if clean.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        clean
+    } else {
+        "parley".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_get_the_default_port() {
+        assert_eq!(server_address("localhost"), "localhost:6667");
+        assert_eq!(server_address("example.org:7000"), "example.org:7000");
+        assert_eq!(server_address("irc://example.org/"), "example.org:6667");
+        assert_eq!(server_address("[::1]:7000"), "[::1]:7000");
+        assert_eq!(server_address("[::1]"), "[::1]:6667");
+        assert_eq!(server_address("::1"), "[::1]:6667");
+    }
+
+    #[test]
+    fn name_prefixes_are_stripped() {
+        assert_eq!(strip_prefixes("@+alice"), "alice");
+        assert_eq!(strip_prefixes("bob!~b@host"), "bob");
+        assert_eq!(strip_prefixes("carol"), "carol");
+    }
+
+    #[test]
+    fn numerics_and_fail_become_errors() {
+        let m = Message::parse(":srv 401 me bob :No such nick/channel").unwrap();
+        let e = reply_error(&m).unwrap();
+        assert_eq!(e.to_string(), "bob: No such nick/channel");
+        assert_eq!(e.status(), Status::NotFound);
+        let m = Message::parse(":srv FAIL OPER RATE_LIMITED :Too many failed attempts").unwrap();
+        assert_eq!(reply_error(&m).unwrap().status(), Status::Auth);
+        assert!(reply_error(&Message::parse(":srv 381 me :You are now an IRC operator").unwrap()).is_none());
+    }
+
+    #[test]
+    fn nick_candidates_start_with_the_base() {
+        let c = nick_candidates("bob");
+        assert_eq!(c[0], "bob");
+        assert!(c[1..].iter().all(|n| n.starts_with("bob-") && parley_proto::validate_nick(n, 30).is_ok()));
+    }
+}

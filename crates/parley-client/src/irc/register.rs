@@ -1,0 +1,225 @@
+//! Connecting and registering: CAP negotiation, NICK/USER, and collecting
+//! what the welcome burst tells (lobby, members, file store URL) up to the
+//! PONG that follows it.
+
+use super::session::Session;
+use super::Event;
+use super::{
+    is_from, server_address, strip_prefixes, IrcError, LineReader, Welcome, Writer, REPLY_TIMEOUT, WANTED_CAPS,
+};
+use parley_proto::numeric::*;
+use parley_proto::Message;
+use std::io;
+use std::time::{Duration, Instant};
+use tokio::io::BufReader;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// The outcome of trying one nickname.
+#[derive(Debug)]
+pub enum Attempt {
+    Registered(Box<Welcome>),
+    /// 431/432/433: the nickname was refused; the connection stays open.
+    Rejected {
+        code: String,
+        reason: String,
+    },
+}
+
+/// Opens a connection and registers; the caller decides what to do when a
+/// nickname is refused.
+pub struct Connector {
+    addr: String,
+    conn: Option<(LineReader, Writer)>,
+    /// When the current connection was opened: one that has been waiting for
+    /// the person to type a nick may have hit the registration timeout.
+    opened: Instant,
+    caps_offered: Vec<String>,
+    user_sent: bool,
+}
+
+impl Connector {
+    pub async fn connect(server: &str) -> Result<Connector, IrcError> {
+        let addr = server_address(server);
+        let mut c = Connector { addr, conn: None, opened: Instant::now(), caps_offered: Vec::new(), user_sent: false };
+        c.open().await?;
+        Ok(c)
+    }
+
+    /// The address connected to, with port.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    async fn open(&mut self) -> Result<(), IrcError> {
+        let stream = tokio::time::timeout(REPLY_TIMEOUT, TcpStream::connect(&self.addr))
+            .await
+            .map_err(|_| IrcError::Connect { addr: self.addr.clone(), source: io::ErrorKind::TimedOut.into() })?
+            .map_err(|source| IrcError::Connect { addr: self.addr.clone(), source })?;
+        stream.set_nodelay(true).ok();
+        let (rd, wr) = stream.into_split();
+        let mut writer = Writer::new(wr);
+        writer.send(&Message::new("CAP", vec!["LS".into(), "302".into()])).await?;
+        self.conn = Some((LineReader { inner: BufReader::new(rd), buf: Vec::new() }, writer));
+        self.opened = Instant::now();
+        self.caps_offered.clear();
+        self.user_sent = false;
+        Ok(())
+    }
+
+    /// Tries to register as `nick`. On 432/433 the connection stays open for
+    /// another attempt. A connection the server dropped while the person was
+    /// choosing a nick (registration timeout) is reopened once.
+    pub async fn attempt(&mut self, nick: &str) -> Result<Attempt, IrcError> {
+        match self.attempt_once(nick).await {
+            Err(IrcError::Closed(_)) | Err(IrcError::Io(_)) if self.opened.elapsed() > Duration::from_secs(5) => {
+                self.open().await?;
+                self.attempt_once(nick).await
+            }
+            other => other,
+        }
+    }
+
+    async fn attempt_once(&mut self, nick: &str) -> Result<Attempt, IrcError> {
+        let (reader, writer) = self.conn.as_mut().ok_or_else(|| IrcError::Closed("not connected".into()))?;
+        writer.send(&Message::new("NICK", vec![nick.to_string()])).await?;
+        if !self.user_sent {
+            writer
+                .send(&Message::new("USER", vec![nick.to_string(), "0".into(), "*".into(), "Parley user".into()]))
+                .await?;
+            self.user_sent = true;
+        }
+        let mut welcome = Welcome { nick: nick.to_string(), ..Default::default() };
+        let mut sync: Option<String> = None;
+        let mut caps_ls = Vec::new();
+        loop {
+            let msg = match tokio::time::timeout(REPLY_TIMEOUT, reader.next()).await {
+                Err(_) => return Err(IrcError::Timeout),
+                Ok(Err(e)) => return Err(IrcError::Io(e)),
+                Ok(Ok(None)) => return Err(IrcError::Closed("connection closed during registration".into())),
+                Ok(Ok(Some(m))) => m,
+            };
+            match msg.command.as_str() {
+                "PING" => {
+                    let token = msg.params.last().cloned().unwrap_or_default();
+                    writer.send(&Message::new("PONG", vec![token])).await?;
+                }
+                "CAP" => match msg.param(1) {
+                    Some("LS") => {
+                        let more = msg.params.len() > 3 && msg.param(2) == Some("*");
+                        let list = msg.params.last().map(String::as_str).unwrap_or("");
+                        caps_ls.extend(
+                            list.split(' ')
+                                .filter(|c| !c.is_empty())
+                                .map(|c| c.split_once('=').map_or(c, |(name, _)| name).to_string()),
+                        );
+                        if !more {
+                            self.caps_offered = std::mem::take(&mut caps_ls);
+                            let wanted: Vec<&str> = WANTED_CAPS
+                                .iter()
+                                .copied()
+                                .filter(|w| self.caps_offered.iter().any(|c| c == w))
+                                .collect();
+                            if wanted.is_empty() {
+                                writer.send(&Message::new("CAP", vec!["END".into()])).await?;
+                            } else {
+                                writer.send(&Message::new("CAP", vec!["REQ".into(), wanted.join(" ")])).await?;
+                            }
+                        }
+                    }
+                    Some("ACK") | Some("NAK") => {
+                        writer.send(&Message::new("CAP", vec!["END".into()])).await?;
+                    }
+                    _ => {}
+                },
+                ERR_NICKNAMEINUSE | ERR_ERRONEUSNICKNAME | ERR_NONICKNAMEGIVEN => {
+                    let reason = msg.params.last().cloned().unwrap_or_default();
+                    return Ok(Attempt::Rejected { code: msg.command, reason });
+                }
+                ERR_PASSWDMISMATCH => {
+                    return Err(IrcError::Rejected {
+                        code: msg.command.clone(),
+                        text: "the server wants a connection password, which parley does not send".into(),
+                    });
+                }
+                RPL_WELCOME => {
+                    welcome.nick = msg.param(0).unwrap_or(nick).to_string();
+                    welcome.server_name = msg.source.clone().unwrap_or_default();
+                    // Everything the server sends as part of registration
+                    // (ISUPPORT, MOTD, the lobby JOIN and NAMES) comes
+                    // before the answer to this PING.
+                    let token = format!("parley-registered-{}", std::process::id());
+                    writer.send(&Message::new("PING", vec![token.clone()])).await?;
+                    sync = Some(token);
+                }
+                RPL_ISUPPORT => {
+                    let n = msg.params.len();
+                    for token in msg.params.iter().take(n.saturating_sub(1)).skip(1) {
+                        let (key, value) = token.split_once('=').unwrap_or((token, ""));
+                        match key {
+                            "draft/FILEHOST" | "FILEHOST" => welcome.filehost = Some(unescape_isupport(value)),
+                            "NETWORK" => welcome.network = Some(unescape_isupport(value)),
+                            _ => {}
+                        }
+                    }
+                }
+                RPL_MOTD => welcome.motd.push(msg.params.last().cloned().unwrap_or_default()),
+                "JOIN" if is_from(&msg, &welcome.nick) => {
+                    if welcome.lobby.is_none() {
+                        welcome.lobby = msg.param(0).map(str::to_string);
+                    }
+                }
+                RPL_NAMREPLY if welcome.lobby.as_deref() == msg.param(2) => {
+                    let names = msg.params.last().map(String::as_str).unwrap_or("");
+                    welcome.members.extend(names.split(' ').filter(|n| !n.is_empty()).map(strip_prefixes));
+                }
+                "PONG" if sync.is_some() && msg.params.last() == sync.as_ref() => {
+                    return Ok(Attempt::Registered(Box::new(welcome)));
+                }
+                "ERROR" => {
+                    return Err(IrcError::Closed(msg.params.last().cloned().unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Hands the registered connection to a reader task. Events go to the
+    /// returned receiver; dropping it simply discards them.
+    pub fn into_session(mut self, welcome: &Welcome) -> (Session, mpsc::Receiver<Event>) {
+        let (reader, writer) = self.conn.take().expect("into_session after a successful attempt");
+        Session::start(reader, writer, welcome)
+    }
+}
+
+/// ISUPPORT values escape bytes as `\xHH`.
+fn unescape_isupport(v: &str) -> String {
+    let mut out = Vec::with_capacity(v.len());
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' {
+            if let Some(byte) = std::str::from_utf8(&b[i + 2..i + 4]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(byte);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isupport_escapes_are_undone() {
+        assert_eq!(unescape_isupport("http://h:1/files"), "http://h:1/files");
+        assert_eq!(unescape_isupport("a\\x20b\\x3Dc"), "a b=c");
+        assert_eq!(unescape_isupport("trailing\\x2"), "trailing\\x2");
+    }
+}

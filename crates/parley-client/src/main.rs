@@ -1,0 +1,259 @@
+//! `parley`, the terminal client for Parley: arguments, the choice between
+//! interactive, pipe and one-shot use, registration under a nickname, and
+//! the exit status.
+
+mod command;
+mod console;
+mod display;
+mod files;
+mod irc;
+mod oneshot;
+mod repl;
+mod status;
+
+use clap::{Parser, Subcommand};
+use console::{Console, Input, LineEditor, TerminalState};
+use irc::{Attempt, Connector, Event, Session, Welcome};
+use status::{ActionError, Status};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+
+/// Where to connect when neither SERVER, --server nor PARLEY_SERVER says.
+const DEFAULT_SERVER: &str = "127.0.0.1:6667";
+
+/// Terminal client for the Parley chat server.
+///
+/// Without a subcommand, connects and opens the chat (on a terminal), or
+/// reads commands and messages line by line (from a pipe).
+#[derive(Parser, Debug)]
+#[command(name = "parley", version, about)]
+struct Cli {
+    /// Server to connect to, HOST[:PORT] (port 6667 if none) [default: 127.0.0.1:6667]
+    #[arg(value_name = "SERVER")]
+    server_arg: Option<String>,
+    /// Server to connect to, HOST[:PORT]; SERVER wins over this
+    #[arg(long, short = 's', global = true, env = "PARLEY_SERVER")]
+    server: Option<String>,
+    /// Nickname. Interactive: tried first, then asked for if refused.
+    /// Scripts: used as given (default: your login name, varied if taken)
+    #[arg(long, short = 'n', global = true, env = "PARLEY_NICK")]
+    nick: Option<String>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Send a message to the lobby (or to --to NICK/#CHANNEL)
+    Send {
+        /// The message; several words are joined with spaces
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        text: Vec<String>,
+        /// Send to this nick or channel instead of the lobby
+        #[arg(long, value_name = "TARGET")]
+        to: Option<String>,
+    },
+    /// Upload a file to the server's file store
+    Upload {
+        /// The local file
+        path: PathBuf,
+        /// Name on the server [default: the file's name]
+        #[arg(long, value_name = "N")]
+        name: Option<String>,
+        /// Replace a file of the same name without asking
+        #[arg(long, conflicts_with = "no_overwrite")]
+        overwrite: bool,
+        /// Never replace a file of the same name (exit 4 if it exists)
+        #[arg(long)]
+        no_overwrite: bool,
+    },
+    /// Download a file from the server's file store
+    Download {
+        /// The name on the server
+        name: String,
+        /// Where to save it (a directory keeps the name) [default: ./NAME]
+        #[arg(short = 'o', long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Replace an existing local file without asking
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// List the files on the server
+    Files {
+        /// Print the server's JSON list instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close the server for everyone (administrators only). The password
+    /// comes from PARLEY_ADMIN_PASSWORD, or is asked for without echo
+    Shutdown {
+        /// The administrator (operator) name
+        #[arg(long, env = "PARLEY_ADMIN", default_value = "admin")]
+        admin: String,
+        /// Reason told to every user
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+fn main() {
+    // Before any thread exists: see `init_local_offset`.
+    display::init_local_offset();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let status = match runtime {
+        Ok(rt) => rt.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("parley: cannot start: {e}");
+            Status::Failure
+        }
+    };
+    let _ = std::io::stdout().flush();
+    // Exit without waiting for the line editor thread, which may be blocked
+    // reading the terminal.
+    std::process::exit(status.code());
+}
+
+async fn run(cli: Cli) -> Status {
+    let server = cli.server_arg.or(cli.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let task = match cli.command {
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            return interactive(&server, cli.nick).await;
+        }
+        None => return pipe(&server, cli.nick).await,
+        Some(cmd) => task_for(cmd),
+    };
+    let session = match register_scripted(&server, cli.nick).await {
+        Ok((session, _events, _)) => session,
+        Err(e) => return report(e),
+    };
+    match oneshot::run(&session, task).await {
+        Ok(()) => Status::Ok,
+        Err(e) => report(e),
+    }
+}
+
+fn task_for(cmd: Cmd) -> oneshot::Task {
+    use oneshot::Task;
+    match cmd {
+        Cmd::Send { text, to } => Task::Send { target: to, text: text.join(" ") },
+        Cmd::Upload { path, name, overwrite, no_overwrite } => {
+            let overwrite = if overwrite {
+                Some(true)
+            } else if no_overwrite {
+                Some(false)
+            } else {
+                None
+            };
+            Task::Upload { path, name, overwrite }
+        }
+        Cmd::Download { name, output, force } => Task::Download { name, output, force },
+        Cmd::Files { json } => Task::Files { json },
+        Cmd::Shutdown { admin, reason } => Task::Shutdown { admin, reason },
+    }
+}
+
+fn report(e: ActionError) -> Status {
+    eprintln!("parley: {e}");
+    e.status()
+}
+
+/// Registers without asking anybody: the given nick or nothing; without
+/// one, the login name and a few variations of it.
+async fn register_scripted(
+    server: &str,
+    nick: Option<String>,
+) -> Result<(Session, mpsc::Receiver<Event>, Welcome), ActionError> {
+    let mut conn = Connector::connect(server).await?;
+    let explicit = nick.is_some();
+    let candidates = match nick {
+        Some(n) => vec![n],
+        None => irc::nick_candidates(&irc::default_nick()),
+    };
+    let mut refusal = None;
+    for nick in candidates {
+        match conn.attempt(&nick).await? {
+            Attempt::Registered(welcome) => {
+                let (session, events) = conn.into_session(&welcome);
+                return Ok((session, events, *welcome));
+            }
+            Attempt::Rejected { code, reason } => {
+                let e = irc::IrcError::Rejected {
+                    code: code.clone(),
+                    text: format!("nickname {nick:?} refused: {reason}"),
+                };
+                if explicit || code != parley_proto::numeric::ERR_NICKNAMEINUSE {
+                    return Err(e.into());
+                }
+                refusal = Some(e);
+            }
+        }
+    }
+    Err(refusal.expect("at least one candidate").into())
+}
+
+/// Lines from a pipe: no prompts, results on stdout, errors on stderr.
+async fn pipe(server: &str, nick: Option<String>) -> Status {
+    match register_scripted(server, nick).await {
+        Ok((session, events, welcome)) => {
+            repl::run(session, events, Input::pipe(), Console::plain(false), &welcome).await
+        }
+        Err(e) => report(e),
+    }
+}
+
+/// A person at a terminal: asks for a username until one is accepted, then
+/// the chat loop.
+async fn interactive(server: &str, nick: Option<String>) -> Status {
+    let terminal = TerminalState::save();
+    let status = interactive_session(server, nick).await;
+    terminal.restore();
+    // The prompt may still be on the last line if the server went away
+    // while the person was typing: clear it for the shell's.
+    print!("\r\x1b[2K");
+    status
+}
+
+async fn interactive_session(server: &str, nick: Option<String>) -> Status {
+    let (editor, printer) = match LineEditor::start() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("parley: cannot use this terminal ({e}); pipe commands in instead");
+            return Status::Failure;
+        }
+    };
+    let console = Console::interactive(printer, std::io::stderr().is_terminal());
+    let mut input = Input::Terminal(editor);
+    let mut conn = match Connector::connect(server).await {
+        Ok(c) => c,
+        Err(e) => {
+            console.err(&format!("parley: {e}"));
+            return e.status();
+        }
+    };
+    console.out(&format!("Connected to {}.", conn.addr()));
+    let mut next = nick;
+    let welcome = loop {
+        let nick = match next.take() {
+            Some(n) => n,
+            None => match input.ask("Username: ").await {
+                Some(n) if n.is_empty() => continue,
+                Some(n) => n,
+                None => return Status::Interrupted,
+            },
+        };
+        match conn.attempt(&nick).await {
+            Ok(Attempt::Registered(welcome)) => break welcome,
+            Ok(Attempt::Rejected { reason, .. }) => {
+                console.err(&format!("The username {nick:?} cannot be used: {reason}. Please choose another."));
+            }
+            Err(e) => {
+                console.err(&format!("parley: {e}"));
+                return e.status();
+            }
+        }
+    };
+    let (session, events) = conn.into_session(&welcome);
+    repl::run(session, events, input, console, &welcome).await
+}
