@@ -101,6 +101,8 @@ pub struct FilesConfig {
     pub body_idle_timeout_secs: u64,
     /// Seconds a client has to send its request headers.
     pub header_timeout_secs: u64,
+    /// Total bytes of request headers accepted (431 beyond).
+    pub max_header_bytes: usize,
     /// Lifetime of an `EXTJWT` token, in seconds.
     pub token_ttl_secs: u64,
     /// Whether listing and downloading need a token too (uploads always do).
@@ -249,6 +251,7 @@ impl Default for FilesConfig {
             max_concurrent_transfers: 64,
             body_idle_timeout_secs: 30,
             header_timeout_secs: 10,
+            max_header_bytes: 16 * 1024,
             token_ttl_secs: 600,
             require_token_for_reads: true,
             max_name_bytes: 200,
@@ -487,6 +490,7 @@ impl Config {
             ("files.quota_bytes", f.quota_bytes),
             ("files.body_idle_timeout_secs", f.body_idle_timeout_secs),
             ("files.header_timeout_secs", f.header_timeout_secs),
+            ("files.max_header_bytes", f.max_header_bytes as u64),
             ("files.token_ttl_secs", f.token_ttl_secs),
             ("files.max_concurrent_transfers", f.max_concurrent_transfers as u64),
             ("files.max_name_bytes", f.max_name_bytes as u64),

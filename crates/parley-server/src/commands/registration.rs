@@ -143,7 +143,9 @@ pub fn user(ctx: &mut Ctx<'_>, msg: &Message) {
     let clean: String =
         msg.params[0].chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).take(17).collect();
     let username = format!("~{}", if clean.is_empty() { "user" } else { &clean });
-    let realname = super::truncate(&msg.params[3], 100).to_string();
+    // Control characters (CTCP, colours, bells) have no place in a name
+    // others see in WHO and WHOIS.
+    let realname: String = super::truncate(&msg.params[3], 100).chars().filter(|c| !c.is_control()).collect();
     ctx.session.user = Some((username, realname));
     try_complete(ctx);
 }

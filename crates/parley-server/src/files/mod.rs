@@ -53,6 +53,7 @@ pub fn router(state: Arc<FileState>) -> Router {
         .route("/files/", get(routes::list))
         .route("/files/{name}", get(routes::download).put(routes::put).delete(routes::delete))
         .fallback(routes::no_route)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), routes::limit_headers))
         .with_state(state)
 }
 

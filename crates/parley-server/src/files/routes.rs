@@ -194,7 +194,7 @@ pub async fn download(
     };
     // The blob is immutable; if an overwrite removed it since we looked,
     // the entry has moved on and the client should ask again.
-    let mut file = match tokio::fs::File::open(st.store.blob_path(&entry.sha256)).await {
+    let mut file = match open_blob(&st.store.blob_path(&entry.sha256)).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::new(
@@ -220,6 +220,17 @@ pub async fn download(
     }
     st.server.log.record("download", actor(&peer, caller.as_ref()), &fields);
     Ok((status, resp_headers, Body::from_stream(stream)).into_response())
+}
+
+/// Opens a blob for reading without following a symbolic link: the store
+/// only ever creates regular files, so a link there was planted and must
+/// not lead a download outside the store.
+async fn open_blob(path: &std::path::Path) -> std::io::Result<tokio::fs::File> {
+    let mut opts = tokio::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    opts.custom_flags(libc::O_NOFOLLOW);
+    opts.open(path).await
 }
 
 /// The precondition a PUT asks for, from If-None-Match / If-Match.
@@ -371,6 +382,17 @@ async fn receive(
     };
     if declared.is_some_and(|n| n > cfg.max_file_bytes) {
         return Err(limit(st, peer, caller, "file_too_large", too_big()));
+    }
+    // Bytes are stored exactly as sent: nothing is ever decompressed, so a
+    // small body cannot expand into a huge file.
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()) {
+        if !enc.trim().eq_ignore_ascii_case("identity") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content_encoding",
+                format!("Uploads are stored as sent; send the file without Content-Encoding (got {enc:?})."),
+            ));
+        }
     }
     let expected = match headers.get("repr-digest").or_else(|| headers.get("content-digest")) {
         Some(v) => headers::parse_digest(v.to_str().unwrap_or("")).map_err(|_| {
@@ -571,6 +593,26 @@ pub async fn delete(
         .map_err(ApiError::internal)?;
     st.server.log.record("delete", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Refuses requests whose headers add up to more than
+/// `files.max_header_bytes` (hyper's own buffer limit is coarser).
+pub async fn limit_headers(
+    State(st): State<Arc<FileState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
+        + req.uri().to_string().len();
+    if size > st.server.config.files.max_header_bytes {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("The request headers are {size} bytes; at most {} are accepted.", st.server.config.files.max_header_bytes),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 pub async fn no_route() -> ApiError {
