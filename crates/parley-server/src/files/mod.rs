@@ -9,6 +9,8 @@
 
 pub mod auth;
 pub mod errors;
+#[cfg(test)]
+mod fuzz;
 pub mod headers;
 pub mod names;
 pub mod routes;
