@@ -1,0 +1,263 @@
+//! Messages: the lobby broadcast, echo-message and server-time, private
+//! messages, the "no silent loss" promise under volume, the SendQ cut for a
+//! reader that cannot keep up, and the quiet crowded lobby.
+
+mod support;
+
+use std::sync::mpsc;
+use std::time::Duration;
+use support::numeric::*;
+use support::{show, Client, Line, Server, NO_FLOOD_LIMIT, TIMEOUT};
+
+fn is_privmsg(l: &Line, from: &str, text: &str) -> bool {
+    l.is_from("PRIVMSG", from) && l.last() == text
+}
+
+#[test]
+fn lobby_message_reaches_every_other_member_but_not_the_sender() {
+    let server = Server::start();
+    let mut alice = Client::registered(server.irc_addr(), "alice");
+    let mut bob = Client::registered(server.irc_addr(), "bob");
+    let mut carol = Client::registered(server.irc_addr(), "carol");
+
+    alice.send("PRIVMSG #lobby :hello everyone");
+    for reader in [&mut bob, &mut carol] {
+        let got = reader.expect(|l| l.is_from("PRIVMSG", "alice"), TIMEOUT);
+        assert_eq!(got.source.as_deref(), Some("alice!~alice@127.0.0.1"));
+        assert_eq!(got.params, ["#lobby", "hello everyone"]);
+        assert!(got.tags.is_empty(), "no tags without server-time or message-tags: {}", got.raw);
+    }
+    alice.expect_none(|l| l.is("PRIVMSG"), "copy of her own message without echo-message");
+}
+
+#[test]
+fn echo_message_sends_the_sender_its_own_message_and_server_time_tags_it() {
+    let server = Server::start();
+    let mut alice = Client::connect(server.irc_addr());
+    alice.register_with_caps("alice", &["echo-message"]);
+    let mut bob = Client::connect(server.irc_addr());
+    bob.register_with_caps("bob", &["server-time"]);
+    let mut carol = Client::registered(server.irc_addr(), "carol");
+
+    alice.send("PRIVMSG #lobby :echoed");
+    let echo = alice.expect(|l| l.is("PRIVMSG"), TIMEOUT);
+    assert_eq!(echo.source.as_deref(), Some("alice!~alice@127.0.0.1"));
+    assert_eq!(echo.params, ["#lobby", "echoed"]);
+
+    let timed = bob.expect(|l| is_privmsg(l, "alice", "echoed"), TIMEOUT);
+    let time = timed.tag("time").unwrap_or_else(|| panic!("no time tag: {}", timed.raw));
+    // RFC 3339 in UTC with milliseconds, e.g. 2026-01-02T03:04:05.678Z.
+    let b = time.as_bytes();
+    assert!(
+        time.len() == 24 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && time.ends_with('Z'),
+        "server-time tag is not YYYY-MM-DDThh:mm:ss.sssZ: {time}"
+    );
+
+    let plain = carol.expect(|l| is_privmsg(l, "alice", "echoed"), TIMEOUT);
+    assert!(plain.tags.is_empty(), "carol asked for no capabilities: {}", plain.raw);
+}
+
+#[test]
+fn private_message_reaches_only_its_recipient_and_unknown_nick_gets_401() {
+    let server = Server::start();
+    let mut alice = Client::registered(server.irc_addr(), "alice");
+    let mut bob = Client::registered(server.irc_addr(), "bob");
+    let mut carol = Client::registered(server.irc_addr(), "carol");
+
+    alice.send("PRIVMSG Bob :just for you");
+    let got = bob.expect(|l| l.is_from("PRIVMSG", "alice"), TIMEOUT);
+    assert_eq!(got.params, ["Bob", "just for you"]);
+    bob.send("NOTICE alice :and a notice back");
+    let got = alice.expect(|l| l.is_from("NOTICE", "bob"), TIMEOUT);
+    assert_eq!(got.params, ["alice", "and a notice back"]);
+    carol.expect_none(|l| l.is("PRIVMSG") || l.is("NOTICE"), "copy of a private message");
+
+    alice.send("PRIVMSG nobody :hello?");
+    let reply = alice.expect(|l| l.is(ERR_NOSUCHNICK), TIMEOUT);
+    assert_eq!(reply.params[..2], ["alice", "nobody"]);
+    // NOTICE never gets an error reply.
+    alice.send("NOTICE nobody :hello?");
+    alice.expect_none(|l| l.is(ERR_NOSUCHNICK), "401 for a NOTICE");
+}
+
+/// Reads `count` numbered messages from `from` and checks they are
+/// complete and in order; returns how many it read.
+fn read_numbered(reader: &mut Client, from: &str, count: usize) -> usize {
+    let mut next = 0usize;
+    while next < count {
+        let line = reader.expect(|l| l.is_from("PRIVMSG", from), TIMEOUT);
+        let expected = format!("message {next} of {count}");
+        assert_eq!(line.last(), expected, "{}: message out of order or damaged", reader.nick);
+        next += 1;
+    }
+    next
+}
+
+#[test]
+fn ten_thousand_lobby_messages_arrive_complete_and_in_order_at_two_readers() {
+    const COUNT: usize = 10_000;
+    let server = Server::start_with(NO_FLOOD_LIMIT);
+    let mut sender = Client::registered(server.irc_addr(), "sender");
+    let readers: Vec<_> = ["reader1", "reader2"]
+        .into_iter()
+        .map(|nick| {
+            let mut reader = Client::registered(server.irc_addr(), nick);
+            std::thread::spawn(move || {
+                let read = read_numbered(&mut reader, "sender", COUNT);
+                (read, reader)
+            })
+        })
+        .collect();
+    // The readers' JOINs, so that only replies to the flood remain.
+    sender.sync();
+    let mut batch = String::new();
+    for i in 0..COUNT {
+        batch.push_str(&format!("PRIVMSG #lobby :message {i} of {COUNT}\r\n"));
+        if batch.len() > 32 * 1024 {
+            sender.send_raw(batch.as_bytes());
+            batch.clear();
+        }
+    }
+    sender.send_raw(batch.as_bytes());
+    // The readers stay connected until the sender's check below.
+    let mut connected = Vec::new();
+    for reader in readers {
+        let (read, client) = reader.join().expect("reader thread");
+        assert_eq!(read, COUNT);
+        connected.push(client);
+    }
+    // Nothing was refused along the way.
+    let replies = sender.sync();
+    assert!(replies.is_empty(), "the sender got replies:\n{}", show(&replies));
+}
+
+#[test]
+fn reader_that_never_reads_is_cut_at_the_sendq_limit_while_another_gets_everything() {
+    // 64 KiB SendQ; each relayed line is about 240 bytes.
+    let server = Server::start_with(&format!("{NO_FLOOD_LIMIT}sendq_bytes = 65536\n"));
+    let mut sender = Client::registered(server.irc_addr(), "sender");
+    let mut good = Client::registered(server.irc_addr(), "good");
+    // Registers, then never reads again.
+    let slow = Client::registered(server.irc_addr(), "slow");
+    sender.sync();
+
+    // The good reader reports its progress after every batch; the sender
+    // stays at most two batches (100 lines, about 23 KB) ahead of it. The
+    // server counts a batch it is writing against the SendQ until the whole
+    // batch is written, even the part the reader already has, so what it
+    // counts can reach twice that window: still under the 64 KiB SendQ.
+    // Only a reader that stops reading falls further behind. The reader
+    // also reports when it sees the slow client's QUIT.
+    const BATCH: usize = 50;
+    let (progress_tx, progress_rx) = mpsc::channel::<Progress>();
+    let reader = std::thread::spawn(move || {
+        let mut next = 0usize;
+        let mut reported = 0usize;
+        loop {
+            let line =
+                good.expect(|l| l.is_from("PRIVMSG", "sender") || l.is_from("QUIT", "slow"), Duration::from_secs(30));
+            if line.is("QUIT") {
+                assert_eq!(line.last(), "SendQ exceeded", "{}", line.raw);
+                let _ = progress_tx.send(Progress::SlowCut);
+                continue;
+            }
+            if let Some(total) = line.last().strip_prefix("end ") {
+                assert_eq!(total.parse::<usize>().ok(), Some(next), "{}", line.raw);
+                return next;
+            }
+            let number = line.last().split(' ').next().and_then(|n| n.parse::<usize>().ok());
+            assert_eq!(number, Some(next), "message out of order or damaged: {}", line.raw);
+            next += 1;
+            if next == reported + BATCH {
+                reported = next;
+                let _ = progress_tx.send(Progress::Read(next));
+            }
+        }
+    });
+
+    // Loopback buffers hold a few MB for a reader that does not read; the
+    // bound is far beyond that.
+    const MAX_MESSAGES: usize = 200_000;
+    let filler = "x".repeat(180);
+    let mut sent = 0;
+    let mut read = 0;
+    let mut cut_at = None;
+    while sent < MAX_MESSAGES && cut_at.is_none_or(|at| sent < at + 2 * BATCH) {
+        while sent >= read + 2 * BATCH {
+            match progress_rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(Progress::Read(n)) => read = n,
+                Ok(Progress::SlowCut) => cut_at = cut_at.or(Some(sent)),
+                Err(e) => panic!("the good reader stalled at {read} of {sent} messages ({e})"),
+            }
+        }
+        let mut batch = String::with_capacity(BATCH * 200);
+        for _ in 0..BATCH {
+            batch.push_str(&format!("PRIVMSG #lobby :{sent} {filler}\r\n"));
+            sent += 1;
+        }
+        sender.send_raw(batch.as_bytes());
+    }
+    sender.send(&format!("PRIVMSG #lobby :end {sent}"));
+    let received = reader.join().expect("the good reader");
+    assert!(cut_at.is_some(), "the slow reader was never cut, after {sent} messages");
+    assert_eq!(received, sent);
+
+    drop(slow);
+    let mut server = server;
+    server.stop();
+    let log = server.log_text();
+    let limit = log
+        .lines()
+        .find(|l| l.contains(" limit ") && l.contains("what=\"sendq\""))
+        .unwrap_or_else(|| panic!("no sendq limit event in the activity log:\n{log}"));
+    assert!(limit.contains("nick=\"slow\""), "{limit}");
+}
+
+enum Progress {
+    Read(usize),
+    SlowCut,
+}
+
+#[test]
+fn crowded_lobby_does_not_announce_joins_but_still_delivers_messages_and_lists_everyone() {
+    let server = Server::start_with("[irc]\nquiet_lobby_above = 5\n");
+    let nicks: Vec<String> = (1..=8).map(|i| format!("user{i}")).collect();
+    let mut clients: Vec<Client> = Vec::new();
+    let mut last_burst = Vec::new();
+    for nick in &nicks {
+        let mut c = Client::connect(server.irc_addr());
+        last_burst = c.register(nick);
+        clients.push(c);
+    }
+    // user6 to user8 joined a lobby of more than five: their joins were
+    // not announced to the first members (registration is complete, so the
+    // joins have been handled; the barrier proves nothing is queued)...
+    for early in &mut clients[..5] {
+        early.expect_none(
+            |l| l.is("JOIN") && ["user6", "user7", "user8"].contains(&l.nick()),
+            "JOIN announced in the crowded lobby",
+        );
+    }
+    // ...and the NAMES on user8's join listed only user8 (and operators).
+    let names: Vec<&str> = last_burst.iter().filter(|l| l.is(RPL_NAMREPLY)).flat_map(|l| l.last().split(' ')).collect();
+    assert_eq!(names, ["user8"]);
+    // A message still reaches all other seven members...
+    clients[7].send("PRIVMSG #lobby :hello from the eighth");
+    for other in &mut clients[..7] {
+        other.expect(|l| is_privmsg(l, "user8", "hello from the eighth"), TIMEOUT);
+    }
+    // ...and one from the first member reaches the eighth.
+    clients[0].send("PRIVMSG #lobby :hello from the first");
+    clients[7].expect(|l| is_privmsg(l, "user1", "hello from the first"), TIMEOUT);
+
+    // An explicit NAMES lists all eight.
+    clients[0].send("NAMES #lobby");
+    let lines = clients[0].collect_until(|l| l.is(RPL_ENDOFNAMES), TIMEOUT);
+    let mut listed: Vec<String> = lines
+        .iter()
+        .filter(|l| l.is(RPL_NAMREPLY))
+        .flat_map(|l| l.last().split(' ').map(|n| n.trim_start_matches(['@', '+']).to_string()).collect::<Vec<_>>())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, nicks);
+}
