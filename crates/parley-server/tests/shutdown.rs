@@ -1,0 +1,65 @@
+//! Clean shutdown on signals: every connected user is told, the activity
+//! log records who stopped the server, and the process exits 0.
+
+mod support;
+
+use std::time::Duration;
+use support::{log_event, Client, Server, Signal};
+
+fn every_client_is_told_and_the_server_exits_0(signal: Signal, name: &str) {
+    let mut server = Server::start();
+    let mut clients: Vec<Client> =
+        ["alice", "bob", "carol"].into_iter().map(|nick| Client::registered(server.irc_addr(), nick)).collect();
+    let mut unregistered = Client::connect(server.irc_addr());
+    unregistered.sync();
+    clients.push(unregistered);
+
+    server.signal(signal);
+    for c in &mut clients {
+        let lines = c.expect_closed(Duration::from_secs(15));
+        let error = lines.last().unwrap_or_else(|| panic!("{}: nothing before the close", c.nick));
+        assert!(error.is("ERROR"), "{}: the last line is not ERROR: {lines:?}", c.nick);
+        assert!(error.last().contains(&format!("signal {name}")), "{}", error.raw);
+        assert!(
+            lines.iter().any(|l| l.is("NOTICE") && l.last().contains("shutting down")),
+            "{}: no shutdown NOTICE: {lines:?}",
+            c.nick
+        );
+    }
+    let status = server.wait_exit(Duration::from_secs(15)).expect("parleyd did not exit");
+    assert!(status.success(), "parleyd exited with {status}");
+    let log = server.log_text();
+    log_event(&log, "shutdown", &[&format!("by=\"signal {name}\"")]);
+    // Every user's end is in the log too, flushed before the exit.
+    for nick in ["alice", "bob", "carol"] {
+        log_event(&log, "quit", &[&format!("nick=\"{nick}\""), "reason=\"Server shutting down"]);
+    }
+}
+
+#[test]
+fn sigterm_tells_every_client_and_the_server_exits_0() {
+    every_client_is_told_and_the_server_exits_0(Signal::Term, "SIGTERM");
+}
+
+#[test]
+fn sigint_tells_every_client_and_the_server_exits_0() {
+    every_client_is_told_and_the_server_exits_0(Signal::Int, "SIGINT");
+}
+
+/// The readiness line is the signal that the server is up; a SIGTERM sent
+/// right after it must still stop the server cleanly. The race is narrow,
+/// so the test tries several times.
+#[test]
+#[ignore = "BUG: main.rs prints the readiness line before installing the SIGTERM/SIGINT handlers \
+            (they are created inside a task spawned afterwards), so a signal that arrives just after \
+            `parleyd ready` kills the process with the default action: exit by signal 15, no shutdown \
+            line, unflushed activity log"]
+fn sigterm_right_after_the_readiness_line_still_shuts_down_cleanly() {
+    for attempt in 1..=10 {
+        let mut server = Server::start();
+        server.signal(Signal::Term);
+        let status = server.wait_exit(Duration::from_secs(10)).expect("parleyd did not exit");
+        assert!(status.success(), "attempt {attempt}: parleyd exited with {status}");
+        log_event(&server.log_text(), "shutdown", &["by=\"signal SIGTERM\""]);
+    }
+}
