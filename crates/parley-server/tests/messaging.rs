@@ -80,6 +80,46 @@ fn private_message_reaches_only_its_recipient_and_unknown_nick_gets_401() {
     alice.expect_none(|l| l.is(ERR_NOSUCHNICK), "401 for a NOTICE");
 }
 
+#[test]
+fn message_to_several_targets_reaches_each_once_and_too_many_targets_get_407() {
+    let server = Server::start();
+    let mut alice = Client::registered(server.irc_addr(), "alice");
+    let mut bob = Client::registered(server.irc_addr(), "bob");
+    let mut carol = Client::registered(server.irc_addr(), "carol");
+    alice.send("PRIVMSG bob,carol,BOB :to both");
+    for c in [&mut bob, &mut carol] {
+        c.expect(|l| is_privmsg(l, "alice", "to both"), TIMEOUT);
+        c.expect_none(|l| l.is("PRIVMSG"), "a second copy");
+    }
+    // ISUPPORT TARGMAX=PRIVMSG:4 by default.
+    alice.send("PRIVMSG a,b,c,d,e :too many");
+    alice.expect(|l| l.is("407"), TIMEOUT);
+}
+
+#[test]
+fn tagmsg_with_client_tags_reaches_only_message_tags_clients() {
+    let server = Server::start();
+    let mut alice = Client::connect(server.irc_addr());
+    alice.register_with_caps("alice", &["message-tags"]);
+    let mut bob = Client::connect(server.irc_addr());
+    bob.register_with_caps("bob", &["message-tags"]);
+    let mut carol = Client::registered(server.irc_addr(), "carol");
+
+    alice.send("@+draft/react=yes;+example/x=1 TAGMSG #lobby");
+    let got = bob.expect(|l| l.is_from("TAGMSG", "alice"), TIMEOUT);
+    assert_eq!(got.tag("+draft/react"), Some("yes"), "{}", got.raw);
+    assert_eq!(got.tag("+example/x"), Some("1"), "{}", got.raw);
+    assert!(got.tag("msgid").is_some_and(|id| !id.is_empty()), "no msgid: {}", got.raw);
+    carol.expect_none(|l| l.is("TAGMSG"), "TAGMSG for a client without message-tags");
+
+    // Client tags ride along on PRIVMSG too, but only for those who asked.
+    alice.send("@+draft/reply=abc PRIVMSG #lobby :tagged");
+    let tagged = bob.expect(|l| is_privmsg(l, "alice", "tagged"), TIMEOUT);
+    assert_eq!(tagged.tag("+draft/reply"), Some("abc"), "{}", tagged.raw);
+    let plain = carol.expect(|l| is_privmsg(l, "alice", "tagged"), TIMEOUT);
+    assert!(plain.tags.is_empty(), "{}", plain.raw);
+}
+
 /// Reads `count` numbered messages from `from` and checks they are
 /// complete and in order; returns how many it read.
 fn read_numbered(reader: &mut Client, from: &str, count: usize) -> usize {
@@ -201,6 +241,9 @@ fn reader_that_never_reads_is_cut_at_the_sendq_limit_while_another_gets_everythi
     let received = reader.join().expect("the good reader");
     assert!(cut_at.is_some(), "the slow reader was never cut, after {sent} messages");
     assert_eq!(received, sent);
+    // The sender saw the cut too.
+    let quit = sender.expect(|l| l.is_from("QUIT", "slow"), TIMEOUT);
+    assert_eq!(quit.last(), "SendQ exceeded");
 
     drop(slow);
     let mut server = server;

@@ -156,3 +156,15 @@ fn server_password_is_required_when_configured() {
     right.send("PASS letmein");
     right.register("withpass");
 }
+
+#[test]
+fn connection_beyond_the_total_limit_is_refused_with_server_is_full() {
+    let server = Server::start_with("[limits]\nmax_connections = 2\n");
+    let mut first = Client::registered(server.irc_addr(), "first");
+    let _second = Client::connect(server.irc_addr());
+    let mut third = Client::connect(server.irc_addr());
+    let lines = third.expect_closed(TIMEOUT);
+    let error = lines.iter().find(|l| l.is("ERROR")).unwrap_or_else(|| panic!("no ERROR before close: {lines:?}"));
+    assert!(error.last().contains("Server is full"), "{}", error.raw);
+    first.sync();
+}
