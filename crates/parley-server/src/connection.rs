@@ -26,6 +26,43 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Instant;
 
+/// A connection's reading half. Plain TCP waits for readiness before it
+/// allocates a buffer, so an idle connection holds no read buffer at all.
+pub trait Incoming: Unpin + Send {
+    /// Waits for input and appends it to `buf`; `Ok(0)` is end of stream.
+    fn read_into<'a>(
+        &'a mut self,
+        buf: &'a mut BytesMut,
+    ) -> impl std::future::Future<Output = std::io::Result<usize>> + Send + 'a;
+}
+
+/// Bytes to make room for before a read.
+const READ_CHUNK: usize = 4096;
+
+impl Incoming for tokio::net::tcp::OwnedReadHalf {
+    async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        loop {
+            self.readable().await?;
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
+            }
+            match self.try_read_buf(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Send> Incoming for tokio::io::ReadHalf<S> {
+    async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        self.read_buf(buf).await
+    }
+}
+
 /// How a connection ended.
 enum End {
     /// The client left (QUIT, EOF or a read error); the QUIT reason.
@@ -71,7 +108,7 @@ pub async fn serve<R, W>(
     server: Arc<ServerState>,
     shutdown: ShutdownListener,
 ) where
-    R: AsyncRead + Unpin,
+    R: Incoming,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let id = server.next_client_id();
@@ -82,7 +119,11 @@ pub async fn serve<R, W>(
     let writer = tokio::spawn(async move { outbound::run_writer(wr, &writer_client, grace).await });
     server.unregistered.fetch_add(1, Ordering::Relaxed);
     let transport = if secure { "tls" } else { "plain" };
-    server.log.record("connect", Actor { conn: id, addr: Some(peer), nick: None }, &[("transport", Value::Text(transport))]);
+    server.log.record(
+        "connect",
+        Actor { conn: id, addr: Some(peer), nick: None },
+        &[("transport", Value::Text(transport))],
+    );
     let mut session = Session::new(id, peer, client);
     session.secure = secure;
     let end = read_loop(&mut session, rd, &server, shutdown).await;
@@ -92,7 +133,7 @@ pub async fn serve<R, W>(
     }
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(
+async fn read_loop<R: Incoming>(
     s: &mut Session,
     mut rd: R,
     server: &ServerState,
@@ -117,7 +158,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Ok(()) => {
                     let line = buf.split_to(pos + 1);
                     handle_line(s, server, &line[..pos]).await;
-                    if buf.is_empty() && buf.capacity() > 4096 {
+                    if buf.is_empty() {
+                        // Idle connections keep no buffer.
                         buf = BytesMut::new();
                     }
                     continue;
@@ -141,16 +183,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
         } else {
             last_input + Duration::from_secs(limits.ping_interval_secs)
         };
-        if buf.capacity() - buf.len() < 512 {
-            buf.reserve(2048);
-        }
         tokio::select! {
             biased;
             cause = shutdown.recv() => return End::Shutdown(cause),
             _ = client.closed() => {
                 return End::Dropped(client.close_reason().unwrap_or(CloseReason::Other("Closed".into())));
             }
-            read = rd.read_buf(&mut buf) => match read {
+            read = rd.read_into(&mut buf) => match read {
                 Ok(0) => return End::Left("Connection closed".into()),
                 Ok(_) => {
                     last_input = Instant::now();

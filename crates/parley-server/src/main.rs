@@ -141,6 +141,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tls.fingerprint
         );
     }
+    // Signal handlers go in before the readiness line, so a SIGTERM sent
+    // the moment a script sees it still stops the server cleanly.
+    let signals = Signals::install().context("installing signal handlers")?;
     // The readiness line: tests and scripts wait for it instead of sleeping.
     let mut ready = String::from("parleyd ready");
     for (key, addrs) in [
@@ -158,7 +161,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::io::stdout().flush().ok();
     let shutdown = server.shutdown_handle();
     let signals = tokio::spawn(async move {
-        let cause = wait_for_signal().await;
+        let cause = signals.wait().await;
         shutdown.trigger(cause);
     });
     let cause = server.run().await;
@@ -167,22 +170,42 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SIGTERM and SIGINT, both stopping the server like DIE.
 #[cfg(unix)]
-async fn wait_for_signal() -> ShutdownCause {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    ShutdownCause { by: format!("signal {name}"), reason: "the server process was asked to stop".into() }
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn wait(mut self) -> ShutdownCause {
+        let name = tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        };
+        ShutdownCause { by: format!("signal {name}"), reason: "the server process was asked to stop".into() }
+    }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> ShutdownCause {
-    let _ = tokio::signal::ctrl_c().await;
-    ShutdownCause { by: "signal SIGINT".into(), reason: "the server process was asked to stop".into() }
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn wait(self) -> ShutdownCause {
+        let _ = tokio::signal::ctrl_c().await;
+        ShutdownCause { by: "signal SIGINT".into(), reason: "the server process was asked to stop".into() }
+    }
 }
 
 fn hash_password() -> anyhow::Result<()> {

@@ -192,15 +192,17 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, writ
                     // it: stop now, it is not reading anyway.
                     _ = client.closed() => Err(std::io::ErrorKind::ConnectionAborted.into()),
                 };
-                {
+                let drained = {
                     let mut q = client.queue.lock().unwrap_or_else(|p| p.into_inner());
                     q.bytes = q.bytes.saturating_sub(taken);
-                }
-                // Keep a small buffer for the next batch; let big ones go.
-                spare = buf;
-                if spare.capacity() > 16 * 1024 {
-                    spare = Vec::new();
-                }
+                    if q.lines.is_empty() && q.lines.capacity() > 0 {
+                        // An idle client keeps no queue storage.
+                        q.lines = VecDeque::new();
+                    }
+                    q.lines.is_empty()
+                };
+                // Reuse the buffer while more is queued; release it when idle.
+                spare = if drained { Vec::new() } else { buf };
                 if res.is_err() {
                     if client.close_reason().is_none() {
                         client.close(CloseReason::Other("Write error".into()), None);

@@ -602,13 +602,16 @@ pub async fn limit_headers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
-        + req.uri().to_string().len();
+    let size: usize =
+        req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() + req.uri().to_string().len();
     if size > st.server.config.files.max_header_bytes {
         return ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
-            format!("The request headers are {size} bytes; at most {} are accepted.", st.server.config.files.max_header_bytes),
+            format!(
+                "The request headers are {size} bytes; at most {} are accepted.",
+                st.server.config.files.max_header_bytes
+            ),
         )
         .into_response();
     }
