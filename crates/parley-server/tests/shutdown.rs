@@ -46,6 +46,48 @@ fn sigint_tells_every_client_and_the_server_exits_0() {
     every_client_is_told_and_the_server_exits_0(Signal::Int, "SIGINT");
 }
 
+#[test]
+fn shutdown_does_not_wait_longer_than_the_grace_period_for_a_client_that_stopped_reading() {
+    // A SendQ big enough that the stuck client is not cut before the signal.
+    let mut server =
+        Server::start_with(&format!("{}sendq_bytes = 67108864\nshutdown_grace_secs = 1\n", support::NO_FLOOD_LIMIT));
+    let mut sender = Client::registered(server.irc_addr(), "sender");
+    let stuck = Client::registered(server.irc_addr(), "stuck");
+    let mut other = Client::registered(server.irc_addr(), "other");
+    other.sync();
+    sender.sync();
+    // About 12 MB for each reader: more than loopback buffers hold for one
+    // that does not read. `other` reads on its own thread meanwhile.
+    let reading = std::thread::spawn(move || {
+        let lines = other.collect_until(
+            |l| l.is_from("PRIVMSG", "sender") && l.last().starts_with("last "),
+            Duration::from_secs(60),
+        );
+        assert!(!lines.iter().any(|l| l.is("QUIT")), "the stuck client was cut before the signal");
+        other
+    });
+    let line = format!("PRIVMSG #lobby :{}\r\n", "y".repeat(200));
+    let batch = line.repeat(1_000);
+    for _ in 0..50 {
+        sender.send_raw(batch.as_bytes());
+    }
+    sender.send("PRIVMSG #lobby :last one");
+    let mut other = reading.join().expect("the reading client");
+    other.sync();
+
+    let started = std::time::Instant::now();
+    server.signal(Signal::Term);
+    let lines = other.expect_closed(Duration::from_secs(15));
+    assert!(lines.last().is_some_and(|l| l.is("ERROR")), "{lines:?}");
+    let status = server.wait_exit(Duration::from_secs(15)).expect("parleyd did not exit");
+    assert!(status.success(), "parleyd exited with {status}");
+    // Grace 1 s, plus the server's own bounded waits; far from forever.
+    let took = started.elapsed();
+    eprintln!("shutdown with a stuck client took {took:?}");
+    assert!(took < Duration::from_secs(6), "shutdown took {took:?}");
+    drop(stuck);
+}
+
 /// The readiness line is the signal that the server is up; a SIGTERM sent
 /// right after it must still stop the server cleanly. The race is narrow,
 /// so the test tries several times.
