@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# File-store throughput: Parley against nginx serving and accepting the same
+# file over loopback, in the same run, plus `sha256sum` of that file as the
+# floor for uploads (Parley hashes every upload). Prints one table and the
+# ratios. Needs root for apt-get (nginx) on a fresh machine.
+#
+#   bash bench/files.sh [SIZE_MIB] [ROUNDS]      (default 1024 MiB, 3 rounds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MIB=${1:-1024}
+ROUNDS=${2:-3}
+WORK=$(mktemp -d /tmp/parley-files-bench.XXXXXX)
+chmod 755 "$WORK"   # nginx workers run as an unprivileged user
+trap 'kill $(jobs -p) 2>/dev/null || true; nginx -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+command -v curl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
+
+cargo build --release --quiet -p parley-server --bin parleyd
+echo "making a ${SIZE_MIB} MiB test file"
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$WORK/blob.bin"
+mkdir -p "$WORK/www/files" "$WORK/nginx-tmp"
+cp "$WORK/blob.bin" "$WORK/www/files/blob.bin"
+
+NGINX_PORT=18080
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_max_body_size 0;
+    client_body_temp_path $WORK/nginx-tmp;
+    proxy_temp_path $WORK/nginx-tmp;
+    fastcgi_temp_path $WORK/nginx-tmp;
+    uwsgi_temp_path $WORK/nginx-tmp;
+    scgi_temp_path $WORK/nginx-tmp;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $WORK/www;
+        location /files/ { dav_methods PUT; create_full_put_path on; dav_access user:rw group:r all:r; }
+    }
+}
+CONF
+nginx -c "$WORK/nginx.conf"
+
+./target/release/parleyd --data-dir "$WORK/parley" --irc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+    > "$WORK/parleyd.out" 2>&1 &
+for _ in $(seq 100); do grep -q "parleyd ready" "$WORK/parleyd.out" && break; sleep 0.1; done
+IRC=$(grep -o 'irc=[^ ]*' "$WORK/parleyd.out" | cut -d= -f2)
+HTTP=$(grep -o 'http=[^ ]*' "$WORK/parleyd.out" | cut -d= -f2)
+# Hold an IRC session open (the token dies with it) and fetch a token.
+exec 3<>"/dev/tcp/${IRC%:*}/${IRC#*:}"
+printf 'NICK bench\r\nUSER b 0 * :b\r\nEXTJWT *\r\n' >&3
+TOKEN=""
+while read -r -t 10 line <&3; do
+    case "$line" in *" EXTJWT "*) TOKEN=$(echo "$line" | awk '{print $NF}' | tr -d '\r'); break;; esac
+done
+[ -n "$TOKEN" ] || { echo "no token from parleyd" >&2; exit 1; }
+AUTH="Authorization: Bearer $TOKEN"
+
+# Upload once to Parley so there is something to download.
+curl -sf -o /dev/null -H "$AUTH" -T "$WORK/blob.bin" "http://$HTTP/files/blob.bin"
+
+speed() { # prints MiB/s from curl's bytes/s
+    awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'
+}
+best() { sort -n | tail -1; }
+
+dl_nginx=(); dl_parley=(); ul_nginx=(); ul_parley=(); sha=()
+for r in $(seq "$ROUNDS"); do
+    dl_nginx+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$NGINX_PORT/files/blob.bin")")")
+    dl_parley+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' -H "$AUTH" "http://$HTTP/files/blob.bin")")")
+    ul_nginx+=("$(speed "$(curl -s -o /dev/null -w '%{speed_upload}' -T "$WORK/blob.bin" "http://127.0.0.1:$NGINX_PORT/files/up-$r.bin")")")
+    ul_parley+=("$(speed "$(curl -s -o /dev/null -w '%{speed_upload}' -H "$AUTH" -T "$WORK/blob.bin" "http://$HTTP/files/up-$r.bin")")")
+    t0=$(date +%s.%N); sha256sum "$WORK/blob.bin" >/dev/null; t1=$(date +%s.%N)
+    sha+=("$(awk -v s="$SIZE_MIB" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", s / (b - a) }')")
+done
+D_N=$(printf '%s\n' "${dl_nginx[@]}" | best); D_P=$(printf '%s\n' "${dl_parley[@]}" | best)
+U_N=$(printf '%s\n' "${ul_nginx[@]}" | best); U_P=$(printf '%s\n' "${ul_parley[@]}" | best)
+S=$(printf '%s\n' "${sha[@]}" | best)
+echo
+echo "file: ${SIZE_MIB} MiB, loopback, best of $ROUNDS rounds (MiB/s); every round: nginx dl ${dl_nginx[*]} | parley dl ${dl_parley[*]} | nginx ul ${ul_nginx[*]} | parley ul ${ul_parley[*]} | sha256sum ${sha[*]}"
+printf '| %-28s | %8s |\n' "measure" "MiB/s"
+printf '| %-28s | %8s |\n' "---" "---"
+printf '| %-28s | %8s |\n' "download, nginx (sendfile)" "$D_N" "download, parleyd" "$D_P" \
+    "upload, nginx (PUT, dav)" "$U_N" "upload, parleyd (hash+fsync)" "$U_P" "sha256sum of the file" "$S"
+awk -v dp="$D_P" -v dn="$D_N" -v up="$U_P" -v un="$U_N" -v s="$S" 'BEGIN {
+    printf "\nratios: download parley/nginx = %.2f; upload parley/nginx = %.2f; upload parley/sha256sum = %.2f\n", dp/dn, up/un, up/s }'
