@@ -95,6 +95,21 @@ impl Console {
         }
     }
 
+    /// Makes sure every line handed to the line editor is on screen, then
+    /// stops using it: for the last words when the program ends while a
+    /// prompt is still open (the editor thread would not get to draw them).
+    /// The printer's queue holds one line, so a line handed over after two
+    /// more means the one before them has been drawn; each costs a blank line.
+    pub fn settle(&self) {
+        let mut printer = self.inner.printer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut p) = printer.take() {
+            let _ = p.print(String::new());
+            let _ = p.print(String::new());
+            // Clear the prompt the editor drew after them.
+            print!("\r\x1b[2K");
+        }
+    }
+
     /// A progress bar for one transfer; it disappears when the last clone of
     /// the returned handle is dropped (also when the transfer is cancelled).
     pub fn progress(&self) -> Progress {

@@ -101,17 +101,17 @@ fn main() {
     // Before any thread exists: see `init_local_offset`.
     display::init_local_offset();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
-    let status = match runtime {
-        Ok(rt) => rt.block_on(run(cli)),
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
         Err(e) => {
             eprintln!("parley: cannot start: {e}");
-            Status::Failure
+            std::process::exit(Status::Failure.code());
         }
     };
+    let status = runtime.block_on(run(cli));
     let _ = std::io::stdout().flush();
-    // Exit without waiting for the line editor thread, which may be blocked
-    // reading the terminal.
+    // Exit without dropping the runtime: that would wait for a thread that
+    // may be blocked reading stdin or the terminal.
     std::process::exit(status.code());
 }
 

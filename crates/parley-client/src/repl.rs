@@ -142,7 +142,9 @@ pub async fn run(
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), display).await;
     let end = ended.borrow().clone();
     if !stopped {
-        // Only the server's end of the connection gets us here.
+        // Only the server's end of the connection gets us here, with the
+        // prompt still open.
+        repl.console.settle();
         let reason = end.map(|e| e.reason).unwrap_or_else(|| "the connection was lost".into());
         repl.console.err(&format!("*** The server closed the connection: {reason}"));
         return Status::ConnectionLost;
@@ -159,6 +161,9 @@ fn greet(console: &Console, welcome: &Welcome) {
     let lobby = welcome.lobby.as_deref().unwrap_or(crate::irc::DEFAULT_LOBBY);
     let others: Vec<&str> =
         welcome.members.iter().map(String::as_str).filter(|n| !parley_proto::irc_eq(n, &welcome.nick)).collect();
+    for line in &welcome.motd {
+        console.out(&display::clean(line));
+    }
     console.out(&format!("Welcome, {}!", welcome.nick));
     if others.is_empty() {
         console.out(&format!("You are alone in {lobby} for now."));
@@ -472,7 +477,7 @@ mod tests {
         ];
         let t = file_table(&files, true);
         assert_eq!(t[0], "  1. a.txt              3 B  by bob");
-        assert_eq!(t[1], "  2. longer.bin    2.0 KiB");
+        assert_eq!(t[1], "  2. longer.bin     2.0 KiB");
     }
 
     #[test]

@@ -94,7 +94,6 @@ pub fn server_address(server: &str) -> String {
 pub struct Welcome {
     pub nick: String,
     pub server_name: String,
-    pub network: Option<String>,
     /// The channel the server joined us to first (the lobby).
     pub lobby: Option<String>,
     /// Who else is in the lobby, as the server listed them.

@@ -158,16 +158,13 @@ impl Connector {
                         let (key, value) = token.split_once('=').unwrap_or((token, ""));
                         match key {
                             "draft/FILEHOST" | "FILEHOST" => welcome.filehost = Some(unescape_isupport(value)),
-                            "NETWORK" => welcome.network = Some(unescape_isupport(value)),
                             _ => {}
                         }
                     }
                 }
                 RPL_MOTD => welcome.motd.push(msg.params.last().cloned().unwrap_or_default()),
-                "JOIN" if is_from(&msg, &welcome.nick) => {
-                    if welcome.lobby.is_none() {
-                        welcome.lobby = msg.param(0).map(str::to_string);
-                    }
+                "JOIN" if welcome.lobby.is_none() && is_from(&msg, &welcome.nick) => {
+                    welcome.lobby = msg.param(0).map(str::to_string);
                 }
                 RPL_NAMREPLY if welcome.lobby.as_deref() == msg.param(2) => {
                     let names = msg.params.last().map(String::as_str).unwrap_or("");

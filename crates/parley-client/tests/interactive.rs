@@ -1,0 +1,275 @@
+//! `parley` as a person uses it: in a pseudo-terminal (expectrl), typing at
+//! the prompt, answering its questions, against the real `parleyd`.
+
+mod support;
+
+use expectrl::process::unix::WaitStatus;
+use expectrl::session::OsSession;
+use expectrl::{Eof, Expect};
+use std::process::Command;
+use support::*;
+
+/// `parley SERVER` in a terminal of 160×50, inside the server's client dir.
+fn terminal(server: &Server, args: &[&str]) -> OsSession {
+    let mut cmd = Command::new(parley_bin());
+    cmd.current_dir(server.workdir())
+        .arg(&server.irc)
+        .args(args)
+        .env("TERM", "xterm-256color")
+        .env_remove("PARLEY_NICK")
+        .env_remove("PARLEY_SERVER")
+        .env_remove("PARLEY_ADMIN_PASSWORD");
+    let mut t = expectrl::Session::spawn(cmd).expect("spawning parley in a pty");
+    t.get_process_mut().set_window_size(160, 50).expect("window size");
+    t.set_expect_timeout(Some(TIMEOUT));
+    t
+}
+
+/// Logs in as `nick` and waits for the prompt.
+fn logged_in(server: &Server, nick: &str) -> OsSession {
+    let mut t = terminal(server, &[]);
+    t.expect("Username: ").expect("username prompt");
+    t.send(format!("{nick}\r")).unwrap();
+    t.expect(format!("Welcome, {nick}!")).expect("welcome");
+    t.expect(format!("{nick}> ")).expect("prompt");
+    t
+}
+
+fn type_line(t: &mut OsSession, line: &str) {
+    t.send(format!("{line}\r")).expect("typing");
+}
+
+fn exit_code(t: &mut OsSession) -> i32 {
+    t.expect(Eof).expect("parley should exit");
+    match t.get_process().wait().expect("exit status") {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("parley ended with {other:?}"),
+    }
+}
+
+fn text(c: &expectrl::Captures) -> String {
+    String::from_utf8_lossy(c.before()).into_owned()
+}
+
+#[test]
+fn a_taken_username_is_explained_and_asked_again() {
+    let server = Server::start();
+    let _alice = Observer::connect(&server.irc, "alice");
+    let mut t = terminal(&server, &[]);
+    t.expect("Username: ").unwrap();
+    type_line(&mut t, "alice");
+    t.expect("Nickname is already in use").unwrap();
+    t.expect("Username: ").unwrap();
+    type_line(&mut t, "bad nick!");
+    t.expect("Erroneous nickname").unwrap();
+    t.expect("Username: ").unwrap();
+    type_line(&mut t, "alice2");
+    t.expect("Welcome, alice2!").unwrap();
+    t.expect("You are in #lobby with alice").unwrap();
+    t.expect("1 Download file | 2 Upload file | 3 Send message | 4 Disconnect | 5 Close the server").unwrap();
+    t.expect("alice2> ").unwrap();
+    type_line(&mut t, "4");
+    t.expect("Disconnected.").unwrap();
+    assert_eq!(exit_code(&mut t), 0);
+}
+
+#[test]
+fn messages_go_out_and_come_in_without_breaking_the_typed_line() {
+    let server = Server::start();
+    let mut bob = Observer::connect(&server.irc, "bob");
+    let mut t = logged_in(&server, "carol");
+    bob.expect(|l| l.starts_with(":carol!") && l.contains("JOIN"));
+
+    type_line(&mut t, "hello bob");
+    bob.expect(|l| l.starts_with(":carol!") && l.contains("PRIVMSG #lobby :hello bob"));
+
+    bob.send("PRIVMSG #lobby :hi carol");
+    t.expect("<bob> hi carol").unwrap();
+    bob.send("PRIVMSG carol :just for you");
+    t.expect("[private] <bob> just for you").unwrap();
+
+    // Half a line typed, a message arrives, the line is finished: it is sent whole.
+    t.send("half typed").unwrap();
+    bob.send("PRIVMSG #lobby :interruption");
+    t.expect("<bob> interruption").unwrap();
+    type_line(&mut t, " and finished");
+    bob.expect(|l| l.contains("PRIVMSG #lobby :half typed and finished"));
+
+    // Option 3 asks for the text; /msg sends privately.
+    type_line(&mut t, "3");
+    t.expect("Message: ").unwrap();
+    type_line(&mut t, "via the menu");
+    bob.expect(|l| l.contains("PRIVMSG #lobby :via the menu"));
+    type_line(&mut t, "/msg bob psst");
+    bob.expect(|l| l.contains("PRIVMSG bob") && l.ends_with("psst"));
+
+    bob.send("QUIT :gone");
+    t.expect("<-- bob quit (Quit: gone)").unwrap();
+    type_line(&mut t, "/quit");
+    assert_eq!(exit_code(&mut t), 0);
+}
+
+#[test]
+fn uploading_an_existing_name_asks_and_no_keeps_while_yes_replaces() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    write_file(&dir, "doc.txt", b"version one\n");
+    let mut t = logged_in(&server, "dana");
+
+    type_line(&mut t, "2");
+    t.expect("Path of the file to upload: ").unwrap();
+    type_line(&mut t, "doc.txt");
+    t.expect("Uploaded doc.txt").unwrap();
+
+    write_file(&dir, "doc.txt", b"version two\n");
+    type_line(&mut t, "2");
+    t.expect("Path of the file to upload: ").unwrap();
+    type_line(&mut t, "doc.txt");
+    t.expect("doc.txt already exists on the server. Overwrite? [y/N]").unwrap();
+    type_line(&mut t, "n");
+    t.expect("upload cancelled, the server's copy is unchanged").unwrap();
+    ok_download(&server, "doc.txt", "check-n.txt");
+    assert_eq!(std::fs::read(dir.join("check-n.txt")).unwrap(), b"version one\n");
+
+    type_line(&mut t, "/upload doc.txt");
+    t.expect("Overwrite? [y/N]").unwrap();
+    type_line(&mut t, "y");
+    t.expect("Replaced doc.txt").unwrap();
+    ok_download(&server, "doc.txt", "check-y.txt");
+    assert_eq!(std::fs::read(dir.join("check-y.txt")).unwrap(), b"version two\n");
+
+    type_line(&mut t, "/upload missing-file.txt");
+    t.expect("missing-file.txt: No such file").unwrap();
+    type_line(&mut t, "4");
+    assert_eq!(exit_code(&mut t), 0);
+}
+
+fn ok_download(server: &Server, name: &str, to: &str) {
+    let run =
+        parley(&server.workdir(), &["download", "-s", &server.irc, "-n", "checker", name, "-o", to, "--force"], "");
+    assert_eq!(run.code, Some(0), "{run:#?}");
+}
+
+#[test]
+fn downloading_offers_the_list_keeps_local_files_and_explains_missing_ones() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let data = pattern(70_000, 5);
+    let upload_dir = tempfile::tempdir().unwrap();
+    write_file(upload_dir.path(), "shared.bin", &data);
+    let run = parley(upload_dir.path(), &["upload", "-s", &server.irc, "-n", "ed", "shared.bin"], "");
+    assert_eq!(run.code, Some(0), "{run:#?}");
+
+    let mut t = logged_in(&server, "fay");
+    type_line(&mut t, "1");
+    t.expect("1. shared.bin").unwrap();
+    t.expect("File to download (name or number, empty to cancel): ").unwrap();
+    type_line(&mut t, "1");
+    t.expect("Saved shared.bin to shared.bin").unwrap();
+    t.expect("verified").unwrap();
+    assert_eq!(std::fs::read(dir.join("shared.bin")).unwrap(), data, "bytes identical");
+
+    type_line(&mut t, "1");
+    t.expect("File to download").unwrap();
+    type_line(&mut t, "shared.bin");
+    t.expect("shared.bin already exists here. Replace it? [y/N]").unwrap();
+    type_line(&mut t, "");
+    t.expect("download cancelled").unwrap();
+
+    type_line(&mut t, "/download nope.txt");
+    t.expect("There is no file named \"nope.txt\"").unwrap();
+    assert!(!dir.join("nope.txt").exists());
+    type_line(&mut t, "4");
+    assert_eq!(exit_code(&mut t), 0);
+}
+
+#[test]
+fn closing_the_server_refuses_a_wrong_password_then_closes_for_everyone() {
+    let mut server = Server::start();
+    let mut other = PipeClient::start(&server, "other");
+    let mut t = logged_in(&server, "gus");
+
+    type_line(&mut t, "5");
+    t.expect("Admin username: ").unwrap();
+    type_line(&mut t, "admin");
+    t.expect("Password: ").unwrap();
+    type_line(&mut t, "wrong-password");
+    let c = t.expect("Password incorrect").unwrap();
+    assert!(!text(&c).contains("wrong-password"), "the password must not be shown: {:?}", text(&c));
+    t.expect("gus> ").unwrap();
+    assert!(server.accepts_clients(), "the server must still be up");
+
+    type_line(&mut t, "5");
+    t.expect("Admin username: ").unwrap();
+    type_line(&mut t, "admin");
+    t.expect("Password: ").unwrap();
+    type_line(&mut t, ADMIN_PASSWORD);
+    let c = t.expect("*** Server shutting down: closed by gus (operator admin)").unwrap();
+    assert!(!text(&c).contains(ADMIN_PASSWORD), "the password must not be shown");
+    t.expect("Disconnected.").unwrap();
+    assert_eq!(exit_code(&mut t), 0, "closing the server on purpose is a success");
+
+    other.expect_out("*** Server shutting down: closed by gus (operator admin)");
+    other.expect_err("The server closed the connection");
+    assert_eq!(other.wait().code(), Some(6));
+    assert!(server.wait_exit(TIMEOUT).expect("parleyd should stop").success());
+}
+
+#[test]
+fn when_the_server_dies_the_client_says_so_and_exits_non_zero() {
+    let mut server = Server::start();
+    let mut t = logged_in(&server, "hal");
+    server.kill();
+    t.expect("The server closed the connection").unwrap();
+    assert_eq!(exit_code(&mut t), 6);
+}
+
+#[test]
+fn ctrl_c_at_the_prompt_or_in_a_question_does_not_end_the_program() {
+    let server = Server::start();
+    let mut t = logged_in(&server, "ivy");
+    t.send("\x03").unwrap();
+    t.expect("Ctrl-C cancels transfers and questions").unwrap();
+    type_line(&mut t, "2");
+    t.expect("Path of the file to upload: ").unwrap();
+    t.send("\x03").unwrap();
+    t.expect("ivy> ").unwrap();
+    type_line(&mut t, "/who");
+    t.expect("1 person in #lobby: ivy").unwrap();
+    type_line(&mut t, "/help");
+    t.expect("/download NAME [PATH]").unwrap();
+    t.send("\x04").unwrap();
+    assert_eq!(exit_code(&mut t), 0, "Ctrl-D leaves quietly");
+}
+
+#[test]
+fn ctrl_c_cancels_a_download_which_then_resumes() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let upload_dir = tempfile::tempdir().unwrap();
+    // Big enough that the download is still running when Ctrl-C arrives.
+    let data = pattern(96 << 20, 11);
+    write_file(upload_dir.path(), "large.bin", &data);
+    let run = parley(upload_dir.path(), &["upload", "-s", &server.irc, "-n", "up", "large.bin"], "");
+    assert_eq!(run.code, Some(0), "{run:#?}");
+
+    let mut t = logged_in(&server, "jo");
+    type_line(&mut t, "/download large.bin");
+    t.expect("downloading large.bin").unwrap();
+    // Some data has arrived (the bar shows a non-zero count) before Ctrl-C.
+    t.expect(expectrl::Regex(r"[1-9][0-9.]* MiB/")).unwrap();
+    t.send("\x03").unwrap();
+    t.expect("Cancelled.").unwrap();
+    t.expect("jo> ").unwrap();
+    let part = dir.join("large.bin.part");
+    assert!(part.exists() && !dir.join("large.bin").exists(), "the partial download is kept for resuming");
+
+    type_line(&mut t, "/download large.bin");
+    t.expect("resumed after").unwrap();
+    assert_eq!(std::fs::read(dir.join("large.bin")).unwrap(), data);
+    type_line(&mut t, "4");
+    assert_eq!(exit_code(&mut t), 0);
+}

@@ -1,0 +1,321 @@
+//! `parley` driven by scripts: one-shot subcommands and commands piped into
+//! stdin, against the real `parleyd`. Each test names the behaviour it
+//! proves and checks the exit code scripts rely on.
+
+mod support;
+
+use support::*;
+
+fn ok(run: &Run) {
+    assert_eq!(run.code, Some(0), "expected success: {run:#?}");
+}
+
+// --- messages -------------------------------------------------------------
+
+#[test]
+fn send_reaches_another_client_in_the_lobby() {
+    let server = Server::start();
+    let mut obs = Observer::connect(&server.irc, "watcher");
+    let run = parley(&server.workdir(), &["send", "--server", &server.irc, "--nick", "alice", "hello", "everyone"], "");
+    ok(&run);
+    obs.expect(|l| l.starts_with(":alice!") && l.contains("PRIVMSG #lobby :hello everyone"));
+}
+
+#[test]
+fn send_to_a_missing_nick_fails_with_not_found() {
+    let server = Server::start();
+    let run = parley(&server.workdir(), &["send", "-s", &server.irc, "-n", "alice", "--to", "nobody", "hi"], "");
+    assert_eq!(run.code, Some(3), "{run:#?}");
+    assert!(run.stderr.contains("nobody: No such nick"), "{run:#?}");
+}
+
+#[test]
+fn piped_lines_are_messages_and_commands() {
+    let server = Server::start();
+    let mut obs = Observer::connect(&server.irc, "watcher");
+    let run =
+        parley(&server.workdir(), &["-s", &server.irc, "-n", "bob"], "hello lobby\n/msg watcher just you\n/who\n");
+    ok(&run);
+    obs.expect(|l| l.starts_with(":bob!") && l.contains("PRIVMSG #lobby :hello lobby"));
+    obs.expect(|l| l.starts_with(":bob!") && l.contains("PRIVMSG watcher :just you"));
+    assert!(run.stdout.contains("2 people in #lobby"), "{run:#?}");
+    assert!(!run.stdout.contains("Username"), "no prompts in a pipe: {run:#?}");
+}
+
+#[test]
+fn a_failed_piped_line_sets_the_exit_code_but_the_rest_still_runs() {
+    let server = Server::start();
+    let mut obs = Observer::connect(&server.irc, "watcher");
+    let run = parley(&server.workdir(), &["-s", &server.irc, "-n", "bob"], "/msg ghost boo\n/bogus\nstill here\n");
+    assert_eq!(run.code, Some(3), "first failure (no such nick) decides: {run:#?}");
+    assert!(run.stderr.contains("ghost: No such nick"), "{run:#?}");
+    assert!(run.stderr.contains("unknown command /bogus"), "{run:#?}");
+    obs.expect(|l| l.contains("PRIVMSG #lobby :still here"));
+}
+
+#[test]
+fn a_piped_client_shows_messages_from_others_with_time_and_sender() {
+    let server = Server::start();
+    let mut listener = PipeClient::start(&server, "listener");
+    let mut obs = Observer::connect(&server.irc, "talker");
+    listener.expect_out("--> talker joined #lobby");
+    obs.send("PRIVMSG #lobby :anyone there?");
+    let line = listener.expect_out("<talker> anyone there?");
+    assert!(line.starts_with('[') && line.as_bytes()[3] == b':', "time first: {line}");
+    obs.send("QUIT :bye now");
+    listener.expect_out("<-- talker quit (Quit: bye now)");
+    listener.close_input();
+    assert_eq!(listener.wait().code(), Some(0));
+}
+
+// --- nicknames and connections --------------------------------------------
+
+#[test]
+fn a_nick_in_use_is_refused_when_given_explicitly() {
+    let server = Server::start();
+    let _alice = Observer::connect(&server.irc, "alice");
+    let run = parley(&server.workdir(), &["send", "-s", &server.irc, "-n", "alice", "hi"], "");
+    assert_eq!(run.code, Some(4), "{run:#?}");
+    assert!(run.stderr.contains("Nickname is already in use"), "{run:#?}");
+}
+
+#[test]
+fn an_invalid_nick_is_a_usage_error_with_the_servers_reason() {
+    let server = Server::start();
+    let run = parley(&server.workdir(), &["send", "-s", &server.irc, "-n", "9lives", "hi"], "");
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(run.stderr.contains("must start with a letter"), "{run:#?}");
+}
+
+#[test]
+fn without_a_nick_a_free_one_is_chosen() {
+    let server = Server::start();
+    let mut obs = Observer::connect(&server.irc, "watcher");
+    let run = parley_env(&server.workdir(), &["send", "-s", &server.irc, "hi"], "", &[("USER", "watcher")]);
+    ok(&run);
+    obs.expect(|l| l.starts_with(":watcher-") && l.contains("PRIVMSG #lobby") && l.ends_with("hi"));
+}
+
+#[test]
+fn an_unreachable_server_exits_with_connection_lost() {
+    let server = Server::start();
+    let addr = server.irc.clone();
+    drop(server);
+    let dir = tempfile::tempdir().unwrap();
+    let run = parley(dir.path(), &["send", "-s", &addr, "-n", "x", "hi"], "");
+    assert_eq!(run.code, Some(6), "{run:#?}");
+    assert!(run.stderr.contains("could not connect"), "{run:#?}");
+}
+
+#[test]
+fn server_address_comes_from_the_environment() {
+    let server = Server::start();
+    let mut obs = Observer::connect(&server.irc, "watcher");
+    let env = [("PARLEY_SERVER", server.irc.as_str()), ("PARLEY_NICK", "envy")];
+    let run = parley_env(&server.workdir(), &["send", "from env"], "", &env);
+    ok(&run);
+    obs.expect(|l| l.starts_with(":envy!") && l.contains(":from env"));
+}
+
+#[test]
+fn a_killed_server_ends_a_piped_client_with_a_message_and_code_6() {
+    let mut server = Server::start();
+    let mut client = PipeClient::start(&server, "stayer");
+    server.kill();
+    client.expect_err("The server closed the connection");
+    assert_eq!(client.wait().code(), Some(6));
+}
+
+// --- closing the server ---------------------------------------------------
+
+#[test]
+fn shutdown_with_a_wrong_password_is_refused_and_the_server_stays_up() {
+    let server = Server::start();
+    let run = parley_env(
+        &server.workdir(),
+        &["shutdown", "-s", &server.irc, "-n", "mallory"],
+        "",
+        &[("PARLEY_ADMIN_PASSWORD", "not-the-password")],
+    );
+    assert_eq!(run.code, Some(5), "{run:#?}");
+    assert!(run.stderr.contains("Password incorrect"), "{run:#?}");
+    assert!(server.accepts_clients(), "the server must still be up");
+}
+
+#[test]
+fn shutdown_with_the_right_password_stops_the_server_and_tells_everyone() {
+    let mut server = Server::start();
+    let mut listener = PipeClient::start(&server, "listener");
+    let mut obs = Observer::connect(&server.irc, "watcher");
+    let run = parley(
+        &server.workdir(),
+        &["shutdown", "-s", &server.irc, "-n", "boss", "--reason", "maintenance"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    ok(&run);
+    assert!(run.stdout.contains("shutting down"), "{run:#?}");
+    obs.expect(|l| l.contains("NOTICE watcher :*** Server shutting down: closed by boss") && l.contains("maintenance"));
+    listener.expect_out("*** Server shutting down: closed by boss");
+    listener.expect_err("The server closed the connection");
+    assert_eq!(listener.wait().code(), Some(6));
+    let status = server.wait_exit(TIMEOUT).expect("parleyd should exit");
+    assert!(status.success(), "parleyd exit status {status:?}");
+}
+
+// --- files ----------------------------------------------------------------
+
+#[test]
+fn upload_then_upload_again_is_refused_unless_overwrite_is_given() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let s = server.irc.as_str();
+    write_file(&dir, "notes.txt", b"first version\n");
+    let run = parley(&dir, &["upload", "-s", s, "-n", "ann", "notes.txt"], "");
+    ok(&run);
+    assert!(run.stdout.contains("Uploaded notes.txt"), "{run:#?}");
+
+    write_file(&dir, "notes.txt", b"second version\n");
+    let run = parley(&dir, &["upload", "-s", s, "-n", "ann", "notes.txt"], "");
+    assert_eq!(run.code, Some(4), "exists, no flag, no terminal: refused: {run:#?}");
+    let run = parley(&dir, &["upload", "-s", s, "-n", "ann", "notes.txt", "--no-overwrite"], "");
+    assert_eq!(run.code, Some(4), "{run:#?}");
+    let run = parley(&dir, &["download", "-s", s, "-n", "ann", "notes.txt", "-o", "check1.txt"], "");
+    ok(&run);
+    assert_eq!(std::fs::read(dir.join("check1.txt")).unwrap(), b"first version\n", "old content kept");
+
+    let run = parley(&dir, &["upload", "-s", s, "-n", "ann", "notes.txt", "--overwrite"], "");
+    ok(&run);
+    assert!(run.stdout.contains("Replaced notes.txt"), "{run:#?}");
+    let run = parley(&dir, &["download", "-s", s, "-n", "ann", "notes.txt", "-o", "check2.txt"], "");
+    ok(&run);
+    assert_eq!(std::fs::read(dir.join("check2.txt")).unwrap(), b"second version\n");
+}
+
+#[test]
+fn upload_under_another_name_and_list_as_json() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let s = server.irc.as_str();
+    let data = pattern(300_000, 7);
+    write_file(&dir, "local.bin", &data);
+    ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "local.bin", "--name", "remote name.bin"], ""));
+    let run = parley(&dir, &["files", "-s", s, "-n", "ann", "--json"], "");
+    ok(&run);
+    let list: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON on stdout");
+    let entry = &list.as_array().unwrap()[0];
+    assert_eq!(entry["name"], "remote name.bin");
+    assert_eq!(entry["size"], 300_000);
+    assert_eq!(entry["uploaded_by"], "ann");
+    let run = parley(&dir, &["files", "-s", s, "-n", "ann"], "");
+    ok(&run);
+    assert!(run.stdout.contains("remote name.bin") && run.stdout.contains("by ann"), "{run:#?}");
+}
+
+#[test]
+fn download_gives_identical_bytes() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let s = server.irc.as_str();
+    let data = pattern(1_000_003, 42);
+    write_file(&dir, "big.bin", &data);
+    ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "big.bin"], ""));
+    let out = dir.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let run = parley(&dir, &["download", "-s", s, "-n", "bob", "big.bin", "-o", "out"], "");
+    ok(&run);
+    assert!(run.stdout.contains("verified"), "{run:#?}");
+    assert_eq!(std::fs::read(out.join("big.bin")).unwrap(), data);
+    assert!(!out.join("big.bin.part").exists());
+}
+
+#[test]
+fn download_of_a_missing_file_fails_with_the_servers_error() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let run = parley(&dir, &["download", "-s", &server.irc, "-n", "bob", "ghost.txt"], "");
+    assert_eq!(run.code, Some(3), "{run:#?}");
+    assert!(run.stderr.contains("no file named \"ghost.txt\""), "{run:#?}");
+    assert!(!dir.join("ghost.txt").exists() && !dir.join("ghost.txt.part").exists());
+}
+
+#[test]
+fn download_does_not_replace_a_local_file_unless_forced() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let s = server.irc.as_str();
+    write_file(&dir, "a.txt", b"server copy");
+    ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "a.txt"], ""));
+    write_file(&dir, "a.txt", b"my local work");
+    let run = parley(&dir, &["download", "-s", s, "-n", "ann", "a.txt"], "");
+    assert_eq!(run.code, Some(4), "{run:#?}");
+    assert_eq!(std::fs::read(dir.join("a.txt")).unwrap(), b"my local work");
+    ok(&parley(&dir, &["download", "-s", s, "-n", "ann", "a.txt", "--force"], ""));
+    assert_eq!(std::fs::read(dir.join("a.txt")).unwrap(), b"server copy");
+}
+
+#[test]
+fn an_interrupted_download_resumes_from_its_partial_file() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let s = server.irc.as_str();
+    let data = pattern(500_000, 3);
+    write_file(&dir, "r.bin", &data);
+    ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "r.bin"], ""));
+    std::fs::remove_file(dir.join("r.bin")).unwrap();
+    // What an interrupted download leaves: a prefix and the ETag it had.
+    let list = parley(&dir, &["files", "-s", s, "-n", "ann", "--json"], "");
+    let v: serde_json::Value = serde_json::from_str(list.stdout.trim()).unwrap();
+    let sha = v[0]["sha256"].as_str().unwrap().to_string();
+    std::fs::write(dir.join("r.bin.part"), &data[..123_456]).unwrap();
+    std::fs::write(dir.join("r.bin.part.etag"), format!("\"{sha}\"")).unwrap();
+    let run = parley(&dir, &["download", "-s", s, "-n", "ann", "r.bin"], "");
+    ok(&run);
+    assert!(run.stdout.contains("resumed after"), "{run:#?}");
+    assert_eq!(std::fs::read(dir.join("r.bin")).unwrap(), data);
+    assert!(!dir.join("r.bin.part").exists() && !dir.join("r.bin.part.etag").exists());
+}
+
+#[test]
+fn a_partial_file_of_an_older_version_is_not_mixed_into_the_new_one() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let s = server.irc.as_str();
+    let new = pattern(200_000, 9);
+    write_file(&dir, "v.bin", &new);
+    ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "v.bin"], ""));
+    std::fs::remove_file(dir.join("v.bin")).unwrap();
+    // A prefix of some other version, with that version's ETag.
+    std::fs::write(dir.join("v.bin.part"), pattern(50_000, 1)).unwrap();
+    std::fs::write(dir.join("v.bin.part.etag"), format!("\"{}\"", "0".repeat(64))).unwrap();
+    let run = parley(&dir, &["download", "-s", s, "-n", "ann", "v.bin"], "");
+    ok(&run);
+    assert!(!run.stdout.contains("resumed"), "{run:#?}");
+    assert_eq!(std::fs::read(dir.join("v.bin")).unwrap(), new);
+}
+
+#[test]
+fn piped_upload_and_download_commands_work_without_questions() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let mut listener = PipeClient::start(&server, "listener");
+    write_file(&dir, "p.txt", b"piped");
+    let run = parley(&dir, &["-s", &server.irc, "-n", "piper"], "/upload p.txt\n/upload p.txt\n/files\n");
+    assert_eq!(run.code, Some(4), "second upload refused: {run:#?}");
+    assert!(run.stdout.contains("Uploaded p.txt"), "{run:#?}");
+    assert!(run.stderr.contains("already exists on the server"), "{run:#?}");
+    assert!(run.stdout.contains("p.txt") && run.stdout.contains("by piper"), "{run:#?}");
+    listener.expect_out("piper uploaded p.txt");
+    std::fs::remove_file(dir.join("p.txt")).unwrap();
+    let run = parley(&dir, &["-s", &server.irc, "-n", "piper"], "/download p.txt\n/download nope.txt\n");
+    assert_eq!(run.code, Some(3), "{run:#?}");
+    assert_eq!(std::fs::read(dir.join("p.txt")).unwrap(), b"piped");
+    assert!(run.stderr.contains("no file named \"nope.txt\""), "{run:#?}");
+}
