@@ -232,12 +232,7 @@ impl LineEditor {
                         let _ = reply.send(answer);
                     }
                     EditorRequest::Secret { prompt, reply } => {
-                        let answer = match rpassword::prompt_password(&prompt) {
-                            Ok(line) => Answer::Line(line),
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => Answer::Interrupted,
-                            Err(_) => Answer::Eof,
-                        };
-                        let _ = reply.send(answer);
+                        let _ = reply.send(read_secret(&prompt));
                     }
                 }
             }
@@ -266,6 +261,53 @@ impl LineEditor {
         let (reply, rx) = oneshot::channel();
         self.ask(EditorRequest::Secret { prompt: prompt.to_string(), reply }, rx).await
     }
+}
+
+/// Reads a line from the terminal without showing it. Unlike a plain
+/// no-echo read, Ctrl-C cancels at once (as it does at every other prompt)
+/// instead of raising SIGINT, which would leave a blocked read behind.
+fn read_secret(prompt: &str) -> Answer {
+    let fd = libc::STDIN_FILENO;
+    let saved = TerminalState::save();
+    let Some(original) = saved.0 else {
+        return Answer::Eof;
+    };
+    let mut quiet = original;
+    quiet.c_lflag &= !(libc::ECHO | libc::ICANON | libc::ISIG | libc::IEXTEN);
+    quiet.c_cc[libc::VMIN] = 1;
+    quiet.c_cc[libc::VTIME] = 0;
+    print!("{prompt}");
+    let _ = io::stdout().flush();
+    // SAFETY: `quiet` is a termios copied from this terminal's own settings.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
+        return Answer::Eof;
+    }
+    let mut secret: Vec<u8> = Vec::new();
+    let answer = loop {
+        let mut byte = 0u8;
+        // SAFETY: reads one byte into a local buffer of one byte.
+        let n = unsafe { libc::read(fd, (&mut byte as *mut u8).cast(), 1) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break Answer::Eof;
+        }
+        match byte {
+            b'\r' | b'\n' => break Answer::Line(String::from_utf8_lossy(&secret).into_owned()),
+            0x03 => break Answer::Interrupted,
+            0x04 if secret.is_empty() => break Answer::Eof,
+            0x7f | 0x08 => {
+                // Drop one whole UTF-8 character.
+                while secret.pop().is_some_and(|b| b & 0xC0 == 0x80) {}
+            }
+            0x15 => secret.clear(),
+            b => secret.push(b),
+        }
+    };
+    saved.restore();
+    println!();
+    answer
 }
 
 /// Tab completion: command names after `/`, file names elsewhere.

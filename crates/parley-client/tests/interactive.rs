@@ -236,6 +236,13 @@ fn ctrl_c_at_the_prompt_or_in_a_question_does_not_end_the_program() {
     t.expect("Path of the file to upload: ").unwrap();
     t.send("\x03").unwrap();
     t.expect("ivy> ").unwrap();
+    type_line(&mut t, "5");
+    t.expect("Admin username: ").unwrap();
+    type_line(&mut t, "admin");
+    t.expect("Password: ").unwrap();
+    t.send("half a pass").unwrap();
+    t.send("\x03").unwrap();
+    t.expect("ivy> ").unwrap();
     type_line(&mut t, "/who");
     t.expect("1 person in #lobby: ivy").unwrap();
     type_line(&mut t, "/help");
