@@ -143,7 +143,7 @@ impl Client {
 
 /// What the writer takes from the queue in one go.
 enum Batch {
-    Lines(Vec<u8>, usize),
+    Lines(Vec<u8>),
     Close { rest: Vec<u8>, last_words: Option<Bytes>, sendq: bool },
 }
 
@@ -167,7 +167,7 @@ fn take_batch(client: &Client, buf: &mut Vec<u8>) -> Option<Batch> {
     if taken == 0 {
         return None;
     }
-    Some(Batch::Lines(std::mem::take(buf), taken))
+    Some(Batch::Lines(std::mem::take(buf)))
 }
 
 /// Drains `client`'s queue into `out` until the client is closed or the
@@ -185,16 +185,15 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, writ
             notified.await;
         };
         match batch {
-            Batch::Lines(buf, taken) => {
+            Batch::Lines(buf) => {
                 let res = tokio::select! {
-                    r = out.write_all(&buf) => r,
+                    r = write_counted(&mut out, &buf, client) => r,
                     // A client cut for SendQ while we were blocked writing to
                     // it: stop now, it is not reading anyway.
                     _ = client.closed() => Err(std::io::ErrorKind::ConnectionAborted.into()),
                 };
                 let drained = {
                     let mut q = client.queue.lock().unwrap_or_else(|p| p.into_inner());
-                    q.bytes = q.bytes.saturating_sub(taken);
                     if q.lines.is_empty() && q.lines.capacity() > 0 {
                         // An idle client keeps no queue storage.
                         q.lines = VecDeque::new();
@@ -219,6 +218,24 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, writ
             }
         }
     }
+}
+
+/// Writes `buf`, releasing each chunk from the SendQ count as the socket
+/// takes it, so a reader that keeps up is never counted as behind by a whole
+/// batch. Returns the bytes written (all of them on success).
+async fn write_counted<W: AsyncWrite + Unpin>(out: &mut W, buf: &[u8], client: &Client) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = out.write(&buf[done..]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        done += n;
+        let mut q = client.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.bytes = q.bytes.saturating_sub(n);
+    }
+    out.flush().await?;
+    Ok(done)
 }
 
 async fn finish<W: AsyncWrite + Unpin>(

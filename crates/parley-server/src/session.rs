@@ -138,7 +138,9 @@ impl<'a> Ctx<'a> {
 
 /// The current time as a `server-time` tag value (RFC 3339, milliseconds, UTC).
 pub fn now_tag() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    // Exactly three fraction digits, as the server-time spec requires (the
+    // generic RFC 3339 format drops trailing zeros).
+    const FORMAT: &[time::format_description::FormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    time::OffsetDateTime::now_utc().format(FORMAT).unwrap_or_default()
 }

@@ -168,3 +168,20 @@ fn connection_beyond_the_total_limit_is_refused_with_server_is_full() {
     assert!(error.last().contains("Server is full"), "{}", error.raw);
     first.sync();
 }
+
+#[test]
+fn ipv4_and_ipv6_clients_chat_on_one_server() {
+    let server = Server::start_with_args("", &["--irc-listen", "[::1]:0"]);
+    let v6: std::net::SocketAddr = server
+        .ready_field("irc")
+        .and_then(|v| v.split(',').find(|a| a.starts_with('[')))
+        .and_then(|a| a.parse().ok())
+        .expect("an IPv6 listener in the readiness line");
+    let mut four = Client::registered(server.irc_addr(), "four");
+    let mut six = Client::registered(v6, "six");
+    six.send("PRIVMSG #lobby :hello from ::1");
+    let got = four.expect(|l| l.is("PRIVMSG") && l.nick() == "six", TIMEOUT);
+    assert_eq!(got.last(), "hello from ::1");
+    // The IPv6 host is shown so that it cannot be mistaken for a trailing parameter.
+    assert!(got.source.as_deref().is_some_and(|s| s.ends_with("@0::1")), "{:?}", got.source);
+}

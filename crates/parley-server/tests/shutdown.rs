@@ -92,10 +92,6 @@ fn shutdown_does_not_wait_longer_than_the_grace_period_for_a_client_that_stopped
 /// right after it must still stop the server cleanly. The race is narrow,
 /// so the test tries several times.
 #[test]
-#[ignore = "BUG: main.rs prints the readiness line before installing the SIGTERM/SIGINT handlers \
-            (they are created inside a task spawned afterwards), so a signal that arrives just after \
-            `parleyd ready` kills the process with the default action: exit by signal 15, no shutdown \
-            line, unflushed activity log"]
 fn sigterm_right_after_the_readiness_line_still_shuts_down_cleanly() {
     for attempt in 1..=10 {
         let mut server = Server::start();

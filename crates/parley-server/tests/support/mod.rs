@@ -11,6 +11,8 @@
 // Each test file compiles this module separately and uses a different part.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -88,6 +90,8 @@ pub mod numeric {
 pub struct Server {
     child: Child,
     dir: tempfile::TempDir,
+    /// Extra arguments it was started with (kept for restarts).
+    args: Vec<String>,
     /// `key=value` fields of the readiness line (`irc`, later `http`, ...).
     ready: HashMap<String, String>,
     irc: SocketAddr,
@@ -122,11 +126,32 @@ impl Server {
     /// both listeners (IRC and HTTP, on port 0) are given as flags, which win
     /// over the file, so the text needs none of them.
     pub fn start_with(toml_extra: &str) -> Server {
+        Server::start_with_args(toml_extra, &[])
+    }
+
+    /// Like [`Server::start_with`], with extra command-line arguments (for
+    /// example a second `--irc-listen [::1]:0`; list flags accumulate).
+    pub fn start_with_args(toml_extra: &str, args: &[&str]) -> Server {
         let dir = tempfile::Builder::new().prefix("parleyd-test-").tempdir().expect("creating a temp dir");
         let config = dir.path().join("parley.toml");
-        let data = dir.path().join("data");
         std::fs::write(&config, format!("# written by the parley-server integration tests\n{toml_extra}"))
             .expect("writing the test config");
+        Server::launch(dir, args.iter().map(|a| a.to_string()).collect())
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up), then starts a
+    /// new one on the same configuration and data directory.
+    pub fn kill_and_restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a placeholder dir"));
+        let args = std::mem::take(&mut self.args);
+        Server::launch(dir, args)
+    }
+
+    fn launch(dir: tempfile::TempDir, args: Vec<String>) -> Server {
+        let config = dir.path().join("parley.toml");
+        let data = dir.path().join("data");
         let mut child = Command::new(env!("CARGO_BIN_EXE_parleyd"))
             .arg("--config")
             .arg(&config)
@@ -137,6 +162,7 @@ impl Server {
             // The file store's default port is fixed; tests run in parallel.
             .arg("--http-listen")
             .arg("127.0.0.1:0")
+            .args(&args)
             .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env_remove("PARLEY_CONFIG")
             .env_remove("PARLEY_IRC_LISTEN")
@@ -195,7 +221,7 @@ impl Server {
             .and_then(|v| v.split(',').next())
             .and_then(|a| a.parse::<SocketAddr>().ok())
             .unwrap_or_else(|| panic!("no usable irc= address in the readiness line {ready_line:?}"));
-        Server { child, dir, ready, irc, stdout_closed: closed_rx, output }
+        Server { child, dir, args, ready, irc, stdout_closed: closed_rx, output }
     }
 
     /// The first IRC listener's address.
