@@ -57,8 +57,8 @@ pub enum FileError {
     LocalExists { path: PathBuf },
     #[error("{}: {source}", path.display())]
     Local { path: PathBuf, source: io::Error },
-    #[error("could not reach the file store: {0}")]
-    Http(#[source] reqwest::Error),
+    #[error("could not reach the file store: {}", error_chain(.0))]
+    Http(reqwest::Error),
     #[error("the data received does not match its SHA-256 digest (expected {expected}, got {actual})")]
     DigestMismatch { expected: String, actual: String },
     #[error("unexpected answer from the file store: {0}")]
@@ -119,6 +119,7 @@ impl Store {
             .user_agent(concat!("parley/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(120))
+            .use_preconfigured_tls((*irc.trust().config).clone())
             .build()
             .map_err(FileError::Http)?;
         Ok(Store { http, base: base.trim_end_matches('/').to_string(), irc: irc.clone() })
@@ -334,6 +335,25 @@ impl Store {
         }
         Err(FileError::Protocol("the server refused every byte range".into()))
     }
+}
+
+/// An error and its causes, `outer: inner: innermost` (reqwest's own text
+/// alone rarely says what went wrong, such as an untrusted certificate).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    if text.contains("certificate") || text.contains("UnknownIssuer") {
+        text.push_str(" (trust the server's certificate with --ca FILE, or skip the check with --insecure)");
+    }
+    text
 }
 
 /// The error a non-success response carries: its JSON `message` when it has

@@ -10,13 +10,15 @@ mod irc;
 mod oneshot;
 mod repl;
 mod status;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use console::{Console, Input, LineEditor, TerminalState};
-use irc::{Attempt, Connector, Event, Session, Welcome};
+use irc::{Attempt, Connector, Endpoint, Event, Session, Welcome};
 use status::{ActionError, Status};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use tls::Trust;
 use tokio::sync::mpsc;
 
 /// Where to connect when neither SERVER, --server nor PARLEY_SERVER says.
@@ -39,6 +41,17 @@ struct Cli {
     /// Scripts: used as given (default: your login name, varied if taken)
     #[arg(long, short = 'n', global = true, env = "PARLEY_NICK")]
     nick: Option<String>,
+    /// Connect to IRC over TLS (as an ircs:// SERVER does; default port 6697)
+    #[arg(long, global = true)]
+    tls: bool,
+    /// Also trust the certificates in this PEM file (for example a
+    /// self-signed server's own certificate), for IRC and HTTPS
+    #[arg(long, global = true, value_name = "FILE", env = "PARLEY_CA")]
+    ca: Option<PathBuf>,
+    /// Do not check the server's TLS certificate (prints its fingerprint
+    /// so you can compare it with the one parleyd prints)
+    #[arg(long, global = true)]
+    insecure: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -117,14 +130,22 @@ fn main() {
 
 async fn run(cli: Cli) -> Status {
     let server = cli.server_arg.or(cli.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let endpoint = Endpoint::parse(&server, cli.tls);
+    let trust = match Trust::new(cli.ca.as_deref(), cli.insecure) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("parley: {e}");
+            return Status::Usage;
+        }
+    };
     let task = match cli.command {
         None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
-            return interactive(&server, cli.nick).await;
+            return interactive(endpoint, trust, cli.nick).await;
         }
-        None => return pipe(&server, cli.nick).await,
+        None => return pipe(endpoint, trust, cli.nick).await,
         Some(cmd) => task_for(cmd),
     };
-    let session = match register_scripted(&server, cli.nick).await {
+    let session = match register_scripted(endpoint, &trust, cli.nick).await {
         Ok((session, _events, _)) => session,
         Err(e) => return report(e),
     };
@@ -132,6 +153,14 @@ async fn run(cli: Cli) -> Status {
         Ok(()) => Status::Ok,
         Err(e) => report(e),
     }
+}
+
+/// With `--insecure`, what the person should check.
+fn unverified_warning(trust: &Trust) -> Option<String> {
+    let fingerprint = trust.unverified_fingerprint()?;
+    Some(format!(
+        "parley: warning: the server's TLS certificate was not checked (--insecure); its SHA-256 fingerprint is {fingerprint}"
+    ))
 }
 
 fn task_for(cmd: Cmd) -> oneshot::Task {
@@ -162,10 +191,14 @@ fn report(e: ActionError) -> Status {
 /// Registers without asking anybody: the given nick or nothing; without
 /// one, the login name and a few variations of it.
 async fn register_scripted(
-    server: &str,
+    endpoint: Endpoint,
+    trust: &Trust,
     nick: Option<String>,
 ) -> Result<(Session, mpsc::Receiver<Event>, Welcome), ActionError> {
-    let mut conn = Connector::connect(server).await?;
+    let mut conn = Connector::connect(endpoint, trust).await?;
+    if let Some(warning) = unverified_warning(trust) {
+        eprintln!("{warning}");
+    }
     let explicit = nick.is_some();
     let candidates = match nick {
         Some(n) => vec![n],
@@ -194,8 +227,8 @@ async fn register_scripted(
 }
 
 /// Lines from a pipe: no prompts, results on stdout, errors on stderr.
-async fn pipe(server: &str, nick: Option<String>) -> Status {
-    match register_scripted(server, nick).await {
+async fn pipe(endpoint: Endpoint, trust: Trust, nick: Option<String>) -> Status {
+    match register_scripted(endpoint, &trust, nick).await {
         Ok((session, events, welcome)) => {
             repl::run(session, events, Input::pipe(), Console::plain(false), &welcome).await
         }
@@ -205,9 +238,9 @@ async fn pipe(server: &str, nick: Option<String>) -> Status {
 
 /// A person at a terminal: asks for a username until one is accepted, then
 /// the chat loop.
-async fn interactive(server: &str, nick: Option<String>) -> Status {
+async fn interactive(endpoint: Endpoint, trust: Trust, nick: Option<String>) -> Status {
     let terminal = TerminalState::save();
-    let status = interactive_session(server, nick).await;
+    let status = interactive_session(endpoint, trust, nick).await;
     terminal.restore();
     // The prompt may still be on the last line if the server went away
     // while the person was typing: clear it for the shell's.
@@ -215,7 +248,7 @@ async fn interactive(server: &str, nick: Option<String>) -> Status {
     status
 }
 
-async fn interactive_session(server: &str, nick: Option<String>) -> Status {
+async fn interactive_session(endpoint: Endpoint, trust: Trust, nick: Option<String>) -> Status {
     let (editor, printer) = match LineEditor::start() {
         Ok(e) => e,
         Err(e) => {
@@ -225,14 +258,17 @@ async fn interactive_session(server: &str, nick: Option<String>) -> Status {
     };
     let console = Console::interactive(printer, std::io::stderr().is_terminal());
     let mut input = Input::Terminal(editor);
-    let mut conn = match Connector::connect(server).await {
+    let mut conn = match Connector::connect(endpoint, &trust).await {
         Ok(c) => c,
         Err(e) => {
             console.err(&format!("parley: {e}"));
             return e.status();
         }
     };
-    console.out(&format!("Connected to {}.", conn.addr()));
+    console.out(&format!("Connected to {}.", conn.endpoint()));
+    if let Some(warning) = unverified_warning(&trust) {
+        console.err(&warning);
+    }
     let mut next = nick;
     let welcome = loop {
         let nick = match next.take() {

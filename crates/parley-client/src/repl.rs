@@ -170,6 +170,9 @@ fn greet(console: &Console, welcome: &Welcome) {
     } else {
         console.out(&format!("You are in {lobby} with {}.", others.join(", ")));
     }
+    if let Some(port) = welcome.sts_port {
+        console.out(&format!("This server also offers TLS on port {port} (parley --tls SERVER:{port})."));
+    }
     if welcome.filehost.is_none() {
         console.out("This server has no file store: options 1 and 2 will not work.");
     }

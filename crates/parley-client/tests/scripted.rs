@@ -319,3 +319,57 @@ fn piped_upload_and_download_commands_work_without_questions() {
     assert_eq!(std::fs::read(dir.join("p.txt")).unwrap(), b"piped");
     assert!(run.stderr.contains("no file named \"nope.txt\""), "{run:#?}");
 }
+
+// --- TLS --------------------------------------------------------------------
+
+const TLS_CONFIG: &str = "[irc]\ntls_listen = [\"127.0.0.1:0\"]\n[files]\ntls_listen = [\"127.0.0.1:0\"]\n";
+
+/// The SHA-256 fingerprint of the server's certificate, as parleyd prints it.
+fn cert_fingerprint(server: &Server) -> String {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::from_pem_file(server.tls_cert()).expect("the generated certificate");
+    sha2::Sha256::digest(der.as_ref()).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+use sha2::Digest;
+
+#[test]
+fn over_tls_an_untrusted_certificate_is_refused_and_ca_or_insecure_let_you_in() {
+    let server = Server::start_with(TLS_CONFIG);
+    let ircs = format!("ircs://{}", server.ircs.clone().expect("ircs= in the readiness line"));
+    let dir = server.workdir();
+    let mut obs = Observer::connect(&server.irc, "watcher");
+
+    let run = parley(&dir, &["send", "-s", &ircs, "-n", "plain", "hi"], "");
+    assert_eq!(run.code, Some(6), "{run:#?}");
+    assert!(run.stderr.contains("not trusted") && run.stderr.contains("--ca"), "{run:#?}");
+
+    let cert = server.tls_cert();
+    let run = parley(&dir, &["send", "-s", &ircs, "--ca", cert.to_str().unwrap(), "-n", "pinned", "over tls"], "");
+    ok(&run);
+    obs.expect(|l| l.starts_with(":pinned!") && l.contains(":over tls"));
+
+    let run = parley(&dir, &["send", "-s", &ircs, "--insecure", "-n", "brave", "unchecked"], "");
+    ok(&run);
+    assert!(run.stderr.contains(&format!("fingerprint is {}", cert_fingerprint(&server))), "{run:#?}");
+    obs.expect(|l| l.starts_with(":brave!") && l.ends_with("unchecked"));
+}
+
+#[test]
+fn files_travel_over_https_when_the_server_advertises_it() {
+    let server = Server::start_with(TLS_CONFIG);
+    let dir = server.workdir();
+    let cert = server.tls_cert();
+    let ca = cert.to_str().unwrap();
+    let data = pattern(150_000, 8);
+    write_file(&dir, "secure.bin", &data);
+    // The IRC side is plain text here, but the store is advertised as https.
+    let run = parley(&dir, &["upload", "-s", &server.irc, "-n", "sec", "secure.bin"], "");
+    assert_eq!(run.code, Some(6), "the certificate is not trusted yet: {run:#?}");
+    assert!(run.stderr.contains("--ca"), "{run:#?}");
+    ok(&parley(&dir, &["upload", "-s", &server.irc, "--ca", ca, "-n", "sec", "secure.bin"], ""));
+    let run =
+        parley(&dir, &["download", "-s", &server.irc, "--ca", ca, "-n", "sec", "secure.bin", "-o", "back.bin"], "");
+    ok(&run);
+    assert_eq!(std::fs::read(dir.join("back.bin")).unwrap(), data);
+}

@@ -22,12 +22,14 @@ use std::io;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::status::Status;
 
 /// The IRC port when SERVER names none.
 pub const DEFAULT_PORT: u16 = 6667;
+/// The IRC-over-TLS port when SERVER names none.
+pub const DEFAULT_TLS_PORT: u16 = 6697;
 /// The lobby when the server did not tell us (it always does by joining us).
 pub const DEFAULT_LOBBY: &str = "#lobby";
 /// Longest line accepted from the server: 8191 bytes of tags plus 512.
@@ -47,6 +49,9 @@ const LINES_PER_SECOND: f64 = 3.0;
 pub enum IrcError {
     #[error("could not connect to {addr}: {source}")]
     Connect { addr: String, source: io::Error },
+    /// The TLS handshake failed (an untrusted certificate, most often).
+    #[error("TLS with {addr} failed: {reason}")]
+    Tls { addr: String, reason: String },
     #[error("connection error: {0}")]
     Io(#[from] io::Error),
     #[error("the server closed the connection: {0}")]
@@ -61,9 +66,11 @@ pub enum IrcError {
 impl IrcError {
     pub fn status(&self) -> Status {
         match self {
-            IrcError::Connect { .. } | IrcError::Io(_) | IrcError::Closed(_) | IrcError::Timeout => {
-                Status::ConnectionLost
-            }
+            IrcError::Connect { .. }
+            | IrcError::Tls { .. }
+            | IrcError::Io(_)
+            | IrcError::Closed(_)
+            | IrcError::Timeout => Status::ConnectionLost,
             IrcError::Rejected { code, .. } => match code.as_str() {
                 ERR_NOSUCHNICK | ERR_NOSUCHCHANNEL => Status::NotFound,
                 ERR_PASSWDMISMATCH | ERR_NOPRIVILEGES | "RATE_LIMITED" => Status::Auth,
@@ -75,17 +82,58 @@ impl IrcError {
     }
 }
 
-/// Adds the default port unless `server` has one. Accepts `host`,
-/// `host:port`, `[v6]:port`, a bare IPv6 address and an `irc://` prefix.
-pub fn server_address(server: &str) -> String {
-    let s = server.trim().trim_start_matches("irc://").trim_end_matches('/');
-    if s.starts_with('[') {
-        return if s.contains("]:") { s.to_string() } else { format!("{s}:{DEFAULT_PORT}") };
+/// Where to connect: host, port, and whether to speak TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// A name or an IP address, without brackets.
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl Endpoint {
+    /// Parses `host`, `host:port`, `[v6]:port` or a bare IPv6 address, with
+    /// an optional `irc://` or `ircs://` prefix. `ircs://` or `tls` means
+    /// TLS, whose default port is 6697 (6667 without).
+    pub fn parse(server: &str, tls: bool) -> Endpoint {
+        let s = server.trim().trim_end_matches('/');
+        let (s, tls) = match (s.strip_prefix("ircs://"), s.strip_prefix("irc://")) {
+            (Some(rest), _) => (rest, true),
+            (None, Some(rest)) => (rest, tls),
+            (None, None) => (s, tls),
+        };
+        let default = if tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT };
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            match rest.split_once(']') {
+                Some((h, p)) => (h, p.strip_prefix(':').and_then(|p| p.parse().ok())),
+                None => (rest, None),
+            }
+        } else if s.matches(':').count() == 1 {
+            let (h, p) = s.split_once(':').expect("one colon");
+            (h, p.parse().ok())
+        } else {
+            (s, None)
+        };
+        Endpoint { host: host.to_string(), port: port.unwrap_or(default), tls }
     }
-    match s.matches(':').count() {
-        0 => format!("{s}:{DEFAULT_PORT}"),
-        1 => s.to_string(),
-        _ => format!("[{s}]:{DEFAULT_PORT}"),
+
+    /// `host:port`, bracketing an IPv6 address.
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.tls {
+            write!(f, "ircs://{}", self.addr())
+        } else {
+            f.write_str(&self.addr())
+        }
     }
 }
 
@@ -101,6 +149,8 @@ pub struct Welcome {
     /// `draft/FILEHOST` from ISUPPORT: the file store's base URL.
     pub filehost: Option<String>,
     pub motd: Vec<String>,
+    /// The TLS port a plain-text connection was told about (IRCv3 `sts`).
+    pub sts_port: Option<u16>,
 }
 
 /// Something that arrived from the server and was not a reply to a request.
@@ -116,7 +166,7 @@ pub enum Event {
 
 /// Line reading with a length bound.
 pub(crate) struct LineReader {
-    inner: BufReader<OwnedReadHalf>,
+    inner: BufReader<Box<dyn AsyncRead + Send + Unpin>>,
     buf: Vec<u8>,
 }
 
@@ -146,13 +196,13 @@ impl LineReader {
 /// The write half with a token bucket, so bursts from scripts stay under the
 /// server's flood limits instead of being dropped for "Excess Flood".
 pub(crate) struct Writer {
-    half: OwnedWriteHalf,
+    half: Box<dyn AsyncWrite + Send + Unpin>,
     tokens: f64,
     refilled: Instant,
 }
 
 impl Writer {
-    fn new(half: OwnedWriteHalf) -> Writer {
+    fn new(half: Box<dyn AsyncWrite + Send + Unpin>) -> Writer {
         Writer { half, tokens: BURST_LINES, refilled: Instant::now() }
     }
 
@@ -240,12 +290,17 @@ mod tests {
 
     #[test]
     fn addresses_get_the_default_port() {
-        assert_eq!(server_address("localhost"), "localhost:6667");
-        assert_eq!(server_address("example.org:7000"), "example.org:7000");
-        assert_eq!(server_address("irc://example.org/"), "example.org:6667");
-        assert_eq!(server_address("[::1]:7000"), "[::1]:7000");
-        assert_eq!(server_address("[::1]"), "[::1]:6667");
-        assert_eq!(server_address("::1"), "[::1]:6667");
+        let e = |s: &str, tls: bool| Endpoint::parse(s, tls).to_string();
+        assert_eq!(e("localhost", false), "localhost:6667");
+        assert_eq!(e("example.org:7000", false), "example.org:7000");
+        assert_eq!(e("irc://example.org/", false), "example.org:6667");
+        assert_eq!(e("[::1]:7000", false), "[::1]:7000");
+        assert_eq!(e("[::1]", false), "[::1]:6667");
+        assert_eq!(e("::1", false), "[::1]:6667");
+        assert_eq!(e("ircs://example.org", false), "ircs://example.org:6697");
+        assert_eq!(e("example.org", true), "ircs://example.org:6697");
+        assert_eq!(e("ircs://[::1]:7001", false), "ircs://[::1]:7001");
+        assert_eq!(Endpoint::parse("[::1]:7000", false).host, "::1");
     }
 
     #[test]

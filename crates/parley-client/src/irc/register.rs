@@ -4,14 +4,15 @@
 
 use super::session::Session;
 use super::Event;
-use super::{
-    is_from, server_address, strip_prefixes, IrcError, LineReader, Welcome, Writer, REPLY_TIMEOUT, WANTED_CAPS,
-};
+use super::{is_from, strip_prefixes, Endpoint, IrcError, LineReader, Welcome, Writer, REPLY_TIMEOUT, WANTED_CAPS};
+use crate::tls::Trust;
 use parley_proto::numeric::*;
 use parley_proto::Message;
+use rustls_pki_types::ServerName;
 use std::io;
 use std::time::{Duration, Instant};
 use tokio::io::BufReader;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -29,35 +30,59 @@ pub enum Attempt {
 /// Opens a connection and registers; the caller decides what to do when a
 /// nickname is refused.
 pub struct Connector {
-    addr: String,
+    endpoint: Endpoint,
+    trust: Trust,
     conn: Option<(LineReader, Writer)>,
     /// When the current connection was opened: one that has been waiting for
     /// the person to type a nick may have hit the registration timeout.
     opened: Instant,
     caps_offered: Vec<String>,
+    /// From the `sts` capability: where the server offers TLS.
+    sts_port: Option<u16>,
     user_sent: bool,
 }
 
 impl Connector {
-    pub async fn connect(server: &str) -> Result<Connector, IrcError> {
-        let addr = server_address(server);
-        let mut c = Connector { addr, conn: None, opened: Instant::now(), caps_offered: Vec::new(), user_sent: false };
+    pub async fn connect(endpoint: Endpoint, trust: &Trust) -> Result<Connector, IrcError> {
+        let mut c = Connector {
+            endpoint,
+            trust: trust.clone(),
+            conn: None,
+            opened: Instant::now(),
+            caps_offered: Vec::new(),
+            sts_port: None,
+            user_sent: false,
+        };
         c.open().await?;
         Ok(c)
     }
 
-    /// The address connected to, with port.
-    pub fn addr(&self) -> &str {
-        &self.addr
+    /// Where this connects to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     async fn open(&mut self) -> Result<(), IrcError> {
-        let stream = tokio::time::timeout(REPLY_TIMEOUT, TcpStream::connect(&self.addr))
+        let addr = self.endpoint.addr();
+        let stream = tokio::time::timeout(REPLY_TIMEOUT, TcpStream::connect(&addr))
             .await
-            .map_err(|_| IrcError::Connect { addr: self.addr.clone(), source: io::ErrorKind::TimedOut.into() })?
-            .map_err(|source| IrcError::Connect { addr: self.addr.clone(), source })?;
+            .map_err(|_| IrcError::Connect { addr: addr.clone(), source: io::ErrorKind::TimedOut.into() })?
+            .map_err(|source| IrcError::Connect { addr: addr.clone(), source })?;
         stream.set_nodelay(true).ok();
-        let (rd, wr) = stream.into_split();
+        let (rd, wr): (Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>) = if self.endpoint.tls {
+            let tls_err = |reason: String| IrcError::Tls { addr: addr.clone(), reason };
+            let name = ServerName::try_from(self.endpoint.host.clone()).map_err(|e| tls_err(e.to_string()))?;
+            let connector = tokio_rustls::TlsConnector::from(self.trust.config.clone());
+            let tls = tokio::time::timeout(REPLY_TIMEOUT, connector.connect(name, stream))
+                .await
+                .map_err(|_| tls_err("the handshake timed out".into()))?
+                .map_err(|e| tls_err(tls_reason(&e)))?;
+            let (rd, wr) = tokio::io::split(tls);
+            (Box::new(rd), Box::new(wr))
+        } else {
+            let (rd, wr) = stream.into_split();
+            (Box::new(rd), Box::new(wr))
+        };
         let mut writer = Writer::new(wr);
         writer.send(&Message::new("CAP", vec!["LS".into(), "302".into()])).await?;
         self.conn = Some((LineReader { inner: BufReader::new(rd), buf: Vec::new() }, writer));
@@ -108,11 +133,13 @@ impl Connector {
                     Some("LS") => {
                         let more = msg.params.len() > 3 && msg.param(2) == Some("*");
                         let list = msg.params.last().map(String::as_str).unwrap_or("");
-                        caps_ls.extend(
-                            list.split(' ')
-                                .filter(|c| !c.is_empty())
-                                .map(|c| c.split_once('=').map_or(c, |(name, _)| name).to_string()),
-                        );
+                        for cap in list.split(' ').filter(|c| !c.is_empty()) {
+                            let (name, value) = cap.split_once('=').unwrap_or((cap, ""));
+                            if name == "sts" {
+                                self.sts_port = sts_port(value);
+                            }
+                            caps_ls.push(name.to_string());
+                        }
                         if !more {
                             self.caps_offered = std::mem::take(&mut caps_ls);
                             let wanted: Vec<&str> = WANTED_CAPS
@@ -145,6 +172,7 @@ impl Connector {
                 RPL_WELCOME => {
                     welcome.nick = msg.param(0).unwrap_or(nick).to_string();
                     welcome.server_name = msg.source.clone().unwrap_or_default();
+                    welcome.sts_port = self.sts_port.filter(|_| !self.endpoint.tls);
                     // Everything the server sends as part of registration
                     // (ISUPPORT, MOTD, the lobby JOIN and NAMES) comes
                     // before the answer to this PING.
@@ -185,7 +213,23 @@ impl Connector {
     /// returned receiver; dropping it simply discards them.
     pub fn into_session(mut self, welcome: &Welcome) -> (Session, mpsc::Receiver<Event>) {
         let (reader, writer) = self.conn.take().expect("into_session after a successful attempt");
-        Session::start(reader, writer, welcome)
+        Session::start(reader, writer, welcome, self.trust.clone())
+    }
+}
+
+/// The `port` key of an IRCv3 `sts` policy (`port=6697,duration=...`).
+fn sts_port(policy: &str) -> Option<u16> {
+    policy.split(',').find_map(|kv| kv.strip_prefix("port=")).and_then(|p| p.parse().ok())
+}
+
+/// A handshake error in words, with what to do about an untrusted
+/// certificate.
+fn tls_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("certificate") || text.contains("UnknownIssuer") {
+        format!("{text}: the server's certificate is not trusted (trust it with --ca FILE, or --insecure to skip the check)")
+    } else {
+        text
     }
 }
 
@@ -218,5 +262,11 @@ mod tests {
         assert_eq!(unescape_isupport("http://h:1/files"), "http://h:1/files");
         assert_eq!(unescape_isupport("a\\x20b\\x3Dc"), "a b=c");
         assert_eq!(unescape_isupport("trailing\\x2"), "trailing\\x2");
+    }
+
+    #[test]
+    fn sts_policies_give_the_tls_port() {
+        assert_eq!(sts_port("port=6697,duration=300"), Some(6697));
+        assert_eq!(sts_port("duration=300"), None);
     }
 }

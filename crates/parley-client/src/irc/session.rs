@@ -6,6 +6,7 @@ use super::{
     reply_error, source_nick, strip_prefixes, Event, IrcError, LineReader, Welcome, Writer, CLOSE_TIMEOUT,
     DEFAULT_LOBBY, REPLY_TIMEOUT,
 };
+use crate::tls::Trust;
 use parley_proto::numeric::*;
 use parley_proto::Message;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +35,8 @@ struct Shared {
     state: Mutex<State>,
     /// `Some(reason)` once the connection has ended.
     closed: watch::Sender<Option<String>>,
+    /// The TLS trust settings, for the file store's HTTPS too.
+    trust: Trust,
     expect_close: AtomicBool,
     next_token: AtomicU64,
 }
@@ -160,7 +163,12 @@ impl Reply {
 
 impl Session {
     /// Starts the reader task for a registered connection.
-    pub(super) fn start(reader: LineReader, writer: Writer, welcome: &Welcome) -> (Session, mpsc::Receiver<Event>) {
+    pub(super) fn start(
+        reader: LineReader,
+        writer: Writer,
+        welcome: &Welcome,
+        trust: Trust,
+    ) -> (Session, mpsc::Receiver<Event>) {
         let (events_tx, events_rx) = mpsc::channel(256);
         let (closed_tx, _) = watch::channel(None);
         let shared = Arc::new(Shared {
@@ -173,6 +181,7 @@ impl Session {
                 filehost: welcome.filehost.clone(),
                 token: None,
             }),
+            trust,
             closed: closed_tx,
             expect_close: AtomicBool::new(false),
             next_token: AtomicU64::new(1),
@@ -187,6 +196,11 @@ impl Session {
 
     pub fn lobby(&self) -> String {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).lobby.clone()
+    }
+
+    /// The TLS trust settings this session was opened with.
+    pub fn trust(&self) -> &Trust {
+        &self.shared.trust
     }
 
     pub fn filehost(&self) -> Option<String> {

@@ -94,17 +94,27 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub irc: String,
     pub http: Option<String>,
+    /// IRC over TLS, when the configuration asks for it.
+    pub ircs: Option<String>,
 }
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with("")
+    }
+
+    /// Starts `parleyd` with `config` as its TOML configuration file.
+    pub fn start_with(config: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("parleyd.toml");
+        std::fs::write(&config_path, config).expect("writing the config");
         let mut child = Command::new(parleyd_bin())
+            .arg("--config")
+            .arg(&config_path)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(["--irc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
             .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env_remove("PARLEY_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -127,7 +137,12 @@ impl Server {
         let fields: HashMap<&str, &str> = ready.split_whitespace().filter_map(|w| w.split_once('=')).collect();
         let first = |key: &str| fields.get(key).map(|v| v.split(',').next().unwrap_or(v).to_string());
         let irc = first("irc").expect("irc= in the readiness line");
-        Server { child, dir, irc, http: first("http") }
+        Server { child, dir, irc, http: first("http"), ircs: first("ircs") }
+    }
+
+    /// The self-signed certificate `parleyd` generated for its TLS listeners.
+    pub fn tls_cert(&self) -> PathBuf {
+        self.dir.path().join("data/tls/cert.pem")
     }
 
     /// Panics with a clear message when this parleyd has no file store.
