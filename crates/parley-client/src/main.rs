@@ -21,6 +21,10 @@ use std::path::PathBuf;
 use tls::Trust;
 use tokio::sync::mpsc;
 
+/// Shown under `--help`: what scripts can rely on.
+const EXIT_CODES: &str = "Exit codes: 0 done, 1 other failure, 2 usage, 3 not found, 4 exists/not replaced, \
+5 authentication, 6 connection failed or lost, 7 digest mismatch, 130 cancelled (Ctrl-C)";
+
 /// Where to connect when neither SERVER, --server nor PARLEY_SERVER says.
 const DEFAULT_SERVER: &str = "127.0.0.1:6667";
 
@@ -29,7 +33,7 @@ const DEFAULT_SERVER: &str = "127.0.0.1:6667";
 /// Without a subcommand, connects and opens the chat (on a terminal), or
 /// reads commands and messages line by line (from a pipe).
 #[derive(Parser, Debug)]
-#[command(name = "parley", version, about)]
+#[command(name = "parley", version, about, after_help = EXIT_CODES)]
 struct Cli {
     /// Server to connect to, HOST[:PORT] (port 6667 if none) [default: 127.0.0.1:6667]
     #[arg(value_name = "SERVER")]

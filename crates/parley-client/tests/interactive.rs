@@ -253,30 +253,38 @@ fn ctrl_c_at_the_prompt_or_in_a_question_does_not_end_the_program() {
 
 #[test]
 fn ctrl_c_cancels_a_download_which_then_resumes() {
-    let server = Server::start();
+    // The store is reached through a relay that holds the download still
+    // after 2 MiB, so Ctrl-C lands in the middle of it.
+    let proxy = Proxy::start();
+    let server = Server::start_opts("", &["--public-url", &proxy.url()]);
     server.require_file_store();
+    proxy.set_upstream(server.http.as_deref().unwrap());
     let dir = server.workdir();
     let upload_dir = tempfile::tempdir().unwrap();
-    // Big enough that the download is still running when Ctrl-C arrives.
-    let data = pattern(96 << 20, 11);
+    let data = pattern(8 << 20, 11);
     write_file(upload_dir.path(), "large.bin", &data);
     let run = parley(upload_dir.path(), &["upload", "-s", &server.irc, "-n", "up", "large.bin"], "");
     assert_eq!(run.code, Some(0), "{run:#?}");
+    proxy.hold_after(2 << 20);
 
     let mut t = logged_in(&server, "jo");
     type_line(&mut t, "/download large.bin");
     t.expect("downloading large.bin").unwrap();
-    // Some data has arrived (the bar shows a non-zero count) before Ctrl-C.
-    t.expect(expectrl::Regex(r"[1-9][0-9.]* MiB/")).unwrap();
+    // The bar shows bytes, the total and a rate while the transfer runs.
+    t.expect(expectrl::Regex(r"[1-9][0-9.]* MiB/8\.00 MiB")).unwrap();
     t.send("\x03").unwrap();
     t.expect("Cancelled.").unwrap();
     t.expect("jo> ").unwrap();
     let part = dir.join("large.bin.part");
-    assert!(part.exists() && !dir.join("large.bin").exists(), "the partial download is kept for resuming");
+    let kept = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    assert!(kept > 0 && kept < data.len() as u64, "a partial download is kept ({kept} bytes)");
+    assert!(!dir.join("large.bin").exists());
 
+    proxy.open();
     type_line(&mut t, "/download large.bin");
     t.expect("resumed after").unwrap();
     assert_eq!(std::fs::read(dir.join("large.bin")).unwrap(), data);
+    assert!(!part.exists());
     type_line(&mut t, "4");
     assert_eq!(exit_code(&mut t), 0);
 }

@@ -42,8 +42,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 const WANTED_CAPS: &[&str] = &["server-time"];
 /// Lines the client may send at once, then per second: below the server's
 /// default flood limits (20 and 4/s) so a script never gets throttled off.
-const BURST_LINES: f64 = 10.0;
-const LINES_PER_SECOND: f64 = 3.0;
+const BURST_LINES: f64 = 20.0;
+const LINES_PER_SECOND: f64 = 4.0;
 
 #[derive(Debug, Error)]
 pub enum IrcError {

@@ -17,11 +17,12 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The administrator password the test servers get (operator `admin`).
@@ -105,6 +106,11 @@ impl Server {
 
     /// Starts `parleyd` with `config` as its TOML configuration file.
     pub fn start_with(config: &str) -> Server {
+        Server::start_opts(config, &[])
+    }
+
+    /// Starts `parleyd` with a configuration file and extra flags.
+    pub fn start_opts(config: &str, args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("parleyd.toml");
         std::fs::write(&config_path, config).expect("writing the config");
@@ -114,6 +120,7 @@ impl Server {
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(["--irc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(args)
             .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -421,4 +428,89 @@ pub fn write_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 /// Bytes of a given length that are not all the same.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+/// A TCP relay in front of the file store that can hold a download still:
+/// after `hold_after` bytes of a response it waits until [`Proxy::open`].
+/// `parleyd --public-url` points clients at it. It makes "a transfer in
+/// progress" a state a test can stand in, instead of a race against a fast
+/// loopback copy.
+pub struct Proxy {
+    pub port: u16,
+    upstream: Arc<Mutex<Option<String>>>,
+    gate: Arc<(Mutex<Option<u64>>, Condvar)>,
+}
+
+impl Proxy {
+    pub fn start() -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let upstream: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let gate = Arc::new((Mutex::new(None), Condvar::new()));
+        let (up, g) = (upstream.clone(), gate.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Some(addr) = up.lock().unwrap().clone() else { continue };
+                let Ok(server) = TcpStream::connect(&addr) else { continue };
+                relay(client, server, g.clone());
+            }
+        });
+        Proxy { port, upstream, gate }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set_upstream(&self, addr: &str) {
+        *self.upstream.lock().unwrap() = Some(addr.to_string());
+    }
+
+    /// Each response stops after `bytes` until [`Proxy::open`].
+    pub fn hold_after(&self, bytes: u64) {
+        *self.gate.0.lock().unwrap() = Some(bytes);
+    }
+
+    pub fn open(&self) {
+        *self.gate.0.lock().unwrap() = None;
+        self.gate.1.notify_all();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.open();
+    }
+}
+
+fn relay(client: TcpStream, server: TcpStream, gate: Arc<(Mutex<Option<u64>>, Condvar)>) {
+    let (mut c_read, mut s_write) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c_read, &mut s_write);
+        let _ = s_write.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut s_read, mut c_write) = (server, client);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut sent = 0u64;
+        loop {
+            {
+                let (limit, cv) = (&gate.0, &gate.1);
+                let mut held = limit.lock().unwrap();
+                while held.is_some_and(|n| sent >= n) {
+                    held = cv.wait_timeout(held, TIMEOUT).unwrap().0;
+                }
+            }
+            let n = match s_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if c_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            sent += n as u64;
+        }
+        let _ = c_write.shutdown(std::net::Shutdown::Write);
+    });
 }
