@@ -143,6 +143,21 @@ fn shutdown_with_a_wrong_password_is_refused_and_the_server_stays_up() {
 }
 
 #[test]
+fn repeated_wrong_passwords_get_the_servers_rate_limit_message() {
+    let server = Server::start();
+    let wrong = [("PARLEY_ADMIN_PASSWORD", "guess")];
+    let mut last = None;
+    for _ in 0..4 {
+        let run = parley_env(&server.workdir(), &["shutdown", "-s", &server.irc, "-n", "mallory"], "", &wrong);
+        assert_eq!(run.code, Some(5), "{run:#?}");
+        last = Some(run);
+    }
+    let last = last.unwrap();
+    assert!(last.stderr.contains("try again in"), "the fourth attempt is rate limited: {last:#?}");
+    assert!(server.accepts_clients());
+}
+
+#[test]
 fn shutdown_with_the_right_password_stops_the_server_and_tells_everyone() {
     let mut server = Server::start();
     let mut listener = PipeClient::start(&server, "listener");
