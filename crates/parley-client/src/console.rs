@@ -105,8 +105,14 @@ impl Console {
         if let Some(mut p) = printer.take() {
             let _ = p.print(String::new());
             let _ = p.print(String::new());
-            // Clear the prompt the editor drew after them.
+        }
+    }
+
+    /// Clears the line the cursor is on (a prompt left behind).
+    pub fn clear_line(&self) {
+        if self.inner.interactive {
             print!("\r\x1b[2K");
+            let _ = io::stdout().flush();
         }
     }
 
@@ -249,6 +255,28 @@ impl LineEditor {
             return Answer::Eof;
         }
         rx.await.unwrap_or(Answer::Eof)
+    }
+
+    /// Ends a prompt that is still open and waits until the editor thread
+    /// is idle, so that nothing redraws the prompt after the program's last
+    /// words. The editor reads stdin; giving it end-of-file (stdin briefly
+    /// pointed at /dev/null) makes it return.
+    pub async fn stop(&self) {
+        // SAFETY: plain descriptor juggling on this process's own stdin; the
+        // terminal is put back as fd 0 before returning.
+        unsafe {
+            let tty = libc::dup(libc::STDIN_FILENO);
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            if tty < 0 || null < 0 {
+                return;
+            }
+            libc::dup2(null, libc::STDIN_FILENO);
+            libc::close(null);
+            // Served once the open prompt has returned.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.line("", false)).await;
+            libc::dup2(tty, libc::STDIN_FILENO);
+            libc::close(tty);
+        }
     }
 
     pub async fn line(&self, prompt: &str, history: bool) -> Answer {

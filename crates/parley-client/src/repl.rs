@@ -120,6 +120,16 @@ pub async fn run(
         let result = tokio::select! {
             r = repl.execute(cmd) => r,
             _ = interrupts.recv() => Err(ActionError::Cancelled),
+            // The server went away while a command (or its question) was
+            // pending: no point finishing it. After our own QUIT or DIE
+            // that is the command succeeding.
+            _ = ended.wait_for(Option::is_some) => {
+                if repl.session.close_expected() {
+                    Ok(Flow::Stop)
+                } else {
+                    break;
+                }
+            }
         };
         match result {
             Ok(Flow::Continue) => {}
@@ -145,6 +155,10 @@ pub async fn run(
         // Only the server's end of the connection gets us here, with the
         // prompt still open.
         repl.console.settle();
+        if let Input::Terminal(editor) = &repl.input {
+            editor.stop().await;
+        }
+        repl.console.clear_line();
         let reason = end.map(|e| e.reason).unwrap_or_else(|| "the connection was lost".into());
         repl.console.err(&format!("*** The server closed the connection: {reason}"));
         return Status::ConnectionLost;

@@ -227,6 +227,25 @@ fn when_the_server_dies_the_client_says_so_and_exits_non_zero() {
 }
 
 #[test]
+fn a_shutdown_by_someone_else_ends_the_client_even_in_the_middle_of_a_question() {
+    let mut server = Server::start();
+    let mut t = logged_in(&server, "kit");
+    type_line(&mut t, "2");
+    t.expect("Path of the file to upload: ").unwrap();
+    let run = parley_env(
+        &server.workdir(),
+        &["shutdown", "-s", &server.irc, "-n", "boss"],
+        "",
+        &[("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)],
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    t.expect("*** Server shutting down: closed by boss").unwrap();
+    t.expect("The server closed the connection").unwrap();
+    assert_eq!(exit_code(&mut t), 6);
+    assert!(server.wait_exit(TIMEOUT).expect("parleyd should stop").success());
+}
+
+#[test]
 fn ctrl_c_at_the_prompt_or_in_a_question_does_not_end_the_program() {
     let server = Server::start();
     let mut t = logged_in(&server, "ivy");
