@@ -43,7 +43,7 @@ pub struct Args {
     pub rate: f64,
     /// Most messages in flight (sent, not yet delivered to every member),
     /// all senders together.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     pub window: u64,
     #[arg(long, default_value = "#bench")]
     pub channel: String,

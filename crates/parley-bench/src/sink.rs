@@ -10,7 +10,7 @@ use crate::irc::{Line, LineBuf};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -85,7 +85,7 @@ fn lower(s: &[u8]) -> Vec<u8> {
     s.to_ascii_lowercase()
 }
 
-async fn client(stream: TcpStream, id: u64, state: Arc<Mutex<State>>) {
+async fn client(stream: TcpStream, id: u64, state: Arc<RwLock<State>>) {
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
     let out = Arc::new(Out { buf: Mutex::new(Vec::new()), wake: Notify::new(), closed: AtomicBool::new(false) });
@@ -109,7 +109,7 @@ async fn client(stream: TcpStream, id: u64, state: Arc<Mutex<State>>) {
                 b"NICK" => nick = l.first_param().to_vec(),
                 b"USER" if !registered && !nick.is_empty() => {
                     registered = true;
-                    state.lock().unwrap_or_else(|p| p.into_inner()).nicks.insert(lower(&nick), out.clone());
+                    state.write().unwrap_or_else(|p| p.into_inner()).nicks.insert(lower(&nick), out.clone());
                     line_out.clear();
                     line_out.extend_from_slice(b":sink 001 ");
                     line_out.extend_from_slice(&nick);
@@ -132,7 +132,7 @@ async fn client(stream: TcpStream, id: u64, state: Arc<Mutex<State>>) {
                     line_out.extend_from_slice(&chan);
                     line_out.extend_from_slice(b"\r\n");
                     let key = lower(&chan);
-                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut st = state.write().unwrap_or_else(|p| p.into_inner());
                     let members = st.channels.entry(key.clone()).or_default();
                     if !members.iter().any(|(m, _)| *m == id) {
                         members.push((id, out.clone()));
@@ -143,7 +143,7 @@ async fn client(stream: TcpStream, id: u64, state: Arc<Mutex<State>>) {
                     }
                 }
                 b"PRIVMSG" | b"NOTICE" if registered => {
-                    let target = crate::irc::Line::parse(raw).first_param();
+                    let target = l.first_param();
                     line_out.clear();
                     line_out.push(b':');
                     line_out.extend_from_slice(&nick);
@@ -152,7 +152,8 @@ async fn client(stream: TcpStream, id: u64, state: Arc<Mutex<State>>) {
                     line_out.push(b' ');
                     line_out.extend_from_slice(l.params);
                     line_out.extend_from_slice(b"\r\n");
-                    let st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    // Read lock: senders in different tasks fan out at once.
+                    let st = state.read().unwrap_or_else(|p| p.into_inner());
                     if target.starts_with(b"#") {
                         if let Some(members) = st.channels.get(&lower(target)) {
                             for (m, o) in members {
@@ -171,7 +172,7 @@ async fn client(stream: TcpStream, id: u64, state: Arc<Mutex<State>>) {
         }
     }
     {
-        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
         for key in &joined {
             if let Some(members) = st.channels.get_mut(key) {
                 members.retain(|(m, _)| *m != id);
@@ -194,7 +195,7 @@ pub async fn run(a: &Args) -> anyhow::Result<()> {
     anyhow::ensure!(a.listen.ip().is_loopback(), "the sink listens on loopback only");
     let listener = TcpListener::bind(a.listen).await?;
     println!("ircload sink ready irc={}", listener.local_addr()?);
-    let state = Arc::new(Mutex::new(State::default()));
+    let state = Arc::new(RwLock::new(State::default()));
     let ids = AtomicU64::new(1);
     loop {
         let (stream, _) = match listener.accept().await {
