@@ -43,6 +43,19 @@ fn piped_lines_are_messages_and_commands() {
 }
 
 #[test]
+fn piped_menu_numbers_read_their_answers_from_the_next_lines() {
+    let server = Server::start();
+    server.require_file_store();
+    let mut obs = Observer::connect(&server.irc, "watcher");
+    let dir = server.workdir();
+    write_file(&dir, "m.txt", b"menu upload");
+    let run = parley(&dir, &["-s", &server.irc, "-n", "menu"], "3\nfrom the menu\n2\nm.txt\n4\n");
+    ok(&run);
+    obs.expect(|l| l.starts_with(":menu!") && l.contains("PRIVMSG #lobby :from the menu"));
+    assert!(run.stdout.contains("Uploaded m.txt"), "{run:#?}");
+}
+
+#[test]
 fn a_failed_piped_line_sets_the_exit_code_but_the_rest_still_runs() {
     let server = Server::start();
     let mut obs = Observer::connect(&server.irc, "watcher");
