@@ -290,7 +290,7 @@ fn ctrl_c_cancels_a_download_which_then_resumes() {
     type_line(&mut t, "/download large.bin");
     t.expect("downloading large.bin").unwrap();
     // The bar shows bytes, the total and a rate while the transfer runs.
-    t.expect(expectrl::Regex(r"[1-9][0-9.]* MiB/8\.00 MiB")).unwrap();
+    t.expect(expectrl::Regex(r"[1-9][0-9.]* MiB/8\.00 MiB [0-9.]+ [KMG]?i?B/s ETA")).unwrap();
     t.send("\x03").unwrap();
     t.expect("Cancelled.").unwrap();
     t.expect("jo> ").unwrap();
