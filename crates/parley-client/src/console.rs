@@ -169,6 +169,9 @@ impl Progress {
         b.bar.set_length(total);
         b.bar.reset_eta();
         b.bar.set_position(done);
+        // Redraw on a timer too, so a stalled transfer still shows its
+        // phase, and its rate going down, instead of a frozen line.
+        b.bar.enable_steady_tick(std::time::Duration::from_millis(250));
     }
 
     pub fn inc(&self, n: u64) {

@@ -284,7 +284,7 @@ fn ctrl_c_cancels_a_download_which_then_resumes() {
     write_file(upload_dir.path(), "large.bin", &data);
     let run = parley(upload_dir.path(), &["upload", "-s", &server.irc, "-n", "up", "large.bin"], "");
     assert_eq!(run.code, Some(0), "{run:#?}");
-    proxy.hold_after(2 << 20);
+    proxy.hold_responses_after(2 << 20);
 
     let mut t = logged_in(&server, "jo");
     type_line(&mut t, "/download large.bin");
@@ -304,6 +304,36 @@ fn ctrl_c_cancels_a_download_which_then_resumes() {
     t.expect("resumed after").unwrap();
     assert_eq!(std::fs::read(dir.join("large.bin")).unwrap(), data);
     assert!(!part.exists());
+    type_line(&mut t, "4");
+    assert_eq!(exit_code(&mut t), 0);
+}
+
+#[test]
+fn ctrl_c_cancels_an_upload_and_the_servers_copy_stays_as_it_was() {
+    // The relay holds the upload still after 1 MiB of the request.
+    let proxy = Proxy::start();
+    let server = Server::start_opts("", &["--public-url", &proxy.url()]);
+    server.require_file_store();
+    proxy.set_upstream(server.http.as_deref().unwrap());
+    let dir = server.workdir();
+    write_file(&dir, "plan.txt", b"the old plan\n");
+    let run = parley(&dir, &["upload", "-s", &server.irc, "-n", "up", "plan.txt"], "");
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    write_file(&dir, "plan.txt", &pattern(6 << 20, 2));
+    proxy.hold_requests_after(1 << 20);
+
+    let mut t = logged_in(&server, "lou");
+    type_line(&mut t, "/upload plan.txt --overwrite");
+    t.expect("uploading plan.txt").unwrap();
+    t.expect(expectrl::Regex(r"[0-9.]+ [KM]iB/6\.00 MiB")).unwrap();
+    t.send("\x03").unwrap();
+    t.expect("Cancelled.").unwrap();
+    t.expect("lou> ").unwrap();
+    proxy.open();
+
+    let run = parley(&dir, &["download", "-s", &server.irc, "-n", "check", "plan.txt", "-o", "now.txt"], "");
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(std::fs::read(dir.join("now.txt")).unwrap(), b"the old plan\n");
     type_line(&mut t, "4");
     assert_eq!(exit_code(&mut t), 0);
 }

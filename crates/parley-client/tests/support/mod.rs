@@ -430,15 +430,39 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
-/// A TCP relay in front of the file store that can hold a download still:
-/// after `hold_after` bytes of a response it waits until [`Proxy::open`].
-/// `parleyd --public-url` points clients at it. It makes "a transfer in
-/// progress" a state a test can stand in, instead of a race against a fast
-/// loopback copy.
+/// A TCP relay in front of the file store that can hold a transfer still:
+/// after a given number of bytes in one direction of a connection it waits
+/// until [`Proxy::open`]. `parleyd --public-url` points clients at it. It
+/// makes "a transfer in progress" a state a test can stand in, instead of a
+/// race against a fast loopback copy.
 pub struct Proxy {
     pub port: u16,
     upstream: Arc<Mutex<Option<String>>>,
-    gate: Arc<(Mutex<Option<u64>>, Condvar)>,
+    requests: Arc<Gate>,
+    responses: Arc<Gate>,
+}
+
+/// `Some(n)`: let n bytes through, then wait; `None`: open.
+#[derive(Default)]
+struct Gate {
+    limit: Mutex<Option<u64>>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn set(&self, limit: Option<u64>) {
+        *self.limit.lock().unwrap() = limit;
+        self.opened.notify_all();
+    }
+
+    /// Waits while `sent` bytes are as many as the gate lets through.
+    fn pass(&self, sent: u64) {
+        let mut limit = self.limit.lock().unwrap();
+        let deadline = Instant::now() + TIMEOUT * 3;
+        while limit.is_some_and(|n| sent >= n) && Instant::now() < deadline {
+            limit = self.opened.wait_timeout(limit, TIMEOUT).unwrap().0;
+        }
+    }
 }
 
 impl Proxy {
@@ -446,17 +470,19 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let upstream: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-        let gate = Arc::new((Mutex::new(None), Condvar::new()));
-        let (up, g) = (upstream.clone(), gate.clone());
+        let (requests, responses) = (Arc::new(Gate::default()), Arc::new(Gate::default()));
+        let (up, req, resp) = (upstream.clone(), requests.clone(), responses.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { break };
                 let Some(addr) = up.lock().unwrap().clone() else { continue };
                 let Ok(server) = TcpStream::connect(&addr) else { continue };
-                relay(client, server, g.clone());
+                let (c2, s2) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+                pipe(client, s2, req.clone());
+                pipe(server, c2, resp.clone());
             }
         });
-        Proxy { port, upstream, gate }
+        Proxy { port, upstream, requests, responses }
     }
 
     pub fn url(&self) -> String {
@@ -468,13 +494,18 @@ impl Proxy {
     }
 
     /// Each response stops after `bytes` until [`Proxy::open`].
-    pub fn hold_after(&self, bytes: u64) {
-        *self.gate.0.lock().unwrap() = Some(bytes);
+    pub fn hold_responses_after(&self, bytes: u64) {
+        self.responses.set(Some(bytes));
+    }
+
+    /// Each request stops after `bytes` until [`Proxy::open`].
+    pub fn hold_requests_after(&self, bytes: u64) {
+        self.requests.set(Some(bytes));
     }
 
     pub fn open(&self) {
-        *self.gate.0.lock().unwrap() = None;
-        self.gate.1.notify_all();
+        self.requests.set(None);
+        self.responses.set(None);
     }
 }
 
@@ -484,33 +515,22 @@ impl Drop for Proxy {
     }
 }
 
-fn relay(client: TcpStream, server: TcpStream, gate: Arc<(Mutex<Option<u64>>, Condvar)>) {
-    let (mut c_read, mut s_write) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c_read, &mut s_write);
-        let _ = s_write.shutdown(std::net::Shutdown::Write);
-    });
-    let (mut s_read, mut c_write) = (server, client);
+/// Copies `from` to `to` through `gate`, then passes the end of stream on.
+fn pipe(mut from: TcpStream, mut to: TcpStream, gate: Arc<Gate>) {
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         let mut sent = 0u64;
         loop {
-            {
-                let (limit, cv) = (&gate.0, &gate.1);
-                let mut held = limit.lock().unwrap();
-                while held.is_some_and(|n| sent >= n) {
-                    held = cv.wait_timeout(held, TIMEOUT).unwrap().0;
-                }
-            }
-            let n = match s_read.read(&mut buf) {
+            gate.pass(sent);
+            let n = match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if c_write.write_all(&buf[..n]).is_err() {
+            if to.write_all(&buf[..n]).is_err() {
                 break;
             }
             sent += n as u64;
         }
-        let _ = c_write.shutdown(std::net::Shutdown::Write);
+        let _ = to.shutdown(std::net::Shutdown::Write);
     });
 }
