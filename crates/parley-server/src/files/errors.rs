@@ -29,7 +29,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("There is no file named {name:?}. GET /files lists the files there are."),
+            format!("There is no file named {name:?}; list the files to see what there is."),
         )
     }
 
