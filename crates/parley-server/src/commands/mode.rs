@@ -11,6 +11,24 @@ use parley_proto::{casefold, irc_eq, Message};
 /// Parameter-taking modes applied per MODE command (ISUPPORT MODES).
 const MAX_PARAM_MODES: usize = 4;
 
+/// The applied changes as a mode string (`+ov-k`), a sign only where it
+/// changes.
+#[derive(Default)]
+struct Applied {
+    text: String,
+    last_sign: Option<bool>,
+}
+
+impl Applied {
+    fn push(&mut self, adding: bool, mode: char) {
+        if self.last_sign != Some(adding) {
+            self.text.push(if adding { '+' } else { '-' });
+            self.last_sign = Some(adding);
+        }
+        self.text.push(mode);
+    }
+}
+
 pub fn mode(ctx: &mut Ctx<'_>, msg: &Message) {
     if msg.params[0].starts_with('#') {
         channel_mode(ctx, msg);
@@ -46,7 +64,7 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &Message) {
         ctx.reply(RPL_UMODEIS, &[modes]);
         return;
     };
-    let mut applied = String::new();
+    let mut applied = Applied::default();
     let mut unknown = false;
     {
         let mut state = ctx.server.registry.write();
@@ -54,7 +72,6 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &Message) {
             return;
         };
         let mut adding = true;
-        let mut last_sign = None;
         for c in changes.chars() {
             let changed = match c {
                 '+' => {
@@ -81,19 +98,15 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &Message) {
                 }
             };
             if changed {
-                if last_sign != Some(adding) {
-                    applied.push(if adding { '+' } else { '-' });
-                    last_sign = Some(adding);
-                }
-                applied.push(c);
+                applied.push(adding, c);
             }
         }
     }
     if unknown {
         ctx.reply(ERR_UMODEUNKNOWNFLAG, &["Unknown MODE flag"]);
     }
-    if !applied.is_empty() {
-        ctx.send(Message::new("MODE", vec![me.clone(), applied]).with_source(me));
+    if !applied.text.is_empty() {
+        ctx.send(Message::new("MODE", vec![me.clone(), applied.text]).with_source(me));
     }
 }
 
@@ -119,9 +132,8 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
     };
     let mut args = msg.params[2..].iter();
     let mut errors: Vec<(&str, Vec<String>)> = Vec::new();
-    let mut applied_modes = String::new();
+    let mut applied = Applied::default();
     let mut applied_args: Vec<String> = Vec::new();
-    let mut last_sign = None;
     let mut param_modes = 0;
     let mut ban_list = None;
     let nick = ctx.session.nick.clone().unwrap_or_default();
@@ -273,18 +285,14 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
             _ => false,
         };
         if changed {
-            if last_sign != Some(adding) {
-                applied_modes.push(if adding { '+' } else { '-' });
-                last_sign = Some(adding);
-            }
-            applied_modes.push(c);
+            applied.push(adding, c);
         }
     }
     if denied {
         errors.push((ERR_CHANOPRIVSNEEDED, vec![chan_name.clone(), "You're not channel operator".into()]));
     }
-    if !applied_modes.is_empty() {
-        let mut params = vec![chan_name.clone(), applied_modes.clone()];
+    if !applied.text.is_empty() {
+        let mut params = vec![chan_name.clone(), applied.text.clone()];
         params.extend(applied_args.iter().cloned());
         let relay = Relay::new(Message::new("MODE", params).with_source(mask), Vec::new());
         state.send_to_channel(&key, &relay, None);
@@ -299,8 +307,8 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
         }
         ctx.reply(RPL_ENDOFBANLIST, &[chan_name.as_str(), "End of channel ban list"]);
     }
-    if !applied_modes.is_empty() {
-        let mut text = applied_modes;
+    if !applied.text.is_empty() {
+        let mut text = applied.text;
         for a in &applied_args {
             text.push(' ');
             text.push_str(a);
