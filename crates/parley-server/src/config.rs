@@ -167,6 +167,9 @@ pub struct Limits {
     pub ping_timeout_secs: u64,
     /// Seconds to wait for connections to flush on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Every this many seconds, give free heap memory back to the OS
+    /// (`memory.rs`); 0 turns it off.
+    pub memory_trim_secs: u64,
     pub nick_len: usize,
     pub channel_len: usize,
     pub topic_len: usize,
@@ -279,6 +282,7 @@ impl Default for Limits {
             ping_interval_secs: 90,
             ping_timeout_secs: 60,
             shutdown_grace_secs: 5,
+            memory_trim_secs: 10,
             nick_len: 30,
             channel_len: 50,
             topic_len: 390,

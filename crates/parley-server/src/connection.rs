@@ -47,7 +47,14 @@ impl Incoming for tokio::net::tcp::OwnedReadHalf {
                 buf.reserve(READ_CHUNK);
             }
             match self.try_read_buf(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Readiness was stale: nothing came. Do not sit on an
+                    // empty buffer while waiting again.
+                    if buf.is_empty() {
+                        *buf = BytesMut::new();
+                    }
+                    continue;
+                }
                 other => return other,
             }
         }
@@ -206,8 +213,11 @@ async fn read_loop<R: Incoming>(
                 }
                 Err(e) => return End::Left(format!("Read error: {}", e.kind())),
             },
-            _ = tokio::time::sleep_until(throttled_until.unwrap_or(deadline)), if throttled_until.is_some() => {}
-            _ = tokio::time::sleep_until(deadline) => {
+            // One timer for both: the end of a throttle and the liveness deadline.
+            _ = tokio::time::sleep_until(throttled_until.map_or(deadline, |t| t.min(deadline))) => {
+                if Instant::now() < deadline {
+                    continue;
+                }
                 if !s.registered {
                     log_limit(server, s, "registration_timeout", 0);
                     return End::Dropped(CloseReason::Other("Registration timed out".into()));

@@ -10,6 +10,7 @@ pub mod config;
 pub mod connection;
 pub mod files;
 pub mod listener;
+pub mod memory;
 pub mod operators;
 pub mod outbound;
 pub mod registry;
@@ -220,9 +221,15 @@ impl Server {
         let flusher_state = state.clone();
         let flusher = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let trim_every = flusher_state.config.limits.memory_trim_secs;
+            let mut seconds = 0u64;
             loop {
                 tick.tick().await;
                 flusher_state.log.flush();
+                seconds += 1;
+                if trim_every > 0 && seconds % trim_every == 0 {
+                    tokio::task::spawn_blocking(memory::trim);
+                }
             }
         });
         let cause = stop.recv().await;

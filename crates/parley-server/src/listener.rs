@@ -103,17 +103,9 @@ pub async fn accept_irc(
                             let (rd, wr) = stream.into_split();
                             connection::serve(rd, wr, peer, false, server, shutdown).await;
                         }
-                        Some(acceptor) => {
-                            let limit = Duration::from_secs(server.config.tls.handshake_timeout_secs);
-                            match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                                Ok(Ok(tls_stream)) => {
-                                    let (rd, wr) = tokio::io::split(tls_stream);
-                                    connection::serve(rd, wr, peer, true, server, shutdown).await;
-                                }
-                                Ok(Err(e)) => tls_failed(&server, peer, &e.to_string()),
-                                Err(_) => tls_failed(&server, peer, "handshake timed out"),
-                            }
-                        }
+                        // Boxed: the TLS state is large and would otherwise
+                        // size every plain connection's task too.
+                        Some(acceptor) => Box::pin(serve_tls(acceptor, stream, peer, server, shutdown)).await,
                     }
                 });
             }
@@ -127,6 +119,24 @@ pub async fn accept_irc(
                 tracker.spawn(refuse(stream, peer, why));
             }
         }
+    }
+}
+
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    server: Arc<ServerState>,
+    shutdown: ShutdownListener,
+) {
+    let limit = Duration::from_secs(server.config.tls.handshake_timeout_secs);
+    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(tls_stream)) => {
+            let (rd, wr) = tokio::io::split(tls_stream);
+            connection::serve(rd, wr, peer, true, server, shutdown).await;
+        }
+        Ok(Err(e)) => tls_failed(&server, peer, &e.to_string()),
+        Err(_) => tls_failed(&server, peer, "handshake timed out"),
     }
 }
 

@@ -104,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         println!("configuration is valid: {config:#?}");
         return Ok(());
     }
+    parley_server::memory::configure();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(config))
 }

@@ -13,12 +13,11 @@
 
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 pub type ClientId = u64;
 
@@ -49,8 +48,11 @@ pub struct Client {
     pub last_spoke: std::sync::atomic::AtomicI64,
     queue: Mutex<Queue>,
     wake: Notify,
-    /// Cancelled when the server decides to drop this client.
-    closing: CancellationToken,
+    /// Set (and `closing_wake` notified) when the server decides to drop
+    /// this client. A flag and a `Notify` rather than a cancellation token,
+    /// which would cost every idle connection another allocation.
+    closing: AtomicBool,
+    closing_wake: Notify,
     sendq_limit: usize,
 }
 
@@ -71,7 +73,8 @@ impl Client {
             last_spoke: std::sync::atomic::AtomicI64::new(0),
             queue: Mutex::new(Queue { lines: VecDeque::new(), bytes: 0, close: None, last_words: None }),
             wake: Notify::new(),
-            closing: CancellationToken::new(),
+            closing: AtomicBool::new(false),
+            closing_wake: Notify::new(),
             sendq_limit,
         }
     }
@@ -95,8 +98,7 @@ impl Client {
             q.close = Some(CloseReason::SendQExceeded);
             q.lines.clear();
             drop(q);
-            self.closing.cancel();
-            self.wake.notify_one();
+            self.signal_closing();
             return false;
         }
         q.bytes += line.len();
@@ -121,7 +123,12 @@ impl Client {
             q.last_words = last_words;
         }
         drop(q);
-        self.closing.cancel();
+        self.signal_closing();
+    }
+
+    fn signal_closing(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.closing_wake.notify_waiters();
         self.wake.notify_one();
     }
 
@@ -132,7 +139,14 @@ impl Client {
 
     /// Resolves once the server has decided to drop this client.
     pub async fn closed(&self) {
-        self.closing.cancelled().await
+        loop {
+            // Register before checking, so a close in between is not missed.
+            let notified = self.closing_wake.notified();
+            if self.closing.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Bytes currently queued or in flight.

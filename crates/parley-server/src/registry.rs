@@ -45,7 +45,9 @@ impl User {
 /// The shared maps. Reached through [`Registry::read`] and [`Registry::write`].
 #[derive(Default)]
 pub struct State {
-    pub users: HashMap<ClientId, User>,
+    /// Boxed: the map keeps spare slots, and a slot is then a pointer
+    /// rather than a whole `User`.
+    pub users: HashMap<ClientId, Box<User>>,
     /// Casefolded nick → user.
     pub nicks: HashMap<String, ClientId>,
     /// Casefolded channel name → channel.
@@ -75,7 +77,7 @@ impl Registry {
 
 impl State {
     pub fn user_by_nick(&self, nick: &str) -> Option<&User> {
-        self.nicks.get(&casefold(nick)).and_then(|id| self.users.get(id))
+        self.nicks.get(&casefold(nick)).and_then(|id| self.users.get(id)).map(|u| &**u)
     }
 
     pub fn id_by_nick(&self, nick: &str) -> Option<ClientId> {
@@ -98,7 +100,7 @@ impl State {
             return false;
         }
         self.nicks.insert(key, id);
-        self.users.insert(id, user);
+        self.users.insert(id, Box::new(user));
         self.max_users = self.max_users.max(self.users.len());
         true
     }
@@ -173,7 +175,7 @@ impl State {
         }
         let user = self.users.remove(&id)?;
         self.nicks.remove(&casefold(&user.nick));
-        Some(user)
+        Some(*user)
     }
 
     /// How many registered users are IRC operators.

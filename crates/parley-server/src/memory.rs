@@ -1,0 +1,28 @@
+//! Keeping the resident memory of many idle connections low.
+//!
+//! Every registration and every burst of traffic allocates and frees short
+//! buffers between long-lived small allocations (users, channel entries), and
+//! glibc's allocator keeps the freed space (and one arena per thread) mapped.
+//! Measured with `ircload idle` (docs/BENCHMARKS.md), that is most of a
+//! connection's resident size. Two glibc knobs fix it: at most two arenas,
+//! and a periodic `malloc_trim`, which hands free pages back to the kernel.
+//! Elsewhere these are no-ops.
+
+/// Called once at start, before the runtime's threads exist.
+pub fn configure() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before other
+    // threads start allocating.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Returns free heap pages to the operating system.
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim is thread-safe and only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
