@@ -227,7 +227,8 @@ impl Server {
                 tick.tick().await;
                 flusher_state.log.flush();
                 seconds += 1;
-                if trim_every > 0 && seconds % trim_every == 0 {
+                if trim_every > 0 && seconds >= trim_every {
+                    seconds = 0;
                     tokio::task::spawn_blocking(memory::trim);
                 }
             }
