@@ -91,7 +91,7 @@ run() {
         --server "127.0.0.1:$(port_of "$name")" --server-pid "$SERVER_PID" \
         --label "$name" --variant "$variant" --round "$round" --out "$RESULTS" \
         --connect-concurrency "$(setup_concurrency "$name")" "$@" \
-        >/dev/null || echo "!! $name $scenario/$variant exited with $?" >&2
+        >/dev/null || echo "!! $name $scenario/$variant: ircload reported a failure or error (exit $?)" >&2
     stop_server
 }
 

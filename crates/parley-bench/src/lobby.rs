@@ -98,6 +98,11 @@ async fn user(i: usize, sh: Arc<Shared>, mut speak: watch::Receiver<bool>, mut d
         }
     };
     drop(permit);
+    if Instant::now() > join_deadline {
+        sh.failed.fetch_add(1, Relaxed);
+        sh.error("not in the lobby by the deadline".into());
+        return;
+    }
     sh.joined.fetch_add(1, Relaxed);
     sh.last_join_ns.fetch_max(sh.ns(), Relaxed);
     let _ = sh.speaker.compare_exchange(NO_SPEAKER, i, Relaxed, Relaxed);
@@ -178,6 +183,9 @@ pub async fn run(a: &Args) -> anyhow::Result<Report> {
             eprintln!("  ... {} in the lobby after {:.0} s", sh.joined.load(Relaxed), sh.t0.elapsed().as_secs_f64());
         }
     }
+    // A client that got in just before the deadline may still be counting
+    // itself; give it a moment so `joined` is final.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let joined = sh.joined.load(Relaxed);
     let all_in = joined == a.users;
     let fill_secs = sh.last_join_ns.load(Relaxed) as f64 / 1e9;
