@@ -153,6 +153,9 @@ pub struct Limits {
     pub flood_lines_per_second: f64,
     /// Connections in total.
     pub max_connections: usize,
+    /// Pending connects the kernel queues for each listener (capped by
+    /// `net.core.somaxconn`).
+    pub listen_backlog: u32,
     /// Connections from one IP address.
     pub max_connections_per_ip: usize,
     /// Channels one user may be in (ISUPPORT CHANLIMIT).
@@ -275,6 +278,7 @@ impl Default for Limits {
             flood_burst: 20,
             flood_lines_per_second: 4.0,
             max_connections: 16384,
+            listen_backlog: 4096,
             max_connections_per_ip: 16,
             max_channels_per_user: 50,
             max_targets: 4,

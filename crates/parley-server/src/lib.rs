@@ -70,10 +70,20 @@ pub struct Server {
     store: Option<Arc<files::storage::Store>>,
 }
 
-async fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, StartError> {
+/// Binds each address with a listen backlog of `backlog`, so a burst of
+/// connects waits in the kernel's queue instead of being dropped and retried
+/// a second later.
+async fn bind_all(addrs: &[SocketAddr], backlog: u32) -> Result<Vec<TcpListener>, StartError> {
     let mut out = Vec::new();
     for addr in addrs {
-        out.push(TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: *addr, source })?);
+        let bind = || -> std::io::Result<TcpListener> {
+            let socket =
+                if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+            socket.set_reuseaddr(true)?;
+            socket.bind(*addr)?;
+            socket.listen(backlog)
+        };
+        out.push(bind().map_err(|source| StartError::Bind { addr: *addr, source })?);
     }
     Ok(out)
 }
@@ -92,10 +102,11 @@ impl Server {
         let log_path = config.data_dir.join(&config.log.file);
         let log = ActivityLog::open(&log_path, config.log.message_bodies)
             .map_err(|source| StartError::Log { path: log_path.display().to_string(), source })?;
-        let irc = bind_all(&config.irc.listen).await?;
-        let ircs = bind_all(&config.irc.tls_listen).await?;
-        let http = bind_all(&config.files.listen).await?;
-        let https = bind_all(&config.files.tls_listen).await?;
+        let backlog = config.limits.listen_backlog;
+        let irc = bind_all(&config.irc.listen, backlog).await?;
+        let ircs = bind_all(&config.irc.tls_listen, backlog).await?;
+        let http = bind_all(&config.files.listen, backlog).await?;
+        let https = bind_all(&config.files.tls_listen, backlog).await?;
         let (mut irc_tls, mut http_tls, mut tls_info) = (None, None, None);
         if !ircs.is_empty() || !https.is_empty() {
             let names = vec![config.server_name.clone()];

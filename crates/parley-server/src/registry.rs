@@ -54,6 +54,10 @@ pub struct State {
     pub channels: HashMap<String, Channel>,
     /// Most users seen at once (LUSERS).
     pub max_users: usize,
+    /// Users with `+i` and operators, kept as counts so LUSERS (sent on
+    /// every registration) does not scan every user.
+    pub invisible_count: usize,
+    pub oper_count: usize,
 }
 
 #[derive(Default)]
@@ -100,6 +104,8 @@ impl State {
             return false;
         }
         self.nicks.insert(key, id);
+        self.invisible_count += usize::from(user.invisible);
+        self.oper_count += usize::from(user.oper.is_some());
         self.users.insert(id, Box::new(user));
         self.max_users = self.max_users.max(self.users.len());
         true
@@ -175,11 +181,77 @@ impl State {
         }
         let user = self.users.remove(&id)?;
         self.nicks.remove(&casefold(&user.nick));
+        self.invisible_count -= usize::from(user.invisible);
+        self.oper_count -= usize::from(user.oper.is_some());
         Some(*user)
+    }
+
+    /// Sets or clears `+i`; true if it changed.
+    pub fn set_invisible(&mut self, id: ClientId, on: bool) -> bool {
+        let Some(user) = self.users.get_mut(&id) else { return false };
+        if user.invisible == on {
+            return false;
+        }
+        user.invisible = on;
+        if on {
+            self.invisible_count += 1;
+        } else {
+            self.invisible_count -= 1;
+        }
+        true
+    }
+
+    /// Grants (with the oper name) or drops operator status; true if it
+    /// changed whether the user is an operator.
+    pub fn set_oper(&mut self, id: ClientId, oper: Option<String>) -> bool {
+        let Some(user) = self.users.get_mut(&id) else { return false };
+        let (was, now) = (user.oper.is_some(), oper.is_some());
+        user.oper = oper;
+        match (was, now) {
+            (false, true) => self.oper_count += 1,
+            (true, false) => self.oper_count -= 1,
+            _ => {}
+        }
+        was != now
     }
 
     /// How many registered users are IRC operators.
     pub fn opers_online(&self) -> usize {
-        self.users.values().filter(|u| u.oper.is_some()).count()
+        self.oper_count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(nick: &str) -> User {
+        User {
+            client: Arc::new(Client::new(1, 4096)),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            nick: nick.into(),
+            user: "~u".into(),
+            host: "127.0.0.1".into(),
+            realname: "R".into(),
+            away: None,
+            invisible: false,
+            oper: None,
+            channels: Vec::new(),
+            signon: 0,
+        }
+    }
+
+    #[test]
+    fn nicks_are_unique_across_case_and_counts_follow_modes() {
+        let mut st = State::default();
+        assert!(st.add_user(1, user("Alice")));
+        assert!(!st.add_user(2, user("alice")), "the same nick in another case is taken");
+        assert!(st.add_user(2, user("bob")));
+        assert!(st.set_invisible(1, true) && !st.set_invisible(1, true));
+        assert!(st.set_oper(2, Some("admin".into())));
+        assert_eq!((st.invisible_count, st.opers_online()), (1, 1));
+        st.remove_user(1);
+        st.remove_user(2);
+        assert_eq!((st.invisible_count, st.opers_online(), st.nicks.len()), (0, 0, 0));
     }
 }

@@ -19,8 +19,10 @@ static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
 /// A relayed message and its lazily built encodings.
 pub struct Relay {
     msg: Message,
-    time: String,
-    msgid: String,
+    /// Formatted only if some recipient wants it (most clients of a plain
+    /// lobby negotiate no tags at all).
+    time: OnceCell<String>,
+    msgid: u64,
     client_tags: Vec<Tag>,
     encoded: [OnceCell<Bytes>; 4],
 }
@@ -28,13 +30,8 @@ pub struct Relay {
 impl Relay {
     /// `msg` must carry no tags; `client_tags` are the sender's `+` tags.
     pub fn new(msg: Message, client_tags: Vec<Tag>) -> Relay {
-        let time = crate::session::now_tag();
-        let msgid = format!(
-            "{:x}-{:x}",
-            START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp()),
-            MSGID.fetch_add(1, Ordering::Relaxed)
-        );
-        Relay { msg, time, msgid, client_tags, encoded: Default::default() }
+        let msgid = MSGID.fetch_add(1, Ordering::Relaxed);
+        Relay { msg, time: OnceCell::new(), msgid, client_tags, encoded: Default::default() }
     }
 
     /// The encoding for a recipient with capability bits `caps`.
@@ -46,11 +43,13 @@ impl Relay {
             .get_or_init(|| {
                 let mut m = self.msg.clone();
                 if with_tags {
-                    m.tags.push(Tag { key: "msgid".into(), value: Some(self.msgid.clone()) });
+                    let start = START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
+                    m.tags.push(Tag { key: "msgid".into(), value: Some(format!("{start:x}-{:x}", self.msgid)) });
                     m.tags.extend(self.client_tags.iter().cloned());
                 }
                 if with_time {
-                    m.tags.push(Tag { key: "time".into(), value: Some(self.time.clone()) });
+                    let time = self.time.get_or_init(crate::session::now_tag).clone();
+                    m.tags.push(Tag { key: "time".into(), value: Some(time) });
                 }
                 m.to_bytes().freeze()
             })

@@ -68,9 +68,9 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &Message) {
     let mut unknown = false;
     {
         let mut state = ctx.server.registry.write();
-        let Some(user) = state.users.get_mut(&id) else {
+        if !state.users.contains_key(&id) {
             return;
-        };
+        }
         let mut adding = true;
         for c in changes.chars() {
             let changed = match c {
@@ -82,16 +82,10 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &Message) {
                     adding = false;
                     continue;
                 }
-                'i' if user.invisible != adding => {
-                    user.invisible = adding;
-                    true
-                }
+                'i' => state.set_invisible(id, adding),
                 // Operator status is gained only through OPER.
-                'o' if !adding && user.oper.is_some() => {
-                    user.oper = None;
-                    true
-                }
-                'i' | 'o' => false,
+                'o' if !adding => state.set_oper(id, None),
+                'o' => false,
                 _ => {
                     unknown = true;
                     false

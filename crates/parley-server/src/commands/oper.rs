@@ -22,9 +22,7 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
     match outcome {
         OperOutcome::Granted => {
             let nick = ctx.session.nick.clone().unwrap_or_default();
-            if let Some(u) = ctx.server.registry.write().users.get_mut(&ctx.session.id) {
-                u.oper = Some(name.to_string());
-            }
+            ctx.server.registry.write().set_oper(ctx.session.id, Some(name.to_string()));
             ctx.reply(RPL_YOUREOPER, &["You are now an IRC operator"]);
             ctx.send(Message::new("MODE", vec![nick.clone(), "+o".into()]).with_source(nick));
             ctx.server.log.record(

@@ -23,7 +23,7 @@ pub fn isupport(ctx: &Ctx<'_>) {
 pub fn lusers(ctx: &Ctx<'_>) {
     let state = ctx.server.registry.read();
     let users = state.users.len();
-    let invisible = state.users.values().filter(|u| u.invisible).count();
+    let invisible = state.invisible_count;
     let opers = state.opers_online();
     let channels = state.channels.len();
     let max = state.max_users;
