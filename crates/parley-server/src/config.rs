@@ -153,6 +153,9 @@ pub struct Limits {
     pub flood_lines_per_second: f64,
     /// Connections in total.
     pub max_connections: usize,
+    /// Threads running connections: 0 = one per core, 1 = a single thread
+    /// (no cross-thread wake-ups: lowest latency on small machines).
+    pub worker_threads: usize,
     /// Pending connects the kernel queues for each listener (capped by
     /// `net.core.somaxconn`).
     pub listen_backlog: u32,
@@ -279,6 +282,7 @@ impl Default for Limits {
             flood_lines_per_second: 4.0,
             max_connections: 16384,
             listen_backlog: 4096,
+            worker_threads: 0,
             max_connections_per_ip: 16,
             max_channels_per_user: 50,
             max_targets: 4,

@@ -105,7 +105,17 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     parley_server::memory::configure();
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let mut builder = match config.limits.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                b.worker_threads(n);
+            }
+            b
+        }
+    };
+    let runtime = builder.enable_all().build().context("starting the async runtime")?;
     runtime.block_on(serve(config))
 }
 

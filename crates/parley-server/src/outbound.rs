@@ -222,12 +222,13 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, writ
                     }
                     // Fall through to a final, bounded attempt at the ERROR line.
                     let last = client.queue.lock().unwrap_or_else(|p| p.into_inner()).last_words.take();
-                    finish(&mut out, Vec::new(), last, true, write_timeout).await;
+                    Box::pin(finish(&mut out, Vec::new(), last, true, write_timeout)).await;
                     return;
                 }
             }
             Batch::Close { rest, last_words, sendq } => {
-                finish(&mut out, rest, last_words, sendq, write_timeout).await;
+                // Boxed: the closing path would otherwise enlarge every idle writer.
+                Box::pin(finish(&mut out, rest, last_words, sendq, write_timeout)).await;
                 return;
             }
         }

@@ -204,6 +204,10 @@ fn try_complete(ctx: &mut Ctx<'_>) {
     ctx.session.registered = true;
     ctx.server.unregistered.fetch_sub(1, Ordering::Relaxed);
     ctx.server.log.record("registered", ctx.actor(), &[("user", Value::Text(&ctx.session.hostmask()))]);
+    // The registry holds the realname now; the session keeps only what it uses.
+    if let Some((_, realname)) = ctx.session.user.as_mut() {
+        *realname = String::new();
+    }
     welcome(ctx);
     for name in ctx.server.config.irc.auto_join.clone() {
         channel::join_one(ctx, &name, None);
