@@ -11,6 +11,22 @@ use parley_proto::{casefold, irc_eq, Message};
 /// Parameter-taking modes applied per MODE command (ISUPPORT MODES).
 const MAX_PARAM_MODES: usize = 4;
 
+/// `+ov-k` as (true, 'o'), (true, 'v'), (false, 'k').
+fn signed_modes(changes: &str) -> impl Iterator<Item = (bool, char)> + '_ {
+    let mut adding = true;
+    changes.chars().filter_map(move |c| match c {
+        '+' => {
+            adding = true;
+            None
+        }
+        '-' => {
+            adding = false;
+            None
+        }
+        c => Some((adding, c)),
+    })
+}
+
 /// The applied changes as a mode string (`+ov-k`), a sign only where it
 /// changes.
 #[derive(Default)]
@@ -71,17 +87,8 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &Message) {
         if !state.users.contains_key(&id) {
             return;
         }
-        let mut adding = true;
-        for c in changes.chars() {
+        for (adding, c) in signed_modes(changes) {
             let changed = match c {
-                '+' => {
-                    adding = true;
-                    continue;
-                }
-                '-' => {
-                    adding = false;
-                    continue;
-                }
                 'i' => state.set_invisible(id, adding),
                 // Operator status is gained only through OPER.
                 'o' if !adding => state.set_oper(id, None),
@@ -143,20 +150,8 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
     };
     let chan_name = chan.name.clone();
     let is_op = chan.is_op(id);
-    let mut adding = true;
     let mut denied = false;
-    for c in changes.chars() {
-        match c {
-            '+' => {
-                adding = true;
-                continue;
-            }
-            '-' => {
-                adding = false;
-                continue;
-            }
-            _ => {}
-        }
+    for (adding, c) in signed_modes(changes) {
         let takes_param = match c {
             'o' | 'v' | 'b' => true,
             'k' | 'l' => adding,
