@@ -309,3 +309,20 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_carry_over_until_changed() {
+        let got: Vec<_> = signed_modes("+ov-k+l").collect();
+        assert_eq!(got, vec![(true, 'o'), (true, 'v'), (false, 'k'), (true, 'l')]);
+        assert_eq!(signed_modes("i").collect::<Vec<_>>(), vec![(true, 'i')]);
+        let mut applied = Applied::default();
+        for (adding, c) in [(true, 'o'), (true, 'v'), (false, 'k')] {
+            applied.push(adding, c);
+        }
+        assert_eq!(applied.text, "+ov-k");
+    }
+}
