@@ -172,3 +172,24 @@ fn quit_reason_is_visible_to_the_others() {
     let quit = alice.expect(|l| l.is_from("QUIT", "carol"), TIMEOUT);
     assert!(!quit.last().is_empty(), "{}", quit.raw);
 }
+
+#[test]
+fn user_mode_i_is_set_shown_counted_and_only_for_yourself() {
+    let server = Server::start();
+    let mut alice = Client::registered(server.irc_addr(), "alice");
+    let _bob = Client::registered(server.irc_addr(), "bob");
+    alice.send("MODE alice +i");
+    let set = alice.expect(|l| l.is("MODE") && l.param(0) == "alice", TIMEOUT);
+    assert_eq!(set.last(), "+i");
+    alice.send("MODE alice");
+    assert_eq!(alice.expect(|l| l.is("221"), TIMEOUT).last(), "+i");
+    alice.send("LUSERS");
+    let count = alice.expect(|l| l.is("251"), TIMEOUT);
+    assert!(count.last().contains("There are 1 users and 1 invisible"), "{}", count.last());
+    alice.send("MODE bob +i");
+    alice.expect(|l| l.is("502"), TIMEOUT);
+    alice.send("MODE alice +o");
+    alice.send("MODE alice -i");
+    let unset = alice.expect(|l| l.is("MODE") && l.param(0) == "alice", TIMEOUT);
+    assert_eq!(unset.last(), "-i", "+o is ignored without OPER; -i applies");
+}
