@@ -168,6 +168,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ready.push_str(&format!(" {key}={}", list.join(",")));
         }
     }
+    if let Some(tls) = server.tls_info() {
+        ready.push_str(&format!(" tls-sha256={}", tls.fingerprint));
+    }
     println!("{ready}");
     std::io::stdout().flush().ok();
     let shutdown = server.shutdown_handle();

@@ -5,7 +5,9 @@ mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use support::http::{download_hashed, request, sha256_hex, start_partial_upload, upload_pattern, Response};
+use support::http::{
+    abandon_upload, download_hashed, request, sha256_hex, start_partial_upload, upload_pattern, Response,
+};
 use support::{Client, Server, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
 
 /// A registered IRC user holding a file-store token.
@@ -51,20 +53,27 @@ fn create_only() -> (&'static str, String) {
     ("If-None-Match", "*".to_string())
 }
 
-/// Polls a directory until it is empty: the server removes a dropped
-/// upload's temp file when it notices the disconnect, with no signal to
-/// wait on, so this is a bounded check of a condition, not a sleep.
-fn wait_until_empty(dir: &std::path::Path, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left: Vec<_> =
-            std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{} still holds {left:?}", dir.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Files in the store's temp directory (uploads in progress or left over).
+fn tmp_files(server: &Server) -> usize {
+    std::fs::read_dir(server.data_dir().join("files/tmp")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// `token` with its `exp` moved 60 s into the past, signed with the key in
+/// `key_file` (HS256, as `files/auth.rs` signs).
+fn expired_copy(token: &str, key_file: &std::path::Path) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut parts = token.split('.');
+    let (header, payload) = (parts.next().unwrap(), parts.next().unwrap());
+    let mut claims: serde_json::Value = serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
+    let iat = claims["iat"].as_i64().unwrap();
+    claims["exp"] = serde_json::json!(iat - 60);
+    let payload = B64.encode(serde_json::to_vec(&claims).unwrap());
+    let key = hex::decode(std::fs::read_to_string(key_file).unwrap().trim()).unwrap();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+    mac.update(format!("{header}.{payload}").as_bytes());
+    format!("{header}.{payload}.{}", B64.encode(mac.finalize().into_bytes()))
 }
 
 fn vm_kib(pid: u32, field: &str) -> u64 {
@@ -176,7 +185,8 @@ fn wrong_digest_is_refused_and_nothing_changes() {
     let raw = hex::decode(sha256_hex(b"fixed")).unwrap();
     let right = ("Repr-Digest", format!("sha-256=:{}:", base64::engine::general_purpose::STANDARD.encode(raw)));
     assert_eq!(put(&server, &alice, "a.txt", b"fixed", &[right]).status, 200);
-    wait_until_empty(&server.data_dir().join("files/tmp"), TIMEOUT);
+    // The refused bodies' temp files went before the 400s were sent.
+    assert_eq!(tmp_files(&server), 0);
 }
 
 #[test]
@@ -186,9 +196,12 @@ fn a_client_that_disconnects_half_way_leaves_no_trace() {
     assert_eq!(put(&server, &alice, "keep.txt", b"previous", &[]).status, 201);
     let sock = start_partial_upload(http(&server), "/files/keep.txt", &[alice.auth()], 1 << 20, 300 * 1024);
     let sock2 = start_partial_upload(http(&server), "/files/new.txt", &[alice.auth()], 1 << 20, 300 * 1024);
-    drop(sock);
-    drop(sock2);
-    wait_until_empty(&server.data_dir().join("files/tmp"), TIMEOUT);
+    assert_eq!(tmp_files(&server), 2, "both uploads are being written");
+    // The clients go away half-way; the server's answer is the signal that
+    // it has dropped what it had received.
+    assert_eq!(abandon_upload(sock), 400);
+    assert_eq!(abandon_upload(sock2), 400);
+    assert_eq!(tmp_files(&server), 0);
     assert_eq!(get(&server, &alice, "keep.txt", &[]).body, b"previous");
     assert_eq!(get(&server, &alice, "new.txt", &[]).status, 404);
     let names: Vec<String> = request(http(&server), "GET", "/files", &[alice.auth()], None)
@@ -244,7 +257,7 @@ fn every_bad_name_is_refused_with_400_and_a_reason() {
 
 #[test]
 fn requests_without_a_live_valid_token_get_401() {
-    let server = Server::start_with("[files]\ntoken_ttl_secs = 1\n");
+    let server = Server::start();
     let addr = http(&server);
     let none = request(addr, "GET", "/files", &[], None);
     assert_eq!(none.status, 401);
@@ -261,18 +274,14 @@ fn requests_without_a_live_valid_token_get_401() {
     let r = request(addr, "GET", "/files", &[auth], None);
     assert_eq!(r.status, 401);
     assert!(r.message().contains("has ended"), "{}", r.message());
-    // A token expires after token_ttl_secs even while its session lives:
-    // poll (bounded) until the clock passes its expiry.
+    // A token past its `exp` is refused even while its session lives. Rather
+    // than wait for the clock, re-sign this session's own token with the
+    // server's key (from the data directory) and an `exp` in the past.
     let alive = User::new(&server, "alive");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let expired = loop {
-        let r = request(addr, "GET", "/files", &[alive.auth()], None);
-        if r.status == 401 {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "the token never expired");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    assert_eq!(request(addr, "GET", "/files", &[alive.auth()], None).status, 200);
+    let stale = expired_copy(&alive.token, &server.data_dir().join("jwt.key"));
+    let expired = request(addr, "GET", "/files", &[("Authorization", format!("Bearer {stale}"))], None);
+    assert_eq!(expired.status, 401);
     assert!(expired.message().contains("expired"), "{}", expired.message());
     server.wait_for_log(|t| t.contains("http_auth_failed"), TIMEOUT);
     assert!(!server.log_text().contains(&alive.token), "tokens never reach the log");
@@ -431,7 +440,7 @@ fn a_stalled_upload_body_is_dropped_with_408() {
     use std::io::BufRead;
     reader.read_line(&mut status).unwrap();
     assert!(status.starts_with("HTTP/1.1 408"), "{status}");
-    wait_until_empty(&server.data_dir().join("files/tmp"), TIMEOUT);
+    assert_eq!(tmp_files(&server), 0);
     assert_eq!(get(&server, &alice, "slow.bin", &[]).status, 404);
 }
 
@@ -457,14 +466,8 @@ fn huge_request_headers_are_refused() {
 fn transfers_beyond_the_limit_get_503() {
     let server = Server::start_with("[files]\nmax_concurrent_transfers = 1\n");
     let alice = User::new(&server, "alice");
-    let tmp = server.data_dir().join("files/tmp");
+    // Once the server has asked for its body, the first upload holds the only permit.
     let _holding = start_partial_upload(http(&server), "/files/a.bin", &[alice.auth()], 1 << 20, 1000);
-    // The first upload holds the only permit once its temp file exists.
-    let deadline = Instant::now() + TIMEOUT;
-    while std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0 {
-        assert!(Instant::now() < deadline, "the first upload never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let r = put(&server, &alice, "b.bin", b"second", &[]);
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.header("retry-after").is_some());
@@ -514,14 +517,9 @@ fn kill_9_during_an_upload_keeps_the_old_version() {
     let server = Server::start();
     let alice = User::new(&server, "alice");
     assert_eq!(put(&server, &alice, "doc.bin", b"version one", &[]).status, 201);
-    let tmp = server.data_dir().join("files/tmp");
+    // The server has asked for the body: the replacement is being written.
     let _upload = start_partial_upload(http(&server), "/files/doc.bin", &[alice.auth()], 8 << 20, 2 << 20);
-    // Wait until the replacement is being written, then pull the plug.
-    let deadline = Instant::now() + TIMEOUT;
-    while std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0 {
-        assert!(Instant::now() < deadline, "the upload never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_eq!(tmp_files(&server), 1);
     drop(alice);
     let server = server.kill_and_restart();
     // The leftover temp file is gone after the restart and the old version is whole.

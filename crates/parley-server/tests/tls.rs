@@ -9,7 +9,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use support::{Client, Server, TIMEOUT};
 
 const TLS_CONFIG: &str = "[irc]\ntls_listen = [\"127.0.0.1:0\"]\n[files]\ntls_listen = [\"127.0.0.1:0\"]\n";
@@ -70,12 +70,10 @@ fn read_until(reader: &mut BufReader<Tls>, needle: &str) -> String {
 #[test]
 fn irc_over_tls_chats_with_plain_text_users() {
     let server = Server::start_with(TLS_CONFIG);
-    // stderr is drained on its own thread: give it a bounded moment.
-    let deadline = Instant::now() + TIMEOUT;
-    while !server.output().contains("fingerprint") {
-        assert!(Instant::now() < deadline, "the fingerprint is printed:\n{}", server.output());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The fingerprint is announced (in the readiness line as well as on
+    // stderr) and is the SHA-256 of the certificate the server presents.
+    let announced = server.ready_field("tls-sha256").expect("tls-sha256 in the readiness line").to_string();
+    assert_eq!(announced, parley_server::tls::fingerprint(&server_cert(&server)[0]));
     let mut tls = connect_tls(addr(&server, "ircs"), client_config(&server_cert(&server))).unwrap();
     tls.write_all(b"NICK secure\r\nUSER s 0 * :S\r\n").unwrap();
     let mut reader = BufReader::new(tls);

@@ -180,8 +180,11 @@ pub fn upload_pattern(
     (Response { status, headers, body }, hex::encode(hasher.finalize()))
 }
 
-/// Starts an upload declaring `declared` bytes, sends only `sent` of them
-/// and returns the open socket (drop it to disconnect half-way).
+/// Starts an upload declaring `declared` bytes and sends only `sent` of
+/// them. The request carries `Expect: 100-continue`, and the body is sent
+/// only after the server's `100 Continue`, which hyper sends when the handler
+/// first reads the body: by then the upload holds its transfer permit and its
+/// temp file exists. Returns the open socket.
 pub fn start_partial_upload(
     addr: SocketAddr,
     path: &str,
@@ -192,12 +195,36 @@ pub fn start_partial_upload(
     let mut s = connect(addr);
     let mut all: Vec<(&str, String)> = headers.to_vec();
     all.push(("Content-Length", declared.to_string()));
+    all.push(("Expect", "100-continue".to_string()));
     write_head(&mut s, "PUT", path, &all);
+    let interim = read_until_blank_line(&mut s);
+    assert!(interim.starts_with("HTTP/1.1 100"), "expected 100 Continue, got {interim:?}");
     let mut buf = vec![0u8; sent];
     Pattern::new(99).fill(&mut buf);
     s.write_all(&buf).expect("sending part of the body");
     s.flush().unwrap();
     s
+}
+
+/// Stops sending an unfinished upload (closes the write half, as a client
+/// that goes away does) and returns the server's answer to it.
+pub fn abandon_upload(s: TcpStream) -> u16 {
+    s.shutdown(std::net::Shutdown::Write).expect("closing the write half");
+    let mut r = BufReader::new(s);
+    read_head(&mut r).0
+}
+
+/// Reads byte by byte up to and including an empty line, so nothing after
+/// the interim response is consumed.
+fn read_until_blank_line(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).expect("reading an interim response");
+        assert!(n == 1, "the connection closed during the interim response: {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// Downloads `path`, hashing the body as it arrives; returns status,

@@ -355,20 +355,24 @@ fn parse_ready_line(line: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// `try_wait` until the child has exited or `timeout` passes. Only used once
-/// the child is known to be exiting (its stdout closed), so this is a short
-/// wait for the kernel to reap it, not a synchronisation sleep.
+/// Waits for the child to exit: a thread blocks in `wait()`, this one waits
+/// on it with a deadline; past it the child is killed (so the waiting thread
+/// ends too) and `None` is returned.
 fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
+    let pid = child.id();
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        scope.spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                None
+            }
         }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    })
 }
 
 /// The activity-log lines of event `kind` (the word after the timestamp).
