@@ -15,14 +15,13 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// The activity log file.
 pub struct ActivityLog {
-    path: PathBuf,
     out: Mutex<BufWriter<File>>,
     message_bodies: bool,
 }
@@ -52,11 +51,7 @@ impl ActivityLog {
     /// Opens (creating if needed) the log at `path` for appending.
     pub fn open(path: &Path, message_bodies: bool) -> std::io::Result<ActivityLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(ActivityLog { path: path.to_path_buf(), out: Mutex::new(BufWriter::new(file)), message_bodies })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(ActivityLog { out: Mutex::new(BufWriter::new(file)), message_bodies })
     }
 
     /// Whether message bodies are to be recorded.

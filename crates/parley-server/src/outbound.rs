@@ -148,11 +148,6 @@ impl Client {
             notified.await;
         }
     }
-
-    /// Bytes currently queued or in flight.
-    pub fn queued_bytes(&self) -> usize {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).bytes
-    }
 }
 
 /// What the writer takes from the queue in one go.

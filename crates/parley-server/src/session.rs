@@ -99,19 +99,11 @@ impl<'a> Ctx<'a> {
 
     /// Sends an IRCv3 standard reply: `FAIL <command> <code> [context...] :<text>`.
     pub fn fail(&self, command: &str, code: &str, context: &[&str], text: &str) {
-        self.standard_reply("FAIL", command, code, context, text);
-    }
-
-    pub fn note(&self, command: &str, code: &str, text: &str) {
-        self.standard_reply("NOTE", command, code, &[], text);
-    }
-
-    fn standard_reply(&self, kind: &str, command: &str, code: &str, context: &[&str], text: &str) {
         let mut params = vec![command.to_string(), code.to_string()];
         params.extend(context.iter().map(|s| s.to_string()));
         params.push(text.to_string());
         self.send_bytes(
-            Message::new(kind, params).with_source(self.server.config.server_name.clone()).to_bytes().freeze(),
+            Message::new("FAIL", params).with_source(self.server.config.server_name.clone()).to_bytes().freeze(),
         );
     }
 

@@ -52,10 +52,6 @@ impl Shutdown {
         })
     }
 
-    pub fn cause(&self) -> Option<ShutdownCause> {
-        self.tx.borrow().clone()
-    }
-
     pub fn listener(&self) -> ShutdownListener {
         ShutdownListener { rx: self.tx.subscribe() }
     }
@@ -73,10 +69,6 @@ impl ShutdownListener {
                 return ShutdownCause { by: "server".into(), reason: "stopped".into() };
             }
         }
-    }
-
-    pub fn is_triggered(&self) -> bool {
-        self.rx.borrow().is_some()
     }
 }
 

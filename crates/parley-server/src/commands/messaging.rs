@@ -60,7 +60,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
         }
         let relay = Relay::new(Message::new(command, params).with_source(mask.clone()), client_tags.clone());
         let delivered = if target.starts_with('#') {
-            to_channel(ctx, target, &relay, is_notice)
+            to_channel(ctx, target, &mask, &relay, is_notice)
         } else {
             to_user(ctx, target, &relay, is_notice, is_tagmsg)
         };
@@ -90,7 +90,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
 }
 
 /// Returns how many members got the message, or `None` if it was refused.
-fn to_channel(ctx: &Ctx<'_>, target: &str, relay: &Relay, is_notice: bool) -> Option<usize> {
+fn to_channel(ctx: &Ctx<'_>, target: &str, mask: &str, relay: &Relay, is_notice: bool) -> Option<usize> {
     let id = ctx.session.id;
     let key = casefold(target);
     let state = ctx.server.registry.read();
@@ -107,7 +107,7 @@ fn to_channel(ctx: &Ctx<'_>, target: &str, relay: &Relay, is_notice: bool) -> Op
         Some("Cannot send to channel (+n): you are not in it")
     } else if chan.modes.moderated && !privileged {
         Some("Cannot send to channel (+m): you need voice")
-    } else if !privileged && chan.is_banned(&ctx.session.hostmask()) {
+    } else if !privileged && chan.is_banned(mask) {
         Some("Cannot send to channel (+b): you are banned")
     } else {
         None

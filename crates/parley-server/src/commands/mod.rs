@@ -114,11 +114,6 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, msg: Message) {
     }
 }
 
-/// Whether `name` is a command Parley knows (for the docs test).
-pub fn is_known(name: &str) -> bool {
-    COMMANDS.iter().any(|s| s.name == name)
-}
-
 /// Splits a comma-separated list, dropping empty items.
 pub(crate) fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').filter(|p| !p.is_empty())
