@@ -11,7 +11,7 @@
 
 use crate::activity_log::{Actor, Value};
 use crate::commands;
-use crate::outbound::{self, Client, CloseReason};
+use crate::outbound::{self, Client, CloseReason, OutBatch};
 use crate::relay::Relay;
 use crate::server::ServerState;
 use crate::session::{Ctx, Session};
@@ -39,7 +39,7 @@ pub trait Incoming: Unpin + Send {
 /// Bytes to make room for before a read.
 const READ_CHUNK: usize = 4096;
 
-impl Incoming for tokio::net::tcp::OwnedReadHalf {
+impl Incoming for Arc<tokio::net::TcpStream> {
     async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         loop {
             self.readable().await?;
@@ -107,9 +107,13 @@ impl TokenBucket {
 }
 
 /// Serves one accepted connection until it ends, then cleans up after it.
+/// `direct` is the plain TCP socket, which other tasks may write to
+/// directly (see `outbound`); `None` for TLS.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<R, W>(
     rd: R,
     wr: W,
+    direct: Option<Arc<tokio::net::TcpStream>>,
     peer: SocketAddr,
     secure: bool,
     server: Arc<ServerState>,
@@ -119,7 +123,7 @@ pub async fn serve<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let id = server.next_client_id();
-    let client = Arc::new(Client::new(id, server.config.limits.sendq_bytes));
+    let client = Arc::new(Client::new(id, server.config.limits.sendq_bytes, direct));
     let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
     let writer_client = client.clone();
     // Owned by this task: awaited (bounded) below, so it never outlives us.
@@ -134,10 +138,31 @@ pub async fn serve<R, W>(
     let mut session = Session::new(id, peer, client);
     session.secure = secure;
     let end = read_loop(&mut session, rd, &server, shutdown).await;
-    finish(&mut session, &server, end);
+    {
+        let _batch = OutBatch::begin();
+        finish(&mut session, &server, end);
+    }
     if tokio::time::timeout(grace + Duration::from_secs(1), writer).await.is_err() {
         tracing::warn!(conn = id, "writer did not finish in time");
     }
+}
+
+/// Input state carried between reads.
+struct Reader {
+    buf: BytesMut,
+    bucket: TokenBucket,
+    /// Dropping the rest of an over-long line.
+    discarding: bool,
+    max_line: usize,
+}
+
+/// What handling the buffered input came to.
+enum Step {
+    /// Wait for more input (or until the throttle lifts).
+    Wait(Option<Instant>),
+    /// A command that awaits (OPER), run outside the output batch.
+    Deferred(commands::Deferred),
+    End(End),
 }
 
 async fn read_loop<R: Incoming>(
@@ -147,42 +172,32 @@ async fn read_loop<R: Incoming>(
     mut shutdown: ShutdownListener,
 ) -> End {
     let limits = &server.config.limits;
-    let max_line = limits.max_line_bytes + limits.max_tag_bytes;
-    let mut buf = BytesMut::new();
-    let mut bucket = TokenBucket::new(limits.flood_burst, limits.flood_lines_per_second);
-    let mut discarding = false;
+    let mut input = Reader {
+        buf: BytesMut::new(),
+        bucket: TokenBucket::new(limits.flood_burst, limits.flood_lines_per_second),
+        discarding: false,
+        max_line: limits.max_line_bytes + limits.max_tag_bytes,
+    };
     let connected = Instant::now();
     let mut last_input = connected;
     let mut ping_sent: Option<Instant> = None;
     let client = s.client.clone();
     loop {
-        if let Some(reason) = s.quit.take() {
-            return End::Left(reason);
-        }
-        let mut throttled_until = None;
-        if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            match bucket.take(Instant::now()) {
-                Ok(()) => {
-                    let line = buf.split_to(pos + 1);
-                    handle_line(s, server, &line[..pos]).await;
-                    if buf.is_empty() {
-                        // Idle connections keep no buffer.
-                        buf = BytesMut::new();
-                    }
-                    continue;
-                }
-                Err(at) => throttled_until = Some(at),
+        // Every line of this read is handled inside one output batch: what
+        // it sends to anyone goes out in one write per recipient when the
+        // batch ends, before this task waits again.
+        let step = {
+            let _batch = OutBatch::begin();
+            handle_input(s, server, &mut input)
+        };
+        let throttled_until = match step {
+            Step::Wait(until) => until,
+            Step::Deferred(command) => {
+                commands::run_deferred(&mut Ctx { server, session: s }, command).await;
+                continue;
             }
-            if buf.len() > limits.recvq_bytes {
-                log_limit(server, s, "flood", buf.len());
-                return End::Dropped(CloseReason::Other("Excess Flood".into()));
-            }
-        } else if buf.len() > max_line {
-            too_long(s, server);
-            buf.clear();
-            discarding = true;
-            continue;
-        }
+            Step::End(end) => return end,
+        };
         let deadline = if !s.registered {
             connected + Duration::from_secs(limits.registration_timeout_secs)
         } else if let Some(sent) = ping_sent {
@@ -196,18 +211,18 @@ async fn read_loop<R: Incoming>(
             _ = client.closed() => {
                 return End::Dropped(client.close_reason().unwrap_or(CloseReason::Other("Closed".into())));
             }
-            read = rd.read_into(&mut buf) => match read {
+            read = rd.read_into(&mut input.buf) => match read {
                 Ok(0) => return End::Left("Connection closed".into()),
                 Ok(_) => {
                     last_input = Instant::now();
                     ping_sent = None;
-                    if discarding {
-                        match buf.iter().position(|&b| b == b'\n') {
+                    if input.discarding {
+                        match input.buf.iter().position(|&b| b == b'\n') {
                             Some(pos) => {
-                                let _ = buf.split_to(pos + 1);
-                                discarding = false;
+                                let _ = input.buf.split_to(pos + 1);
+                                input.discarding = false;
                             }
-                            None => buf.clear(),
+                            None => input.buf.clear(),
                         }
                     }
                 }
@@ -227,18 +242,57 @@ async fn read_loop<R: Incoming>(
                     return End::Dropped(CloseReason::Other(format!("Ping timeout: {} seconds", limits.ping_timeout_secs)));
                 }
                 let name = server.config.server_name.clone();
-                s.client.push(Message::new("PING", vec![name]).to_bytes().freeze());
+                s.client.push(&Message::new("PING", vec![name]).to_bytes());
                 ping_sent = Some(Instant::now());
             }
         }
     }
 }
 
+/// Handles every complete line in the buffer that the flood bucket allows.
+fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader) -> Step {
+    let limits = &server.config.limits;
+    loop {
+        if let Some(reason) = s.quit.take() {
+            return Step::End(End::Left(reason));
+        }
+        let buf = &mut input.buf;
+        let Some(pos) = buf.iter().position(|&b| b == b'\n') else {
+            if buf.len() > input.max_line {
+                too_long(s, server);
+                buf.clear();
+                input.discarding = true;
+            }
+            return Step::Wait(None);
+        };
+        match input.bucket.take(Instant::now()) {
+            Ok(()) => {
+                let line = buf.split_to(pos + 1);
+                if buf.is_empty() {
+                    // Idle connections keep no buffer.
+                    *buf = BytesMut::new();
+                }
+                if let Some(command) = handle_line(s, server, &line[..pos]) {
+                    return Step::Deferred(command);
+                }
+            }
+            Err(at) => {
+                if buf.len() > limits.recvq_bytes {
+                    log_limit(server, s, "flood", buf.len());
+                    return Step::End(End::Dropped(CloseReason::Other("Excess Flood".into())));
+                }
+                return Step::Wait(Some(at));
+            }
+        }
+    }
+}
+
 /// Checks one raw line's limits and encoding, parses and dispatches it.
-async fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) {
+/// Returns a command that has to be awaited.
+fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) -> Option<commands::Deferred> {
     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
     if raw.is_empty() {
-        return;
+        return None;
     }
     let limits = &server.config.limits;
     let (tags_len, rest_len) = match raw.first() {
@@ -251,7 +305,7 @@ async fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) {
     // The limits count the final CR LF.
     if tags_len > limits.max_tag_bytes || rest_len + 2 > limits.max_line_bytes {
         too_long(s, server);
-        return;
+        return None;
     }
     let mut ctx = Ctx { server, session: s };
     let text = match std::str::from_utf8(raw) {
@@ -266,11 +320,11 @@ async fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) {
                 "Message rejected: it is not valid UTF-8 (this server is UTF8ONLY)",
             );
             log_limit(server, ctx.session, "invalid_utf8", raw.len());
-            return;
+            return None;
         }
     };
     match Message::parse(text) {
-        Ok(msg) => commands::dispatch(&mut ctx, msg).await,
+        Ok(msg) => return commands::dispatch(&mut ctx, msg),
         Err(ParseError::Empty) => {}
         Err(ParseError::BadCommand) => {
             let word = text.split(' ').find(|w| !w.starts_with(['@', ':'])).unwrap_or("");
@@ -279,6 +333,7 @@ async fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) {
         }
         Err(e) => ctx.fail("*", "INVALID_MESSAGE", &[], &format!("Could not parse that line: {e}")),
     }
+    None
 }
 
 fn too_long(s: &mut Session, server: &ServerState) {
@@ -306,7 +361,7 @@ fn finish(s: &mut Session, server: &ServerState, end: End) {
         let text = format!("*** {reason}");
         let target = s.nick.clone().unwrap_or_else(|| "*".into());
         let notice = Message::new("NOTICE", vec![target, text]).with_source(server.config.server_name.clone());
-        s.client.push(notice.to_bytes().freeze());
+        s.client.push(&notice.to_bytes());
     }
     if s.registered {
         let quiet_above = server.config.irc.quiet_lobby_above;
@@ -325,7 +380,7 @@ fn finish(s: &mut Session, server: &ServerState, end: End) {
     }
     let actor = Actor { conn: s.id, addr: Some(s.addr), nick: s.nick.as_deref() };
     server.log.record("quit", actor, &[("reason", Value::Text(&reason))]);
-    let error = Message::new("ERROR", vec![format!("Closing Link: {} ({reason})", s.host)]).to_bytes().freeze();
+    let error = Message::new("ERROR", vec![format!("Closing Link: {} ({reason})", s.host)]).to_bytes().to_vec();
     let why = match end {
         End::Dropped(r) => r,
         _ => CloseReason::Other(reason),

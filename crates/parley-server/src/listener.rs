@@ -5,6 +5,7 @@
 
 use crate::activity_log::{Actor, Value};
 use crate::connection;
+use crate::outbound::TcpOut;
 use crate::server::ServerState;
 use crate::shutdown::ShutdownListener;
 use parley_proto::Message;
@@ -100,8 +101,10 @@ pub async fn accept_irc(
                     let _slot = slot;
                     match tls {
                         None => {
-                            let (rd, wr) = stream.into_split();
-                            connection::serve(rd, wr, peer, false, server, shutdown).await;
+                            // Shared: other tasks write to it directly (see `outbound`).
+                            let stream = Arc::new(stream);
+                            let out = TcpOut(stream.clone());
+                            connection::serve(stream.clone(), out, Some(stream), peer, false, server, shutdown).await;
                         }
                         // Boxed: the TLS state is large and would otherwise
                         // size every plain connection's task too.
@@ -133,7 +136,7 @@ async fn serve_tls(
     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Ok(Ok(tls_stream)) => {
             let (rd, wr) = tokio::io::split(tls_stream);
-            connection::serve(rd, wr, peer, true, server, shutdown).await;
+            connection::serve(rd, wr, None, peer, true, server, shutdown).await;
         }
         Ok(Err(e)) => tls_failed(&server, peer, &e.to_string()),
         Err(_) => tls_failed(&server, peer, "handshake timed out"),

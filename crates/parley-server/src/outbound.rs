@@ -1,22 +1,42 @@
-//! A client's outgoing side: the bounded send queue that every other task
-//! pushes into, and the writer task that drains it to the socket.
+//! A client's outgoing side: the bounded send buffer that every other task
+//! appends to, how it reaches the socket, and the writer task for the rest.
 //!
-//! Broadcast lines arrive as shared `Bytes` (serialised once by the sender),
-//! so pushing to a member costs a reference count, not a copy. The queue is
-//! bounded in bytes (the SendQ): a push that would exceed it closes the
-//! client with "SendQ exceeded" instead of blocking the sender, so one slow
-//! reader never slows anyone else down. Bytes count against the SendQ until
-//! the socket has taken them, so the bound covers in-flight data too.
+//! Lines are copied into the client's `pending` buffer under its lock (one
+//! copy per recipient; a broadcast is serialised once by the sender). The
+//! buffer is bounded in bytes (the SendQ): an append that would exceed it
+//! closes the client with "SendQ exceeded" instead of blocking the sender,
+//! so one slow reader never slows anyone else down. Bytes count against the
+//! SendQ until the socket has taken them, so the bound covers in-flight data.
 //!
-//! The writer takes everything queued at once and writes it as one coalesced
-//! buffer: one syscall per wake-up however many lines arrived.
+//! How pending bytes reach the socket, fastest path first:
+//!
+//! 1. **Direct, at the end of a batch.** A connection task handles all the
+//!    lines of one read inside an [`OutBatch`]; every client that got its
+//!    first pending byte during the batch is remembered, and when the batch
+//!    ends the sending task writes each one's buffer with a non-blocking
+//!    `try_write` on the recipient's TCP socket. One system call per
+//!    recipient per batch, however many lines it got, and no hand-off to
+//!    another task: a private message goes out in the same turn that read it,
+//!    as in the single-threaded servers. Pushes outside a batch (timers, the
+//!    file store) are written directly at once.
+//! 2. **The writer task.** When the socket will not take everything (its
+//!    buffer is full: a slow reader), when the connection is TLS (the TLS
+//!    state is the writer's alone), or at close, the writer task owns the
+//!    write side until the buffer is empty, awaiting writability.
+//!
+//! Order is kept because only one party writes at a time: a direct write
+//! happens under the client's lock and only while the writer task does not
+//! own the socket, and the writer releases it only with the buffer empty.
 
-use bytes::Bytes;
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 pub type ClientId = u64;
@@ -47,6 +67,7 @@ pub struct Client {
     /// Unix time of the last PRIVMSG/NOTICE this client sent (WHOIS idle).
     pub last_spoke: std::sync::atomic::AtomicI64,
     queue: Mutex<Queue>,
+    /// Wakes the writer task: it was handed the socket, or the client closes.
     wake: Notify,
     /// Set (and `closing_wake` notified) when the server decides to drop
     /// this client. A flag and a `Notify` rather than a cancellation token,
@@ -54,28 +75,78 @@ pub struct Client {
     closing: AtomicBool,
     closing_wake: Notify,
     sendq_limit: usize,
+    /// The plain TCP socket, for direct writes; `None` for TLS.
+    direct: Option<Arc<TcpStream>>,
 }
 
 struct Queue {
-    lines: VecDeque<Bytes>,
-    /// Queued plus in-flight bytes.
-    bytes: usize,
+    /// Lines not yet given to the socket. Freed whenever it empties, so an
+    /// idle client holds no buffer.
+    pending: Vec<u8>,
+    /// Bytes the writer task has taken and the socket has not yet accepted.
+    in_flight: usize,
+    /// The writer task owns the write side (direct writes wait for it).
+    writer_owns: bool,
     close: Option<CloseReason>,
     /// The final line (ERROR ...) to write before closing.
-    last_words: Option<Bytes>,
+    last_words: Option<Vec<u8>>,
+}
+
+thread_local! {
+    /// Clients that got output during the current batch on this thread.
+    static DIRTY: RefCell<Vec<Arc<Client>>> = const { RefCell::new(Vec::new()) };
+    static IN_BATCH: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While alive, pushes on this thread are collected and written when it is
+/// dropped, one write per client. Not `Send`, so it cannot be held across an
+/// `.await` in a spawned task: a batch always ends on the thread it began on,
+/// before the task yields.
+pub struct OutBatch {
+    outer: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl OutBatch {
+    pub fn begin() -> OutBatch {
+        let outer = !IN_BATCH.replace(true);
+        OutBatch { outer, _not_send: PhantomData }
+    }
+}
+
+impl Drop for OutBatch {
+    fn drop(&mut self) {
+        if !self.outer {
+            return;
+        }
+        IN_BATCH.set(false);
+        let mut dirty = DIRTY.take();
+        for client in dirty.drain(..) {
+            client.flush();
+        }
+        // Keep the (per-thread) list's storage for the next batch.
+        DIRTY.set(dirty);
+    }
 }
 
 impl Client {
-    pub fn new(id: ClientId, sendq_limit: usize) -> Client {
+    pub fn new(id: ClientId, sendq_limit: usize, direct: Option<Arc<TcpStream>>) -> Client {
         Client {
             id,
             caps: AtomicU32::new(0),
             last_spoke: std::sync::atomic::AtomicI64::new(0),
-            queue: Mutex::new(Queue { lines: VecDeque::new(), bytes: 0, close: None, last_words: None }),
+            queue: Mutex::new(Queue {
+                pending: Vec::new(),
+                in_flight: 0,
+                writer_owns: false,
+                close: None,
+                last_words: None,
+            }),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
             closing_wake: Notify::new(),
             sendq_limit,
+            direct,
         }
     }
 
@@ -87,35 +158,78 @@ impl Client {
         self.caps.store(caps, Ordering::Relaxed);
     }
 
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Queues a line. Returns false when the client is closing, or has just
     /// been closed because this line would exceed its SendQ.
-    pub fn push(&self, line: Bytes) -> bool {
-        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+    pub fn push(self: &Arc<Self>, line: &[u8]) -> bool {
+        let mut q = self.lock();
         if q.close.is_some() {
             return false;
         }
-        if q.bytes + line.len() > self.sendq_limit {
+        if q.pending.len() + q.in_flight + line.len() > self.sendq_limit {
             q.close = Some(CloseReason::SendQExceeded);
-            q.lines.clear();
+            q.pending = Vec::new();
             drop(q);
             self.signal_closing();
             return false;
         }
-        q.bytes += line.len();
-        let was_empty = q.lines.is_empty();
-        q.lines.push_back(line);
+        let first = q.pending.is_empty();
+        q.pending.extend_from_slice(line);
         drop(q);
-        if was_empty {
-            self.wake.notify_one();
+        // Later lines ride along with the first one's flush.
+        if first {
+            if IN_BATCH.get() {
+                DIRTY.with_borrow_mut(|d| d.push(self.clone()));
+            } else {
+                self.flush();
+            }
         }
         true
     }
 
-    /// Closes the client: queued lines are still written, then `last_words`
+    /// Gives the pending bytes to the socket now if it takes them, else
+    /// hands the rest to the writer task.
+    fn flush(&self) {
+        let mut q = self.lock();
+        if q.writer_owns || q.pending.is_empty() {
+            return;
+        }
+        if q.close.is_none() {
+            if let Some(sock) = &self.direct {
+                // Under the lock, so no other line can slip in between; the
+                // call does not block.
+                match sock.try_write(&q.pending) {
+                    Ok(n) if n == q.pending.len() => {
+                        q.pending = Vec::new();
+                        return;
+                    }
+                    Ok(n) => {
+                        q.pending.drain(..n);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        q.close = Some(CloseReason::Other("Write error".into()));
+                        q.pending = Vec::new();
+                        drop(q);
+                        self.signal_closing();
+                        return;
+                    }
+                }
+            }
+        }
+        q.writer_owns = true;
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// Closes the client: pending lines are still written, then `last_words`
     /// (normally an ERROR line), then the socket is shut down. The first
     /// reason wins.
-    pub fn close(&self, reason: CloseReason, last_words: Option<Bytes>) {
-        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+    pub fn close(&self, reason: CloseReason, last_words: Option<Vec<u8>>) {
+        let mut q = self.lock();
         if q.close.is_none() {
             q.close = Some(reason);
         }
@@ -134,7 +248,7 @@ impl Client {
 
     /// The reason the server is closing this client, if it is.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).close.clone()
+        self.lock().close.clone()
     }
 
     /// Resolves once the server has decided to drop this client.
@@ -150,78 +264,69 @@ impl Client {
     }
 }
 
-/// What the writer takes from the queue in one go.
-enum Batch {
+/// What the writer task takes in one go.
+enum Work {
     Lines(Vec<u8>),
-    Close { rest: Vec<u8>, last_words: Option<Bytes>, sendq: bool },
+    /// The last pending lines, then the last words.
+    Close { rest: Vec<u8>, last_words: Option<Vec<u8>>, sendq: bool },
 }
 
-fn take_batch(client: &Client, buf: &mut Vec<u8>) -> Option<Batch> {
-    let mut q = client.queue.lock().unwrap_or_else(|p| p.into_inner());
-    buf.clear();
-    let mut taken = 0;
-    while let Some(line) = q.lines.pop_front() {
-        taken += line.len();
-        buf.extend_from_slice(&line);
-        if buf.len() >= 64 * 1024 {
-            break;
-        }
-    }
-    if q.lines.is_empty() {
-        if let Some(reason) = &q.close {
-            let sendq = *reason == CloseReason::SendQExceeded;
-            return Some(Batch::Close { rest: std::mem::take(buf), last_words: q.last_words.take(), sendq });
-        }
-    }
-    if taken == 0 {
+/// Takes the writer's next piece of work, if it owns the socket (or the
+/// client is closing: then it takes ownership for good).
+fn take_work(client: &Client) -> Option<Work> {
+    let mut q = client.lock();
+    if !q.writer_owns && q.close.is_none() {
         return None;
     }
-    Some(Batch::Lines(std::mem::take(buf)))
+    q.writer_owns = true;
+    if let Some(reason) = &q.close {
+        let sendq = *reason == CloseReason::SendQExceeded;
+        let rest = std::mem::take(&mut q.pending);
+        return Some(Work::Close { rest, last_words: q.last_words.take(), sendq });
+    }
+    if !q.pending.is_empty() {
+        let buf = std::mem::take(&mut q.pending);
+        q.in_flight = buf.len();
+        return Some(Work::Lines(buf));
+    }
+    // Drained: direct writes may resume.
+    q.writer_owns = false;
+    None
 }
 
-/// Drains `client`'s queue into `out` until the client is closed or the
-/// socket fails. `write_timeout` bounds the final flush on close.
+/// Writes what it is handed in `client`'s queue to `out` until the client is
+/// closed or the socket fails. `write_timeout` bounds the final flush on
+/// close.
 pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, write_timeout: Duration) {
-    let mut spare = Vec::new();
     loop {
-        let batch = loop {
-            // Register interest before looking, so a push between the look
-            // and the wait is not missed.
+        let work = loop {
+            // Register interest before looking, so a hand-off between the
+            // look and the wait is not missed.
             let notified = client.wake.notified();
-            if let Some(b) = take_batch(client, &mut spare) {
-                break b;
+            if let Some(w) = take_work(client) {
+                break w;
             }
             notified.await;
         };
-        match batch {
-            Batch::Lines(buf) => {
+        match work {
+            Work::Lines(buf) => {
                 let res = tokio::select! {
                     r = write_counted(&mut out, &buf, client) => r,
                     // A client cut for SendQ while we were blocked writing to
                     // it: stop now, it is not reading anyway.
                     _ = client.closed() => Err(std::io::ErrorKind::ConnectionAborted.into()),
                 };
-                let drained = {
-                    let mut q = client.queue.lock().unwrap_or_else(|p| p.into_inner());
-                    if q.lines.is_empty() && q.lines.capacity() > 0 {
-                        // An idle client keeps no queue storage.
-                        q.lines = VecDeque::new();
-                    }
-                    q.lines.is_empty()
-                };
-                // Reuse the buffer while more is queued; release it when idle.
-                spare = if drained { Vec::new() } else { buf };
                 if res.is_err() {
                     if client.close_reason().is_none() {
                         client.close(CloseReason::Other("Write error".into()), None);
                     }
-                    // Fall through to a final, bounded attempt at the ERROR line.
-                    let last = client.queue.lock().unwrap_or_else(|p| p.into_inner()).last_words.take();
+                    // A final, bounded attempt at the ERROR line.
+                    let last = client.lock().last_words.take();
                     Box::pin(finish(&mut out, Vec::new(), last, true, write_timeout)).await;
                     return;
                 }
             }
-            Batch::Close { rest, last_words, sendq } => {
+            Work::Close { rest, last_words, sendq } => {
                 // Boxed: the closing path would otherwise enlarge every idle writer.
                 Box::pin(finish(&mut out, rest, last_words, sendq, write_timeout)).await;
                 return;
@@ -232,8 +337,8 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, writ
 
 /// Writes `buf`, releasing each chunk from the SendQ count as the socket
 /// takes it, so a reader that keeps up is never counted as behind by a whole
-/// batch. Returns the bytes written (all of them on success).
-async fn write_counted<W: AsyncWrite + Unpin>(out: &mut W, buf: &[u8], client: &Client) -> std::io::Result<usize> {
+/// batch.
+async fn write_counted<W: AsyncWrite + Unpin>(out: &mut W, buf: &[u8], client: &Client) -> std::io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let n = out.write(&buf[done..]).await?;
@@ -241,17 +346,16 @@ async fn write_counted<W: AsyncWrite + Unpin>(out: &mut W, buf: &[u8], client: &
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         done += n;
-        let mut q = client.queue.lock().unwrap_or_else(|p| p.into_inner());
-        q.bytes = q.bytes.saturating_sub(n);
+        let mut q = client.lock();
+        q.in_flight = q.in_flight.saturating_sub(n);
     }
-    out.flush().await?;
-    Ok(done)
+    out.flush().await
 }
 
 async fn finish<W: AsyncWrite + Unpin>(
     out: &mut W,
     mut rest: Vec<u8>,
-    last_words: Option<Bytes>,
+    last_words: Option<Vec<u8>>,
     short: bool,
     write_timeout: Duration,
 ) {
@@ -267,28 +371,88 @@ async fn finish<W: AsyncWrite + Unpin>(
     .await;
 }
 
+/// The writer task's side of a plain TCP socket that direct writes share.
+pub struct TcpOut(pub Arc<TcpStream>);
+
+impl AsyncWrite for TcpOut {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // Sends FIN now, while other handles may still keep the socket open.
+        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn push_over_sendq_closes_and_drops_queue() {
-        let c = Client::new(1, 10);
-        assert!(c.push(Bytes::from_static(b"12345")));
-        assert!(c.push(Bytes::from_static(b"12345")));
-        assert!(!c.push(Bytes::from_static(b"1")));
+        let c = Arc::new(Client::new(1, 10, None));
+        let _batch = OutBatch::begin();
+        assert!(c.push(b"12345"));
+        assert!(c.push(b"12345"));
+        assert!(!c.push(b"1"));
         assert_eq!(c.close_reason(), Some(CloseReason::SendQExceeded));
-        assert!(!c.push(Bytes::from_static(b"x")));
+        assert!(!c.push(b"x"));
     }
 
     #[tokio::test]
     async fn writer_coalesces_then_writes_last_words() {
-        let c = Client::new(1, 1 << 20);
-        c.push(Bytes::from_static(b"a\r\n"));
-        c.push(Bytes::from_static(b"b\r\n"));
-        c.close(CloseReason::Other("bye".into()), Some(Bytes::from_static(b"ERROR :bye\r\n")));
+        let c = Arc::new(Client::new(1, 1 << 20, None));
+        {
+            let _batch = OutBatch::begin();
+            c.push(b"a\r\n");
+            c.push(b"b\r\n");
+        }
+        c.close(CloseReason::Other("bye".into()), Some(b"ERROR :bye\r\n".to_vec()));
         let mut out = Vec::new();
         run_writer(&mut out, &c, Duration::from_secs(1)).await;
         assert_eq!(out, b"a\r\nb\r\nERROR :bye\r\n");
+    }
+
+    #[tokio::test]
+    async fn direct_writes_keep_order_with_the_writer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        let sock = Arc::new(server_side);
+        let c = Arc::new(Client::new(1, 64 << 20, Some(sock.clone())));
+        let writer_client = c.clone();
+        let writer = tokio::spawn(async move { run_writer(TcpOut(sock), &writer_client, Duration::from_secs(5)).await });
+        // Far more than a socket buffer, so direct writes and the writer
+        // alternate; the bytes must arrive complete and in order.
+        let line = |i: u32| format!("{i:08}\r\n").into_bytes();
+        let count = 400_000;
+        for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
+            let _batch = OutBatch::begin();
+            for &i in chunk {
+                assert!(c.push(&line(i)));
+            }
+        }
+        c.close(CloseReason::Other("done".into()), Some(b"END\r\n".to_vec()));
+        let mut got = Vec::new();
+        let mut peer = peer;
+        tokio::io::AsyncReadExt::read_to_end(&mut peer, &mut got).await.unwrap();
+        writer.await.unwrap();
+        let mut want = Vec::new();
+        for i in 0..count {
+            want.extend_from_slice(&line(i));
+        }
+        want.extend_from_slice(b"END\r\n");
+        assert!(got == want, "got {} bytes, want {}", got.len(), want.len());
     }
 }

@@ -227,7 +227,7 @@ mod tests {
 
     fn user(nick: &str) -> User {
         User {
-            client: Arc::new(Client::new(1, 4096)),
+            client: Arc::new(Client::new(1, 4096, None)),
             addr: "127.0.0.1:1".parse().unwrap(),
             nick: nick.into(),
             user: "~u".into(),

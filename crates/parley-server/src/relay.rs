@@ -1,12 +1,12 @@
 //! A line relayed from one user to many: serialised once per distinct
-//! capability set among the recipients, and shared as `Bytes`.
+//! capability set among the recipients; each recipient's queue copies it.
 //!
 //! Recipients differ only in whether they get the `time` tag (server-time)
 //! and the `msgid` plus client-only tags (message-tags), so there are at
 //! most four encodings of any relayed line, each built on first use.
 
 use crate::caps;
-use bytes::Bytes;
+use bytes::BytesMut;
 use parley_proto::{Message, Tag};
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +24,7 @@ pub struct Relay {
     time: OnceCell<String>,
     msgid: u64,
     client_tags: Vec<Tag>,
-    encoded: [OnceCell<Bytes>; 4],
+    encoded: [OnceCell<BytesMut>; 4],
 }
 
 impl Relay {
@@ -35,7 +35,7 @@ impl Relay {
     }
 
     /// The encoding for a recipient with capability bits `caps`.
-    pub fn bytes_for(&self, caps: u32) -> Bytes {
+    pub fn bytes_for(&self, caps: u32) -> &[u8] {
         let with_time = caps & caps::SERVER_TIME != 0;
         let with_tags = caps & caps::MESSAGE_TAGS != 0;
         let slot = usize::from(with_time) | (usize::from(with_tags) << 1);
@@ -51,9 +51,8 @@ impl Relay {
                     let time = self.time.get_or_init(crate::session::now_tag).clone();
                     m.tags.push(Tag { key: "time".into(), value: Some(time) });
                 }
-                m.to_bytes().freeze()
+                m.to_bytes()
             })
-            .clone()
     }
 
     /// True when the relayed message has nothing for recipients without

@@ -5,7 +5,6 @@
 use crate::caps;
 use crate::outbound::Client;
 use crate::server::ServerState;
-use bytes::Bytes;
 use parley_proto::Message;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,7 +73,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Queues a raw encoded line to this client.
-    pub fn send_bytes(&self, bytes: Bytes) {
+    pub fn send_bytes(&self, bytes: &[u8]) {
         self.session.client.push(bytes);
     }
 
@@ -84,7 +83,7 @@ impl<'a> Ctx<'a> {
         if self.session.has_cap(caps::SERVER_TIME) && msg.tags.is_empty() {
             msg.tags.push(parley_proto::Tag { key: "time".into(), value: Some(now_tag()) });
         }
-        self.send_bytes(msg.to_bytes().freeze());
+        self.send_bytes(&msg.to_bytes());
     }
 
     /// Sends a numeric reply: `:server CODE <nick> params...`.
@@ -92,9 +91,7 @@ impl<'a> Ctx<'a> {
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(self.target().to_string());
         all.extend(params.iter().map(|p| p.as_ref().to_string()));
-        self.send_bytes(
-            Message::new(code, all).with_source(self.server.config.server_name.clone()).to_bytes().freeze(),
-        );
+        self.send_bytes(&Message::new(code, all).with_source(self.server.config.server_name.clone()).to_bytes());
     }
 
     /// Sends an IRCv3 standard reply: `FAIL <command> <code> [context...] :<text>`.
@@ -102,9 +99,7 @@ impl<'a> Ctx<'a> {
         let mut params = vec![command.to_string(), code.to_string()];
         params.extend(context.iter().map(|s| s.to_string()));
         params.push(text.to_string());
-        self.send_bytes(
-            Message::new("FAIL", params).with_source(self.server.config.server_name.clone()).to_bytes().freeze(),
-        );
+        self.send_bytes(&Message::new("FAIL", params).with_source(self.server.config.server_name.clone()).to_bytes());
     }
 
     /// A server NOTICE to this client.

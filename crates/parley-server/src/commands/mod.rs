@@ -60,23 +60,29 @@ const COMMANDS: &[Spec] = &[
     spec("EXTJWT", 1, true),
 ];
 
-/// Runs one parsed message from the client.
-pub async fn dispatch(ctx: &mut Ctx<'_>, msg: Message) {
+/// A command that has to wait for something (OPER: argon2 on the blocking
+/// pool). `dispatch` hands it back so the connection can end its output
+/// batch first and then await it with `run_deferred`.
+pub struct Deferred(Message);
+
+/// Runs one parsed message from the client; returns it instead if it has to
+/// be awaited.
+pub fn dispatch(ctx: &mut Ctx<'_>, msg: Message) -> Option<Deferred> {
     let Some(spec) = COMMANDS.iter().find(|s| s.name == msg.command) else {
         if ctx.session.registered {
             ctx.reply(ERR_UNKNOWNCOMMAND, &[msg.command.as_str(), "Unknown command"]);
         } else {
             ctx.reply(ERR_NOTREGISTERED, &["You have not registered"]);
         }
-        return;
+        return None;
     };
     if spec.needs_registration && !ctx.session.registered {
         ctx.reply(ERR_NOTREGISTERED, &["You have not registered"]);
-        return;
+        return None;
     }
     if msg.params.len() < spec.min_params {
         ctx.reply(ERR_NEEDMOREPARAMS, &[spec.name, "Not enough parameters"]);
-        return;
+        return None;
     }
     match spec.name {
         "CAP" => registration::cap(ctx, &msg),
@@ -104,14 +110,20 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, msg: Message) {
         "TIME" => query::time(ctx, &msg),
         "LUSERS" => query::lusers(ctx),
         "MOTD" => query::motd(ctx),
-        // The only command that awaits (argon2 on the blocking pool). Boxed so
-        // its state does not enlarge every idle connection's task.
-        "OPER" => Box::pin(oper::oper(ctx, &msg)).await,
+        // The only command that awaits.
+        "OPER" => return Some(Deferred(msg)),
         "KILL" => oper::kill(ctx, &msg),
         "DIE" => oper::die(ctx, &msg),
         "EXTJWT" => extjwt::extjwt(ctx, &msg),
         _ => unreachable!("every command in COMMANDS has a handler"),
     }
+    None
+}
+
+/// Runs a command `dispatch` handed back.
+pub async fn run_deferred(ctx: &mut Ctx<'_>, Deferred(msg): Deferred) {
+    // Boxed so its state does not enlarge every idle connection's task.
+    Box::pin(oper::oper(ctx, &msg)).await
 }
 
 /// Splits a comma-separated list, dropping empty items.

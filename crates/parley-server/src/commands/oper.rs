@@ -84,7 +84,7 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
         return;
     };
     let text = format!("Killed ({me} ({reason}))");
-    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({text})")]).to_bytes().freeze();
+    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({text})")]).to_bytes().to_vec();
     client.close(CloseReason::Other(text), Some(error));
     ctx.server_notice(&format!("Killed {nick}: {reason}"));
     ctx.server.log.record("kill", ctx.actor(), &[("target", Value::Text(&nick)), ("reason", Value::Text(&reason))]);

@@ -18,7 +18,7 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &Message) {
     let reply = |ctx: &Ctx<'_>, params: Vec<String>| {
         let mut all = vec![target.clone()];
         all.extend(params);
-        ctx.send_bytes(Message::new("CAP", all).with_source(server.clone()).to_bytes().freeze());
+        ctx.send_bytes(&Message::new("CAP", all).with_source(server.clone()).to_bytes());
     };
     match sub.as_str() {
         "LS" => {

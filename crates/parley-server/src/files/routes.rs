@@ -563,6 +563,9 @@ fn announce(st: &FileState, entry: &Entry, replaced: bool, url: &str) {
     let text = format!("{} {verb} {} ({} bytes): {url}", entry.uploaded_by, entry.name, entry.size);
     let msg = Message::new("NOTICE", vec![cfg.irc.lobby.clone(), text]).with_source(cfg.server_name.clone());
     let relay = Relay::new(msg, Vec::new());
+    // One batch: each member's line is written when it ends, after the
+    // registry lock is released.
+    let _batch = crate::outbound::OutBatch::begin();
     st.server.registry.read().send_to_channel(&parley_proto::casefold(&cfg.irc.lobby), &relay, None);
 }
 
