@@ -268,7 +268,11 @@ impl Client {
 enum Work {
     Lines(Vec<u8>),
     /// The last pending lines, then the last words.
-    Close { rest: Vec<u8>, last_words: Option<Vec<u8>>, sendq: bool },
+    Close {
+        rest: Vec<u8>,
+        last_words: Option<Vec<u8>>,
+        sendq: bool,
+    },
 }
 
 /// Takes the writer's next piece of work, if it owns the socket (or the
@@ -432,7 +436,8 @@ mod tests {
         let sock = Arc::new(server_side);
         let c = Arc::new(Client::new(1, 64 << 20, Some(sock.clone())));
         let writer_client = c.clone();
-        let writer = tokio::spawn(async move { run_writer(TcpOut(sock), &writer_client, Duration::from_secs(5)).await });
+        let writer =
+            tokio::spawn(async move { run_writer(TcpOut(sock), &writer_client, Duration::from_secs(5)).await });
         // Far more than a socket buffer, so direct writes and the writer
         // alternate; the bytes must arrive complete and in order.
         let line = |i: u32| format!("{i:08}\r\n").into_bytes();

@@ -39,20 +39,19 @@ impl Relay {
         let with_time = caps & caps::SERVER_TIME != 0;
         let with_tags = caps & caps::MESSAGE_TAGS != 0;
         let slot = usize::from(with_time) | (usize::from(with_tags) << 1);
-        self.encoded[slot]
-            .get_or_init(|| {
-                let mut m = self.msg.clone();
-                if with_tags {
-                    let start = START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
-                    m.tags.push(Tag { key: "msgid".into(), value: Some(format!("{start:x}-{:x}", self.msgid)) });
-                    m.tags.extend(self.client_tags.iter().cloned());
-                }
-                if with_time {
-                    let time = self.time.get_or_init(crate::session::now_tag).clone();
-                    m.tags.push(Tag { key: "time".into(), value: Some(time) });
-                }
-                m.to_bytes()
-            })
+        self.encoded[slot].get_or_init(|| {
+            let mut m = self.msg.clone();
+            if with_tags {
+                let start = START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
+                m.tags.push(Tag { key: "msgid".into(), value: Some(format!("{start:x}-{:x}", self.msgid)) });
+                m.tags.extend(self.client_tags.iter().cloned());
+            }
+            if with_time {
+                let time = self.time.get_or_init(crate::session::now_tag).clone();
+                m.tags.push(Tag { key: "time".into(), value: Some(time) });
+            }
+            m.to_bytes()
+        })
     }
 
     /// True when the relayed message has nothing for recipients without
@@ -71,13 +70,13 @@ mod tests {
         let m = Message::new("PRIVMSG", vec!["#a".into(), "hi there".into()]).with_source("n!u@h");
         let r = Relay::new(m, vec![Tag { key: "+react".into(), value: Some("x".into()) }]);
         let plain = r.bytes_for(0);
-        assert_eq!(&plain[..], b":n!u@h PRIVMSG #a :hi there\r\n");
+        assert_eq!(plain, b":n!u@h PRIVMSG #a :hi there\r\n");
         let timed = r.bytes_for(caps::SERVER_TIME);
         assert!(timed.starts_with(b"@time="));
         let tagged = r.bytes_for(caps::MESSAGE_TAGS | caps::SERVER_TIME);
-        let text = std::str::from_utf8(&tagged).unwrap();
+        let text = std::str::from_utf8(tagged).unwrap();
         assert!(text.contains("msgid=") && text.contains("+react=x") && text.contains("time="), "{text}");
-        // Same allocation the second time: serialised once, shared.
+        // Same allocation the second time: serialised once.
         assert_eq!(r.bytes_for(0).as_ptr(), plain.as_ptr());
     }
 }
