@@ -106,14 +106,19 @@ impl TokenBucket {
     }
 }
 
+/// Where a connection's output goes.
+pub enum Output<W> {
+    /// A plain TCP socket: written directly by senders and by the connection
+    /// task itself (see `outbound`).
+    Direct(Arc<tokio::net::TcpStream>),
+    /// Any other stream (TLS): written by a writer task.
+    Task(W),
+}
+
 /// Serves one accepted connection until it ends, then cleans up after it.
-/// `direct` is the plain TCP socket, which other tasks may write to
-/// directly (see `outbound`); `None` for TLS.
-#[allow(clippy::too_many_arguments)]
 pub async fn serve<R, W>(
     rd: R,
-    wr: W,
-    direct: Option<Arc<tokio::net::TcpStream>>,
+    out: Output<W>,
     peer: SocketAddr,
     secure: bool,
     server: Arc<ServerState>,
@@ -123,11 +128,18 @@ pub async fn serve<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let id = server.next_client_id();
-    let client = Arc::new(Client::new(id, server.config.limits.sendq_bytes, direct));
     let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
-    let writer_client = client.clone();
-    // Owned by this task: awaited (bounded) below, so it never outlives us.
-    let writer = tokio::spawn(async move { outbound::run_writer(wr, &writer_client, grace).await });
+    let sendq = server.config.limits.sendq_bytes;
+    let (client, writer) = match out {
+        Output::Direct(sock) => (Arc::new(Client::new(id, sendq, Some(sock))), None),
+        Output::Task(wr) => {
+            let client = Arc::new(Client::new(id, sendq, None));
+            let writer_client = client.clone();
+            // Owned by this task: awaited (bounded) below, so it never outlives us.
+            let writer = tokio::spawn(async move { outbound::run_writer(wr, &writer_client, grace).await });
+            (client, Some(writer))
+        }
+    };
     server.unregistered.fetch_add(1, Ordering::Relaxed);
     let transport = if secure { "tls" } else { "plain" };
     server.log.record(
@@ -135,15 +147,21 @@ pub async fn serve<R, W>(
         Actor { conn: id, addr: Some(peer), nick: None },
         &[("transport", Value::Text(transport))],
     );
-    let mut session = Session::new(id, peer, client);
+    let mut session = Session::new(id, peer, client.clone());
     session.secure = secure;
     let end = read_loop(&mut session, rd, &server, shutdown).await;
     {
         let _batch = OutBatch::begin();
         finish(&mut session, &server, end);
     }
-    if tokio::time::timeout(grace + Duration::from_secs(1), writer).await.is_err() {
-        tracing::warn!(conn = id, "writer did not finish in time");
+    match writer {
+        Some(writer) => {
+            if tokio::time::timeout(grace + Duration::from_secs(1), writer).await.is_err() {
+                tracing::warn!(conn = id, "writer did not finish in time");
+            }
+        }
+        // Boxed: the closing path would otherwise enlarge every idle connection.
+        None => Box::pin(client.finish_direct(grace)).await,
     }
 }
 
@@ -211,6 +229,8 @@ async fn read_loop<R: Incoming>(
             _ = client.closed() => {
                 return End::Dropped(client.close_reason().unwrap_or(CloseReason::Other("Closed".into())));
             }
+            // The socket was full: write the rest as it drains.
+            _ = client.write_turn(), if client.is_direct() => {}
             read = rd.read_into(&mut input.buf) => match read {
                 Ok(0) => return End::Left("Connection closed".into()),
                 Ok(_) => {

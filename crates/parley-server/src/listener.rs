@@ -4,7 +4,7 @@
 //! is closed; it never reaches the registry.
 
 use crate::activity_log::{Actor, Value};
-use crate::connection;
+use crate::connection::{self, Output};
 use crate::outbound::TcpOut;
 use crate::server::ServerState;
 use crate::shutdown::ShutdownListener;
@@ -103,8 +103,8 @@ pub async fn accept_irc(
                         None => {
                             // Shared: other tasks write to it directly (see `outbound`).
                             let stream = Arc::new(stream);
-                            let out = TcpOut(stream.clone());
-                            connection::serve(stream.clone(), out, Some(stream), peer, false, server, shutdown).await;
+                            let out = Output::<TcpOut>::Direct(stream.clone());
+                            connection::serve(stream, out, peer, false, server, shutdown).await;
                         }
                         // Boxed: the TLS state is large and would otherwise
                         // size every plain connection's task too.
@@ -136,7 +136,7 @@ async fn serve_tls(
     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Ok(Ok(tls_stream)) => {
             let (rd, wr) = tokio::io::split(tls_stream);
-            connection::serve(rd, wr, None, peer, true, server, shutdown).await;
+            connection::serve(rd, Output::Task(wr), peer, true, server, shutdown).await;
         }
         Ok(Err(e)) => tls_failed(&server, peer, &e.to_string()),
         Err(_) => tls_failed(&server, peer, "handshake timed out"),

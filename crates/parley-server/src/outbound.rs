@@ -8,25 +8,32 @@
 //! so one slow reader never slows anyone else down. Bytes count against the
 //! SendQ until the socket has taken them, so the bound covers in-flight data.
 //!
-//! How pending bytes reach the socket, fastest path first:
+//! How pending bytes reach the socket:
 //!
-//! 1. **Direct, at the end of a batch.** A connection task handles all the
-//!    lines of one read inside an [`OutBatch`]; every client that got its
-//!    first pending byte during the batch is remembered, and when the batch
-//!    ends the sending task writes each one's buffer with a non-blocking
-//!    `try_write` on the recipient's TCP socket. One system call per
-//!    recipient per batch, however many lines it got, and no hand-off to
-//!    another task: a private message goes out in the same turn that read it,
-//!    as in the single-threaded servers. Pushes outside a batch (timers, the
-//!    file store) are written directly at once.
-//! 2. **The writer task.** When the socket will not take everything (its
-//!    buffer is full: a slow reader), when the connection is TLS (the TLS
-//!    state is the writer's alone), or at close, the writer task owns the
-//!    write side until the buffer is empty, awaiting writability.
+//! 1. **Directly, at the end of a batch.** A connection task handles all
+//!    the lines of one read inside an [`OutBatch`]; every client that got
+//!    its first pending byte during the batch is remembered. When the batch
+//!    ends with few of them (a private message, replies, a small channel:
+//!    at most `DIRECT_WRITE_MAX`), the sending task writes each one's buffer
+//!    with a non-blocking `try_write` on the recipient's TCP socket: a
+//!    private message goes out in the same turn that read it, with no
+//!    hand-off to another task, as in the single-threaded servers. Pushes
+//!    outside a batch (timers) are written at once the same way.
+//! 2. **By the recipient's own task.** With many recipients (a busy
+//!    channel), or when a socket will not take everything (a slow reader),
+//!    the write side is handed to the recipient's connection task, which
+//!    writes all that is pending — from every sender in the meantime, in one
+//!    system call — as the socket becomes writable ([`Client::write_turn`],
+//!    one branch of its `select!`), while it goes on reading. At close, it
+//!    writes what is left and the last words ([`Client::finish_direct`]).
+//!    A plain TCP connection therefore has one task, not two.
+//! 3. **The writer task (TLS).** The TLS state cannot be shared, so a TLS
+//!    connection has a writer task ([`run_writer`]) that is handed the
+//!    write side instead, once per batch.
 //!
 //! Order is kept because only one party writes at a time: a direct write
-//! happens under the client's lock and only while the writer task does not
-//! own the socket, and the writer releases it only with the buffer empty.
+//! happens under the client's lock and only while the write side has not
+//! been handed over, and it is handed back only with the buffer empty.
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
@@ -67,7 +74,8 @@ pub struct Client {
     /// Unix time of the last PRIVMSG/NOTICE this client sent (WHOIS idle).
     pub last_spoke: std::sync::atomic::AtomicI64,
     queue: Mutex<Queue>,
-    /// Wakes the writer task: it was handed the socket, or the client closes.
+    /// Wakes whoever was handed the write side: the connection task (TCP) or
+    /// the writer task (TLS); also at close.
     wake: Notify,
     /// Set (and `closing_wake` notified) when the server decides to drop
     /// this client. A flag and a `Notify` rather than a cancellation token,
@@ -83,14 +91,19 @@ struct Queue {
     /// Lines not yet given to the socket. Freed whenever it empties, so an
     /// idle client holds no buffer.
     pending: Vec<u8>,
-    /// Bytes the writer task has taken and the socket has not yet accepted.
+    /// Bytes the TLS writer task has taken and the socket has not yet accepted.
     in_flight: usize,
-    /// The writer task owns the write side (direct writes wait for it).
+    /// The write side was handed to the connection's own task or its writer
+    /// (direct writes wait until it is handed back).
     writer_owns: bool,
     close: Option<CloseReason>,
     /// The final line (ERROR ...) to write before closing.
     last_words: Option<Vec<u8>>,
 }
+
+/// The most recipients one batch writes to directly; above it, each one's
+/// own task writes (see `OutBatch`'s drop).
+const DIRECT_WRITE_MAX: usize = 8;
 
 thread_local! {
     /// Clients that got output during the current batch on this thread.
@@ -121,8 +134,20 @@ impl Drop for OutBatch {
         }
         IN_BATCH.set(false);
         let mut dirty = DIRTY.take();
+        // A few recipients (a private message, replies, a small channel) are
+        // written at once by this task. Many (a busy channel) are handed to
+        // their own tasks instead: they run on both cores, and each one
+        // writes everything that reached it from every sender in the meantime
+        // in one go, where direct writes would cost this task one system call
+        // per recipient per batch (measured: half the fan-out throughput and
+        // a far worse p99; docs/BENCHMARKS.md).
+        let direct = dirty.len() <= DIRECT_WRITE_MAX;
         for client in dirty.drain(..) {
-            client.flush();
+            if direct {
+                client.flush();
+            } else {
+                client.hand_off();
+            }
         }
         // Keep the (per-thread) list's storage for the next batch.
         DIRTY.set(dirty);
@@ -225,6 +250,18 @@ impl Client {
         self.wake.notify_one();
     }
 
+    /// Hands the write side to the client's own task (or writer), which
+    /// writes what is pending when it next runs.
+    fn hand_off(&self) {
+        let mut q = self.lock();
+        if q.writer_owns || q.pending.is_empty() {
+            return;
+        }
+        q.writer_owns = true;
+        drop(q);
+        self.wake.notify_one();
+    }
+
     /// Closes the client: pending lines are still written, then `last_words`
     /// (normally an ERROR line), then the socket is shut down. The first
     /// reason wins.
@@ -261,6 +298,71 @@ impl Client {
             }
             notified.await;
         }
+    }
+
+    /// True for a plain TCP client, whose connection task takes its write
+    /// turns itself (there is no writer task).
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// For a plain TCP client: waits until the write side is handed over,
+    /// then writes the pending bytes as the socket takes them, and returns
+    /// once it has handed the write side back (buffer empty) or the client
+    /// is closing. Cancellation-safe: every byte written is removed from the
+    /// buffer under the lock before the next await.
+    pub async fn write_turn(&self) {
+        let Some(sock) = &self.direct else {
+            return std::future::pending().await;
+        };
+        loop {
+            let notified = self.wake.notified();
+            if self.lock().writer_owns {
+                break;
+            }
+            notified.await;
+        }
+        loop {
+            if sock.writable().await.is_err() {
+                self.close(CloseReason::Other("Write error".into()), None);
+                return;
+            }
+            let mut q = self.lock();
+            if q.close.is_some() {
+                // `finish_direct` writes the rest.
+                return;
+            }
+            match sock.try_write(&q.pending) {
+                Ok(n) if n == q.pending.len() => {
+                    q.pending = Vec::new();
+                    q.writer_owns = false;
+                    return;
+                }
+                Ok(n) => {
+                    q.pending.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    drop(q);
+                    self.close(CloseReason::Other("Write error".into()), None);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// For a plain TCP client, after `close`: writes what is still pending,
+    /// then the last words, and shuts the socket down, within
+    /// `write_timeout` (200 ms for a client cut for its SendQ).
+    pub async fn finish_direct(&self, write_timeout: Duration) {
+        let Some(sock) = &self.direct else { return };
+        let (rest, last_words, sendq) = {
+            let mut q = self.lock();
+            q.writer_owns = true;
+            let sendq = q.close == Some(CloseReason::SendQExceeded);
+            (std::mem::take(&mut q.pending), q.last_words.take(), sendq)
+        };
+        finish(&mut TcpOut(sock.clone()), rest, last_words, sendq, write_timeout).await;
     }
 }
 
@@ -375,7 +477,7 @@ async fn finish<W: AsyncWrite + Unpin>(
     .await;
 }
 
-/// The writer task's side of a plain TCP socket that direct writes share.
+/// A plain TCP socket shared with direct writes, as an `AsyncWrite`.
 pub struct TcpOut(pub Arc<TcpStream>);
 
 impl AsyncWrite for TcpOut {
@@ -429,30 +531,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn direct_writes_keep_order_with_the_writer() {
+    async fn direct_writes_and_write_turns_keep_order() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (server_side, _) = listener.accept().await.unwrap();
-        let sock = Arc::new(server_side);
-        let c = Arc::new(Client::new(1, 64 << 20, Some(sock.clone())));
-        let writer_client = c.clone();
-        let writer =
-            tokio::spawn(async move { run_writer(TcpOut(sock), &writer_client, Duration::from_secs(5)).await });
-        // Far more than a socket buffer, so direct writes and the writer
+        let c = Arc::new(Client::new(1, 64 << 20, Some(Arc::new(server_side))));
+        // Far more than a socket buffer, so direct writes and write turns
         // alternate; the bytes must arrive complete and in order.
         let line = |i: u32| format!("{i:08}\r\n").into_bytes();
         let count = 400_000;
-        for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
-            let _batch = OutBatch::begin();
-            for &i in chunk {
-                assert!(c.push(&line(i)));
+        let owner = c.clone();
+        let sender = tokio::spawn(async move {
+            for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
+                {
+                    let _batch = OutBatch::begin();
+                    for &i in chunk {
+                        assert!(owner.push(&line(i)));
+                    }
+                }
+                // What the connection task does between reads.
+                while owner.lock().writer_owns {
+                    owner.write_turn().await;
+                }
             }
-        }
-        c.close(CloseReason::Other("done".into()), Some(b"END\r\n".to_vec()));
+            owner.close(CloseReason::Other("done".into()), Some(b"END\r\n".to_vec()));
+            owner.finish_direct(Duration::from_secs(5)).await;
+        });
         let mut got = Vec::new();
-        let mut peer = peer;
         tokio::io::AsyncReadExt::read_to_end(&mut peer, &mut got).await.unwrap();
-        writer.await.unwrap();
+        sender.await.unwrap();
         let mut want = Vec::new();
         for i in 0..count {
             want.extend_from_slice(&line(i));
