@@ -40,9 +40,16 @@ pub trait Incoming: Unpin + Send {
 const READ_CHUNK: usize = 4096;
 
 impl Incoming for Arc<tokio::net::TcpStream> {
-    async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
-        loop {
-            self.readable().await?;
+    /// Poll-based, so the waiting future holds two references and nothing
+    /// else (an idle connection waits here).
+    fn read_into<'a>(
+        &'a mut self,
+        buf: &'a mut BytesMut,
+    ) -> impl std::future::Future<Output = std::io::Result<usize>> + Send + 'a {
+        std::future::poll_fn(move |cx| loop {
+            if let Err(e) = std::task::ready!(self.poll_read_ready(cx)) {
+                return std::task::Poll::Ready(Err(e));
+            }
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
@@ -53,11 +60,10 @@ impl Incoming for Arc<tokio::net::TcpStream> {
                     if buf.is_empty() {
                         *buf = BytesMut::new();
                     }
-                    continue;
                 }
-                other => return other,
+                other => return std::task::Poll::Ready(other),
             }
-        }
+        })
     }
 }
 
@@ -226,11 +232,10 @@ async fn read_loop<R: Incoming>(
         tokio::select! {
             biased;
             cause = shutdown.recv() => return End::Shutdown(cause),
-            _ = client.closed() => {
+            // Also writes this client's output when handed the write side.
+            _ = client.attention() => {
                 return End::Dropped(client.close_reason().unwrap_or(CloseReason::Other("Closed".into())));
             }
-            // The socket was full: write the rest as it drains.
-            _ = client.write_turn(), if client.is_direct() => {}
             read = rd.read_into(&mut input.buf) => match read {
                 Ok(0) => return End::Left("Connection closed".into()),
                 Ok(_) => {

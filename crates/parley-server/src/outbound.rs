@@ -23,7 +23,7 @@
 //!    channel), or when a socket will not take everything (a slow reader),
 //!    the write side is handed to the recipient's connection task, which
 //!    writes all that is pending — from every sender in the meantime, in one
-//!    system call — as the socket becomes writable ([`Client::write_turn`],
+//!    system call — as the socket becomes writable ([`Client::attention`],
 //!    one branch of its `select!`), while it goes on reading. At close, it
 //!    writes what is left and the last words ([`Client::finish_direct`]).
 //!    A plain TCP connection therefore has one task, not two.
@@ -35,6 +35,7 @@
 //! happens under the client's lock and only while the write side has not
 //! been handed over, and it is handed back only with the buffer empty.
 
+use futures_util::task::AtomicWaker;
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -44,7 +45,6 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 pub type ClientId = u64;
 
@@ -74,14 +74,15 @@ pub struct Client {
     /// Unix time of the last PRIVMSG/NOTICE this client sent (WHOIS idle).
     pub last_spoke: std::sync::atomic::AtomicI64,
     queue: Mutex<Queue>,
-    /// Wakes whoever was handed the write side: the connection task (TCP) or
-    /// the writer task (TLS); also at close.
-    wake: Notify,
-    /// Set (and `closing_wake` notified) when the server decides to drop
-    /// this client. A flag and a `Notify` rather than a cancellation token,
-    /// which would cost every idle connection another allocation.
+    /// Set when the server decides to drop this client.
     closing: AtomicBool,
-    closing_wake: Notify,
+    /// The connection task: woken at close and, for TCP, when it is handed
+    /// the write side. Wakers rather than `Notify`s or a cancellation token:
+    /// waiting on them stores nothing in the waiting future, which keeps
+    /// every idle connection's task small.
+    conn_waker: AtomicWaker,
+    /// The TLS writer task: woken when handed the write side, and at close.
+    writer_waker: AtomicWaker,
     sendq_limit: usize,
     /// The plain TCP socket, for direct writes; `None` for TLS.
     direct: Option<Arc<TcpStream>>,
@@ -167,9 +168,9 @@ impl Client {
                 close: None,
                 last_words: None,
             }),
-            wake: Notify::new(),
             closing: AtomicBool::new(false),
-            closing_wake: Notify::new(),
+            conn_waker: AtomicWaker::new(),
+            writer_waker: AtomicWaker::new(),
             sendq_limit,
             direct,
         }
@@ -247,7 +248,16 @@ impl Client {
         }
         q.writer_owns = true;
         drop(q);
-        self.wake.notify_one();
+        self.wake_owner();
+    }
+
+    /// Wakes whoever takes the write side when it is handed over.
+    fn wake_owner(&self) {
+        if self.direct.is_some() {
+            self.conn_waker.wake();
+        } else {
+            self.writer_waker.wake();
+        }
     }
 
     /// Hands the write side to the client's own task (or writer), which
@@ -259,7 +269,7 @@ impl Client {
         }
         q.writer_owns = true;
         drop(q);
-        self.wake.notify_one();
+        self.wake_owner();
     }
 
     /// Closes the client: pending lines are still written, then `last_words`
@@ -279,8 +289,8 @@ impl Client {
 
     fn signal_closing(&self) {
         self.closing.store(true, Ordering::Release);
-        self.closing_wake.notify_waiters();
-        self.wake.notify_one();
+        self.conn_waker.wake();
+        self.writer_waker.wake();
     }
 
     /// The reason the server is closing this client, if it is.
@@ -288,66 +298,65 @@ impl Client {
         self.lock().close.clone()
     }
 
-    /// Resolves once the server has decided to drop this client.
-    pub async fn closed(&self) {
-        loop {
-            // Register before checking, so a close in between is not missed.
-            let notified = self.closing_wake.notified();
-            if self.closing.load(Ordering::Acquire) {
-                return;
-            }
-            notified.await;
+    /// For the connection task: resolves once the server has decided to
+    /// drop this client. Meanwhile, for a plain TCP client, it takes the
+    /// write turns: when the write side is handed over (a full socket, or a
+    /// batch with many recipients), it writes the pending bytes as the
+    /// socket takes them and hands the write side back once they are all
+    /// written. Cancellation-safe: every byte written leaves the buffer
+    /// under the lock at once.
+    pub fn attention(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| self.poll_attention(cx))
+    }
+
+    fn poll_attention(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.conn_waker.register(cx.waker());
+        if self.closing.load(Ordering::Acquire) {
+            return Poll::Ready(());
         }
-    }
-
-    /// True for a plain TCP client, whose connection task takes its write
-    /// turns itself (there is no writer task).
-    pub fn is_direct(&self) -> bool {
-        self.direct.is_some()
-    }
-
-    /// For a plain TCP client: waits until the write side is handed over,
-    /// then writes the pending bytes as the socket takes them, and returns
-    /// once it has handed the write side back (buffer empty) or the client
-    /// is closing. Cancellation-safe: every byte written is removed from the
-    /// buffer under the lock before the next await.
-    pub async fn write_turn(&self) {
         let Some(sock) = &self.direct else {
-            return std::future::pending().await;
+            return Poll::Pending;
         };
         loop {
-            let notified = self.wake.notified();
-            if self.lock().writer_owns {
-                break;
+            if !self.lock().writer_owns {
+                return Poll::Pending;
             }
-            notified.await;
-        }
-        loop {
-            if sock.writable().await.is_err() {
+            if ready!(sock.poll_write_ready(cx)).is_err() {
                 self.close(CloseReason::Other("Write error".into()), None);
-                return;
+                return Poll::Ready(());
             }
             let mut q = self.lock();
             if q.close.is_some() {
                 // `finish_direct` writes the rest.
-                return;
+                return Poll::Ready(());
             }
             match sock.try_write(&q.pending) {
                 Ok(n) if n == q.pending.len() => {
                     q.pending = Vec::new();
                     q.writer_owns = false;
-                    return;
+                    return Poll::Pending;
                 }
                 Ok(n) => {
                     q.pending.drain(..n);
                 }
+                // Readiness is cleared: the next poll_write_ready waits.
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => {
                     drop(q);
                     self.close(CloseReason::Other("Write error".into()), None);
-                    return;
+                    return Poll::Ready(());
                 }
             }
+        }
+    }
+
+    /// For the TLS writer task: resolves once the client is closing.
+    fn poll_writer_closing(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.writer_waker.register(cx.waker());
+        if self.closing.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 
@@ -405,22 +414,21 @@ fn take_work(client: &Client) -> Option<Work> {
 /// close.
 pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, write_timeout: Duration) {
     loop {
-        let work = loop {
-            // Register interest before looking, so a hand-off between the
-            // look and the wait is not missed.
-            let notified = client.wake.notified();
-            if let Some(w) = take_work(client) {
-                break w;
-            }
-            notified.await;
-        };
+        let work = std::future::poll_fn(|cx| {
+            // Register before looking, so a hand-off in between is not missed.
+            client.writer_waker.register(cx.waker());
+            take_work(client).map_or(Poll::Pending, Poll::Ready)
+        })
+        .await;
         match work {
             Work::Lines(buf) => {
                 let res = tokio::select! {
                     r = write_counted(&mut out, &buf, client) => r,
                     // A client cut for SendQ while we were blocked writing to
                     // it: stop now, it is not reading anyway.
-                    _ = client.closed() => Err(std::io::ErrorKind::ConnectionAborted.into()),
+                    _ = std::future::poll_fn(|cx| client.poll_writer_closing(cx)) => {
+                        Err(std::io::ErrorKind::ConnectionAborted.into())
+                    }
                 };
                 if res.is_err() {
                     if client.close_reason().is_none() {
@@ -549,9 +557,14 @@ mod tests {
                         assert!(owner.push(&line(i)));
                     }
                 }
-                // What the connection task does between reads.
+                // What the connection task does between reads: write turns
+                // until the write side is handed back.
                 while owner.lock().writer_owns {
-                    owner.write_turn().await;
+                    tokio::select! {
+                        biased;
+                        _ = owner.attention() => unreachable!("not closing"),
+                        _ = tokio::task::yield_now() => {}
+                    }
                 }
             }
             owner.close(CloseReason::Other("done".into()), Some(b"END\r\n".to_vec()));
