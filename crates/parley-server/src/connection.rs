@@ -15,7 +15,7 @@ use crate::outbound::{self, Client, CloseReason, OutBatch};
 use crate::relay::Relay;
 use crate::server::ServerState;
 use crate::session::{Ctx, Session};
-use crate::shutdown::{ShutdownCause, ShutdownListener};
+use crate::shutdown::ShutdownCause;
 use bytes::BytesMut;
 use parley_proto::numeric::*;
 use parley_proto::{Message, ParseError};
@@ -122,14 +122,8 @@ pub enum Output<W> {
 }
 
 /// Serves one accepted connection until it ends, then cleans up after it.
-pub async fn serve<R, W>(
-    rd: R,
-    out: Output<W>,
-    peer: SocketAddr,
-    secure: bool,
-    server: Arc<ServerState>,
-    shutdown: ShutdownListener,
-) where
+pub async fn serve<R, W>(rd: R, out: Output<W>, peer: SocketAddr, secure: bool, server: Arc<ServerState>)
+where
     R: Incoming,
     W: AsyncWrite + Unpin + Send + 'static,
 {
@@ -153,13 +147,16 @@ pub async fn serve<R, W>(
         Actor { conn: id, addr: Some(peer), nick: None },
         &[("transport", Value::Text(transport))],
     );
+    // Listed, so a shutdown can wake this task (see `lib.rs`).
+    server.connections.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::downgrade(&client));
     let mut session = Session::new(id, peer, client.clone());
     session.secure = secure;
-    let end = read_loop(&mut session, rd, &server, shutdown).await;
+    let end = read_loop(&mut session, rd, &server).await;
     {
         let _batch = OutBatch::begin();
         finish(&mut session, &server, end);
     }
+    server.connections.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     match writer {
         Some(writer) => {
             if tokio::time::timeout(grace + Duration::from_secs(1), writer).await.is_err() {
@@ -189,12 +186,7 @@ enum Step {
     End(End),
 }
 
-async fn read_loop<R: Incoming>(
-    s: &mut Session,
-    mut rd: R,
-    server: &ServerState,
-    mut shutdown: ShutdownListener,
-) -> End {
+async fn read_loop<R: Incoming>(s: &mut Session, mut rd: R, server: &ServerState) -> End {
     let limits = &server.config.limits;
     let mut input = Reader {
         buf: BytesMut::new(),
@@ -207,14 +199,13 @@ async fn read_loop<R: Incoming>(
     let mut ping_sent: Option<Instant> = None;
     let client = s.client.clone();
     loop {
-        // Every line of this read is handled inside one output batch: what
-        // it sends to anyone goes out in one write per recipient when the
-        // batch ends, before this task waits again.
-        let step = {
-            let _batch = OutBatch::begin();
-            handle_input(s, server, &mut input)
-        };
-        let throttled_until = match step {
+        // Checked each turn: a connection listed after the shutdown woke
+        // everyone listed must still see it.
+        if let Some(cause) = server.shutdown.cause() {
+            return End::Shutdown(cause);
+        }
+        // Matched in place, so the step is not kept across the wait below.
+        let throttled_until = match handle_input(s, server, &mut input) {
             Step::Wait(until) => until,
             Step::Deferred(command) => {
                 commands::run_deferred(&mut Ctx { server, session: s }, command).await;
@@ -231,9 +222,11 @@ async fn read_loop<R: Incoming>(
         };
         tokio::select! {
             biased;
-            cause = shutdown.recv() => return End::Shutdown(cause),
             // Also writes this client's output when handed the write side.
             _ = client.attention() => {
+                if let Some(cause) = server.shutdown.cause() {
+                    return End::Shutdown(cause);
+                }
                 return End::Dropped(client.close_reason().unwrap_or(CloseReason::Other("Closed".into())));
             }
             read = rd.read_into(&mut input.buf) => match read {
@@ -274,8 +267,11 @@ async fn read_loop<R: Incoming>(
     }
 }
 
-/// Handles every complete line in the buffer that the flood bucket allows.
+/// Handles every complete line in the buffer that the flood bucket allows,
+/// in one output batch: what they send to anyone goes out in one write per
+/// recipient when it returns, before the connection task waits again.
 fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader) -> Step {
+    let _batch = OutBatch::begin();
     let limits = &server.config.limits;
     loop {
         if let Some(reason) = s.quit.take() {

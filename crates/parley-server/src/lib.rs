@@ -246,6 +246,11 @@ impl Server {
         });
         let cause = stop.recv().await;
         tracing::info!(by = %cause.by, reason = %cause.reason, "shutting down");
+        // Wake every connection; each sees the cause and winds down.
+        let clients: Vec<_> = state.connections.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for client in clients.iter().filter_map(|c| c.upgrade()) {
+            client.wake_for_shutdown();
+        }
         tracker.close();
         let grace = Duration::from_secs(state.config.limits.shutdown_grace_secs);
         if tokio::time::timeout(grace + Duration::from_secs(2), tracker.wait()).await.is_err() {

@@ -95,7 +95,6 @@ pub async fn accept_irc(
         match limits.try_acquire(peer.ip()) {
             Ok(slot) => {
                 let server = server.clone();
-                let shutdown = shutdown.clone();
                 let tls = tls.clone();
                 tracker.spawn(async move {
                     let _slot = slot;
@@ -104,11 +103,11 @@ pub async fn accept_irc(
                             // Shared: other tasks write to it directly (see `outbound`).
                             let stream = Arc::new(stream);
                             let out = Output::<TcpOut>::Direct(stream.clone());
-                            connection::serve(stream, out, peer, false, server, shutdown).await;
+                            connection::serve(stream, out, peer, false, server).await;
                         }
                         // Boxed: the TLS state is large and would otherwise
                         // size every plain connection's task too.
-                        Some(acceptor) => Box::pin(serve_tls(acceptor, stream, peer, server, shutdown)).await,
+                        Some(acceptor) => Box::pin(serve_tls(acceptor, stream, peer, server)).await,
                     }
                 });
             }
@@ -125,18 +124,12 @@ pub async fn accept_irc(
     }
 }
 
-async fn serve_tls(
-    acceptor: TlsAcceptor,
-    stream: TcpStream,
-    peer: SocketAddr,
-    server: Arc<ServerState>,
-    shutdown: ShutdownListener,
-) {
+async fn serve_tls(acceptor: TlsAcceptor, stream: TcpStream, peer: SocketAddr, server: Arc<ServerState>) {
     let limit = Duration::from_secs(server.config.tls.handshake_timeout_secs);
     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Ok(Ok(tls_stream)) => {
             let (rd, wr) = tokio::io::split(tls_stream);
-            connection::serve(rd, Output::Task(wr), peer, true, server, shutdown).await;
+            connection::serve(rd, Output::Task(wr), peer, true, server).await;
         }
         Ok(Err(e)) => tls_failed(&server, peer, &e.to_string()),
         Err(_) => tls_failed(&server, peer, "handshake timed out"),

@@ -76,6 +76,8 @@ pub struct Client {
     queue: Mutex<Queue>,
     /// Set when the server decides to drop this client.
     closing: AtomicBool,
+    /// Set when the server shuts down.
+    stopping: AtomicBool,
     /// The connection task: woken at close and, for TCP, when it is handed
     /// the write side. Wakers rather than `Notify`s or a cancellation token:
     /// waiting on them stores nothing in the waiting future, which keeps
@@ -169,6 +171,7 @@ impl Client {
                 last_words: None,
             }),
             closing: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             conn_waker: AtomicWaker::new(),
             writer_waker: AtomicWaker::new(),
             sendq_limit,
@@ -293,13 +296,20 @@ impl Client {
         self.writer_waker.wake();
     }
 
+    /// Wakes the connection task at shutdown (it then reads the cause from
+    /// the server). Output goes on: the task writes its goodbye and closes.
+    pub fn wake_for_shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.conn_waker.wake();
+    }
+
     /// The reason the server is closing this client, if it is.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.lock().close.clone()
     }
 
     /// For the connection task: resolves once the server has decided to
-    /// drop this client. Meanwhile, for a plain TCP client, it takes the
+    /// drop this client, or is shutting down. Meanwhile, for a plain TCP client, it takes the
     /// write turns: when the write side is handed over (a full socket, or a
     /// batch with many recipients), it writes the pending bytes as the
     /// socket takes them and hands the write side back once they are all
@@ -311,7 +321,7 @@ impl Client {
 
     fn poll_attention(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.conn_waker.register(cx.waker());
-        if self.closing.load(Ordering::Acquire) {
+        if self.closing.load(Ordering::Acquire) || self.stopping.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
         let Some(sock) = &self.direct else {

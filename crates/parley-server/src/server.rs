@@ -6,10 +6,12 @@ use crate::activity_log::ActivityLog;
 use crate::config::Config;
 use crate::files::auth::Tokens;
 use crate::operators::Operators;
+use crate::outbound::{Client, ClientId};
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 pub const VERSION: &str = concat!("parley-", env!("CARGO_PKG_VERSION"));
 
@@ -31,6 +33,9 @@ pub struct ServerState {
     pub isupport: Vec<String>,
     /// Connections that have not registered yet (LUSERS 253).
     pub unregistered: AtomicUsize,
+    /// Every IRC connection, so a shutdown can wake each one's task (which
+    /// then waits on nothing shutdown-specific: a smaller idle task).
+    pub connections: Mutex<HashMap<ClientId, Weak<Client>>>,
     next_id: AtomicU64,
 }
 
@@ -73,6 +78,7 @@ impl ServerState {
             created,
             isupport,
             unregistered: AtomicUsize::new(0),
+            connections: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         }
     }

@@ -52,6 +52,11 @@ impl Shutdown {
         })
     }
 
+    /// The cause, once the shutdown has started.
+    pub fn cause(&self) -> Option<ShutdownCause> {
+        self.tx.borrow().clone()
+    }
+
     pub fn listener(&self) -> ShutdownListener {
         ShutdownListener { rx: self.tx.subscribe() }
     }

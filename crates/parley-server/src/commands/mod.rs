@@ -120,10 +120,13 @@ pub fn dispatch(ctx: &mut Ctx<'_>, msg: Message) -> Option<Deferred> {
     None
 }
 
-/// Runs a command `dispatch` handed back.
-pub async fn run_deferred(ctx: &mut Ctx<'_>, Deferred(msg): Deferred) {
-    // Boxed so its state does not enlarge every idle connection's task.
-    Box::pin(oper::oper(ctx, &msg)).await
+/// Runs a command `dispatch` handed back. Boxed whole (the message too), so
+/// its state does not enlarge every idle connection's task.
+pub fn run_deferred<'a, 'b: 'a>(
+    ctx: &'a mut Ctx<'b>,
+    Deferred(msg): Deferred,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+    Box::pin(async move { oper::oper(ctx, &msg).await })
 }
 
 /// Splits a comma-separated list, dropping empty items.
