@@ -11,6 +11,7 @@
 
 use crate::activity_log::{Actor, Value};
 use crate::commands;
+use crate::listener::Slot;
 use crate::outbound::{self, Client, CloseReason, OutBatch};
 use crate::relay::Relay;
 use crate::server::ServerState;
@@ -122,49 +123,64 @@ pub enum Output<W> {
 }
 
 /// Serves one accepted connection until it ends, then cleans up after it.
-pub async fn serve<R, W>(rd: R, out: Output<W>, peer: SocketAddr, secure: bool, server: Arc<ServerState>)
+/// A plain function returning an `async move` block rather than an `async
+/// fn`, which would store its arguments twice in every connection's task.
+#[allow(clippy::manual_async_fn)]
+pub fn serve<R, W>(
+    rd: R,
+    out: Output<W>,
+    peer: SocketAddr,
+    slot: Slot,
+    server: Arc<ServerState>,
+) -> impl std::future::Future<Output = ()> + Send
 where
-    R: Incoming,
+    R: Incoming + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let id = server.next_client_id();
-    let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
-    let sendq = server.config.limits.sendq_bytes;
-    let (client, writer) = match out {
-        Output::Direct(sock) => (Arc::new(Client::new(id, sendq, Some(sock))), None),
-        Output::Task(wr) => {
-            let client = Arc::new(Client::new(id, sendq, None));
-            let writer_client = client.clone();
-            // Owned by this task: awaited (bounded) below, so it never outlives us.
-            let writer = tokio::spawn(async move { outbound::run_writer(wr, &writer_client, grace).await });
-            (client, Some(writer))
-        }
-    };
-    server.unregistered.fetch_add(1, Ordering::Relaxed);
-    let transport = if secure { "tls" } else { "plain" };
-    server.log.record(
-        "connect",
-        Actor { conn: id, addr: Some(peer), nick: None },
-        &[("transport", Value::Text(transport))],
-    );
-    // Listed, so a shutdown can wake this task (see `lib.rs`).
-    server.connections.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::downgrade(&client));
-    let mut session = Session::new(id, peer, client.clone());
-    session.secure = secure;
-    let end = read_loop(&mut session, rd, &server).await;
-    {
-        let _batch = OutBatch::begin();
-        finish(&mut session, &server, end);
-    }
-    server.connections.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-    match writer {
-        Some(writer) => {
-            if tokio::time::timeout(grace + Duration::from_secs(1), writer).await.is_err() {
-                tracing::warn!(conn = id, "writer did not finish in time");
+    async move {
+        let id = server.next_client_id();
+        let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
+        let sendq = server.config.limits.sendq_bytes;
+        // Only TLS connections are served through a writer task.
+        let secure = matches!(out, Output::Task(_));
+        let (client, writer) = match out {
+            Output::Direct(sock) => (Arc::new(Client::new(id, sendq, Some(sock))), None),
+            Output::Task(wr) => {
+                let client = Arc::new(Client::new(id, sendq, None));
+                let writer_client = client.clone();
+                // Owned by this task: awaited (bounded) below, so it never outlives us.
+                let writer = tokio::spawn(async move { outbound::run_writer(wr, &writer_client, grace).await });
+                (client, Some(writer))
             }
+        };
+        server.unregistered.fetch_add(1, Ordering::Relaxed);
+        let transport = if secure { "tls" } else { "plain" };
+        server.log.record(
+            "connect",
+            Actor { conn: id, addr: Some(peer), nick: None },
+            &[("transport", Value::Text(transport))],
+        );
+        // Listed, so a shutdown can wake this task (see `lib.rs`).
+        server.connections.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::downgrade(&client));
+        let mut session = Session::new(id, peer, client.clone());
+        session.secure = secure;
+        let end = read_loop(&mut session, rd, &server).await;
+        {
+            let _batch = OutBatch::begin();
+            finish(&mut session, &server, end);
         }
-        // Boxed: the closing path would otherwise enlarge every idle connection.
-        None => Box::pin(client.finish_direct(grace)).await,
+        server.connections.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        match writer {
+            Some(writer) => {
+                if tokio::time::timeout(grace + Duration::from_secs(1), writer).await.is_err() {
+                    tracing::warn!(conn = id, "writer did not finish in time");
+                }
+            }
+            // Boxed: the closing path would otherwise enlarge every idle connection.
+            None => Box::pin(client.finish_direct(grace)).await,
+        }
+        // The connection's place under the connection limits.
+        drop(slot);
     }
 }
 
@@ -186,82 +202,91 @@ enum Step {
     End(End),
 }
 
-async fn read_loop<R: Incoming>(s: &mut Session, mut rd: R, server: &ServerState) -> End {
-    let limits = &server.config.limits;
-    let mut input = Reader {
-        buf: BytesMut::new(),
-        bucket: TokenBucket::new(limits.flood_burst, limits.flood_lines_per_second),
-        discarding: false,
-        max_line: limits.max_line_bytes + limits.max_tag_bytes,
-    };
-    let connected = Instant::now();
-    let mut last_input = connected;
-    let mut ping_sent: Option<Instant> = None;
-    let client = s.client.clone();
-    loop {
-        // Checked each turn: a connection listed after the shutdown woke
-        // everyone listed must still see it.
-        if let Some(cause) = server.shutdown.cause() {
-            return End::Shutdown(cause);
-        }
-        // Matched in place, so the step is not kept across the wait below.
-        let throttled_until = match handle_input(s, server, &mut input) {
-            Step::Wait(until) => until,
-            Step::Deferred(command) => {
-                commands::run_deferred(&mut Ctx { server, session: s }, command).await;
-                continue;
-            }
-            Step::End(end) => return end,
+/// The connection's life: read, handle, wait. (An `async move` block, not
+/// an `async fn`, for the same reason as `serve`.)
+#[allow(clippy::manual_async_fn)]
+fn read_loop<'a, R: Incoming + 'a>(
+    s: &'a mut Session,
+    mut rd: R,
+    server: &'a ServerState,
+) -> impl std::future::Future<Output = End> + Send + 'a {
+    async move {
+        let limits = &server.config.limits;
+        let mut input = Reader {
+            buf: BytesMut::new(),
+            bucket: TokenBucket::new(limits.flood_burst, limits.flood_lines_per_second),
+            discarding: false,
+            max_line: limits.max_line_bytes + limits.max_tag_bytes,
         };
-        let deadline = if !s.registered {
-            connected + Duration::from_secs(limits.registration_timeout_secs)
-        } else if let Some(sent) = ping_sent {
-            sent + Duration::from_secs(limits.ping_timeout_secs)
-        } else {
-            last_input + Duration::from_secs(limits.ping_interval_secs)
-        };
-        tokio::select! {
-            biased;
-            // Also writes this client's output when handed the write side.
-            _ = client.attention() => {
-                if let Some(cause) = server.shutdown.cause() {
-                    return End::Shutdown(cause);
-                }
-                return End::Dropped(client.close_reason().unwrap_or(CloseReason::Other("Closed".into())));
+        let connected = Instant::now();
+        let mut last_input = connected;
+        let mut ping_sent: Option<Instant> = None;
+        let client = s.client.clone();
+        loop {
+            // Checked each turn: a connection listed after the shutdown woke
+            // everyone listed must still see it.
+            if let Some(cause) = server.shutdown.cause() {
+                return End::Shutdown(cause);
             }
-            read = rd.read_into(&mut input.buf) => match read {
-                Ok(0) => return End::Left("Connection closed".into()),
-                Ok(_) => {
-                    last_input = Instant::now();
-                    ping_sent = None;
-                    if input.discarding {
-                        match input.buf.iter().position(|&b| b == b'\n') {
-                            Some(pos) => {
-                                let _ = input.buf.split_to(pos + 1);
-                                input.discarding = false;
-                            }
-                            None => input.buf.clear(),
-                        }
-                    }
-                }
-                Err(e) => return End::Left(format!("Read error: {}", e.kind())),
-            },
-            // One timer for both: the end of a throttle and the liveness deadline.
-            _ = tokio::time::sleep_until(throttled_until.map_or(deadline, |t| t.min(deadline))) => {
-                if Instant::now() < deadline {
+            // Matched in place, so the step is not kept across the wait below.
+            let throttled_until = match handle_input(s, server, &mut input) {
+                Step::Wait(until) => until,
+                Step::Deferred(command) => {
+                    commands::run_deferred(&mut Ctx { server, session: s }, command).await;
                     continue;
                 }
-                if !s.registered {
-                    log_limit(server, s, "registration_timeout", 0);
-                    return End::Dropped(CloseReason::Other("Registration timed out".into()));
+                Step::End(end) => return end,
+            };
+            let deadline = if !s.registered {
+                connected + Duration::from_secs(limits.registration_timeout_secs)
+            } else if let Some(sent) = ping_sent {
+                sent + Duration::from_secs(limits.ping_timeout_secs)
+            } else {
+                last_input + Duration::from_secs(limits.ping_interval_secs)
+            };
+            tokio::select! {
+                biased;
+                // Also writes this client's output when handed the write side.
+                _ = client.attention() => {
+                    if let Some(cause) = server.shutdown.cause() {
+                        return End::Shutdown(cause);
+                    }
+                    return End::Dropped(client.close_reason().unwrap_or(CloseReason::Other("Closed".into())));
                 }
-                if ping_sent.is_some() {
-                    log_limit(server, s, "ping_timeout", 0);
-                    return End::Dropped(CloseReason::Other(format!("Ping timeout: {} seconds", limits.ping_timeout_secs)));
+                read = rd.read_into(&mut input.buf) => match read {
+                    Ok(0) => return End::Left("Connection closed".into()),
+                    Ok(_) => {
+                        last_input = Instant::now();
+                        ping_sent = None;
+                        if input.discarding {
+                            match input.buf.iter().position(|&b| b == b'\n') {
+                                Some(pos) => {
+                                    let _ = input.buf.split_to(pos + 1);
+                                    input.discarding = false;
+                                }
+                                None => input.buf.clear(),
+                            }
+                        }
+                    }
+                    Err(e) => return End::Left(format!("Read error: {}", e.kind())),
+                },
+                // One timer for both: the end of a throttle and the liveness deadline.
+                _ = tokio::time::sleep_until(throttled_until.map_or(deadline, |t| t.min(deadline))) => {
+                    if Instant::now() < deadline {
+                        continue;
+                    }
+                    if !s.registered {
+                        log_limit(server, s, "registration_timeout", 0);
+                        return End::Dropped(CloseReason::Other("Registration timed out".into()));
+                    }
+                    if ping_sent.is_some() {
+                        log_limit(server, s, "ping_timeout", 0);
+                        return End::Dropped(CloseReason::Other(format!("Ping timeout: {} seconds", limits.ping_timeout_secs)));
+                    }
+                    let name = server.config.server_name.clone();
+                    s.client.push(&Message::new("PING", vec![name]).to_bytes());
+                    ping_sent = Some(Instant::now());
                 }
-                let name = server.config.server_name.clone();
-                s.client.push(&Message::new("PING", vec![name]).to_bytes());
-                ping_sent = Some(Instant::now());
             }
         }
     }

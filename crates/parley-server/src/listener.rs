@@ -95,21 +95,20 @@ pub async fn accept_irc(
         match limits.try_acquire(peer.ip()) {
             Ok(slot) => {
                 let server = server.clone();
-                let tls = tls.clone();
-                tracker.spawn(async move {
-                    let _slot = slot;
-                    match tls {
-                        None => {
-                            // Shared: other tasks write to it directly (see `outbound`).
-                            let stream = Arc::new(stream);
-                            let out = Output::<TcpOut>::Direct(stream.clone());
-                            connection::serve(stream, out, peer, false, server).await;
-                        }
-                        // Boxed: the TLS state is large and would otherwise
-                        // size every plain connection's task too.
-                        Some(acceptor) => Box::pin(serve_tls(acceptor, stream, peer, server)).await,
+                // Two kinds of task, so a plain connection's (the many) holds
+                // nothing of TLS's; the slot goes with the connection.
+                match tls.clone() {
+                    None => {
+                        // Shared: other tasks write to it directly (see `outbound`).
+                        let stream = Arc::new(stream);
+                        let out = Output::<TcpOut>::Direct(stream.clone());
+                        tracker.spawn(connection::serve(stream, out, peer, slot, server));
                     }
-                });
+                    // Boxed: the TLS state is large.
+                    Some(acceptor) => {
+                        tracker.spawn(async move { Box::pin(serve_tls(acceptor, stream, peer, slot, server)).await });
+                    }
+                }
             }
             Err(why) => {
                 let actor = Actor { conn: 0, addr: Some(peer), nick: None };
@@ -124,12 +123,12 @@ pub async fn accept_irc(
     }
 }
 
-async fn serve_tls(acceptor: TlsAcceptor, stream: TcpStream, peer: SocketAddr, server: Arc<ServerState>) {
+async fn serve_tls(acceptor: TlsAcceptor, stream: TcpStream, peer: SocketAddr, slot: Slot, server: Arc<ServerState>) {
     let limit = Duration::from_secs(server.config.tls.handshake_timeout_secs);
     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Ok(Ok(tls_stream)) => {
             let (rd, wr) = tokio::io::split(tls_stream);
-            connection::serve(rd, Output::Task(wr), peer, true, server).await;
+            connection::serve(rd, Output::Task(wr), peer, slot, server).await;
         }
         Ok(Err(e)) => tls_failed(&server, peer, &e.to_string()),
         Err(_) => tls_failed(&server, peer, "handshake timed out"),
