@@ -35,6 +35,7 @@
 //! happens under the client's lock and only while the write side has not
 //! been handed over, and it is handed back only with the buffer empty.
 
+use bytes::{Buf, BytesMut};
 use futures_util::task::AtomicWaker;
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
@@ -92,8 +93,9 @@ pub struct Client {
 
 struct Queue {
     /// Lines not yet given to the socket. Freed whenever it empties, so an
-    /// idle client holds no buffer.
-    pending: Vec<u8>,
+    /// idle client holds no buffer. A `BytesMut`, so taking the written part
+    /// off the front after a partial write is O(1).
+    pending: BytesMut,
     /// Bytes the TLS writer task has taken and the socket has not yet accepted.
     in_flight: usize,
     /// The write side was handed to the connection's own task or its writer
@@ -164,7 +166,7 @@ impl Client {
             caps: AtomicU32::new(0),
             last_spoke: std::sync::atomic::AtomicI64::new(0),
             queue: Mutex::new(Queue {
-                pending: Vec::new(),
+                pending: BytesMut::new(),
                 in_flight: 0,
                 writer_owns: false,
                 close: None,
@@ -200,7 +202,7 @@ impl Client {
         }
         if q.pending.len() + q.in_flight + line.len() > self.sendq_limit {
             q.close = Some(CloseReason::SendQExceeded);
-            q.pending = Vec::new();
+            q.pending = BytesMut::new();
             drop(q);
             self.signal_closing();
             return false;
@@ -220,7 +222,7 @@ impl Client {
     }
 
     /// Gives the pending bytes to the socket now if it takes them, else
-    /// hands the rest to the writer task.
+    /// hands the rest to the client's own task (or TLS writer).
     fn flush(&self) {
         let mut q = self.lock();
         if q.writer_owns || q.pending.is_empty() {
@@ -232,16 +234,16 @@ impl Client {
                 // call does not block.
                 match sock.try_write(&q.pending) {
                     Ok(n) if n == q.pending.len() => {
-                        q.pending = Vec::new();
+                        q.pending = BytesMut::new();
                         return;
                     }
                     Ok(n) => {
-                        q.pending.drain(..n);
+                        q.pending.advance(n);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(_) => {
                         q.close = Some(CloseReason::Other("Write error".into()));
-                        q.pending = Vec::new();
+                        q.pending = BytesMut::new();
                         drop(q);
                         self.signal_closing();
                         return;
@@ -309,8 +311,8 @@ impl Client {
     }
 
     /// For the connection task: resolves once the server has decided to
-    /// drop this client, or is shutting down. Meanwhile, for a plain TCP client, it takes the
-    /// write turns: when the write side is handed over (a full socket, or a
+    /// drop this client, or is shutting down. Meanwhile, for a plain TCP
+    /// client, it takes the write turns: when the write side is handed over (a full socket, or a
     /// batch with many recipients), it writes the pending bytes as the
     /// socket takes them and hands the write side back once they are all
     /// written. Cancellation-safe: every byte written leaves the buffer
@@ -342,12 +344,12 @@ impl Client {
             }
             match sock.try_write(&q.pending) {
                 Ok(n) if n == q.pending.len() => {
-                    q.pending = Vec::new();
+                    q.pending = BytesMut::new();
                     q.writer_owns = false;
                     return Poll::Pending;
                 }
                 Ok(n) => {
-                    q.pending.drain(..n);
+                    q.pending.advance(n);
                 }
                 // Readiness is cleared: the next poll_write_ready waits.
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -387,10 +389,10 @@ impl Client {
 
 /// What the writer task takes in one go.
 enum Work {
-    Lines(Vec<u8>),
+    Lines(BytesMut),
     /// The last pending lines, then the last words.
     Close {
-        rest: Vec<u8>,
+        rest: BytesMut,
         last_words: Option<Vec<u8>>,
         sendq: bool,
     },
@@ -446,7 +448,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, writ
                     }
                     // A final, bounded attempt at the ERROR line.
                     let last = client.lock().last_words.take();
-                    Box::pin(finish(&mut out, Vec::new(), last, true, write_timeout)).await;
+                    Box::pin(finish(&mut out, BytesMut::new(), last, true, write_timeout)).await;
                     return;
                 }
             }
@@ -478,7 +480,7 @@ async fn write_counted<W: AsyncWrite + Unpin>(out: &mut W, buf: &[u8], client: &
 
 async fn finish<W: AsyncWrite + Unpin>(
     out: &mut W,
-    mut rest: Vec<u8>,
+    mut rest: BytesMut,
     last_words: Option<Vec<u8>>,
     short: bool,
     write_timeout: Duration,
