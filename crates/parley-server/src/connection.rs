@@ -54,8 +54,25 @@ impl Incoming for Arc<tokio::net::TcpStream> {
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
-            match self.try_read_buf(buf) {
+            let space = buf.capacity() - buf.len();
+            let mut read = 0;
+            // A read that did not fill the space drained the socket (epoll):
+            // it clears the readiness, as tokio's own `poll_read` does, which
+            // saves the next wake-up a read that would only say "nothing".
+            // (The clear is skipped if new data was signalled meanwhile.)
+            let result = self.try_io(tokio::io::Interest::READABLE, || {
+                read = self.try_read_buf(buf)?;
+                if read > 0 && read < space {
+                    Err(std::io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(read)
+                }
+            });
+            match result {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if read > 0 {
+                        return std::task::Poll::Ready(Ok(read));
+                    }
                     // Readiness was stale: nothing came. Do not sit on an
                     // empty buffer while waiting again.
                     if buf.is_empty() {
@@ -222,6 +239,12 @@ fn read_loop<'a, R: Incoming + 'a>(
         let mut last_input = connected;
         let mut ping_sent: Option<Instant> = None;
         let client = s.client.clone();
+        // One timer for the throttle and the liveness deadlines, moved only
+        // when it must fire earlier or has fired: input does not touch it (it
+        // may fire early, and is then re-armed), so a message costs no timer
+        // update.
+        let mut timer =
+            std::pin::pin!(tokio::time::sleep_until(connected + Duration::from_secs(limits.registration_timeout_secs)));
         loop {
             // Checked each turn: a connection listed after the shutdown woke
             // everyone listed must still see it.
@@ -244,6 +267,10 @@ fn read_loop<'a, R: Incoming + 'a>(
             } else {
                 last_input + Duration::from_secs(limits.ping_interval_secs)
             };
+            let wake_at = throttled_until.map_or(deadline, |t| t.min(deadline));
+            if timer.is_elapsed() || wake_at < timer.deadline() {
+                timer.as_mut().reset(wake_at);
+            }
             tokio::select! {
                 biased;
                 // Also writes this client's output when handed the write side.
@@ -270,8 +297,7 @@ fn read_loop<'a, R: Incoming + 'a>(
                     }
                     Err(e) => return End::Left(format!("Read error: {}", e.kind())),
                 },
-                // One timer for both: the end of a throttle and the liveness deadline.
-                _ = tokio::time::sleep_until(throttled_until.map_or(deadline, |t| t.min(deadline))) => {
+                _ = &mut timer => {
                     if Instant::now() < deadline {
                         continue;
                     }
