@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+
 use support::{Client, Server, TIMEOUT};
 
 /// Finds `name` on PATH.
@@ -55,23 +55,11 @@ impl Drop for Ii {
     }
 }
 
-/// Waits for a file `ii` creates or writes to satisfy `pred`. ii offers no
-/// readiness signal but its files, so this polls them every 50 ms up to
-/// `timeout`.
-fn wait_for_file(path: &Path, what: &str, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if pred(&text) {
-                return text;
-            }
-        }
-        if Instant::now() >= deadline {
-            let text = std::fs::read_to_string(path).unwrap_or_else(|e| format!("<{e}>"));
-            panic!("{what}: {} did not show it within {timeout:?}; it holds:\n{text}", path.display());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Waits for a file under ii's directory `root` to satisfy `pred`: ii
+/// offers no signal but its files, so this wakes on each change the kernel
+/// reports under `root`.
+fn wait_for_file(root: &Path, path: &Path, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    parley_testkit::wait_for_file(root, path, what, pred, TIMEOUT)
 }
 
 /// Writes one line into one of ii's `in` FIFOs. Opening a FIFO for writing
@@ -124,7 +112,7 @@ fn stock_ii_client_exchanges_lobby_messages_with_our_client() {
     let server_dir = irc_dir.join("127.0.0.1");
     let lobby_dir = server_dir.join("#lobby");
     let lobby_out = lobby_dir.join("out");
-    wait_for_file(&lobby_out, "ii's record of its lobby join", |t| t.contains("iibot"), TIMEOUT);
+    wait_for_file(&irc_dir, &lobby_out, "ii's record of its lobby join", |t| t.contains("iibot"));
 
     // ii → parleyd → our client.
     write_fifo(&lobby_dir.join("in"), "hello from a stock client");
@@ -134,29 +122,19 @@ fn stock_ii_client_exchanges_lobby_messages_with_our_client() {
 
     // Our client → parleyd → ii.
     native.send("PRIVMSG #lobby :hello back from the test");
-    wait_for_file(
-        &lobby_out,
-        "the test's message at ii",
-        |t| t.lines().any(|l| l.ends_with("<native> hello back from the test")),
-        TIMEOUT,
-    );
+    wait_for_file(&irc_dir, &lobby_out, "the test's message at ii", |t| {
+        t.lines().any(|l| l.ends_with("<native> hello back from the test"))
+    });
 
     // A private message reaches ii too (it opens a directory for the sender).
     native.send("PRIVMSG iibot :just between us");
-    wait_for_file(
-        &server_dir.join("native").join("out"),
-        "the private message at ii",
-        |t| t.lines().any(|l| l.ends_with("<native> just between us")),
-        TIMEOUT,
-    );
+    wait_for_file(&irc_dir, &server_dir.join("native").join("out"), "the private message at ii", |t| {
+        t.lines().any(|l| l.ends_with("<native> just between us"))
+    });
 
     // ii's /q sends QUIT with the reason; the others see it and ii exits.
     write_fifo(&server_dir.join("in"), "/q done testing");
     let quit = native.expect(|l| l.is_from("QUIT", "iibot"), TIMEOUT);
     assert!(quit.last().contains("done testing"), "{}", quit.raw);
-    let deadline = Instant::now() + TIMEOUT;
-    while ii.child.try_wait().ok().flatten().is_none() {
-        assert!(Instant::now() < deadline, "ii did not exit after /q");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(parley_testkit::wait_child(&mut ii.child, TIMEOUT).is_some(), "ii did not exit after /q");
 }

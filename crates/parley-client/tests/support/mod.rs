@@ -188,25 +188,7 @@ impl Drop for Server {
     }
 }
 
-/// Waits for `child` to end: a thread blocks in `wait()` (the exit itself is
-/// the signal), this one waits on it with a deadline. Past the deadline the
-/// child is killed, so the waiting thread ends too, and `None` is returned.
-pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let pid = child.id();
-    std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel();
-        scope.spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        match rx.recv_timeout(timeout) {
-            Ok(status) => status.ok(),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                None
-            }
-        }
-    })
-}
+pub use parley_testkit::wait_child;
 
 /// A thread that turns a pipe into a channel of lines; the channel closes
 /// at EOF.

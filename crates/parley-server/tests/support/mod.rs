@@ -210,7 +210,7 @@ impl Server {
                     );
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = wait_bounded(&mut child, Duration::from_secs(5));
+                    let status = parley_testkit::wait_child(&mut child, Duration::from_secs(5));
                     panic!("parleyd ended before it was ready ({status:?}); output:\n{}", output.lock().unwrap());
                 }
             }
@@ -258,21 +258,12 @@ impl Server {
         std::fs::read_to_string(self.data_dir().join("server_log.txt")).unwrap_or_default()
     }
 
-    /// Waits until the activity log satisfies `pred`. The log is a file the
-    /// server flushes on its own schedule, so there is no readiness signal
-    /// to wait on: this polls, every 50 ms, up to `timeout`.
+    /// Waits until the activity log satisfies `pred`. The server flushes
+    /// the log on its own schedule (every second), so this wakes on each
+    /// change the kernel reports in the data directory, up to `timeout`.
     pub fn wait_for_log(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = self.log_text();
-            if pred(&text) {
-                return text;
-            }
-            if Instant::now() >= deadline {
-                panic!("the activity log did not show what was expected within {timeout:?}; it holds:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let dir = self.data_dir();
+        parley_testkit::wait_for_file(&dir, &dir.join("server_log.txt"), "the activity log", pred, timeout)
     }
 
     /// Everything the server printed so far (stdout and stderr).
@@ -308,7 +299,10 @@ impl Server {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
             Err(mpsc::RecvTimeoutError::Timeout) => return None,
         }
-        wait_bounded(&mut self.child, deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1)))
+        parley_testkit::wait_child(
+            &mut self.child,
+            deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1)),
+        )
     }
 
     /// SIGTERM, then waits for a clean exit and returns the status.
@@ -353,26 +347,6 @@ fn parse_ready_line(line: &str) -> HashMap<String, String> {
         .filter_map(|word| word.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-/// Waits for the child to exit: a thread blocks in `wait()`, this one waits
-/// on it with a deadline; past it the child is killed (so the waiting thread
-/// ends too) and `None` is returned.
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let pid = child.id();
-    std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel();
-        scope.spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        match rx.recv_timeout(timeout) {
-            Ok(status) => status.ok(),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                None
-            }
-        }
-    })
 }
 
 /// The activity-log lines of event `kind` (the word after the timestamp).
