@@ -245,12 +245,12 @@ fn read_loop<'a, R: Incoming + 'a>(
         // update.
         let mut timer =
             std::pin::pin!(tokio::time::sleep_until(connected + Duration::from_secs(limits.registration_timeout_secs)));
+        // A shutdown that began before this connection was listed woke
+        // nobody here: it is seen now. Later ones wake `attention`.
+        if let Some(cause) = server.shutdown.cause() {
+            return End::Shutdown(cause);
+        }
         loop {
-            // Checked each turn: a connection listed after the shutdown woke
-            // everyone listed must still see it.
-            if let Some(cause) = server.shutdown.cause() {
-                return End::Shutdown(cause);
-            }
             // Matched in place, so the step is not kept across the wait below.
             let throttled_until = match handle_input(s, server, &mut input) {
                 Step::Wait(until) => until,

@@ -110,6 +110,38 @@ struct Queue {
 /// own task writes (see `OutBatch`'s drop).
 const DIRECT_WRITE_MAX: usize = 8;
 
+/// What one non-blocking write of the pending bytes did.
+enum Wrote {
+    All,
+    /// Some or none: the socket is full for now.
+    Part,
+    /// The socket failed; the pending bytes are dropped.
+    Failed,
+}
+
+impl Queue {
+    /// Writes as much of the pending bytes as `sock` takes now, without
+    /// blocking. Called under the client's lock, so no other line can slip
+    /// in between.
+    fn write_to(&mut self, sock: &TcpStream) -> Wrote {
+        match sock.try_write(&self.pending) {
+            Ok(n) if n == self.pending.len() => {
+                self.pending = BytesMut::new();
+                Wrote::All
+            }
+            Ok(n) => {
+                self.pending.advance(n);
+                Wrote::Part
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Wrote::Part,
+            Err(_) => {
+                self.pending = BytesMut::new();
+                Wrote::Failed
+            }
+        }
+    }
+}
+
 thread_local! {
     /// Clients that got output during the current batch on this thread.
     static DIRTY: RefCell<Vec<Arc<Client>>> = const { RefCell::new(Vec::new()) };
@@ -230,22 +262,12 @@ impl Client {
         }
         if q.close.is_none() {
             if let Some(sock) = &self.direct {
-                // Under the lock, so no other line can slip in between; the
-                // call does not block.
-                match sock.try_write(&q.pending) {
-                    Ok(n) if n == q.pending.len() => {
-                        q.pending = BytesMut::new();
-                        return;
-                    }
-                    Ok(n) => {
-                        q.pending.advance(n);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => {
-                        q.close = Some(CloseReason::Other("Write error".into()));
-                        q.pending = BytesMut::new();
+                match q.write_to(sock) {
+                    Wrote::All => return,
+                    Wrote::Part => {}
+                    Wrote::Failed => {
                         drop(q);
-                        self.signal_closing();
+                        self.close(CloseReason::Other("Write error".into()), None);
                         return;
                     }
                 }
@@ -342,18 +364,15 @@ impl Client {
                 // `finish_direct` writes the rest.
                 return Poll::Ready(());
             }
-            match sock.try_write(&q.pending) {
-                Ok(n) if n == q.pending.len() => {
-                    q.pending = BytesMut::new();
+            match q.write_to(sock) {
+                Wrote::All => {
                     q.writer_owns = false;
                     return Poll::Pending;
                 }
-                Ok(n) => {
-                    q.pending.advance(n);
-                }
-                // Readiness is cleared: the next poll_write_ready waits.
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => {
+                // On `WouldBlock` the readiness is cleared: the next
+                // poll_write_ready waits for the socket.
+                Wrote::Part => {}
+                Wrote::Failed => {
                     drop(q);
                     self.close(CloseReason::Other("Write error".into()), None);
                     return Poll::Ready(());
