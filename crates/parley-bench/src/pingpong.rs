@@ -2,26 +2,63 @@
 //! other load. A sends B a PRIVMSG carrying a sequence number, B sends the
 //! same text back, A measures the round trip. One message in flight at a
 //! time, so this is the server's per-message latency, not its throughput.
+//!
+//! With `--also`, several servers are measured in one run, taking turns of
+//! `--turn` round trips each. The round trip is so short that the
+//! machine's other load decides much of it and drifts within seconds;
+//! turns of a few tens of milliseconds put every server under the same
+//! drift, which separate runs (even alternating ones) cannot.
 
 use crate::histogram::Histogram;
 use crate::irc::{pong_for, Conn, Line};
+use crate::procstat;
 use crate::{Report, Target};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
-    /// Round trips measured.
+    /// Round trips measured (per server).
     #[arg(long, default_value_t = 20_000)]
     pub count: u64,
-    /// Round trips before measuring.
+    /// Round trips before measuring (per server).
     #[arg(long, default_value_t = 1_000)]
     pub warmup: u64,
     #[arg(long, default_value = "p")]
     pub nick_prefix: String,
+    /// Another server measured in the same run, taking turns with
+    /// `--server`: LABEL=ADDR or LABEL=ADDR/PID (repeatable).
+    #[arg(long = "also", value_parser = parse_other)]
+    pub others: Vec<Other>,
+    /// Round trips per server per turn when there are several servers.
+    #[arg(long, default_value_t = 100)]
+    pub turn: u64,
+}
+
+/// A server given with `--also`.
+#[derive(Debug, Clone)]
+pub struct Other {
+    pub label: String,
+    pub server: SocketAddr,
+    pub pid: Option<u32>,
+}
+
+fn parse_other(s: &str) -> Result<Other, String> {
+    let (label, rest) = s.split_once('=').ok_or("expected LABEL=ADDR or LABEL=ADDR/PID")?;
+    let (addr, pid) = match rest.split_once('/') {
+        Some((a, p)) => (a, Some(p.parse::<u32>().map_err(|e| format!("PID {p:?}: {e}"))?)),
+        None => (rest, None),
+    };
+    let server: SocketAddr = addr.parse().map_err(|e| format!("address {addr:?}: {e}"))?;
+    if !server.ip().is_loopback() {
+        return Err(format!("{server} is not a loopback address"));
+    }
+    Ok(Other { label: label.to_string(), server, pid })
 }
 
 /// B: sends every PRIVMSG from `peer` straight back.
@@ -52,32 +89,63 @@ async fn echo(mut b: Conn, peer: String) -> anyhow::Result<()> {
     }
 }
 
-pub async fn run(a: &Args) -> anyhow::Result<Report> {
-    let timeout = Duration::from_secs_f64(a.target.register_timeout);
-    let na = format!("{}a", a.nick_prefix);
-    let nb = format!("{}b", a.nick_prefix);
-    let mut ca = Conn::open(&a.target, 0, &na, 8192, timeout).await.map_err(|e| anyhow::anyhow!("client A: {e}"))?;
-    let cb = Conn::open(&a.target, 1, &nb, 8192, timeout).await.map_err(|e| anyhow::anyhow!("client B: {e}"))?;
-    let b_nick = cb.nick.clone();
-    let echo_task = tokio::spawn(echo(cb, ca.nick.clone()));
-    let mut hist = Histogram::new();
-    let mut errors = 0u64;
-    let mut out = Vec::new();
-    let total = a.warmup + a.count;
-    let started = Instant::now();
-    let mut measure_start = started;
-    'outer: for seq in 0..total {
-        if seq == a.warmup {
-            measure_start = Instant::now();
-        }
+/// One server's pair of clients and what was measured on it.
+struct Pair {
+    target: Target,
+    a: Conn,
+    b_nick: String,
+    echo: JoinHandle<anyhow::Result<()>>,
+    seq: u64,
+    hist: Histogram,
+    errors: u64,
+    /// Seconds spent in measured turns, and the CPU the server and this
+    /// tool used during them.
+    secs: f64,
+    server_cpu: Option<f64>,
+    tool_cpu: f64,
+    /// Set after an error: the server takes no more turns.
+    broken: bool,
+}
+
+impl Pair {
+    async fn open(target: Target, prefix: &str) -> anyhow::Result<Pair> {
+        let timeout = Duration::from_secs_f64(target.register_timeout);
+        let ca = Conn::open(&target, 0, &format!("{prefix}a"), 8192, timeout)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: client A: {e}", target.label))?;
+        let cb = Conn::open(&target, 1, &format!("{prefix}b"), 8192, timeout)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: client B: {e}", target.label))?;
+        let b_nick = cb.nick.clone();
+        let echo = tokio::spawn(echo(cb, ca.nick.clone()));
+        let server_cpu = target.server_pid.map(|_| 0.0);
+        Ok(Pair {
+            target,
+            a: ca,
+            b_nick,
+            echo,
+            seq: 0,
+            hist: Histogram::new(),
+            errors: 0,
+            secs: 0.0,
+            server_cpu,
+            tool_cpu: 0.0,
+            broken: false,
+        })
+    }
+
+    /// One round trip; its time, or `None` after 10 s without the answer.
+    async fn round_trip(&mut self, out: &mut Vec<u8>) -> anyhow::Result<Option<Duration>> {
+        let seq = self.seq;
+        self.seq += 1;
         let t = Instant::now();
-        let text = format!("PRIVMSG {b_nick} :{seq} ping\r\n");
-        ca.stream.write_all(text.as_bytes()).await?;
+        let text = format!("PRIVMSG {} :{seq} ping\r\n", self.b_nick);
+        self.a.stream.write_all(text.as_bytes()).await?;
         let deadline = t + Duration::from_secs(10);
         let want = seq.to_string();
         loop {
             let mut got = false;
-            while let Some(raw) = ca.lines.next_line() {
+            while let Some(raw) = self.a.lines.next_line() {
                 let line = Line::parse(raw);
                 match line.command {
                     b"PRIVMSG" => {
@@ -86,48 +154,67 @@ pub async fn run(a: &Args) -> anyhow::Result<Report> {
                             got = true;
                         }
                     }
-                    b"PING" => pong_for(&line, &mut out),
+                    b"PING" => pong_for(&line, out),
                     _ => {}
                 }
             }
             if !out.is_empty() {
-                ca.stream.write_all(&out).await?;
+                self.a.stream.write_all(out).await?;
                 out.clear();
             }
             if got {
-                if seq >= a.warmup {
-                    hist.record(t.elapsed().as_nanos() as u64);
-                }
-                break;
+                return Ok(Some(t.elapsed()));
             }
-            match tokio::time::timeout_at(deadline, ca.lines.fill(&mut ca.stream)).await {
+            match tokio::time::timeout_at(deadline, self.a.lines.fill(&mut self.a.stream)).await {
                 Ok(Ok(n)) if n > 0 => {}
-                _ => {
-                    errors += 1;
-                    break 'outer;
-                }
+                _ => return Ok(None),
             }
         }
     }
-    let secs = measure_start.elapsed().as_secs_f64();
-    echo_task.abort();
-    let us = |q: f64| hist.quantile(q) as f64 / 1000.0;
-    let ok = errors == 0 && hist.count() == a.count;
-    Ok(Report {
-        scenario: "pingpong",
-        params: serde_json::json!({ "count": a.count, "warmup": a.warmup }),
-        results: serde_json::json!({
-            "round_trips": hist.count(),
-            "errors": errors,
-            "rtt_p50_us": us(0.5),
-            "rtt_p99_us": us(0.99),
-            "rtt_p999_us": us(0.999),
-            "rtt_max_us": hist.max() as f64 / 1000.0,
-            "rtt_mean_us": hist.mean() / 1000.0,
-            "round_trips_per_s": hist.count() as f64 / secs,
-        }),
-        rows: vec![
-            ("round trips".into(), format!("{} ({errors} errors)", hist.count())),
+
+    /// `n` round trips, recorded unless `warmup`.
+    async fn turn(&mut self, n: u64, warmup: bool, out: &mut Vec<u8>) -> anyhow::Result<()> {
+        let pid = self.target.server_pid;
+        let server0 = pid.and_then(procstat::cpu_seconds_precise);
+        let tool0 = procstat::cpu_seconds_precise(std::process::id()).unwrap_or(0.0);
+        let started = Instant::now();
+        for _ in 0..n {
+            match self.round_trip(out).await? {
+                Some(rtt) if !warmup => self.hist.record(rtt.as_nanos() as u64),
+                Some(_) => {}
+                None => {
+                    self.errors += 1;
+                    self.broken = true;
+                    break;
+                }
+            }
+        }
+        if warmup {
+            return Ok(());
+        }
+        self.secs += started.elapsed().as_secs_f64();
+        self.tool_cpu += procstat::cpu_seconds_precise(std::process::id()).unwrap_or(0.0) - tool0;
+        if let (Some(total), Some(before), Some(after)) =
+            (self.server_cpu.as_mut(), server0, pid.and_then(procstat::cpu_seconds_precise))
+        {
+            *total += after - before;
+        }
+        Ok(())
+    }
+
+    fn report(&self, a: &Args, labels: &[String]) -> Report {
+        let hist = &self.hist;
+        let us = |q: f64| hist.quantile(q) as f64 / 1000.0;
+        // Each round trip is two messages through the server.
+        let per_message_us = |cpu: f64| cpu * 1e6 / (2 * hist.count().max(1)) as f64;
+        let ok = self.errors == 0 && hist.count() == a.count;
+        let mut params = serde_json::json!({ "count": a.count, "warmup": a.warmup });
+        if labels.len() > 1 {
+            params["interleaved"] = serde_json::json!(labels);
+            params["turn"] = serde_json::json!(a.turn);
+        }
+        let mut rows = vec![
+            ("round trips".into(), format!("{} ({} errors)", hist.count(), self.errors)),
             (
                 "round trip µs".into(),
                 format!(
@@ -138,7 +225,82 @@ pub async fn run(a: &Args) -> anyhow::Result<Report> {
                     hist.max() as f64 / 1000.0
                 ),
             ),
-        ],
-        ok,
-    })
+            (
+                "CPU per message".into(),
+                match self.server_cpu {
+                    Some(c) => format!(
+                        "server {:.1} µs, tool {:.1} µs ({c:.2} s and {:.2} s)",
+                        per_message_us(c),
+                        per_message_us(self.tool_cpu),
+                        self.tool_cpu
+                    ),
+                    None => format!("tool {:.1} µs (server PID not given)", per_message_us(self.tool_cpu)),
+                },
+            ),
+        ];
+        if labels.len() > 1 {
+            rows.push(("taking turns with".into(), format!("{} ({} round trips a turn)", labels.join(", "), a.turn)));
+        }
+        Report {
+            scenario: "pingpong",
+            params,
+            results: serde_json::json!({
+                "round_trips": hist.count(),
+                "errors": self.errors,
+                "rtt_p50_us": us(0.5),
+                "rtt_p99_us": us(0.99),
+                "rtt_p999_us": us(0.999),
+                "rtt_max_us": hist.max() as f64 / 1000.0,
+                "rtt_mean_us": hist.mean() / 1000.0,
+                "round_trips_per_s": hist.count() as f64 / self.secs.max(1e-9),
+                "server_cpu_s": self.server_cpu,
+                "tool_cpu_s": self.tool_cpu,
+                "server_cpu_us_per_message": self.server_cpu.map(per_message_us),
+            }),
+            rows,
+            ok,
+        }
+    }
+}
+
+/// The ping-pong against `--server` alone (what `smoke` uses).
+pub async fn run(a: &Args) -> anyhow::Result<Report> {
+    let mut reports = run_all(&Args { others: Vec::new(), ..a.clone() }).await?;
+    Ok(reports.remove(0).0)
+}
+
+/// The ping-pong against `--server` and every `--also` server, in turns;
+/// one report per server, with the target to label it by.
+pub async fn run_all(a: &Args) -> anyhow::Result<Vec<(Report, Target)>> {
+    let mut targets = vec![a.target.clone()];
+    for o in &a.others {
+        targets.push(Target { server: o.server, label: o.label.clone(), server_pid: o.pid, ..a.target.clone() });
+    }
+    let labels: Vec<String> = targets.iter().map(|t| t.label.clone()).collect();
+    let mut pairs = Vec::new();
+    for (i, t) in targets.into_iter().enumerate() {
+        // Distinct nicks, in case two labels point at the same server.
+        pairs.push(Pair::open(t, &format!("{}{i}", a.nick_prefix)).await?);
+    }
+    let mut out = Vec::new();
+    for p in &mut pairs {
+        p.turn(a.warmup, true, &mut out).await?;
+    }
+    // One server alone runs in a single turn; several take turns.
+    let turn = if pairs.len() == 1 { a.count } else { a.turn.max(1) };
+    let mut done = 0;
+    while done < a.count {
+        let n = turn.min(a.count - done);
+        for p in pairs.iter_mut().filter(|p| !p.broken) {
+            p.turn(n, false, &mut out).await?;
+        }
+        done += n;
+    }
+    Ok(pairs
+        .into_iter()
+        .map(|p| {
+            p.echo.abort();
+            (p.report(a, &labels), p.target)
+        })
+        .collect())
 }

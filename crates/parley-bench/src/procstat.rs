@@ -15,6 +15,20 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks_per_second())
 }
 
+/// On-CPU time of `pid` (all threads) in seconds, to the nanosecond, from
+/// the scheduler's own accounting (`/proc/PID/task/*/schedstat`). The
+/// tick-based `cpu_seconds` is too coarse (10 ms) for short slices.
+pub fn cpu_seconds_precise(pid: u32) -> Option<f64> {
+    let mut ns: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(text) = std::fs::read_to_string(task.ok()?.path().join("schedstat")) else {
+            continue; // the thread ended meanwhile
+        };
+        ns += text.split(' ').next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
+}
+
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -68,6 +82,7 @@ mod tests {
     fn own_process_has_cpu_and_memory() {
         let me = std::process::id();
         assert!(cpu_seconds(me).is_some());
+        assert!(cpu_seconds_precise(me).unwrap() > 0.0);
         assert!(rss_bytes(me).unwrap() > 0);
     }
 }

@@ -22,7 +22,15 @@ pub async fn run(a: &Args) -> anyhow::Result<bool> {
     };
     let mut all_ok = true;
     let reports = [
-        pingpong::run(&pingpong::Args { target: t(""), count: 500, warmup: 50, nick_prefix: "sp".into() }).await?,
+        pingpong::run(&pingpong::Args {
+            target: t(""),
+            count: 500,
+            warmup: 50,
+            nick_prefix: "sp".into(),
+            others: Vec::new(),
+            turn: 100,
+        })
+        .await?,
         fanout::run(&fanout::Args {
             target: t(""),
             members: (a.users / 6).max(2),

@@ -5,7 +5,18 @@
 
 /// Folds `name` under the `ascii` casemapping.
 pub fn casefold(name: &str) -> String {
-    name.to_ascii_lowercase()
+    casefolded(name).into_owned()
+}
+
+/// [`casefold`] for lookups: borrows `name` when it is already folded (most
+/// nicks and channel names are typed in lower case), so a lookup on the
+/// message path allocates nothing.
+pub fn casefolded(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 /// True when `a` and `b` are the same name under the `ascii` casemapping.
@@ -27,5 +38,7 @@ mod tests {
         assert!(!irc_eq("a[", "a{"));
         // Non-ASCII letters are left alone under `ascii`.
         assert_eq!(casefold("ÄB"), "Äb");
+        assert!(matches!(casefolded("alice[]"), std::borrow::Cow::Borrowed("alice[]")));
+        assert_eq!(casefolded("Alice"), "alice");
     }
 }

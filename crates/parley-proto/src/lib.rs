@@ -11,6 +11,6 @@ pub mod message;
 pub mod names;
 pub mod numeric;
 
-pub use casemap::{casefold, irc_eq};
+pub use casemap::{casefold, casefolded, irc_eq};
 pub use message::{Message, ParseError, Tag};
 pub use names::{validate_channel, validate_nick, NameError};

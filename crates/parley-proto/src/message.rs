@@ -119,9 +119,16 @@ impl Message {
 
     /// Appends the wire form, including the final CR LF, to `buf`.
     pub fn write_to(&self, buf: &mut BytesMut) {
-        if !self.tags.is_empty() {
+        self.write_with_tags(&[], buf);
+    }
+
+    /// Appends the wire form with `extra` tags after the message's own, as
+    /// if they were part of it (a relayed line gets per-recipient tags this
+    /// way without copying the message).
+    pub fn write_with_tags(&self, extra: &[Tag], buf: &mut BytesMut) {
+        if !self.tags.is_empty() || !extra.is_empty() {
             buf.put_u8(b'@');
-            for (i, tag) in self.tags.iter().enumerate() {
+            for (i, tag) in self.tags.iter().chain(extra).enumerate() {
                 if i > 0 {
                     buf.put_u8(b';');
                 }
@@ -152,14 +159,20 @@ impl Message {
 
     /// The wire form as a new buffer, including CR LF.
     pub fn to_bytes(&self) -> BytesMut {
-        let mut buf = BytesMut::with_capacity(self.estimated_len());
-        self.write_to(&mut buf);
+        self.to_bytes_with_tags(&[])
+    }
+
+    /// The wire form with `extra` tags (see [`Message::write_with_tags`]).
+    pub fn to_bytes_with_tags(&self, extra: &[Tag]) -> BytesMut {
+        let mut buf = BytesMut::with_capacity(self.estimated_len(extra));
+        self.write_with_tags(extra, &mut buf);
         buf
     }
 
-    fn estimated_len(&self) -> usize {
-        let tags: usize =
-            self.tags.iter().map(|t| t.key.len() + t.value.as_ref().map_or(0, |v| v.len() * 2 + 1) + 1).sum();
+    fn estimated_len(&self, extra: &[Tag]) -> usize {
+        let tags: usize = (self.tags.iter().chain(extra))
+            .map(|t| t.key.len() + t.value.as_ref().map_or(0, |v| v.len() * 2 + 1) + 1)
+            .sum();
         let params: usize = self.params.iter().map(|p| p.len() + 2).sum();
         tags + 2 + self.source.as_ref().map_or(0, |s| s.len() + 2) + self.command.len() + params + 2
     }

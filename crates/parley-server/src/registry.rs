@@ -12,7 +12,7 @@
 use crate::channel::Channel;
 use crate::outbound::{Client, ClientId};
 use crate::relay::Relay;
-use parley_proto::casefold;
+use parley_proto::{casefold, casefolded};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -81,19 +81,19 @@ impl Registry {
 
 impl State {
     pub fn user_by_nick(&self, nick: &str) -> Option<&User> {
-        self.nicks.get(&casefold(nick)).and_then(|id| self.users.get(id)).map(|u| &**u)
+        self.nicks.get(casefolded(nick).as_ref()).and_then(|id| self.users.get(id)).map(|u| &**u)
     }
 
     pub fn id_by_nick(&self, nick: &str) -> Option<ClientId> {
-        self.nicks.get(&casefold(nick)).copied()
+        self.nicks.get(casefolded(nick).as_ref()).copied()
     }
 
     pub fn channel(&self, name: &str) -> Option<&Channel> {
-        self.channels.get(&casefold(name))
+        self.channels.get(casefolded(name).as_ref())
     }
 
     pub fn channel_mut(&mut self, name: &str) -> Option<&mut Channel> {
-        self.channels.get_mut(&casefold(name))
+        self.channels.get_mut(casefolded(name).as_ref())
     }
 
     /// Adds a user; false if the nick is taken (checked and inserted under

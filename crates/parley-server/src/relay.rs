@@ -40,17 +40,20 @@ impl Relay {
         let with_tags = caps & caps::MESSAGE_TAGS != 0;
         let slot = usize::from(with_time) | (usize::from(with_tags) << 1);
         self.encoded[slot].get_or_init(|| {
-            let mut m = self.msg.clone();
+            if slot == 0 {
+                return self.msg.to_bytes();
+            }
+            let mut tags = Vec::new();
             if with_tags {
                 let start = START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
-                m.tags.push(Tag { key: "msgid".into(), value: Some(format!("{start:x}-{:x}", self.msgid)) });
-                m.tags.extend(self.client_tags.iter().cloned());
+                tags.push(Tag { key: "msgid".into(), value: Some(format!("{start:x}-{:x}", self.msgid)) });
+                tags.extend(self.client_tags.iter().cloned());
             }
             if with_time {
                 let time = self.time.get_or_init(crate::session::now_tag).clone();
-                m.tags.push(Tag { key: "time".into(), value: Some(time) });
+                tags.push(Tag { key: "time".into(), value: Some(time) });
             }
-            m.to_bytes()
+            self.msg.to_bytes_with_tags(&tags)
         })
     }
 

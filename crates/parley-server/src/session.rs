@@ -54,9 +54,18 @@ impl Session {
         self.caps & cap != 0
     }
 
+    /// `nick!user@host`. Built by hand: every message's source is one, and
+    /// `format!` made this 7 % of parleyd's user CPU in the ping-pong.
     pub fn hostmask(&self) -> String {
+        let nick = self.nick.as_deref().unwrap_or("*");
         let user = self.user.as_ref().map_or("*", |(u, _)| u.as_str());
-        format!("{}!{}@{}", self.nick.as_deref().unwrap_or("*"), user, self.host)
+        let mut mask = String::with_capacity(nick.len() + user.len() + self.host.len() + 2);
+        mask.push_str(nick);
+        mask.push('!');
+        mask.push_str(user);
+        mask.push('@');
+        mask.push_str(&self.host);
+        mask
     }
 }
 
@@ -118,8 +127,9 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Unix time in seconds.
     pub fn now() -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp()
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
     }
 }
 

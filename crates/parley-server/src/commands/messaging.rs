@@ -54,10 +54,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
     let echo = ctx.session.has_cap(caps::ECHO_MESSAGE);
     ctx.session.client.last_spoke.store(Ctx::now(), Ordering::Relaxed);
     for target in list {
-        let mut params = vec![target.to_string()];
-        if !is_tagmsg {
-            params.push(text.to_string());
-        }
+        let params = if is_tagmsg { vec![target.to_string()] } else { vec![target.to_string(), text.to_string()] };
         let relay = Relay::new(Message::new(command, params).with_source(mask.clone()), client_tags.clone());
         let delivered = if target.starts_with('#') {
             to_channel(ctx, target, &mask, &relay, is_notice)
@@ -77,15 +74,14 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
         } else {
             "message"
         };
-        let mut fields = vec![
+        let fields = [
             ("target", Value::Text(target)),
             ("bytes", Value::Num(text.len() as u64)),
             ("recipients", Value::Num(recipients as u64)),
+            ("body", Value::Text(text)),
         ];
-        if ctx.server.log.records_bodies() {
-            fields.push(("body", Value::Text(text)));
-        }
-        ctx.server.log.record(kind, ctx.actor(), &fields);
+        let logged = if ctx.server.log.records_bodies() { &fields[..] } else { &fields[..3] };
+        ctx.server.log.record(kind, ctx.actor(), logged);
     }
 }
 
