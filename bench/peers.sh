@@ -34,11 +34,11 @@ IDLE_USERS=${IDLE_USERS:-10000}
 LOBBY_USERS=${LOBBY_USERS:-10000}
 STORM_SECONDS=${STORM_SECONDS:-10}
 PINGPONG_COUNT=${PINGPONG_COUNT:-20000}
-# The round trip is short enough that the machine's other load decides it;
-# so it is measured in PINGPONG_REPS slices of PINGPONG_COUNT/REPS round
-# trips, the servers taking turns slice by slice, and the table reports the
-# median slice.
-PINGPONG_REPS=${PINGPONG_REPS:-5}
+# The round trip is short enough that the machine's other load decides much
+# of it, and that load drifts within seconds. So all servers run at once and
+# one ircload takes turns between them, PINGPONG_TURN round trips each
+# (a few tens of milliseconds): every server sees the same drift.
+PINGPONG_TURN=${PINGPONG_TURN:-100}
 
 mkdir -p "$OUT/bin"
 # shellcheck source=bench/servers.sh
@@ -46,8 +46,15 @@ source "$REPO/bench/servers.sh"
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
+# Servers running side by side (the ping-pong), stopped on exit too.
+RUNNING=()
+
 cleanup() {
     stop_server || true
+    for pid in "${RUNNING[@]}"; do
+        SERVER_PID=$pid
+        stop_server || true
+    done
     stop_dns || true
 }
 trap cleanup EXIT
@@ -114,11 +121,31 @@ for round in $(seq 1 "$ROUNDS"); do
     for scenario in $SCENARIOS; do
         case "$scenario" in
             pingpong)
-                for _ in $(seq 1 "$PINGPONG_REPS"); do
-                    for s in "${servers[@]}"; do
-                        run "$s" pingpong "" "$round" --count "$((PINGPONG_COUNT / PINGPONG_REPS))"
-                    done
+                # Every server at once, on its own port; the first is
+                # --server, the others --also.
+                RUNNING=()
+                args=()
+                for s in "${servers[@]}"; do
+                    if ! start_server "$s" "$CONF"; then
+                        echo "!! $s did not start; skipping pingpong" >&2
+                        continue
+                    fi
+                    RUNNING+=("$SERVER_PID")
+                    if [ ${#args[@]} -eq 0 ]; then
+                        args=(--server "127.0.0.1:$(port_of "$s")" --server-pid "$SERVER_PID" --label "$s")
+                    else
+                        args+=(--also "$s=127.0.0.1:$(port_of "$s")/$SERVER_PID")
+                    fi
                 done
+                SERVER_PID=
+                timeout 1800 "$BIN/ircload" pingpong "${args[@]}" --round "$round" --out "$RESULTS" \
+                    --count "$PINGPONG_COUNT" --turn "$PINGPONG_TURN" \
+                    >/dev/null || echo "!! pingpong: ircload reported a failure or error (exit $?)" >&2
+                for pid in "${RUNNING[@]}"; do
+                    SERVER_PID=$pid
+                    stop_server
+                done
+                RUNNING=()
                 ;;
             fanout)
                 common=(--members "$FANOUT_MEMBERS" --senders "$FANOUT_SENDERS" --duration "$FANOUT_SECONDS" --warmup 3)
