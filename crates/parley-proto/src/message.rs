@@ -119,63 +119,65 @@ impl Message {
 
     /// Appends the wire form, including the final CR LF, to `buf`.
     pub fn write_to(&self, buf: &mut BytesMut) {
-        self.write_with_tags(&[], buf);
-    }
-
-    /// Appends the wire form with `extra` tags after the message's own, as
-    /// if they were part of it (a relayed line gets per-recipient tags this
-    /// way without copying the message).
-    pub fn write_with_tags(&self, extra: &[Tag], buf: &mut BytesMut) {
-        if !self.tags.is_empty() || !extra.is_empty() {
-            buf.put_u8(b'@');
-            for (i, tag) in self.tags.iter().chain(extra).enumerate() {
-                if i > 0 {
-                    buf.put_u8(b';');
-                }
-                buf.put_slice(tag.key.as_bytes());
-                if let Some(v) = &tag.value {
-                    buf.put_u8(b'=');
-                    escape_tag_value(v, buf);
-                }
-            }
-            buf.put_u8(b' ');
-        }
-        if let Some(source) = &self.source {
-            buf.put_u8(b':');
-            buf.put_slice(source.as_bytes());
-            buf.put_u8(b' ');
-        }
-        buf.put_slice(self.command.as_bytes());
-        let n = self.params.len();
-        for (i, p) in self.params.iter().enumerate() {
-            buf.put_u8(b' ');
-            if i + 1 == n && needs_trailing(p) {
-                buf.put_u8(b':');
-            }
-            buf.put_slice(p.as_bytes());
-        }
-        buf.put_slice(b"\r\n");
+        buf.reserve(self.estimated_len());
+        write_tags(&self.tags, buf);
+        write_line(self.source.as_deref(), &self.command, self.params.iter().map(String::as_str), buf);
     }
 
     /// The wire form as a new buffer, including CR LF.
     pub fn to_bytes(&self) -> BytesMut {
-        self.to_bytes_with_tags(&[])
-    }
-
-    /// The wire form with `extra` tags (see [`Message::write_with_tags`]).
-    pub fn to_bytes_with_tags(&self, extra: &[Tag]) -> BytesMut {
-        let mut buf = BytesMut::with_capacity(self.estimated_len(extra));
-        self.write_with_tags(extra, &mut buf);
+        let mut buf = BytesMut::new();
+        self.write_to(&mut buf);
         buf
     }
 
-    fn estimated_len(&self, extra: &[Tag]) -> usize {
-        let tags: usize = (self.tags.iter().chain(extra))
-            .map(|t| t.key.len() + t.value.as_ref().map_or(0, |v| v.len() * 2 + 1) + 1)
-            .sum();
+    fn estimated_len(&self) -> usize {
+        let tags: usize =
+            self.tags.iter().map(|t| t.key.len() + t.value.as_ref().map_or(0, |v| v.len() * 2 + 1) + 1).sum();
         let params: usize = self.params.iter().map(|p| p.len() + 2).sum();
         tags + 2 + self.source.as_ref().map_or(0, |s| s.len() + 2) + self.command.len() + params + 2
     }
+}
+
+/// Appends `@key=value;... ` (values escaped), or nothing for no tags.
+pub fn write_tags<'a>(tags: impl IntoIterator<Item = &'a Tag>, buf: &mut BytesMut) {
+    let mut any = false;
+    for tag in tags {
+        buf.extend_from_slice(if any { b";" } else { b"@" });
+        any = true;
+        buf.extend_from_slice(tag.key.as_bytes());
+        if let Some(v) = &tag.value {
+            buf.extend_from_slice(b"=");
+            escape_tag_value(v, buf);
+        }
+    }
+    if any {
+        buf.extend_from_slice(b" ");
+    }
+}
+
+/// Appends `[:source] COMMAND params...` and CR LF: the part of a message
+/// after its tags, from borrowed parts (a relayed line is built this way
+/// without assembling a [`Message`]). The last parameter gets a `:` when it
+/// needs one.
+pub fn write_line<'a>(
+    source: Option<&str>,
+    command: &str,
+    params: impl ExactSizeIterator<Item = &'a str>,
+    buf: &mut BytesMut,
+) {
+    if let Some(source) = source {
+        buf.extend_from_slice(b":");
+        buf.extend_from_slice(source.as_bytes());
+        buf.extend_from_slice(b" ");
+    }
+    buf.extend_from_slice(command.as_bytes());
+    let n = params.len();
+    for (i, p) in params.enumerate() {
+        buf.extend_from_slice(if i + 1 == n && needs_trailing(p) { b" :" } else { b" " });
+        buf.extend_from_slice(p.as_bytes());
+    }
+    buf.extend_from_slice(b"\r\n");
 }
 
 impl fmt::Display for Message {

@@ -10,7 +10,7 @@ use crate::caps;
 use crate::relay::Relay;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
-use parley_proto::{casefold, Message, Tag};
+use parley_proto::{casefold, irc_eq, Message, Tag};
 use std::sync::atomic::Ordering;
 
 pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
@@ -39,23 +39,24 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
     if is_tagmsg && client_tags.is_empty() {
         return;
     }
-    let mut list: Vec<&str> = Vec::new();
-    for t in super::split_list(targets) {
-        if !list.iter().any(|seen| casefold(seen) == casefold(t)) {
-            list.push(t);
-        }
-    }
+    // Each target once (the first spelling wins), without collecting them.
+    let distinct = || {
+        super::split_list(targets)
+            .enumerate()
+            .filter(|&(i, t)| !super::split_list(targets).take(i).any(|seen| irc_eq(seen, t)))
+            .map(|(_, t)| t)
+    };
     let max = ctx.server.config.limits.max_targets;
-    if list.len() > max {
+    if distinct().count() > max {
         err(ctx, ERR_TOOMANYTARGETS, &[targets, &format!("Too many recipients (at most {max})")]);
         return;
     }
     let mask = ctx.session.hostmask();
     let echo = ctx.session.has_cap(caps::ECHO_MESSAGE);
     ctx.session.client.last_spoke.store(Ctx::now(), Ordering::Relaxed);
-    for target in list {
-        let params = if is_tagmsg { vec![target.to_string()] } else { vec![target.to_string(), text.to_string()] };
-        let relay = Relay::new(Message::new(command, params).with_source(mask.clone()), client_tags.clone());
+    for target in distinct() {
+        let params: &[&str] = if is_tagmsg { &[target] } else { &[target, text] };
+        let relay = Relay::line(&mask, command, params, client_tags.clone());
         let delivered = if target.starts_with('#') {
             to_channel(ctx, target, &mask, &relay, is_notice)
         } else {
