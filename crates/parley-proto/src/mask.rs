@@ -1,4 +1,18 @@
-//! Wildcard masks (`nick!user@host` with `*` and `?`) as used by channel bans.
+//! Hostmasks (`nick!user@host`) and the wildcard masks (with `*` and `?`)
+//! that channel bans match against them.
+
+/// `nick!user@host`. Built by hand rather than with `format!`: it is the
+/// source of every relayed message, and `format!` made it 7 % of parleyd's
+/// user CPU in the ping-pong.
+pub fn hostmask(nick: &str, user: &str, host: &str) -> String {
+    let mut mask = String::with_capacity(nick.len() + user.len() + host.len() + 2);
+    mask.push_str(nick);
+    mask.push('!');
+    mask.push_str(user);
+    mask.push('@');
+    mask.push_str(host);
+    mask
+}
 
 /// Matches `text` against an IRC wildcard `mask`, case-insensitively under the
 /// `ascii` casemapping. `*` matches any run of characters, `?` exactly one.

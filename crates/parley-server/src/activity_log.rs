@@ -8,7 +8,8 @@
 //! carries one.
 //!
 //! Writes go to a buffered file behind a mutex (never held across an await);
-//! a ticker flushes it every second and [`ActivityLog::flush`] is called on
+//! a ticker flushes it every second on a blocking thread (the disk sync
+//! happens outside the lock) and [`ActivityLog::flush`] is called on
 //! shutdown, so nothing is lost on a clean stop.
 
 use std::fmt::Write as _;
@@ -24,6 +25,9 @@ use time::OffsetDateTime;
 /// The activity log file.
 pub struct ActivityLog {
     out: Mutex<BufWriter<File>>,
+    /// The same file, for `sync_data` without holding `out`'s lock: a
+    /// message's line never waits for the disk.
+    sync: File,
     message_bodies: bool,
 }
 
@@ -52,7 +56,8 @@ impl ActivityLog {
     /// Opens (creating if needed) the log at `path` for appending.
     pub fn open(path: &Path, message_bodies: bool) -> std::io::Result<ActivityLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(ActivityLog { out: Mutex::new(BufWriter::new(file)), message_bodies })
+        let sync = file.try_clone()?;
+        Ok(ActivityLog { out: Mutex::new(BufWriter::new(file)), sync, message_bodies })
     }
 
     /// Whether message bodies are to be recorded.
@@ -106,9 +111,11 @@ impl ActivityLog {
     }
 
     /// Writes buffered lines to the file and asks the OS to persist them.
+    /// Blocks on the disk (call it from a blocking thread), but holds the
+    /// lock only while handing the buffer to the OS.
     pub fn flush(&self) {
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = out.flush().and_then(|_| out.get_ref().sync_data()) {
+        let written = self.out.lock().unwrap_or_else(|p| p.into_inner()).flush();
+        if let Err(e) = written.and_then(|_| self.sync.sync_data()) {
             tracing::error!(error = %e, "activity log flush failed");
         }
     }

@@ -236,7 +236,9 @@ impl Server {
             let mut seconds = 0u64;
             loop {
                 tick.tick().await;
-                flusher_state.log.flush();
+                // The disk sync must not stall the connections' threads.
+                let state = flusher_state.clone();
+                let _ = tokio::task::spawn_blocking(move || state.log.flush()).await;
                 seconds += 1;
                 if trim_every > 0 && seconds >= trim_every {
                     seconds = 0;

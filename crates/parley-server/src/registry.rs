@@ -38,7 +38,7 @@ pub struct User {
 impl User {
     /// `nick!user@host`, the source of everything this user sends.
     pub fn hostmask(&self) -> String {
-        format!("{}!{}@{}", self.nick, self.user, self.host)
+        parley_proto::mask::hostmask(&self.nick, &self.user, &self.host)
     }
 }
 

@@ -54,18 +54,10 @@ impl Session {
         self.caps & cap != 0
     }
 
-    /// `nick!user@host`. Built by hand: every message's source is one, and
-    /// `format!` made this 7 % of parleyd's user CPU in the ping-pong.
+    /// `nick!user@host` (`*` for parts not given yet).
     pub fn hostmask(&self) -> String {
-        let nick = self.nick.as_deref().unwrap_or("*");
         let user = self.user.as_ref().map_or("*", |(u, _)| u.as_str());
-        let mut mask = String::with_capacity(nick.len() + user.len() + self.host.len() + 2);
-        mask.push_str(nick);
-        mask.push('!');
-        mask.push_str(user);
-        mask.push('@');
-        mask.push_str(&self.host);
-        mask
+        parley_proto::mask::hostmask(self.nick.as_deref().unwrap_or("*"), user, &self.host)
     }
 }
 
