@@ -88,6 +88,7 @@ fn metrics(scenario: &str) -> &'static [Metric] {
         m("round trip p50 (µs)", "/rtt_p50_us", Lower, Median, 1.0, 1),
         m("round trip p99 (µs)", "/rtt_p99_us", Lower, Median, 1.0, 1),
         m("round trip p99.9 (µs)", "/rtt_p999_us", Lower, Median, 1.0, 1),
+        m("server CPU per message (µs)", "/server_cpu_us_per_message", Lower, Median, 1.0, 1),
     ];
     match scenario {
         "fanout" => FANOUT,
