@@ -286,13 +286,21 @@ pub async fn run_all(a: &Args) -> anyhow::Result<Vec<(Report, Target)>> {
     for p in &mut pairs {
         p.turn(a.warmup, true, &mut out).await?;
     }
-    // One server alone runs in a single turn; several take turns.
+    // One server alone runs in a single turn; several take turns, in a new
+    // order every cycle, so that no server always follows the same one
+    // (whatever one server leaves behind in the caches or the scheduler
+    // falls on all of them alike).
     let turn = if pairs.len() == 1 { a.count } else { a.turn.max(1) };
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let mut done = 0;
     while done < a.count {
         let n = turn.min(a.count - done);
-        for p in pairs.iter_mut().filter(|p| !p.broken) {
-            p.turn(n, false, &mut out).await?;
+        rng.shuffle(&mut order);
+        for &i in &order {
+            if !pairs[i].broken {
+                pairs[i].turn(n, false, &mut out).await?;
+            }
         }
         done += n;
     }
@@ -303,4 +311,54 @@ pub async fn run_all(a: &Args) -> anyhow::Result<Vec<(Report, Target)>> {
             (p.report(a, &labels), p.target)
         })
         .collect())
+}
+
+/// A tiny deterministic generator for the turn order (runs stay repeatable).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Fisher–Yates.
+    fn shuffle(&mut self, v: &mut [usize]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_orders_vary_and_stay_permutations() {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let mut v: Vec<usize> = (0..4).collect();
+            rng.shuffle(&mut v);
+            let mut sorted = v.clone();
+            sorted.sort();
+            assert_eq!(sorted, vec![0, 1, 2, 3]);
+            seen.insert(v);
+        }
+        // All 24 orders of four servers come up.
+        assert_eq!(seen.len(), 24);
+    }
+
+    #[test]
+    fn other_servers_parse() {
+        let o = parse_other("hybrid=127.0.0.1:16604/123").unwrap();
+        assert_eq!((o.label.as_str(), o.server.port(), o.pid), ("hybrid", 16604, Some(123)));
+        assert!(parse_other("x=127.0.0.1:1").unwrap().pid.is_none());
+        assert!(parse_other("x=10.0.0.1:1").is_err());
+        assert!(parse_other("127.0.0.1:1").is_err());
+    }
 }
