@@ -11,7 +11,7 @@
 
 use crate::histogram::Histogram;
 use crate::irc::{pong_for, Conn, Line};
-use crate::procstat;
+use crate::procstat::CpuMark;
 use crate::{Report, Target};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -174,9 +174,7 @@ impl Pair {
 
     /// `n` round trips, recorded unless `warmup`.
     async fn turn(&mut self, n: u64, warmup: bool, out: &mut Vec<u8>) -> anyhow::Result<()> {
-        let pid = self.target.server_pid;
-        let server0 = pid.and_then(procstat::cpu_seconds_precise);
-        let tool0 = procstat::cpu_seconds_precise(std::process::id()).unwrap_or(0.0);
+        let cpu0 = CpuMark::precise(self.target.server_pid);
         let started = Instant::now();
         for _ in 0..n {
             match self.round_trip(out).await? {
@@ -193,11 +191,10 @@ impl Pair {
             return Ok(());
         }
         self.secs += started.elapsed().as_secs_f64();
-        self.tool_cpu += procstat::cpu_seconds_precise(std::process::id()).unwrap_or(0.0) - tool0;
-        if let (Some(total), Some(before), Some(after)) =
-            (self.server_cpu.as_mut(), server0, pid.and_then(procstat::cpu_seconds_precise))
-        {
-            *total += after - before;
+        let (server, tool) = CpuMark::precise(self.target.server_pid).since(&cpu0);
+        self.tool_cpu += tool;
+        if let (Some(total), Some(used)) = (self.server_cpu.as_mut(), server) {
+            *total += used;
         }
         Ok(())
     }

@@ -15,9 +15,11 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks_per_second())
 }
 
-/// On-CPU time of `pid` (all threads) in seconds, to the nanosecond, from
-/// the scheduler's own accounting (`/proc/PID/task/*/schedstat`). The
-/// tick-based `cpu_seconds` is too coarse (10 ms) for short slices.
+/// On-CPU time of `pid`'s live threads in seconds, to the nanosecond, from
+/// the scheduler's own accounting (`/proc/PID/task/*/schedstat`). For short
+/// slices, where the tick-based `cpu_seconds` (10 ms) is too coarse; over
+/// long ones `cpu_seconds` is right, as it keeps the time of threads that
+/// have ended.
 pub fn cpu_seconds_precise(pid: u32) -> Option<f64> {
     let mut ns: u64 = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
@@ -62,6 +64,12 @@ pub struct CpuMark {
 impl CpuMark {
     pub fn now(server_pid: Option<u32>) -> CpuMark {
         CpuMark { server: server_pid.and_then(cpu_seconds), tool: own_cpu_seconds() }
+    }
+
+    /// The same from `cpu_seconds_precise`, for slices of milliseconds.
+    pub fn precise(server_pid: Option<u32>) -> CpuMark {
+        let tool = cpu_seconds_precise(std::process::id()).unwrap_or(0.0);
+        CpuMark { server: server_pid.and_then(cpu_seconds_precise), tool }
     }
 
     /// (server, tool) CPU seconds used since `earlier`.

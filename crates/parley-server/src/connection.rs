@@ -48,6 +48,15 @@ const READ_CHUNK: usize = 4096;
 /// the buffer by `READ_CHUNK`.
 const FIRST_READ: usize = 1024;
 
+/// Makes room in `buf` for the next read.
+fn make_room(buf: &mut BytesMut) {
+    if buf.capacity() == 0 {
+        buf.reserve(FIRST_READ);
+    } else if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+}
+
 impl Incoming for Arc<tokio::net::TcpStream> {
     /// Poll-based, so the waiting future holds two references and nothing
     /// else (an idle connection waits here).
@@ -59,11 +68,7 @@ impl Incoming for Arc<tokio::net::TcpStream> {
             if let Err(e) = std::task::ready!(self.poll_read_ready(cx)) {
                 return std::task::Poll::Ready(Err(e));
             }
-            if buf.capacity() == 0 {
-                buf.reserve(FIRST_READ);
-            } else if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                buf.reserve(READ_CHUNK);
-            }
+            make_room(buf);
             let space = buf.capacity() - buf.len();
             let mut read = 0;
             // A read that did not fill the space drained the socket (epoll):
@@ -97,9 +102,7 @@ impl Incoming for Arc<tokio::net::TcpStream> {
 
 impl<S: AsyncRead + Send> Incoming for tokio::io::ReadHalf<S> {
     async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
+        make_room(buf);
         self.read_buf(buf).await
     }
 }

@@ -180,11 +180,7 @@ impl Drop for OutBatch {
         // a far worse p99; docs/BENCHMARKS.md).
         let direct = dirty.len() <= DIRECT_WRITE_MAX;
         for client in dirty.drain(..) {
-            if direct {
-                client.flush();
-            } else {
-                client.hand_off();
-            }
+            client.release(direct);
         }
         // Keep the (per-thread) list's storage for the next batch.
         DIRTY.set(dirty);
@@ -247,56 +243,39 @@ impl Client {
             if IN_BATCH.get() {
                 DIRTY.with_borrow_mut(|d| d.push(self.clone()));
             } else {
-                self.flush();
+                self.release(true);
             }
         }
         true
     }
 
-    /// Gives the pending bytes to the socket now if it takes them, else
-    /// hands the rest to the client's own task (or TLS writer).
-    fn flush(&self) {
+    /// Gets the pending bytes on their way: written now (`direct`, a plain
+    /// socket that takes them all), or else handed to the client's own task
+    /// (or TLS writer), which writes them when it next runs.
+    fn release(&self, direct: bool) {
         let mut q = self.lock();
         if q.writer_owns || q.pending.is_empty() {
             return;
         }
-        if q.close.is_none() {
-            if let Some(sock) = &self.direct {
-                match q.write_to(sock) {
-                    Wrote::All => return,
-                    Wrote::Part => {}
-                    Wrote::Failed => {
-                        drop(q);
-                        self.close(CloseReason::Other("Write error".into()), None);
-                        return;
-                    }
+        if let (true, None, Some(sock)) = (direct, &q.close, &self.direct) {
+            match q.write_to(sock) {
+                Wrote::All => return,
+                Wrote::Part => {}
+                Wrote::Failed => {
+                    drop(q);
+                    self.close(CloseReason::Other("Write error".into()), None);
+                    return;
                 }
             }
         }
         q.writer_owns = true;
         drop(q);
-        self.wake_owner();
-    }
-
-    /// Wakes whoever takes the write side when it is handed over.
-    fn wake_owner(&self) {
+        // Whoever takes the write side when it is handed over.
         if self.direct.is_some() {
             self.conn_waker.wake();
         } else {
             self.writer_waker.wake();
         }
-    }
-
-    /// Hands the write side to the client's own task (or writer), which
-    /// writes what is pending when it next runs.
-    fn hand_off(&self) {
-        let mut q = self.lock();
-        if q.writer_owns || q.pending.is_empty() {
-            return;
-        }
-        q.writer_owns = true;
-        drop(q);
-        self.wake_owner();
     }
 
     /// Closes the client: pending lines are still written, then `last_words`
@@ -334,11 +313,11 @@ impl Client {
 
     /// For the connection task: resolves once the server has decided to
     /// drop this client, or is shutting down. Meanwhile, for a plain TCP
-    /// client, it takes the write turns: when the write side is handed over (a full socket, or a
-    /// batch with many recipients), it writes the pending bytes as the
-    /// socket takes them and hands the write side back once they are all
-    /// written. Cancellation-safe: every byte written leaves the buffer
-    /// under the lock at once.
+    /// client, it takes the write turns: when the write side is handed over
+    /// (a full socket, or a batch with many recipients), it writes the
+    /// pending bytes as the socket takes them and hands the write side back
+    /// once they are all written. Cancellation-safe: every byte written
+    /// leaves the buffer under the lock at once.
     pub fn attention(&self) -> impl std::future::Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| self.poll_attention(cx))
     }

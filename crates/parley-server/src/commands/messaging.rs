@@ -47,7 +47,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
             .map(|(_, t)| t)
     };
     let max = ctx.server.config.limits.max_targets;
-    if distinct().count() > max {
+    if distinct().nth(max).is_some() {
         err(ctx, ERR_TOOMANYTARGETS, &[targets, &format!("Too many recipients (at most {max})")]);
         return;
     }
