@@ -307,12 +307,14 @@ fn read_secret(prompt: &str) -> Answer {
     quiet.c_lflag &= !(libc::ECHO | libc::ICANON | libc::ISIG | libc::IEXTEN);
     quiet.c_cc[libc::VMIN] = 1;
     quiet.c_cc[libc::VTIME] = 0;
-    print!("{prompt}");
-    let _ = io::stdout().flush();
+    // Quiet before the prompt shows: what is typed as soon as it appears
+    // must be neither echoed nor, for Ctrl-C, turned into SIGINT.
     // SAFETY: `quiet` is a termios copied from this terminal's own settings.
     if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
         return Answer::Eof;
     }
+    print!("{prompt}");
+    let _ = io::stdout().flush();
     let mut secret: Vec<u8> = Vec::new();
     let answer = loop {
         let mut byte = 0u8;

@@ -266,6 +266,9 @@ fn ctrl_c_at_the_prompt_or_in_a_question_does_not_end_the_program() {
     t.expect("1 person in #lobby: ivy").unwrap();
     type_line(&mut t, "/help");
     t.expect("/download NAME [PATH]").unwrap();
+    // Ctrl-D only means "leave" to the line editor; typed before its prompt
+    // is drawn, it would reach the terminal still in cooked mode.
+    t.expect("ivy> ").unwrap();
     t.send("\x04").unwrap();
     assert_eq!(exit_code(&mut t), 0, "Ctrl-D leaves quietly");
 }
