@@ -7,14 +7,18 @@
 //! `key=` and forge an entry. Passwords never reach this module: no event
 //! carries one.
 //!
-//! Writes go to a buffered file behind a mutex (never held across an await);
-//! a ticker flushes it every second on a blocking thread (the disk sync
-//! happens outside the lock) and [`ActivityLog::flush`] is called on
-//! shutdown, so nothing is lost on a clean stop.
+//! Events are appended to an in-memory buffer behind a mutex (never held
+//! across an await). A ticker writes the buffer to the file and syncs it
+//! every second on a blocking thread, and [`ActivityLog::flush`] is called on
+//! shutdown, so nothing is lost on a clean stop. The thread that records a
+//! message therefore makes no system call for it: one write a second costs
+//! less than a write every 8 KiB did (about 1 µs per message in the
+//! ping-pong; docs/BENCHMARKS.md). The buffer is bounded (`log.buffer_bytes`):
+//! a thread that fills it writes it out itself.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Mutex;
@@ -24,10 +28,16 @@ use time::OffsetDateTime;
 
 /// The activity log file.
 pub struct ActivityLog {
-    out: Mutex<BufWriter<File>>,
-    /// The same file, for `sync_data` without holding `out`'s lock: a
+    /// Lines not yet handed to the OS.
+    pending: Mutex<Vec<u8>>,
+    /// Held while a taken buffer is written, so buffers reach the file in
+    /// the order they were taken. Lock order: `file`, then `pending`.
+    file: Mutex<File>,
+    /// The same file, for `sync_data` without holding `file`'s lock: a
     /// message's line never waits for the disk.
     sync: File,
+    /// `pending` is written out by the recording thread beyond this size.
+    buffer_limit: usize,
     message_bodies: bool,
 }
 
@@ -53,11 +63,12 @@ pub enum Value<'a> {
 }
 
 impl ActivityLog {
-    /// Opens (creating if needed) the log at `path` for appending.
-    pub fn open(path: &Path, message_bodies: bool) -> std::io::Result<ActivityLog> {
+    /// Opens (creating if needed) the log at `path` for appending; at most
+    /// `buffer_limit` bytes of events wait in memory for the next flush.
+    pub fn open(path: &Path, buffer_limit: usize, message_bodies: bool) -> std::io::Result<ActivityLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let sync = file.try_clone()?;
-        Ok(ActivityLog { out: Mutex::new(BufWriter::new(file)), sync, message_bodies })
+        Ok(ActivityLog { pending: Mutex::new(Vec::new()), file: Mutex::new(file), sync, buffer_limit, message_bodies })
     }
 
     /// Whether message bodies are to be recorded.
@@ -99,9 +110,13 @@ impl ActivityLog {
                 }
             }
             line.push('\n');
-            let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = out.write_all(line.as_bytes()) {
-                tracing::error!(error = %e, "activity log write failed");
+            let full = {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                pending.extend_from_slice(line.as_bytes());
+                pending.len() >= self.buffer_limit
+            };
+            if full {
+                self.write_pending();
             }
             if line.capacity() > 4096 {
                 // One huge event must not pin its buffer for good.
@@ -111,12 +126,24 @@ impl ActivityLog {
     }
 
     /// Writes buffered lines to the file and asks the OS to persist them.
-    /// Blocks on the disk (call it from a blocking thread), but holds the
-    /// lock only while handing the buffer to the OS.
+    /// Blocks on the disk (call it from a blocking thread); events recorded
+    /// meanwhile only wait for the buffer's lock, held while it is taken.
     pub fn flush(&self) {
-        let written = self.out.lock().unwrap_or_else(|p| p.into_inner()).flush();
-        if let Err(e) = written.and_then(|_| self.sync.sync_data()) {
-            tracing::error!(error = %e, "activity log flush failed");
+        self.write_pending();
+        if let Err(e) = self.sync.sync_data() {
+            tracing::error!(error = %e, "activity log sync failed");
+        }
+    }
+
+    /// Hands the buffered lines to the OS.
+    fn write_pending(&self) {
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if lines.is_empty() {
+            return;
+        }
+        if let Err(e) = file.write_all(&lines) {
+            tracing::error!(error = %e, "activity log write failed");
         }
     }
 }
@@ -228,10 +255,30 @@ mod tests {
     }
 
     #[test]
+    fn events_wait_for_the_flush_unless_the_buffer_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.txt");
+        let log = ActivityLog::open(&path, 200, false).unwrap();
+        let actor = Actor { conn: 1, addr: None, nick: Some("al") };
+        log.record("message", actor, &[("target", Value::Text("#lobby"))]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "", "held until the flush");
+        // Past the limit, the recording thread writes everything itself, in order.
+        for n in 2..=4 {
+            log.record("message", actor, &[("n", Value::Num(n))]);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().count() >= 2, "{text}");
+        log.flush();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kinds: Vec<_> = text.lines().map(|l| l.split_once(" conn=1 ").unwrap().1).collect();
+        assert_eq!(kinds, ["nick=\"al\" target=\"#lobby\"", "nick=\"al\" n=2", "nick=\"al\" n=3", "nick=\"al\" n=4"]);
+    }
+
+    #[test]
     fn events_are_one_line_each_and_flushed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.txt");
-        let log = ActivityLog::open(&path, false).unwrap();
+        let log = ActivityLog::open(&path, 1 << 20, false).unwrap();
         let actor = Actor { conn: 7, addr: Some("127.0.0.1:5000".parse().unwrap()), nick: Some("al\rice") };
         log.record("message", actor, &[("target", Value::Text("#lobby")), ("bytes", Value::Num(5))]);
         log.flush();

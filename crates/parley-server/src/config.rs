@@ -198,6 +198,9 @@ pub struct LogConfig {
     pub file: String,
     /// Also record message bodies (off by default: metadata only).
     pub message_bodies: bool,
+    /// Events wait in memory for the once-a-second write, up to this many
+    /// bytes; a thread that fills the buffer writes it out at once.
+    pub buffer_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,7 +309,7 @@ impl Default for Limits {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { file: "server_log.txt".into(), message_bodies: false }
+        LogConfig { file: "server_log.txt".into(), message_bodies: false, buffer_bytes: 1 << 20 }
     }
 }
 

@@ -100,7 +100,7 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
         let log_path = config.data_dir.join(&config.log.file);
-        let log = ActivityLog::open(&log_path, config.log.message_bodies)
+        let log = ActivityLog::open(&log_path, config.log.buffer_bytes, config.log.message_bodies)
             .map_err(|source| StartError::Log { path: log_path.display().to_string(), source })?;
         let backlog = config.limits.listen_backlog;
         let irc = bind_all(&config.irc.listen, backlog).await?;

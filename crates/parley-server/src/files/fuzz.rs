@@ -63,7 +63,7 @@ mod requests {
 
     fn state(dir: &std::path::Path) -> Arc<FileState> {
         let config = Config { data_dir: dir.to_path_buf(), ..Default::default() };
-        let log = ActivityLog::open(&dir.join("log.txt"), false).unwrap();
+        let log = ActivityLog::open(&dir.join("log.txt"), 1 << 20, false).unwrap();
         let (ops, _) = Operators::bootstrap(&config, Some("pw".into())).unwrap();
         let tokens = Tokens::load_or_create(&dir.join("key"), "parley.local", 60).unwrap();
         let server = Arc::new(ServerState::new(config, log, ops, tokens, None, None, Shutdown::new()));
