@@ -17,7 +17,7 @@ use crate::relay::Relay;
 use crate::server::ServerState;
 use crate::session::{Ctx, Session};
 use crate::shutdown::ShutdownCause;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use parley_proto::numeric::*;
 use parley_proto::{Message, ParseError};
 use std::net::SocketAddr;
@@ -352,12 +352,14 @@ fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader) -> St
         };
         match input.bucket.take(Instant::now()) {
             Ok(()) => {
-                let line = buf.split_to(pos + 1);
+                // Handled in place: splitting the line off would allocate.
+                let deferred = handle_line(s, server, &buf[..pos]);
+                buf.advance(pos + 1);
                 if buf.is_empty() {
                     // Idle connections keep no buffer.
                     *buf = BytesMut::new();
                 }
-                if let Some(command) = handle_line(s, server, &line[..pos]) {
+                if let Some(command) = deferred {
                     return Step::Deferred(command);
                 }
             }

@@ -26,13 +26,18 @@ const fn spec(name: &'static str, min_params: usize, needs_registration: bool) -
 }
 
 /// Every command Parley understands.
+/// In order of how often clients send them: `dispatch` looks a command up
+/// by comparing names from the top.
 const COMMANDS: &[Spec] = &[
+    spec("PRIVMSG", 0, true),
+    spec("PING", 0, false),
+    spec("PONG", 0, false),
+    spec("NOTICE", 0, true),
+    spec("TAGMSG", 0, true),
     spec("CAP", 1, false),
     spec("PASS", 1, false),
     spec("NICK", 0, false),
     spec("USER", 4, false),
-    spec("PING", 0, false),
-    spec("PONG", 0, false),
     spec("QUIT", 0, false),
     spec("JOIN", 1, true),
     spec("PART", 1, true),
@@ -42,9 +47,6 @@ const COMMANDS: &[Spec] = &[
     spec("INVITE", 2, true),
     spec("KICK", 2, true),
     spec("MODE", 1, true),
-    spec("PRIVMSG", 0, true),
-    spec("NOTICE", 0, true),
-    spec("TAGMSG", 0, true),
     spec("WHO", 1, true),
     spec("WHOIS", 1, true),
     spec("AWAY", 0, true),
@@ -85,12 +87,13 @@ pub fn dispatch(ctx: &mut Ctx<'_>, msg: Message) -> Option<Deferred> {
         return None;
     }
     match spec.name {
+        "PRIVMSG" | "NOTICE" | "TAGMSG" => messaging::message(ctx, &msg),
+        "PING" => registration::ping(ctx, &msg),
+        "PONG" => {}
         "CAP" => registration::cap(ctx, &msg),
         "PASS" => registration::pass(ctx, &msg),
         "NICK" => registration::nick(ctx, &msg),
         "USER" => registration::user(ctx, &msg),
-        "PING" => registration::ping(ctx, &msg),
-        "PONG" => {}
         "QUIT" => registration::quit(ctx, &msg),
         "JOIN" => channel::join(ctx, &msg),
         "PART" => channel::part(ctx, &msg),
@@ -100,7 +103,6 @@ pub fn dispatch(ctx: &mut Ctx<'_>, msg: Message) -> Option<Deferred> {
         "INVITE" => channel::invite(ctx, &msg),
         "KICK" => channel::kick(ctx, &msg),
         "MODE" => mode::mode(ctx, &msg),
-        "PRIVMSG" | "NOTICE" | "TAGMSG" => messaging::message(ctx, &msg),
         "WHO" => query::who(ctx, &msg),
         "WHOIS" => query::whois(ctx, &msg),
         "AWAY" => query::away(ctx, &msg),
