@@ -18,28 +18,45 @@ pub fn hostmask(nick: &str, user: &str, host: &str) -> String {
 /// `ascii` casemapping. `*` matches any run of characters, `?` exactly one.
 ///
 /// Iterative with one backtrack point, so a hostile mask like `*a*a*a*a*b`
-/// costs O(len(mask) × len(text)) rather than exponential time.
+/// costs O(len(mask) × len(text)) rather than exponential time. Works on
+/// the UTF-8 bytes without allocating (every message to a channel with bans
+/// checks each ban): ASCII folding leaves multi-byte sequences alone, so
+/// comparing them byte by byte is comparing characters, and `?` and a
+/// backtrack step over one whole character.
 pub fn mask_matches(mask: &str, text: &str) -> bool {
-    let m: Vec<char> = mask.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let (m, t) = (mask.as_bytes(), text.as_bytes());
     let (mut mi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if mi < m.len() && (m[mi] == '?' || m[mi] == t[ti]) {
+        if mi < m.len() && m[mi] == b'?' {
+            mi += 1;
+            ti += utf8_len(t[ti]);
+        } else if mi < m.len() && m[mi] != b'*' && m[mi].eq_ignore_ascii_case(&t[ti]) {
             mi += 1;
             ti += 1;
-        } else if mi < m.len() && m[mi] == '*' {
+        } else if mi < m.len() && m[mi] == b'*' {
             star = Some((mi, ti));
             mi += 1;
         } else if let Some((smi, sti)) = star {
+            let next = sti + utf8_len(t[sti]);
             mi = smi + 1;
-            ti = sti + 1;
-            star = Some((smi, sti + 1));
+            ti = next;
+            star = Some((smi, next));
         } else {
             return false;
         }
     }
-    m[mi..].iter().all(|&c| c == '*')
+    m[mi..].iter().all(|&c| c == b'*')
+}
+
+/// The length of the UTF-8 character that starts with `lead`.
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    }
 }
 
 /// Completes a partial ban mask the way servers traditionally do:
@@ -68,6 +85,50 @@ mod tests {
         assert!(mask_matches("*", ""));
         assert!(!mask_matches("bob!*@*", "alice!x@y"));
         assert!(!mask_matches("*a*a*a*a*a*b", &"a".repeat(200)));
+    }
+
+    #[test]
+    fn a_question_mark_is_one_character_not_one_byte() {
+        assert!(mask_matches("j?rg!*@*", "jörg!x@y"));
+        assert!(!mask_matches("j??rg!*@*", "jörg!x@y"));
+        assert!(mask_matches("*ö*", "JÖRGö"));
+        assert!(!mask_matches("*ö*", "JÖRG"), "only ASCII letters fold");
+        assert!(mask_matches("?", "€"));
+        assert!(mask_matches("*€!*", "a€€!b"));
+        assert!(mask_matches("🦀*?", "🦀ab"));
+    }
+
+    /// The same matching, written the obvious way on characters.
+    fn reference(mask: &str, text: &str) -> bool {
+        fn go(m: &[char], t: &[char]) -> bool {
+            match m.split_first() {
+                None => t.is_empty(),
+                Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+                Some((&c, rest)) => !t.is_empty() && (c == '?' || c.eq_ignore_ascii_case(&t[0])) && go(rest, &t[1..]),
+            }
+        }
+        go(&mask.chars().collect::<Vec<_>>(), &text.chars().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn agrees_with_the_obvious_recursive_matcher() {
+        let alphabet = ["a", "B", "ö", "Ö", "€", "*", "?", "!"];
+        let mut seed = 0x2545_f491_u32;
+        let mut pick = |n: usize| {
+            let mut out = String::new();
+            for _ in 0..n {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                out.push_str(alphabet[seed as usize % alphabet.len()]);
+            }
+            out
+        };
+        for i in 0..4000 {
+            let mask = pick(i % 7);
+            let text = pick(i % 9).replace(['*', '?'], "a");
+            assert_eq!(mask_matches(&mask, &text), reference(&mask, &text), "{mask:?} against {text:?}");
+        }
     }
 
     #[test]
