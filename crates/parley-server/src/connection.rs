@@ -250,6 +250,8 @@ fn read_loop<'a, R: Incoming + 'a>(
         };
         let connected = Instant::now();
         let mut last_input = connected;
+        // Set by a read: the next turn's clock reading is its time.
+        let mut just_read = false;
         let mut ping_sent: Option<Instant> = None;
         let client = s.client.clone();
         // One timer for the throttle and the liveness deadlines, moved only
@@ -264,8 +266,13 @@ fn read_loop<'a, R: Incoming + 'a>(
             return End::Shutdown(cause);
         }
         loop {
+            // One clock reading per turn, for the flood bucket and liveness.
+            let now = Instant::now();
+            if std::mem::take(&mut just_read) {
+                last_input = now;
+            }
             // Matched in place, so the step is not kept across the wait below.
-            let throttled_until = match handle_input(s, server, &mut input) {
+            let throttled_until = match handle_input(s, server, &mut input, now) {
                 Step::Wait(until) => until,
                 Step::Deferred(command) => {
                     commands::run_deferred(&mut Ctx { server, session: s }, command).await;
@@ -296,7 +303,7 @@ fn read_loop<'a, R: Incoming + 'a>(
                 read = rd.read_into(&mut input.buf) => match read {
                     Ok(0) => return End::Left("Connection closed".into()),
                     Ok(_) => {
-                        last_input = Instant::now();
+                        just_read = true;
                         ping_sent = None;
                         if input.discarding {
                             match input.buf.iter().position(|&b| b == b'\n') {
@@ -334,7 +341,7 @@ fn read_loop<'a, R: Incoming + 'a>(
 /// Handles every complete line in the buffer that the flood bucket allows,
 /// in one output batch: what they send to anyone goes out in one write per
 /// recipient when it returns, before the connection task waits again.
-fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader) -> Step {
+fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader, now: Instant) -> Step {
     let _batch = OutBatch::begin();
     let limits = &server.config.limits;
     loop {
@@ -350,7 +357,7 @@ fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader) -> St
             }
             return Step::Wait(None);
         };
-        match input.bucket.take(Instant::now()) {
+        match input.bucket.take(now) {
             Ok(()) => {
                 // Handled in place: splitting the line off would allocate.
                 let deferred = handle_line(s, server, &buf[..pos]);
