@@ -193,10 +193,9 @@ fn needs_trailing(p: &str) -> bool {
     p.is_empty() || p.starts_with(':') || p.contains(' ')
 }
 
-/// Splits at the first space: (word, rest after the space).
-/// Splits at the first space. A plain byte scan: `str::find` with a `char`
-/// pattern sets up a searcher per call, which cost as much as the rest of
-/// the parse on words a few bytes long.
+/// Splits at the first space: (word, rest after the space). A plain byte
+/// scan: `str::find` with a `char` pattern sets up a searcher per call,
+/// which cost as much as the rest of the parse on words a few bytes long.
 fn split_word(s: &str) -> (&str, &str) {
     match s.bytes().position(|b| b == b' ') {
         Some(i) => (&s[..i], &s[i + 1..]),

@@ -25,8 +25,8 @@ const fn spec(name: &'static str, min_params: usize, needs_registration: bool) -
     Spec { name, min_params, needs_registration }
 }
 
-/// Every command Parley understands.
-/// In order of how often clients send them: `dispatch` looks a command up
+/// Every command Parley understands,
+/// in order of how often clients send them: `dispatch` looks a command up
 /// by comparing names from the top.
 const COMMANDS: &[Spec] = &[
     spec("PRIVMSG", 0, true),
