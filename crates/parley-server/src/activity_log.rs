@@ -9,18 +9,20 @@
 //!
 //! Events are appended to an in-memory buffer behind a mutex (never held
 //! across an await). A ticker writes the buffer to the file and syncs it
-//! every second on a blocking thread, and [`ActivityLog::flush`] is called on
-//! shutdown, so nothing is lost on a clean stop. The thread that records a
-//! message therefore makes no system call for it: one write a second costs
-//! less than a write every 8 KiB did (about 1 µs per message in the
-//! ping-pong; docs/BENCHMARKS.md). The buffer is bounded (`log.buffer_bytes`):
-//! a thread that fills it writes it out itself.
+//! every second on a blocking thread (an idle second syncs nothing), and
+//! [`ActivityLog::flush`] is called on shutdown, so nothing is lost on a
+//! clean stop. The thread that records a message therefore makes no system
+//! call for it: one write a second costs less than a write every 8 KiB did
+//! (about 1 µs per message in the ping-pong; docs/BENCHMARKS.md). The
+//! buffer is bounded (`log.buffer_bytes`): a thread that fills it writes it
+//! out itself.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 use time::format_description::well_known::Rfc3339;
@@ -36,6 +38,9 @@ pub struct ActivityLog {
     /// The same file, for `sync_data` without holding `file`'s lock: a
     /// message's line never waits for the disk.
     sync: File,
+    /// Lines were written since the last sync: an idle second costs no
+    /// disk sync.
+    unsynced: AtomicBool,
     /// `pending` is written out by the recording thread beyond this size.
     buffer_limit: usize,
     message_bodies: bool,
@@ -68,7 +73,14 @@ impl ActivityLog {
     pub fn open(path: &Path, buffer_limit: usize, message_bodies: bool) -> std::io::Result<ActivityLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let sync = file.try_clone()?;
-        Ok(ActivityLog { pending: Mutex::new(Vec::new()), file: Mutex::new(file), sync, buffer_limit, message_bodies })
+        Ok(ActivityLog {
+            pending: Mutex::new(Vec::new()),
+            file: Mutex::new(file),
+            sync,
+            unsynced: AtomicBool::new(false),
+            buffer_limit,
+            message_bodies,
+        })
     }
 
     /// Whether message bodies are to be recorded.
@@ -130,6 +142,9 @@ impl ActivityLog {
     /// meanwhile only wait for the buffer's lock, held while it is taken.
     pub fn flush(&self) {
         self.write_pending();
+        if !self.unsynced.swap(false, Ordering::AcqRel) {
+            return;
+        }
         if let Err(e) = self.sync.sync_data() {
             tracing::error!(error = %e, "activity log sync failed");
         }
@@ -145,6 +160,7 @@ impl ActivityLog {
         if let Err(e) = file.write_all(&lines) {
             tracing::error!(error = %e, "activity log write failed");
         }
+        self.unsynced.store(true, Ordering::Release);
     }
 }
 
