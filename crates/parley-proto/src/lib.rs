@@ -12,5 +12,5 @@ pub mod names;
 pub mod numeric;
 
 pub use casemap::{casefold, casefolded, irc_eq};
-pub use message::{write_line, write_tags, Message, ParseError, Tag};
+pub use message::{write_line, write_tags, Message, MessageRef, ParseError, Tag};
 pub use names::{validate_channel, validate_nick, NameError};

@@ -69,52 +69,19 @@ impl Message {
     }
 
     /// Parses one line (without its trailing CR LF; a trailing CR or LF is
-    /// tolerated and dropped).
+    /// tolerated and dropped). The command is upper-cased.
     pub fn parse(line: &str) -> Result<Message, ParseError> {
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.bytes().any(|b| b == 0 || b == b'\r' || b == b'\n') {
-            return Err(ParseError::ForbiddenByte);
+        MessageRef::parse(line).map(|m| m.to_message())
+    }
+
+    /// A borrowed view, for code written against [`MessageRef`].
+    pub fn borrowed(&self) -> MessageRef<'_> {
+        MessageRef {
+            tags: self.tags.clone(),
+            source: self.source.as_deref(),
+            command: &self.command,
+            params: self.params.iter().map(String::as_str).collect(),
         }
-        let mut rest = line.trim_start_matches(' ');
-        if rest.is_empty() {
-            return Err(ParseError::Empty);
-        }
-        let mut msg = Message::default();
-        if let Some(after) = rest.strip_prefix('@') {
-            let (tags, tail) = split_word(after);
-            msg.tags = parse_tags(tags)?;
-            rest = tail;
-        }
-        if let Some(after) = rest.strip_prefix(':') {
-            let (source, tail) = split_word(after);
-            if !source.is_empty() {
-                msg.source = Some(source.to_string());
-            }
-            rest = tail;
-        }
-        let (command, mut rest) = split_word(rest);
-        if command.is_empty() {
-            return Err(ParseError::NoCommand);
-        }
-        let is_numeric = command.len() == 3 && command.bytes().all(|b| b.is_ascii_digit());
-        if !is_numeric && !command.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(ParseError::BadCommand);
-        }
-        msg.command = command.to_ascii_uppercase();
-        loop {
-            rest = rest.trim_start_matches(' ');
-            if rest.is_empty() {
-                break;
-            }
-            if let Some(trailing) = rest.strip_prefix(':') {
-                msg.params.push(trailing.to_string());
-                break;
-            }
-            let (word, tail) = split_word(rest);
-            msg.params.push(word.to_string());
-            rest = tail;
-        }
-        Ok(msg)
     }
 
     /// Appends the wire form, including the final CR LF, to `buf`.
@@ -136,6 +103,85 @@ impl Message {
             self.tags.iter().map(|t| t.key.len() + t.value.as_ref().map_or(0, |v| v.len() * 2 + 1) + 1).sum();
         let params: usize = self.params.iter().map(|p| p.len() + 2).sum();
         tags + 2 + self.source.as_ref().map_or(0, |s| s.len() + 2) + self.command.len() + params + 2
+    }
+}
+
+/// An IRC message that borrows its text from the line it was parsed from.
+/// A server's message path parses every line this way: it costs one
+/// allocation (the parameter list), where [`Message`] takes one per part.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageRef<'a> {
+    /// Unescaped, so owned (rare on the message path: no tags, no allocation).
+    pub tags: Vec<Tag>,
+    pub source: Option<&'a str>,
+    /// As sent: letters in any case, or a three-digit numeric.
+    pub command: &'a str,
+    pub params: Vec<&'a str>,
+}
+
+impl<'a> MessageRef<'a> {
+    /// Parses one line (without its trailing CR LF; a trailing CR or LF is
+    /// tolerated and dropped). The command keeps the case it was sent in.
+    pub fn parse(line: &'a str) -> Result<MessageRef<'a>, ParseError> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.bytes().any(|b| b == 0 || b == b'\r' || b == b'\n') {
+            return Err(ParseError::ForbiddenByte);
+        }
+        let mut rest = line.trim_start_matches(' ');
+        if rest.is_empty() {
+            return Err(ParseError::Empty);
+        }
+        let mut msg = MessageRef::default();
+        if let Some(after) = rest.strip_prefix('@') {
+            let (tags, tail) = split_word(after);
+            msg.tags = parse_tags(tags)?;
+            rest = tail;
+        }
+        if let Some(after) = rest.strip_prefix(':') {
+            let (source, tail) = split_word(after);
+            if !source.is_empty() {
+                msg.source = Some(source);
+            }
+            rest = tail;
+        }
+        let (command, mut rest) = split_word(rest);
+        if command.is_empty() {
+            return Err(ParseError::NoCommand);
+        }
+        let is_numeric = command.len() == 3 && command.bytes().all(|b| b.is_ascii_digit());
+        if !is_numeric && !command.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(ParseError::BadCommand);
+        }
+        msg.command = command;
+        loop {
+            rest = rest.trim_start_matches(' ');
+            if rest.is_empty() {
+                break;
+            }
+            if let Some(trailing) = rest.strip_prefix(':') {
+                msg.params.push(trailing);
+                break;
+            }
+            let (word, tail) = split_word(rest);
+            msg.params.push(word);
+            rest = tail;
+        }
+        Ok(msg)
+    }
+
+    /// Parameter `i`, if present.
+    pub fn param(&self, i: usize) -> Option<&'a str> {
+        self.params.get(i).copied()
+    }
+
+    /// The owned message, its command upper-cased.
+    pub fn to_message(&self) -> Message {
+        Message {
+            tags: self.tags.clone(),
+            source: self.source.map(str::to_string),
+            command: self.command.to_ascii_uppercase(),
+            params: self.params.iter().map(|p| p.to_string()).collect(),
+        }
     }
 }
 
@@ -351,6 +397,24 @@ mod tests {
         assert_eq!(&m.to_bytes()[..], b"QUIT\r\n");
     }
 
+    #[test]
+    fn borrowed_parse_keeps_the_command_as_sent_and_points_into_the_line() {
+        let line = "@+x=1 :a!b@c privmsg #chan :hello there\r\n";
+        let m = MessageRef::parse(line).unwrap();
+        assert_eq!(m.command, "privmsg");
+        assert_eq!(m.source, Some("a!b@c"));
+        assert_eq!(m.params, ["#chan", "hello there"]);
+        assert_eq!(m.param(1), Some("hello there"));
+        assert_eq!(m.param(2), None);
+        let inside = line.as_bytes().as_ptr_range();
+        assert!(inside.contains(&m.params[1].as_ptr()), "the text is borrowed, not copied");
+        let owned = m.to_message();
+        assert_eq!(owned.command, "PRIVMSG");
+        assert_eq!(owned.borrowed().params, m.params);
+        assert_eq!(MessageRef::parse("  "), Err(ParseError::Empty));
+        assert_eq!(MessageRef::parse("PRIV-MSG x"), Err(ParseError::BadCommand));
+    }
+
     fn tag_strategy() -> impl Strategy<Value = Tag> {
         ("\\+?[a-zA-Z0-9/.-]{1,12}", proptest::option::of("[^\u{0}]{0,12}")).prop_map(|(key, value)| Tag { key, value })
     }
@@ -384,5 +448,6 @@ mod tests {
         fn parse_never_panics(line in "\\PC{0,200}") {
             let _ = Message::parse(&line);
         }
+
     }
 }

@@ -19,7 +19,7 @@ use crate::session::{Ctx, Session};
 use crate::shutdown::ShutdownCause;
 use bytes::{Buf, BytesMut};
 use parley_proto::numeric::*;
-use parley_proto::{Message, ParseError};
+use parley_proto::{Message, MessageRef, ParseError};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -417,7 +417,7 @@ fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) -> Option<comm
             return None;
         }
     };
-    match Message::parse(text) {
+    match MessageRef::parse(text) {
         Ok(msg) => return commands::dispatch(&mut ctx, msg),
         Err(ParseError::Empty) => {}
         Err(ParseError::BadCommand) => {

@@ -14,9 +14,9 @@ use crate::registry::State;
 use crate::relay::Relay;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
-use parley_proto::{casefold, validate_channel, Message};
+use parley_proto::{casefold, validate_channel, Message, MessageRef};
 
-pub fn join(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn join(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if msg.params[0] == "0" {
         let channels = ctx.server.registry.read().users.get(&ctx.session.id).map(|u| u.channels.clone());
         for key in channels.unwrap_or_default() {
@@ -25,7 +25,7 @@ pub fn join(ctx: &mut Ctx<'_>, msg: &Message) {
         return;
     }
     let keys: Vec<&str> = msg.param(1).map(|k| k.split(',').collect()).unwrap_or_default();
-    for (i, name) in split_list(&msg.params[0]).enumerate() {
+    for (i, name) in split_list(msg.params[0]).enumerate() {
         join_one(ctx, name, keys.get(i).copied().filter(|k| !k.is_empty()));
     }
 }
@@ -125,9 +125,9 @@ pub fn join_one(ctx: &mut Ctx<'_>, name: &str, key: Option<&str>) {
     ctx.server.log.record("join", ctx.actor(), &[("channel", Value::Text(&joined.name))]);
 }
 
-pub fn part(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn part(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let reason = msg.param(1).map(|r| truncate(r, ctx.server.config.limits.kick_len).to_string());
-    for name in split_list(&msg.params[0]) {
+    for name in split_list(msg.params[0]) {
         part_one(ctx, name, reason.as_deref().unwrap_or(""));
     }
 }
@@ -169,8 +169,8 @@ fn part_one(ctx: &mut Ctx<'_>, name: &str, reason: &str) {
     );
 }
 
-pub fn topic(ctx: &mut Ctx<'_>, msg: &Message) {
-    let name = msg.params[0].as_str();
+pub fn topic(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let name = msg.params[0];
     let key = casefold(name);
     let id = ctx.session.id;
     let Some(new_text) = msg.param(1) else {
@@ -221,7 +221,7 @@ pub fn topic(ctx: &mut Ctx<'_>, msg: &Message) {
     );
 }
 
-pub fn names(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn names(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let Some(list) = msg.param(0) else {
         ctx.reply(RPL_ENDOFNAMES, &["*", "End of /NAMES list"]);
         return;
@@ -238,7 +238,7 @@ pub fn names(ctx: &mut Ctx<'_>, msg: &Message) {
     }
 }
 
-pub fn list(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn list(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let filter: Option<Vec<String>> = msg.param(0).map(|l| split_list(l).map(casefold).collect());
     let rows: Vec<(String, usize, String)> = {
         let state = ctx.server.registry.read();
@@ -262,8 +262,8 @@ pub fn list(ctx: &mut Ctx<'_>, msg: &Message) {
     ctx.reply(RPL_LISTEND, &["End of /LIST"]);
 }
 
-pub fn invite(ctx: &mut Ctx<'_>, msg: &Message) {
-    let (nick, name) = (msg.params[0].as_str(), msg.params[1].as_str());
+pub fn invite(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let (nick, name) = (msg.params[0], msg.params[1]);
     let id = ctx.session.id;
     let mask = ctx.session.hostmask();
     let mut state = ctx.server.registry.write();
@@ -302,8 +302,8 @@ pub fn invite(ctx: &mut Ctx<'_>, msg: &Message) {
     ctx.reply(RPL_INVITING, &[target_nick, chan_name]);
 }
 
-pub fn kick(ctx: &mut Ctx<'_>, msg: &Message) {
-    let name = msg.params[0].as_str();
+pub fn kick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let name = msg.params[0];
     let key = casefold(name);
     let id = ctx.session.id;
     let mask = ctx.session.hostmask();
@@ -311,7 +311,7 @@ pub fn kick(ctx: &mut Ctx<'_>, msg: &Message) {
         .param(2)
         .map(|r| truncate(r, ctx.server.config.limits.kick_len).to_string())
         .unwrap_or_else(|| ctx.session.nick.clone().unwrap_or_default());
-    for nick in split_list(&msg.params[1]).take(1) {
+    for nick in split_list(msg.params[1]).take(1) {
         let mut state = ctx.server.registry.write();
         let target = state.id_by_nick(nick);
         let Some(chan) = state.channels.get(&key) else {

@@ -2,10 +2,10 @@
 
 use crate::session::Ctx;
 use parley_proto::numeric::*;
-use parley_proto::Message;
+use parley_proto::{Message, MessageRef};
 
-pub fn extjwt(ctx: &mut Ctx<'_>, msg: &Message) {
-    let target = msg.params[0].as_str();
+pub fn extjwt(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let target = msg.params[0];
     if target != "*" {
         let member =
             ctx.server.registry.read().channel(target).is_some_and(|c| c.members.contains_key(&ctx.session.id));

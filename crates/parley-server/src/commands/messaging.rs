@@ -10,11 +10,11 @@ use crate::caps;
 use crate::relay::Relay;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
-use parley_proto::{casefold, irc_eq, Message, Tag};
+use parley_proto::{casefold, irc_eq, MessageRef, Tag};
 use std::sync::atomic::Ordering;
 
-pub fn message(ctx: &mut Ctx<'_>, msg: &Message) {
-    let command = msg.command.as_str();
+pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let command = msg.command;
     let is_notice = command == "NOTICE";
     let is_tagmsg = command == "TAGMSG";
     let err = |ctx: &Ctx<'_>, code: &str, params: &[&str]| {

@@ -13,7 +13,7 @@ pub mod registration;
 
 use crate::session::Ctx;
 use parley_proto::numeric::*;
-use parley_proto::Message;
+use parley_proto::{Message, MessageRef};
 
 struct Spec {
     name: &'static str,
@@ -69,15 +69,17 @@ pub struct Deferred(Message);
 
 /// Runs one parsed message from the client; returns it instead if it has to
 /// be awaited.
-pub fn dispatch(ctx: &mut Ctx<'_>, msg: Message) -> Option<Deferred> {
-    let Some(spec) = COMMANDS.iter().find(|s| s.name == msg.command) else {
+pub fn dispatch(ctx: &mut Ctx<'_>, mut msg: MessageRef<'_>) -> Option<Deferred> {
+    let Some(spec) = COMMANDS.iter().find(|s| s.name.eq_ignore_ascii_case(msg.command)) else {
         if ctx.session.registered {
-            ctx.reply(ERR_UNKNOWNCOMMAND, &[msg.command.as_str(), "Unknown command"]);
+            ctx.reply(ERR_UNKNOWNCOMMAND, &[&msg.command.to_ascii_uppercase(), "Unknown command"]);
         } else {
             ctx.reply(ERR_NOTREGISTERED, &["You have not registered"]);
         }
         return None;
     };
+    // Handlers see the command's canonical (upper-case) spelling.
+    msg.command = spec.name;
     if spec.needs_registration && !ctx.session.registered {
         ctx.reply(ERR_NOTREGISTERED, &["You have not registered"]);
         return None;
@@ -113,7 +115,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, msg: Message) -> Option<Deferred> {
         "LUSERS" => query::lusers(ctx),
         "MOTD" => query::motd(ctx),
         // The only command that awaits.
-        "OPER" => return Some(Deferred(msg)),
+        "OPER" => return Some(Deferred(msg.to_message())),
         "KILL" => oper::kill(ctx, &msg),
         "DIE" => oper::die(ctx, &msg),
         "EXTJWT" => extjwt::extjwt(ctx, &msg),
@@ -128,7 +130,7 @@ pub fn run_deferred<'a, 'b: 'a>(
     ctx: &'a mut Ctx<'b>,
     Deferred(msg): Deferred,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
-    Box::pin(async move { oper::oper(ctx, &msg).await })
+    Box::pin(async move { oper::oper(ctx, &msg.borrowed()).await })
 }
 
 /// Splits a comma-separated list, dropping empty items.

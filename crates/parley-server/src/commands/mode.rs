@@ -6,7 +6,7 @@ use crate::relay::Relay;
 use crate::session::Ctx;
 use parley_proto::mask::normalize_mask;
 use parley_proto::numeric::*;
-use parley_proto::{casefold, irc_eq, Message};
+use parley_proto::{casefold, irc_eq, Message, MessageRef};
 
 /// Parameter-taking modes applied per MODE command (ISUPPORT MODES).
 const MAX_PARAM_MODES: usize = 4;
@@ -45,7 +45,7 @@ impl Applied {
     }
 }
 
-pub fn mode(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if msg.params[0].starts_with('#') {
         channel_mode(ctx, msg);
     } else {
@@ -53,8 +53,8 @@ pub fn mode(ctx: &mut Ctx<'_>, msg: &Message) {
     }
 }
 
-fn user_mode(ctx: &mut Ctx<'_>, msg: &Message) {
-    let target = msg.params[0].as_str();
+fn user_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let target = msg.params[0];
     let me = ctx.session.nick.clone().unwrap_or_default();
     if !irc_eq(target, &me) {
         if ctx.server.registry.read().id_by_nick(target).is_none() {
@@ -111,8 +111,8 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &Message) {
     }
 }
 
-fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
-    let name = msg.params[0].as_str();
+fn channel_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let name = msg.params[0];
     let key = casefold(name);
     let id = ctx.session.id;
     let Some(changes) = msg.param(1) else {
@@ -168,7 +168,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &Message) {
             match args.next() {
                 Some(a) => {
                     param_modes += 1;
-                    Some(a.clone())
+                    Some(a.to_string())
                 }
                 None if c == 'b' => {
                     ban_list = Some(chan.bans.clone());

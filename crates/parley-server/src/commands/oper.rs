@@ -11,11 +11,11 @@ use crate::outbound::CloseReason;
 use crate::session::Ctx;
 use crate::shutdown::ShutdownCause;
 use parley_proto::numeric::*;
-use parley_proto::{irc_eq, Message};
+use parley_proto::{irc_eq, Message, MessageRef};
 
-pub async fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
-    let name = msg.params[0].as_str();
-    let password = msg.params[1].as_str();
+pub async fn oper(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let name = msg.params[0];
+    let password = msg.params[1];
     let ip = ctx.session.addr.ip();
     let operators = ctx.server.operators.clone();
     let outcome = operators.check(ip, name, password).await;
@@ -65,9 +65,9 @@ fn require_oper(ctx: &Ctx<'_>) -> Option<String> {
     oper
 }
 
-pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn kill(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let Some(_) = require_oper(ctx) else { return };
-    let target = msg.params[0].as_str();
+    let target = msg.params[0];
     let reason =
         super::truncate(msg.param(1).unwrap_or("No reason given"), ctx.server.config.limits.kick_len).to_string();
     if irc_eq(target, &ctx.server.config.server_name) {
@@ -90,7 +90,7 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
     ctx.server.log.record("kill", ctx.actor(), &[("target", Value::Text(&nick)), ("reason", Value::Text(&reason))]);
 }
 
-pub fn die(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn die(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let Some(oper_name) = require_oper(ctx) else {
         return;
     };

@@ -8,7 +8,7 @@ use crate::relay::Relay;
 use crate::session::Ctx;
 use parley_proto::mask::mask_matches;
 use parley_proto::numeric::*;
-use parley_proto::Message;
+use parley_proto::{Message, MessageRef};
 use std::sync::atomic::Ordering;
 
 /// Sends RPL_ISUPPORT, at most 13 tokens per line.
@@ -61,13 +61,13 @@ pub fn motd(ctx: &Ctx<'_>) {
     ctx.reply(RPL_ENDOFMOTD, &["End of /MOTD command."]);
 }
 
-pub fn version(ctx: &mut Ctx<'_>, _msg: &Message) {
+pub fn version(ctx: &mut Ctx<'_>, _msg: &MessageRef<'_>) {
     let server = ctx.server.config.server_name.clone();
     ctx.reply(RPL_VERSION, &[crate::server::VERSION, server.as_str(), "Parley IRC server"]);
     isupport(ctx);
 }
 
-pub fn time(ctx: &mut Ctx<'_>, _msg: &Message) {
+pub fn time(ctx: &mut Ctx<'_>, _msg: &MessageRef<'_>) {
     let now =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
     let server = ctx.server.config.server_name.clone();
@@ -84,8 +84,8 @@ fn who_flags(user: &User, prefix: &str) -> String {
     flags
 }
 
-pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
-    let mask = msg.params[0].as_str();
+pub fn who(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let mask = msg.params[0];
     let id = ctx.session.id;
     let multi = ctx.session.has_cap(caps::MULTI_PREFIX);
     let server = ctx.server.config.server_name.clone();
@@ -140,9 +140,9 @@ fn shares_channel(state: &State, a: u64, b: u64) -> bool {
     ua.channels.iter().any(|c| ub.channels.contains(c))
 }
 
-pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     // WHOIS [server] nick: the nick is the last parameter.
-    let nick = msg.params.last().map(String::as_str).unwrap_or("");
+    let nick = msg.params.last().copied().unwrap_or("");
     let nick = split_list(nick).next().unwrap_or(nick);
     let server = ctx.server.config.server_name.clone();
     let network = ctx.server.config.network.clone();
@@ -189,7 +189,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
     ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list".into()]);
 }
 
-pub fn away(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn away(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let text =
         msg.param(0).filter(|t| !t.is_empty()).map(|t| truncate(t, ctx.server.config.limits.away_len).to_string());
     let id = ctx.session.id;
@@ -214,7 +214,7 @@ pub fn away(ctx: &mut Ctx<'_>, msg: &Message) {
     }
 }
 
-pub fn ison(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn ison(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let online: Vec<String> = {
         let state = ctx.server.registry.read();
         msg.params
@@ -228,7 +228,7 @@ pub fn ison(ctx: &mut Ctx<'_>, msg: &Message) {
     ctx.reply(RPL_ISON, &[online.join(" ")]);
 }
 
-pub fn userhost(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn userhost(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let replies: Vec<String> = {
         let state = ctx.server.registry.read();
         msg.params

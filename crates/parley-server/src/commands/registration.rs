@@ -8,10 +8,10 @@ use crate::registry::User;
 use crate::relay::Relay;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
-use parley_proto::{validate_nick, Message};
+use parley_proto::{validate_nick, Message, MessageRef};
 use std::sync::atomic::Ordering;
 
-pub fn cap(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn cap(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let sub = msg.params[0].to_ascii_uppercase();
     let server = ctx.server.config.server_name.clone();
     let target = ctx.target().to_string();
@@ -76,19 +76,19 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &Message) {
                 try_complete(ctx);
             }
         }
-        _ => ctx.reply(ERR_INVALIDCAPCMD, &[msg.params[0].as_str(), "Invalid CAP subcommand"]),
+        _ => ctx.reply(ERR_INVALIDCAPCMD, &[msg.params[0], "Invalid CAP subcommand"]),
     }
 }
 
-pub fn pass(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn pass(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if ctx.session.registered {
         ctx.reply(ERR_ALREADYREGISTERED, &["You may not reregister"]);
         return;
     }
-    ctx.session.pass = Some(msg.params[0].clone());
+    ctx.session.pass = Some(msg.params[0].to_string());
 }
 
-pub fn nick(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let Some(new) = msg.param(0).filter(|n| !n.is_empty()) else {
         ctx.reply(ERR_NONICKNAMEGIVEN, &["No nickname given"]);
         return;
@@ -135,7 +135,7 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &Message) {
     ctx.session.nick = Some(new.to_string());
 }
 
-pub fn user(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn user(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if ctx.session.registered {
         ctx.reply(ERR_ALREADYREGISTERED, &["You may not reregister"]);
         return;
@@ -145,12 +145,12 @@ pub fn user(ctx: &mut Ctx<'_>, msg: &Message) {
     let username = format!("~{}", if clean.is_empty() { "user" } else { &clean });
     // Control characters (CTCP, colours, bells) have no place in a name
     // others see in WHO and WHOIS.
-    let realname: String = super::truncate(&msg.params[3], 100).chars().filter(|c| !c.is_control()).collect();
+    let realname: String = super::truncate(msg.params[3], 100).chars().filter(|c| !c.is_control()).collect();
     ctx.session.user = Some((username, realname));
     try_complete(ctx);
 }
 
-pub fn ping(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn ping(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let Some(token) = msg.param(0) else {
         ctx.reply(ERR_NOORIGIN, &["No origin specified"]);
         return;
@@ -159,7 +159,7 @@ pub fn ping(ctx: &mut Ctx<'_>, msg: &Message) {
     ctx.send(Message::new("PONG", vec![server.clone(), token.to_string()]).with_source(server));
 }
 
-pub fn quit(ctx: &mut Ctx<'_>, msg: &Message) {
+pub fn quit(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let reason = match msg.param(0).filter(|r| !r.is_empty()) {
         Some(r) => format!("Quit: {}", super::truncate(r, ctx.server.config.limits.kick_len)),
         None => "Quit".to_string(),
