@@ -96,10 +96,17 @@ impl ActivityLog {
     /// built in a reused per-thread buffer (measured: this function was 11 %
     /// of parleyd's user CPU in the ping-pong; docs/BENCHMARKS.md).
     pub fn record(&self, kind: &str, actor: Actor<'_>, fields: &[(&str, Value<'_>)]) {
+        self.record_at(SystemTime::now(), kind, actor, fields);
+    }
+
+    /// [`record`](Self::record) with the time already read, for a caller
+    /// that needs it too (reading the clock costs about as much as a short
+    /// line's formatting).
+    pub fn record_at(&self, at: SystemTime, kind: &str, actor: Actor<'_>, fields: &[(&str, Value<'_>)]) {
         LINE.with_borrow_mut(|scratch| {
             let (clock, line) = scratch;
             line.clear();
-            clock.push_now(line);
+            clock.push(at, line);
             line.push(' ');
             line.push_str(kind);
             line.push_str(" conn=");
@@ -177,9 +184,9 @@ struct Clock {
 }
 
 impl Clock {
-    /// Appends the current UTC time, as `2026-11-27T13:10:30.123456789Z`.
-    fn push_now(&mut self, line: &mut String) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    /// Appends `at` in UTC, as `2026-11-27T13:10:30.123456789Z`.
+    fn push(&mut self, at: SystemTime, line: &mut String) {
+        let now = at.duration_since(UNIX_EPOCH).unwrap_or_default();
         let second = now.as_secs() as i64;
         if second != self.second || self.text.is_empty() {
             self.second = second;

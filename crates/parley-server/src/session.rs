@@ -121,7 +121,12 @@ impl<'a> Ctx<'a> {
 
     /// Unix time in seconds.
     pub fn now() -> i64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+        Ctx::unix_seconds(std::time::SystemTime::now())
+    }
+
+    /// `at` as Unix time in seconds.
+    pub fn unix_seconds(at: std::time::SystemTime) -> i64 {
+        at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
     }
 }
 

@@ -53,7 +53,9 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
     let mask = ctx.session.hostmask();
     let echo = ctx.session.has_cap(caps::ECHO_MESSAGE);
-    ctx.session.client.last_spoke.store(Ctx::now(), Ordering::Relaxed);
+    // One clock reading for the idle time (WHOIS) and the activity log.
+    let now = std::time::SystemTime::now();
+    ctx.session.client.last_spoke.store(Ctx::unix_seconds(now), Ordering::Relaxed);
     for target in distinct() {
         let params: &[&str] = if is_tagmsg { &[target] } else { &[target, text] };
         let relay = Relay::line(&mask, command, params, client_tags.clone());
@@ -82,7 +84,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             ("body", Value::Text(text)),
         ];
         let logged = if ctx.server.log.records_bodies() { &fields[..] } else { &fields[..3] };
-        ctx.server.log.record(kind, ctx.actor(), logged);
+        ctx.server.log.record_at(now, kind, ctx.actor(), logged);
     }
 }
 
