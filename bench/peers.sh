@@ -122,10 +122,11 @@ for round in $(seq 1 "$ROUNDS"); do
         case "$scenario" in
             pingpong)
                 # Every server at once, on its own port; the first is
-                # --server, the others --also.
+                # --server, the others --also. The sink is the floor: what
+                # the machine and the generator take for a round trip.
                 RUNNING=()
                 args=()
-                for s in "${servers[@]}"; do
+                for s in "${servers[@]}" sink; do
                     if ! start_server "$s" "$CONF"; then
                         echo "!! $s did not start; skipping pingpong" >&2
                         continue

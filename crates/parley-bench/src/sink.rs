@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -27,6 +28,9 @@ struct Out {
     buf: Mutex<Vec<u8>>,
     wake: Notify,
     closed: AtomicBool,
+    /// Held by the writer task while it takes and writes the queue, so a
+    /// sender that gets it finds nothing in flight and may write directly.
+    wr: tokio::sync::Mutex<OwnedWriteHalf>,
 }
 
 /// A queue bigger than this means the client is not reading: drop it.
@@ -46,6 +50,27 @@ impl Out {
             self.wake.notify_one();
         }
     }
+
+    /// A private message's path: written at once by the sender when nothing
+    /// is queued or being written (what a real server does for one
+    /// recipient, so the ping-pong measures the machine's floor rather than
+    /// this sink's hand-off to its writer task); queued otherwise.
+    fn send(&self, line: &[u8]) {
+        if let Ok(wr) = self.wr.try_lock() {
+            let mut b = self.buf.lock().unwrap_or_else(|p| p.into_inner());
+            if b.is_empty() {
+                let n = wr.try_write(line).unwrap_or(0);
+                if n == line.len() {
+                    return;
+                }
+                b.extend_from_slice(&line[n..]);
+                drop(b);
+                self.wake.notify_one();
+                return;
+            }
+        }
+        self.push(line);
+    }
 }
 
 #[derive(Default)]
@@ -54,10 +79,11 @@ struct State {
     nicks: HashMap<Vec<u8>, Arc<Out>>,
 }
 
-async fn writer(mut wr: tokio::net::tcp::OwnedWriteHalf, out: Arc<Out>) {
+async fn writer(out: Arc<Out>) {
     let mut spare = Vec::new();
     loop {
         let notified = out.wake.notified();
+        let mut wr = out.wr.lock().await;
         {
             let mut b = out.buf.lock().unwrap_or_else(|p| p.into_inner());
             std::mem::swap(&mut *b, &mut spare);
@@ -67,6 +93,7 @@ async fn writer(mut wr: tokio::net::tcp::OwnedWriteHalf, out: Arc<Out>) {
                 let _ = wr.shutdown().await;
                 return;
             }
+            drop(wr);
             notified.await;
             continue;
         }
@@ -74,6 +101,7 @@ async fn writer(mut wr: tokio::net::tcp::OwnedWriteHalf, out: Arc<Out>) {
             out.closed.store(true, Relaxed);
             return;
         }
+        drop(wr);
         spare.clear();
         if spare.capacity() > 1 << 20 {
             spare = Vec::new();
@@ -88,8 +116,13 @@ fn lower(s: &[u8]) -> Vec<u8> {
 async fn client(stream: TcpStream, id: u64, state: Arc<RwLock<State>>) {
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
-    let out = Arc::new(Out { buf: Mutex::new(Vec::new()), wake: Notify::new(), closed: AtomicBool::new(false) });
-    let w = tokio::spawn(writer(wr, out.clone()));
+    let out = Arc::new(Out {
+        buf: Mutex::new(Vec::new()),
+        wake: Notify::new(),
+        closed: AtomicBool::new(false),
+        wr: tokio::sync::Mutex::new(wr),
+    });
+    let w = tokio::spawn(writer(out.clone()));
     let mut lines = LineBuf::new(16 * 1024);
     let mut nick: Vec<u8> = Vec::new();
     let mut registered = false;
@@ -163,7 +196,7 @@ async fn client(stream: TcpStream, id: u64, state: Arc<RwLock<State>>) {
                             }
                         }
                     } else if let Some(o) = st.nicks.get(&lower(target)) {
-                        o.push(&line_out);
+                        o.send(&line_out);
                     }
                 }
                 b"QUIT" => break 'conn,
