@@ -448,6 +448,5 @@ mod tests {
         fn parse_never_panics(line in "\\PC{0,200}") {
             let _ = Message::parse(&line);
         }
-
     }
 }

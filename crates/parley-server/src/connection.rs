@@ -406,7 +406,8 @@ fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) -> Option<comm
         Ok(t) => t,
         Err(_) => {
             let lossy = String::from_utf8_lossy(raw);
-            let command = Message::parse(&lossy).map(|m| m.command).unwrap_or_else(|_| "*".into());
+            let command =
+                MessageRef::parse(&lossy).map(|m| m.command.to_ascii_uppercase()).unwrap_or_else(|_| "*".into());
             ctx.fail(
                 &command,
                 "INVALID_UTF8",
