@@ -2,6 +2,10 @@
 //! buckets per power of two (under 1.6 % error), up to about 18 minutes.
 //! Each receiving client keeps its own (no sharing on the hot path); they
 //! are merged at the end.
+//!
+//! [`Exact`] keeps every sample instead, for a scenario with few of them
+//! whose medians are compared to the per cent (the ping-pong: 1.6 % of a
+//! bucket is as large as the differences it measures).
 
 const SUB_BITS: u32 = 6;
 const SUB: usize = 1 << SUB_BITS;
@@ -68,10 +72,6 @@ impl Histogram {
         self.max = self.max.max(other.max);
     }
 
-    pub fn count(&self) -> u64 {
-        self.total
-    }
-
     /// The value at quantile `q` (0..=1), in ns; 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
         if self.total == 0 {
@@ -114,6 +114,50 @@ impl Histogram {
     }
 }
 
+/// Every sample kept, for exact quantiles (the same rank rule as
+/// [`Histogram::quantile`]).
+#[derive(Clone, Default)]
+pub struct Exact {
+    samples: Vec<u64>,
+    sorted: bool,
+}
+
+impl Exact {
+    pub fn record(&mut self, ns: u64) {
+        self.samples.push(ns);
+        self.sorted = false;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.samples.len() as u64
+    }
+
+    /// The sample at quantile `q` (0..=1), in ns; 0 when empty.
+    pub fn quantile(&mut self, q: f64) -> u64 {
+        if self.samples.is_empty() {
+            return 0;
+        }
+        if !self.sorted {
+            self.samples.sort_unstable();
+            self.sorted = true;
+        }
+        let n = self.samples.len();
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        self.samples[rank - 1]
+    }
+
+    pub fn max(&self) -> u64 {
+        self.samples.iter().copied().max().unwrap_or(0)
+    }
+
+    pub fn mean(&self) -> f64 {
+        if self.samples.is_empty() {
+            return 0.0;
+        }
+        self.samples.iter().map(|&v| v as u128).sum::<u128>() as f64 / self.samples.len() as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +173,17 @@ mod tests {
             assert!((got - want).abs() / want < 0.02, "q{q}: {got} vs {want}");
         }
         assert_eq!(h.max(), 100_000_000);
+    }
+
+    #[test]
+    fn exact_quantiles_are_samples() {
+        let mut e = Exact::default();
+        assert_eq!(e.quantile(0.5), 0);
+        for v in (1..=1001u64).rev() {
+            e.record(v);
+        }
+        assert_eq!((e.quantile(0.5), e.quantile(0.999), e.quantile(1.0)), (501, 1000, 1001));
+        assert_eq!((e.count(), e.max(), e.mean()), (1001, 1001, 501.0));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! turns of a few tens of milliseconds put every server under the same
 //! drift, which separate runs (even alternating ones) cannot.
 
-use crate::histogram::Histogram;
+use crate::histogram::Exact;
 use crate::irc::{pong_for, Conn, Line};
 use crate::procstat::CpuMark;
 use crate::{Report, Target};
@@ -96,7 +96,8 @@ struct Pair {
     b_nick: String,
     echo: JoinHandle<anyhow::Result<()>>,
     seq: u64,
-    hist: Histogram,
+    /// Every round trip (exact percentiles; see `histogram::Exact`).
+    hist: Exact,
     errors: u64,
     /// Seconds spent in measured turns, and the CPU the server and this
     /// tool used during them.
@@ -125,7 +126,7 @@ impl Pair {
             b_nick,
             echo,
             seq: 0,
-            hist: Histogram::new(),
+            hist: Exact::default(),
             errors: 0,
             secs: 0.0,
             server_cpu,
@@ -199,9 +200,10 @@ impl Pair {
         Ok(())
     }
 
-    fn report(&self, a: &Args, labels: &[String]) -> Report {
-        let hist = &self.hist;
-        let us = |q: f64| hist.quantile(q) as f64 / 1000.0;
+    fn report(&mut self, a: &Args, labels: &[String]) -> Report {
+        let mut hist = std::mem::take(&mut self.hist);
+        let mut us = |q: f64| hist.quantile(q) as f64 / 1000.0;
+        let (p50, p99, p999) = (us(0.5), us(0.99), us(0.999));
         // Each round trip is two messages through the server.
         let per_message_us = |cpu: f64| cpu * 1e6 / (2 * hist.count().max(1)) as f64;
         let ok = self.errors == 0 && hist.count() == a.count;
@@ -214,13 +216,7 @@ impl Pair {
             ("round trips".into(), format!("{} ({} errors)", hist.count(), self.errors)),
             (
                 "round trip µs".into(),
-                format!(
-                    "p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
-                    us(0.5),
-                    us(0.99),
-                    us(0.999),
-                    hist.max() as f64 / 1000.0
-                ),
+                format!("p50 {p50:.1}  p99 {p99:.1}  p99.9 {p999:.1}  max {:.1}", hist.max() as f64 / 1000.0),
             ),
             (
                 "CPU per message".into(),
@@ -244,9 +240,9 @@ impl Pair {
             results: serde_json::json!({
                 "round_trips": hist.count(),
                 "errors": self.errors,
-                "rtt_p50_us": us(0.5),
-                "rtt_p99_us": us(0.99),
-                "rtt_p999_us": us(0.999),
+                "rtt_p50_us": p50,
+                "rtt_p99_us": p99,
+                "rtt_p999_us": p999,
                 "rtt_max_us": hist.max() as f64 / 1000.0,
                 "rtt_mean_us": hist.mean() / 1000.0,
                 "round_trips_per_s": hist.count() as f64 / self.secs.max(1e-9),
@@ -303,7 +299,7 @@ pub async fn run_all(a: &Args) -> anyhow::Result<Vec<(Report, Target)>> {
     }
     Ok(pairs
         .into_iter()
-        .map(|p| {
+        .map(|mut p| {
             p.echo.abort();
             (p.report(a, &labels), p.target)
         })

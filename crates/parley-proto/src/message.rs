@@ -6,6 +6,7 @@
 //! starting with `:`), which the property test in this module checks.
 
 use bytes::{BufMut, BytesMut};
+use smallvec::SmallVec;
 use std::fmt;
 use thiserror::Error;
 
@@ -116,7 +117,9 @@ pub struct MessageRef<'a> {
     pub source: Option<&'a str>,
     /// As sent: letters in any case, or a three-digit numeric.
     pub command: &'a str,
-    pub params: Vec<&'a str>,
+    /// Inline up to eight (every common command), so parsing a line
+    /// allocates nothing.
+    pub params: SmallVec<[&'a str; 8]>,
 }
 
 impl<'a> MessageRef<'a> {
@@ -403,7 +406,7 @@ mod tests {
         let m = MessageRef::parse(line).unwrap();
         assert_eq!(m.command, "privmsg");
         assert_eq!(m.source, Some("a!b@c"));
-        assert_eq!(m.params, ["#chan", "hello there"]);
+        assert_eq!(&m.params[..], ["#chan", "hello there"]);
         assert_eq!(m.param(1), Some("hello there"));
         assert_eq!(m.param(2), None);
         let inside = line.as_bytes().as_ptr_range();

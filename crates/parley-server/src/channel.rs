@@ -2,9 +2,9 @@
 //! invites. Pure data with small rules; the registry owns the map of
 //! channels and does the broadcasting.
 
-use crate::outbound::{Client, ClientId};
+use crate::outbound::{Client, ClientId, IdMap};
 use parley_proto::mask::mask_matches;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// A member's channel privileges.
@@ -94,7 +94,7 @@ pub struct Channel {
     pub modes: ChannelModes,
     pub bans: Vec<Ban>,
     pub invites: HashSet<ClientId>,
-    pub members: HashMap<ClientId, Member>,
+    pub members: IdMap<Member>,
     /// An auto-join channel: above `quiet_lobby_above` members its joins,
     /// parts and quits are not broadcast.
     pub is_lobby: bool,
@@ -109,7 +109,7 @@ impl Channel {
             modes: ChannelModes { no_external: true, topic_ops_only: true, ..Default::default() },
             bans: Vec::new(),
             invites: HashSet::new(),
-            members: HashMap::new(),
+            members: IdMap::default(),
             is_lobby,
         }
     }

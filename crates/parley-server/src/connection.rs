@@ -17,6 +17,7 @@ use crate::relay::Relay;
 use crate::server::ServerState;
 use crate::session::{Ctx, Session};
 use crate::shutdown::ShutdownCause;
+use crate::spare;
 use bytes::{Buf, BytesMut};
 use parley_proto::numeric::*;
 use parley_proto::{Message, MessageRef, ParseError};
@@ -51,6 +52,7 @@ const FIRST_READ: usize = 1024;
 /// Makes room in `buf` for the next read.
 fn make_room(buf: &mut BytesMut) {
     if buf.capacity() == 0 {
+        *buf = spare::take(spare::Slot::Input);
         buf.reserve(FIRST_READ);
     } else if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
@@ -91,7 +93,7 @@ impl Incoming for Arc<tokio::net::TcpStream> {
                     // Readiness was stale: nothing came. Do not sit on an
                     // empty buffer while waiting again.
                     if buf.is_empty() {
-                        *buf = BytesMut::new();
+                        spare::give(spare::Slot::Input, buf);
                     }
                 }
                 other => return std::task::Poll::Ready(other),
@@ -364,7 +366,7 @@ fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader, now: 
                 buf.advance(pos + 1);
                 if buf.is_empty() {
                     // Idle connections keep no buffer.
-                    *buf = BytesMut::new();
+                    spare::give(spare::Slot::Input, buf);
                 }
                 if let Some(command) = deferred {
                     return Step::Deferred(command);

@@ -18,6 +18,7 @@ pub mod relay;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod spare;
 pub mod tls;
 
 use crate::activity_log::{ActivityLog, Actor, Value};

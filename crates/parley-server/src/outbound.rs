@@ -35,6 +35,7 @@
 //! happens under the client's lock and only while the write side has not
 //! been handed over, and it is handed back only with the buffer empty.
 
+use crate::spare;
 use bytes::{Buf, BytesMut};
 use futures_util::task::AtomicWaker;
 use std::cell::{Cell, RefCell};
@@ -48,6 +49,12 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub type ClientId = u64;
+
+/// A map keyed by client id. Ids are assigned by the server, in sequence,
+/// never chosen by a client, so they need no keyed (DoS-resistant) hash:
+/// a multiplicative one is a fraction of SipHash's cost on every lookup of
+/// the message path (measured with callgrind; docs/BENCHMARKS.md).
+pub type IdMap<V> = std::collections::HashMap<ClientId, V, rustc_hash::FxBuildHasher>;
 
 /// Why a connection is being closed by the server (not by the client's QUIT).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +99,9 @@ pub struct Client {
 }
 
 struct Queue {
-    /// Lines not yet given to the socket. Freed whenever it empties, so an
-    /// idle client holds no buffer. A `BytesMut`, so taking the written part
+    /// Lines not yet given to the socket. Given up whenever it empties
+    /// (to the thread's spare slot, see `spare`), so an idle client holds
+    /// no buffer. A `BytesMut`, so taking the written part
     /// off the front after a partial write is O(1).
     pending: BytesMut,
     /// Bytes the TLS writer task has taken and the socket has not yet accepted.
@@ -126,7 +134,8 @@ impl Queue {
     fn write_to(&mut self, sock: &TcpStream) -> Wrote {
         match sock.try_write(&self.pending) {
             Ok(n) if n == self.pending.len() => {
-                self.pending = BytesMut::new();
+                self.pending.clear();
+                spare::give(spare::Slot::Output, &mut self.pending);
                 Wrote::All
             }
             Ok(n) => {
@@ -236,6 +245,9 @@ impl Client {
             return false;
         }
         let first = q.pending.is_empty();
+        if q.pending.capacity() == 0 {
+            q.pending = spare::take(spare::Slot::Output);
+        }
         q.pending.extend_from_slice(line);
         drop(q);
         // Later lines ride along with the first one's flush.

@@ -10,7 +10,7 @@
 //! nothing outside the command handlers reaches into it.
 
 use crate::channel::Channel;
-use crate::outbound::{Client, ClientId};
+use crate::outbound::{Client, ClientId, IdMap};
 use crate::relay::Relay;
 use parley_proto::{casefold, casefolded};
 use std::collections::{HashMap, HashSet};
@@ -47,7 +47,7 @@ impl User {
 pub struct State {
     /// Boxed: the map keeps spare slots, and a slot is then a pointer
     /// rather than a whole `User`.
-    pub users: HashMap<ClientId, Box<User>>,
+    pub users: IdMap<Box<User>>,
     /// Casefolded nick → user.
     pub nicks: HashMap<String, ClientId>,
     /// Casefolded channel name → channel.

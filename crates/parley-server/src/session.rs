@@ -29,6 +29,13 @@ pub struct Session {
     pub secure: bool,
     /// Set when the connection must end; the text is the QUIT reason.
     pub quit: Option<String>,
+    /// `nick!user@host` from registration on, renewed on NICK: the source
+    /// of every message this user sends, kept rather than built per line.
+    mask: String,
+    /// This connection as activity-log lines name it, formatted when the
+    /// user first sends a message (idle users never pay for it), renewed
+    /// on NICK.
+    logged_as: std::cell::OnceCell<String>,
 }
 
 impl Session {
@@ -47,6 +54,8 @@ impl Session {
             registered: false,
             secure: false,
             quit: None,
+            mask: String::new(),
+            logged_as: std::cell::OnceCell::new(),
         }
     }
 
@@ -56,8 +65,44 @@ impl Session {
 
     /// `nick!user@host` (`*` for parts not given yet).
     pub fn hostmask(&self) -> String {
+        if self.registered {
+            return self.mask.clone();
+        }
+        self.build_mask()
+    }
+
+    /// The hostmask of a registered user, without a copy (the message path).
+    pub fn mask(&self) -> &str {
+        debug_assert!(self.registered, "only registered users have a kept hostmask");
+        &self.mask
+    }
+
+    fn build_mask(&self) -> String {
         let user = self.user.as_ref().map_or("*", |(u, _)| u.as_str());
         parley_proto::mask::hostmask(self.nick.as_deref().unwrap_or("*"), user, &self.host)
+    }
+
+    /// Marks the session registered, keeping its hostmask from now on.
+    pub fn set_registered(&mut self) {
+        self.registered = true;
+        self.mask = self.build_mask();
+    }
+
+    /// A registered user's new nick (the hostmask follows).
+    pub fn set_nick(&mut self, nick: &str) {
+        self.nick = Some(nick.to_string());
+        if self.registered {
+            self.mask = self.build_mask();
+        }
+        self.logged_as = std::cell::OnceCell::new();
+    }
+
+    /// This connection as the activity log names it, formatted once.
+    pub fn logged_as(&self) -> &str {
+        self.logged_as.get_or_init(|| {
+            let actor = crate::activity_log::Actor { conn: self.id, addr: Some(self.addr), nick: self.nick.as_deref() };
+            crate::activity_log::ActivityLog::actor_text(actor)
+        })
     }
 }
 

@@ -46,21 +46,25 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             .filter(|&(i, t)| !super::split_list(targets).take(i).any(|seen| irc_eq(seen, t)))
             .map(|(_, t)| t)
     };
+    // The usual case, one target, skips the list handling.
+    let single = !targets.contains(',');
     let max = ctx.server.config.limits.max_targets;
-    if distinct().nth(max).is_some() {
+    if if single { max == 0 } else { distinct().nth(max).is_some() } {
         err(ctx, ERR_TOOMANYTARGETS, &[targets, &format!("Too many recipients (at most {max})")]);
         return;
     }
-    let mask = ctx.session.hostmask();
+    let (one, many) = if single { (Some(targets), None) } else { (None, Some(distinct())) };
+    let ctx: &Ctx<'_> = ctx;
+    let mask = ctx.session.mask();
     let echo = ctx.session.has_cap(caps::ECHO_MESSAGE);
     // One clock reading for the idle time (WHOIS) and the activity log.
     let now = std::time::SystemTime::now();
     ctx.session.client.last_spoke.store(Ctx::unix_seconds(now), Ordering::Relaxed);
-    for target in distinct() {
+    for target in one.into_iter().chain(many.into_iter().flatten()) {
         let params: &[&str] = if is_tagmsg { &[target] } else { &[target, text] };
-        let relay = Relay::line(&mask, command, params, client_tags.clone());
+        let relay = Relay::line(mask, command, params, client_tags.clone());
         let delivered = if target.starts_with('#') {
-            to_channel(ctx, target, &mask, &relay, is_notice)
+            to_channel(ctx, target, mask, &relay, is_notice)
         } else {
             to_user(ctx, target, &relay, is_notice, is_tagmsg)
         };
@@ -84,7 +88,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             ("body", Value::Text(text)),
         ];
         let logged = if ctx.server.log.records_bodies() { &fields[..] } else { &fields[..3] };
-        ctx.server.log.record_at(now, kind, ctx.actor(), logged);
+        ctx.server.log.record_as(now, kind, ctx.session.logged_as(), logged);
     }
 }
 

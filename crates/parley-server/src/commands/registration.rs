@@ -132,7 +132,7 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         }
     }
     ctx.server.log.record("nick", ctx.actor(), &[("new", Value::Text(new))]);
-    ctx.session.nick = Some(new.to_string());
+    ctx.session.set_nick(new);
 }
 
 pub fn user(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
@@ -201,9 +201,9 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         ctx.session.nick = None;
         return;
     }
-    ctx.session.registered = true;
+    ctx.session.set_registered();
     ctx.server.unregistered.fetch_sub(1, Ordering::Relaxed);
-    ctx.server.log.record("registered", ctx.actor(), &[("user", Value::Text(&ctx.session.hostmask()))]);
+    ctx.server.log.record("registered", ctx.actor(), &[("user", Value::Text(ctx.session.mask()))]);
     // The registry holds the realname now; the session keeps only what it uses.
     if let Some((_, realname)) = ctx.session.user.as_mut() {
         *realname = String::new();
