@@ -127,7 +127,7 @@ impl<'a> MessageRef<'a> {
     /// tolerated and dropped). The command keeps the case it was sent in.
     pub fn parse(line: &'a str) -> Result<MessageRef<'a>, ParseError> {
         let line = line.trim_end_matches(['\r', '\n']);
-        if line.bytes().any(|b| b == 0 || b == b'\r' || b == b'\n') {
+        if memchr::memchr3(0, b'\r', b'\n', line.as_bytes()).is_some() {
             return Err(ParseError::ForbiddenByte);
         }
         let mut rest = line.trim_start_matches(' ');

@@ -308,7 +308,7 @@ fn read_loop<'a, R: Incoming + 'a>(
                         just_read = true;
                         ping_sent = None;
                         if input.discarding {
-                            match input.buf.iter().position(|&b| b == b'\n') {
+                            match memchr::memchr(b'\n', &input.buf) {
                                 Some(pos) => {
                                     let _ = input.buf.split_to(pos + 1);
                                     input.discarding = false;
@@ -351,7 +351,7 @@ fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader, now: 
             return Step::End(End::Left(reason));
         }
         let buf = &mut input.buf;
-        let Some(pos) = buf.iter().position(|&b| b == b'\n') else {
+        let Some(pos) = memchr::memchr(b'\n', buf) else {
             if buf.len() > input.max_line {
                 too_long(s, server);
                 buf.clear();
