@@ -37,9 +37,8 @@ pub fn take(slot: Slot) -> BytesMut {
 
 /// Hands an emptied buffer back, leaving `buf` without one.
 pub fn give(slot: Slot, buf: &mut BytesMut) {
-    let mut buf = std::mem::take(buf);
+    let buf = std::mem::take(buf);
     debug_assert!(buf.is_empty());
-    buf.clear();
     // Capacity counts from the read position; `reserve` gets the rest back.
     if buf.capacity() <= KEEP_AT_MOST {
         with(slot, |cell| cell.set(buf));
