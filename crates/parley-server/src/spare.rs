@@ -44,3 +44,27 @@ pub fn give(slot: Slot, buf: &mut BytesMut) {
         with(slot, |cell| cell.set(buf));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emptied_buffer_is_reused_on_its_thread_and_a_big_one_is_not_kept() {
+        let mut buf = take(Slot::Output);
+        buf.extend_from_slice(b"PRIVMSG bob :hi\r\n");
+        let ptr = buf.as_ptr();
+        buf.clear();
+        give(Slot::Output, &mut buf);
+        assert_eq!(buf.capacity(), 0, "the connection keeps nothing");
+        // The input slot is another one; the output slot hands the same memory back.
+        assert_eq!(take(Slot::Input).capacity(), 0);
+        let mut again = take(Slot::Output);
+        again.reserve(16);
+        assert_eq!(again.as_ptr(), ptr);
+        assert_eq!(take(Slot::Output).capacity(), 0, "one spare, taken once");
+        let mut big = BytesMut::with_capacity(KEEP_AT_MOST + 1);
+        give(Slot::Input, &mut big);
+        assert_eq!(take(Slot::Input).capacity(), 0, "a grown buffer is freed");
+    }
+}

@@ -21,6 +21,8 @@ fn activity_log_records_each_kind_of_activity_and_no_password_or_message_body() 
     bob.expect(|l| l.is_from("PRIVMSG", "alice"), TIMEOUT);
     alice.send("NICK alicia");
     alice.expect(|l| l.is_from("NICK", "alice"), TIMEOUT);
+    alice.send("PRIVMSG bob :renamed");
+    bob.expect(|l| l.is_from("PRIVMSG", "alicia"), TIMEOUT);
     alice.send("JOIN #side");
     alice.expect(|l| l.is(RPL_ENDOFNAMES) && l.param(1) == "#side", TIMEOUT);
     alice.send("PART #side :done here");
@@ -46,6 +48,9 @@ fn activity_log_records_each_kind_of_activity_and_no_password_or_message_body() 
     let private = log_event(&log, "message", &["nick=\"alice\"", "target=\"bob\""]);
     assert!(private.contains(&format!(" bytes={}", "a secret private body".len())), "{private}");
     log_event(&log, "nick", &[&alice_addr, "nick=\"alice\"", "new=\"alicia\""]);
+    // A message after the nick change names the new nick (the session
+    // keeps the formatted sender, renewed on NICK).
+    log_event(&log, "message", &[&alice_addr, "nick=\"alicia\"", "target=\"bob\""]);
     log_event(&log, "join", &["nick=\"alicia\"", "channel=\"#side\""]);
     log_event(&log, "part", &["nick=\"alicia\"", "channel=\"#side\"", "reason=\"done here\""]);
     log_event(&log, "oper", &["nick=\"alicia\"", "name=\"admin\"", "result=\"denied\""]);

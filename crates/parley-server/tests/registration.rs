@@ -62,6 +62,10 @@ fn registered_user_can_change_nick_and_lobby_members_see_it() {
     assert_eq!(own.last(), "robert");
     let seen = alice.expect(|l| l.is_from("NICK", "bob"), TIMEOUT);
     assert_eq!(seen.last(), "robert");
+    // Messages come from the new hostmask (the session keeps one).
+    bob.send("PRIVMSG alice :from my new nick");
+    let msg = alice.expect(|l| l.is("PRIVMSG") && l.last() == "from my new nick", TIMEOUT);
+    assert_eq!(msg.source.as_deref(), Some("robert!~bob@127.0.0.1"), "{}", msg.raw);
     // The old nick is free again.
     Client::registered(server.irc_addr(), "bob");
 }
