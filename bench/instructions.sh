@@ -53,12 +53,8 @@ instructions() {
             ;;
     esac
     pid=$!
-    # Slow under valgrind (parleyd hashes its first admin password): up to 2 minutes.
-    for _ in $(seq 1 1200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || { cat "$OUT/$name-$n.stderr" >&2; return 1; }
-        sleep 0.1
-    done
+    # Slow under valgrind (parleyd hashes its first admin password).
+    wait_port "$port" 120 || { cat "$OUT/$name-$n.stderr" >&2; kill "$pid" 2>/dev/null; return 1; }
     "$BIN/ircload" pingpong --server "127.0.0.1:$port" --count "$n" --warmup 100 \
         >"$OUT/$name-$n.json" 2>"$OUT/$name-$n.table"
     kill -TERM "$pid"

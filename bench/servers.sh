@@ -184,16 +184,16 @@ EOF
     chown -R nobody "$dir/hybrid-var"
 }
 
-# Waits (bounded) until something accepts on 127.0.0.1:$1.
+# Waits (bounded: $2 seconds, default 10) until something accepts on 127.0.0.1:$1.
 wait_port() {
-    local port=$1
-    for _ in $(seq 1 200); do
+    local port=$1 seconds=${2:-10}
+    for _ in $(seq 1 $((seconds * 20))); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0
         fi
         sleep 0.05
     done
-    echo "nothing listening on port $port after 10 s" >&2
+    echo "nothing listening on port $port after $seconds s" >&2
     return 1
 }
 

@@ -289,6 +289,14 @@ fn push_quoted(line: &mut String, s: &str) {
 mod tests {
     use super::*;
 
+    /// A log in a fresh temporary directory (kept alive with it).
+    fn temp_log(buffer_limit: usize) -> (tempfile::TempDir, std::path::PathBuf, ActivityLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.txt");
+        let log = ActivityLog::open(&path, buffer_limit, false).unwrap();
+        (dir, path, log)
+    }
+
     #[test]
     fn user_text_cannot_forge_a_line() {
         let mut s = String::new();
@@ -309,9 +317,7 @@ mod tests {
 
     #[test]
     fn events_wait_for_the_flush_unless_the_buffer_is_full() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.txt");
-        let log = ActivityLog::open(&path, 200, false).unwrap();
+        let (_dir, path, log) = temp_log(200);
         let actor = Actor { conn: 1, addr: None, nick: Some("al") };
         log.record("message", actor, &[("target", Value::Text("#lobby"))]);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "", "held until the flush");
@@ -329,9 +335,7 @@ mod tests {
 
     #[test]
     fn an_actor_formatted_once_logs_the_same_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.txt");
-        let log = ActivityLog::open(&path, 1 << 20, false).unwrap();
+        let (_dir, path, log) = temp_log(1 << 20);
         let actor = Actor { conn: 9, addr: Some("10.0.0.1:7".parse().unwrap()), nick: Some("b\"ob") };
         let at = SystemTime::now();
         log.record_at(at, "message", actor, &[("target", Value::Text("#a"))]);
@@ -346,9 +350,7 @@ mod tests {
 
     #[test]
     fn events_are_one_line_each_and_flushed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.txt");
-        let log = ActivityLog::open(&path, 1 << 20, false).unwrap();
+        let (_dir, path, log) = temp_log(1 << 20);
         let actor = Actor { conn: 7, addr: Some("127.0.0.1:5000".parse().unwrap()), nick: Some("al\rice") };
         log.record("message", actor, &[("target", Value::Text("#lobby")), ("bytes", Value::Num(5))]);
         log.flush();

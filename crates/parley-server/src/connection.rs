@@ -440,8 +440,7 @@ fn too_long(s: &mut Session, server: &ServerState) {
 }
 
 fn log_limit(server: &ServerState, s: &Session, what: &str, bytes: usize) {
-    let actor = Actor { conn: s.id, addr: Some(s.addr), nick: s.nick.as_deref() };
-    server.log.record("limit", actor, &[("what", Value::Text(what)), ("bytes", Value::Num(bytes as u64))]);
+    server.log.record("limit", s.actor(), &[("what", Value::Text(what)), ("bytes", Value::Num(bytes as u64))]);
 }
 
 /// Removes the user, tells the others, writes the closing ERROR and logs.
@@ -475,8 +474,7 @@ fn finish(s: &mut Session, server: &ServerState, end: End) {
     } else {
         server.unregistered.fetch_sub(1, Ordering::Relaxed);
     }
-    let actor = Actor { conn: s.id, addr: Some(s.addr), nick: s.nick.as_deref() };
-    server.log.record("quit", actor, &[("reason", Value::Text(&reason))]);
+    server.log.record("quit", s.actor(), &[("reason", Value::Text(&reason))]);
     let error = Message::new("ERROR", vec![format!("Closing Link: {} ({reason})", s.host)]).to_bytes().to_vec();
     let why = match end {
         End::Dropped(r) => r,

@@ -88,7 +88,8 @@ impl Session {
         self.mask = self.build_mask();
     }
 
-    /// A registered user's new nick (the hostmask follows).
+    /// A new nick, requested or (once registered) taken; the kept hostmask
+    /// and log name follow.
     pub fn set_nick(&mut self, nick: &str) {
         self.nick = Some(nick.to_string());
         if self.registered {
@@ -97,12 +98,14 @@ impl Session {
         self.logged_as = std::cell::OnceCell::new();
     }
 
-    /// This connection as the activity log names it, formatted once.
+    /// This connection as the activity log names it.
+    pub fn actor(&self) -> crate::activity_log::Actor<'_> {
+        crate::activity_log::Actor { conn: self.id, addr: Some(self.addr), nick: self.nick.as_deref() }
+    }
+
+    /// [`actor`](Self::actor) formatted once, for the line of every message.
     pub fn logged_as(&self) -> &str {
-        self.logged_as.get_or_init(|| {
-            let actor = crate::activity_log::Actor { conn: self.id, addr: Some(self.addr), nick: self.nick.as_deref() };
-            crate::activity_log::ActivityLog::actor_text(actor)
-        })
+        self.logged_as.get_or_init(|| crate::activity_log::ActivityLog::actor_text(self.actor()))
     }
 }
 
@@ -157,11 +160,7 @@ impl<'a> Ctx<'a> {
 
     /// This connection as the activity log names it.
     pub fn actor(&self) -> crate::activity_log::Actor<'_> {
-        crate::activity_log::Actor {
-            conn: self.session.id,
-            addr: Some(self.session.addr),
-            nick: self.session.nick.as_deref(),
-        }
+        self.session.actor()
     }
 
     /// Unix time in seconds.

@@ -49,7 +49,8 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     // The usual case, one target, skips the list handling.
     let single = !targets.contains(',');
     let max = ctx.server.config.limits.max_targets;
-    if if single { max == 0 } else { distinct().nth(max).is_some() } {
+    let too_many = if single { max == 0 } else { distinct().nth(max).is_some() };
+    if too_many {
         err(ctx, ERR_TOOMANYTARGETS, &[targets, &format!("Too many recipients (at most {max})")]);
         return;
     }

@@ -102,7 +102,7 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             ctx.reply(ERR_NICKNAMEINUSE, &[new, "Nickname is already in use"]);
             return;
         }
-        ctx.session.nick = Some(new.to_string());
+        ctx.session.set_nick(new);
         try_complete(ctx);
         return;
     }
