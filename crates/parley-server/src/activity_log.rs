@@ -7,15 +7,18 @@
 //! `key=` and forge an entry. Passwords never reach this module: no event
 //! carries one.
 //!
-//! Events are appended to an in-memory buffer behind a mutex (never held
-//! across an await). A ticker writes the buffer to the file and syncs it
-//! every second on a blocking thread (an idle second syncs nothing), and
-//! [`ActivityLog::flush`] is called on shutdown, so nothing is lost on a
-//! clean stop. The thread that records a message therefore makes no system
-//! call for it: one write a second costs less than a write every 8 KiB did
-//! (about 1 µs per message in the ping-pong; docs/BENCHMARKS.md). The
-//! buffer is bounded (`log.buffer_bytes`): a thread that fills it writes it
-//! out itself.
+//! Events are kept in memory as compact records behind a mutex (never held
+//! across an await): the time, the kind, the fields, and their texts copied
+//! as they are. A ticker formats them into lines, writes them to the file
+//! and syncs it every second on a blocking thread (an idle second syncs
+//! nothing), and [`ActivityLog::flush`] is called on shutdown, so nothing is
+//! lost on a clean stop. The thread that records a message therefore makes
+//! no system call for it, and formats nothing: the quoting, the numbers and
+//! the timestamp are the writer's work, off the message path (one write a
+//! second cost less than a write every 8 KiB did, and a record costs about
+//! a quarter of its formatted line; docs/BENCHMARKS.md). The records are
+//! bounded (`log.buffer_bytes`): a thread that fills them writes them out
+//! itself.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -30,13 +33,14 @@ use time::OffsetDateTime;
 
 /// The activity log file.
 pub struct ActivityLog {
-    /// Lines not yet handed to the OS.
-    pending: Mutex<String>,
-    /// Held while a taken buffer is written, so buffers reach the file in
-    /// the order they were taken. Lock order: `file`, then `pending`.
-    file: Mutex<File>,
-    /// The same file, for `sync_data` without holding `file`'s lock: a
-    /// message's line never waits for the disk.
+    /// Events not yet handed to the OS.
+    pending: Mutex<Records>,
+    /// The file and what formats into it. Held while taken records are
+    /// formatted and written, so they reach the file in the order they were
+    /// taken. Lock order: `writer`, then `pending`.
+    writer: Mutex<Writer>,
+    /// The same file, for `sync_data` without holding `writer`'s lock: a
+    /// message's record never waits for the disk.
     sync: File,
     /// Lines were written since the last sync: an idle second costs no
     /// disk sync.
@@ -45,6 +49,46 @@ pub struct ActivityLog {
     buffer_limit: usize,
     message_bodies: bool,
 }
+
+/// Events as recorded, before formatting.
+#[derive(Default)]
+struct Records {
+    events: Vec<Event>,
+    /// Every event's fields, one event's after the other's.
+    fields: Vec<(&'static str, Field)>,
+    /// Every event's texts, back to back: its actor (already formatted),
+    /// then its text fields as they were given (quoted when formatted).
+    text: String,
+}
+
+struct Event {
+    at: SystemTime,
+    kind: &'static str,
+    /// Length of the actor's part at the front of this event's texts.
+    actor_len: usize,
+    /// How many of `Records::fields` are this event's.
+    fields: usize,
+}
+
+enum Field {
+    Num(u64),
+    /// A text of this length, next in `Records::text`.
+    Text(usize),
+}
+
+/// Formats taken records and writes them.
+struct Writer {
+    file: File,
+    clock: Clock,
+    /// The records being written (swapped with `pending`, so both keep
+    /// their room from one second to the next).
+    taken: Records,
+    lines: String,
+}
+
+/// Buffers beyond this many bytes are given back after a write, so a burst
+/// (ten thousand registrations) leaves no large buffer behind.
+const KEEP_BYTES: usize = 64 * 1024;
 
 /// Who an event is about: connection id, address and nick (when known).
 #[derive(Clone, Copy)]
@@ -74,8 +118,13 @@ impl ActivityLog {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let sync = file.try_clone()?;
         Ok(ActivityLog {
-            pending: Mutex::new(String::new()),
-            file: Mutex::new(file),
+            pending: Mutex::new(Records::default()),
+            writer: Mutex::new(Writer {
+                file,
+                clock: Clock::default(),
+                taken: Records::default(),
+                lines: String::new(),
+            }),
             sync,
             unsynced: AtomicBool::new(false),
             buffer_limit,
@@ -88,21 +137,22 @@ impl ActivityLog {
         self.message_bodies
     }
 
-    /// Records one event.
-    ///
-    /// Every PRIVMSG writes one of these, so the line is built without the
-    /// `fmt` machinery where it is hot: the timestamp's date and time are
-    /// formatted once per second, numbers go through `itoa`, and the line is
-    /// written straight into the buffer (measured: this function was 11 %
-    /// of parleyd's user CPU in the ping-pong; docs/BENCHMARKS.md).
-    pub fn record(&self, kind: &str, actor: Actor<'_>, fields: &[(&str, Value<'_>)]) {
+    /// Records one event. The kind and the field names are fixed words
+    /// of the server (`'static`); values are copied.
+    pub fn record(&self, kind: &'static str, actor: Actor<'_>, fields: &[(&'static str, Value<'_>)]) {
         self.record_at(SystemTime::now(), kind, actor, fields);
     }
 
     /// [`record`](Self::record) with the time already read, for a caller
     /// that needs it too (reading the clock costs about as much as a short
-    /// line's formatting).
-    pub fn record_at(&self, at: SystemTime, kind: &str, actor: Actor<'_>, fields: &[(&str, Value<'_>)]) {
+    /// record).
+    pub fn record_at(
+        &self,
+        at: SystemTime,
+        kind: &'static str,
+        actor: Actor<'_>,
+        fields: &[(&'static str, Value<'_>)],
+    ) {
         self.append(at, kind, Who::Actor(actor), fields);
     }
 
@@ -117,38 +167,43 @@ impl ActivityLog {
 
     /// [`record_at`](Self::record_at) with the actor formatted once before
     /// by [`actor_text`](Self::actor_text) (the sender of every message).
-    pub fn record_as(&self, at: SystemTime, kind: &str, actor_text: &str, fields: &[(&str, Value<'_>)]) {
+    pub fn record_as(
+        &self,
+        at: SystemTime,
+        kind: &'static str,
+        actor_text: &str,
+        fields: &[(&'static str, Value<'_>)],
+    ) {
         self.append(at, kind, Who::Text(actor_text), fields);
     }
 
-    fn append(&self, at: SystemTime, kind: &str, who: Who<'_>, fields: &[(&str, Value<'_>)]) {
-        // Formatted straight into the shared buffer: no line of its own to
-        // build and copy (the lock is held for that short while).
-        let full = CLOCK.with_borrow_mut(|clock| {
-            let mut line = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            let line = &mut *line;
-            // Room for the usual line at once, rather than a check per piece.
-            let texts: usize = fields.iter().map(|(_, v)| if let Value::Text(t) = v { t.len() } else { 0 }).sum();
-            line.reserve(160 + texts);
-            clock.push(at, line);
-            line.push(' ');
-            line.push_str(kind);
+    /// Every PRIVMSG records one event, so this is on the message path: it
+    /// copies, and leaves all formatting to the writer (measured: formatting
+    /// the line here was 11 % of parleyd's instructions per message;
+    /// docs/BENCHMARKS.md).
+    fn append(&self, at: SystemTime, kind: &'static str, who: Who<'_>, fields: &[(&'static str, Value<'_>)]) {
+        let full = {
+            let mut records = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let records = &mut *records;
+            let start = records.text.len();
             match who {
-                Who::Actor(actor) => push_actor(line, actor),
-                Who::Text(text) => line.push_str(text),
+                Who::Actor(actor) => push_actor(&mut records.text, actor),
+                Who::Text(text) => records.text.push_str(text),
             }
+            let actor_len = records.text.len() - start;
             for (key, value) in fields {
-                line.push(' ');
-                line.push_str(key);
-                line.push('=');
-                match value {
-                    Value::Num(n) => push_num(line, *n),
-                    Value::Text(t) => push_quoted(line, t),
-                }
+                let field = match value {
+                    Value::Num(n) => Field::Num(*n),
+                    Value::Text(t) => {
+                        records.text.push_str(t);
+                        Field::Text(t.len())
+                    }
+                };
+                records.fields.push((key, field));
             }
-            line.push('\n');
-            line.len() >= self.buffer_limit
-        });
+            records.events.push(Event { at, kind, actor_len, fields: fields.len() });
+            records.bytes() >= self.buffer_limit
+        };
         if full {
             self.write_pending();
         }
@@ -167,23 +222,78 @@ impl ActivityLog {
         }
     }
 
-    /// Hands the buffered lines to the OS.
+    /// Formats the recorded events and hands the lines to the OS.
     fn write_pending(&self) {
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let lines = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        if lines.is_empty() {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let w = &mut *writer;
+        // The recording threads wait only for this swap, not for the
+        // formatting or the write.
+        std::mem::swap(&mut w.taken, &mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if w.taken.events.is_empty() {
             return;
         }
-        if let Err(e) = file.write_all(lines.as_bytes()) {
+        w.lines.clear();
+        w.taken.format(&mut w.clock, &mut w.lines);
+        w.taken.clear();
+        if let Err(e) = w.file.write_all(w.lines.as_bytes()) {
             tracing::error!(error = %e, "activity log write failed");
         }
         self.unsynced.store(true, Ordering::Release);
+        if w.lines.capacity() > KEEP_BYTES {
+            w.lines = String::new();
+        }
+        if w.taken.capacity_bytes() > KEEP_BYTES {
+            w.taken = Records::default();
+        }
     }
 }
 
-thread_local! {
-    /// Each thread's timestamp cache.
-    static CLOCK: std::cell::RefCell<Clock> = std::cell::RefCell::new(Clock::default());
+impl Records {
+    /// Roughly the memory the records hold (what `log.buffer_bytes` bounds).
+    fn bytes(&self) -> usize {
+        self.events.len() * std::mem::size_of::<Event>()
+            + self.fields.len() * std::mem::size_of::<(&str, Field)>()
+            + self.text.len()
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        self.events.capacity() * std::mem::size_of::<Event>()
+            + self.fields.capacity() * std::mem::size_of::<(&str, Field)>()
+            + self.text.capacity()
+    }
+
+    /// Emptied, keeping the room.
+    fn clear(&mut self) {
+        self.events.clear();
+        self.fields.clear();
+        self.text.clear();
+    }
+
+    /// Appends one line per event: `<time> <kind><actor> key=value...`.
+    fn format(&self, clock: &mut Clock, lines: &mut String) {
+        let (mut field, mut text) = (0, 0);
+        for event in &self.events {
+            clock.push(event.at, lines);
+            lines.push(' ');
+            lines.push_str(event.kind);
+            lines.push_str(&self.text[text..text + event.actor_len]);
+            text += event.actor_len;
+            for (key, value) in &self.fields[field..field + event.fields] {
+                lines.push(' ');
+                lines.push_str(key);
+                lines.push('=');
+                match *value {
+                    Field::Num(n) => push_num(lines, n),
+                    Field::Text(len) => {
+                        push_quoted(lines, &self.text[text..text + len]);
+                        text += len;
+                    }
+                }
+            }
+            field += event.fields;
+            lines.push('\n');
+        }
+    }
 }
 
 /// The RFC 3339 date and time of the current second, formatted once per second.
@@ -331,6 +441,50 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let kinds: Vec<_> = text.lines().map(|l| l.split_once(" conn=1 ").unwrap().1).collect();
         assert_eq!(kinds, ["nick=\"al\" target=\"#lobby\"", "nick=\"al\" n=2", "nick=\"al\" n=3", "nick=\"al\" n=4"]);
+    }
+
+    #[test]
+    fn records_keep_each_events_fields_apart() {
+        let (_dir, path, log) = temp_log(1 << 20);
+        let actor = Actor { conn: 3, addr: None, nick: None };
+        let at = SystemTime::now();
+        log.record_at(
+            at,
+            "upload",
+            actor,
+            &[("name", Value::Text("a\"b")), ("bytes", Value::Num(5)), ("to", Value::Text("x"))],
+        );
+        log.record_at(at, "kill", actor, &[("n", Value::Num(1))]);
+        log.record_as(at, "message", " conn=4", &[("target", Value::Text("")), ("body", Value::Text("line\nbreak"))]);
+        log.record_at(at, "shutdown", Actor::server(), &[]);
+        log.flush();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let tails: Vec<_> = text.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+        assert_eq!(
+            tails,
+            [
+                "upload conn=3 name=\"a\\\"b\" bytes=5 to=\"x\"",
+                "kill conn=3 n=1",
+                "message conn=4 target=\"\" body=\"line\\u{a}break\"",
+                "shutdown conn=0",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_burst_leaves_no_large_buffer_behind() {
+        let (_dir, path, log) = temp_log(1 << 30);
+        let actor = Actor { conn: 1, addr: None, nick: Some("al") };
+        for n in 0..5_000 {
+            log.record("message", actor, &[("target", Value::Text("#lobby")), ("n", Value::Num(n))]);
+        }
+        assert!(log.pending.lock().unwrap().capacity_bytes() > KEEP_BYTES);
+        // The flush writes the burst and gives its buffers back.
+        log.flush();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 5_000);
+        assert!(log.pending.lock().unwrap().capacity_bytes() <= KEEP_BYTES);
+        let writer = log.writer.lock().unwrap();
+        assert!(writer.taken.capacity_bytes() <= KEEP_BYTES && writer.lines.capacity() <= KEEP_BYTES);
     }
 
     #[test]
