@@ -86,8 +86,9 @@ struct Writer {
     lines: String,
 }
 
-/// Buffers beyond this many bytes are given back after a write, so a burst
-/// (ten thousand registrations) leaves no large buffer behind.
+/// Buffers beyond this many bytes, and beyond twice what the last second
+/// used, are given back after a write, so a burst (ten thousand
+/// registrations) leaves no large buffer behind.
 const KEEP_BYTES: usize = 64 * 1024;
 
 /// Who an event is about: connection id, address and nick (when known).
@@ -229,22 +230,25 @@ impl ActivityLog {
         // The recording threads wait only for this swap, not for the
         // formatting or the write.
         std::mem::swap(&mut w.taken, &mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        if w.taken.events.is_empty() {
-            return;
-        }
+        let used = w.taken.bytes();
         w.lines.clear();
-        w.taken.format(&mut w.clock, &mut w.lines);
-        w.taken.clear();
-        if let Err(e) = w.file.write_all(w.lines.as_bytes()) {
-            tracing::error!(error = %e, "activity log write failed");
+        if !w.taken.events.is_empty() {
+            w.taken.format(&mut w.clock, &mut w.lines);
+            if let Err(e) = w.file.write_all(w.lines.as_bytes()) {
+                tracing::error!(error = %e, "activity log write failed");
+            }
+            self.unsynced.store(true, Ordering::Release);
         }
-        self.unsynced.store(true, Ordering::Release);
-        if w.lines.capacity() > KEEP_BYTES {
+        // Under a steady load the buffers keep their room, so recording never
+        // grows (and copies) them; after a burst, or when idle, what the last
+        // second did not need is given back.
+        if w.lines.capacity() > KEEP_BYTES.max(2 * w.lines.len()) {
             w.lines = String::new();
         }
-        if w.taken.capacity_bytes() > KEEP_BYTES {
+        if w.taken.capacity_bytes() > KEEP_BYTES.max(2 * used) {
             w.taken = Records::default();
         }
+        w.taken.clear();
     }
 }
 
@@ -479,12 +483,33 @@ mod tests {
             log.record("message", actor, &[("target", Value::Text("#lobby")), ("n", Value::Num(n))]);
         }
         assert!(log.pending.lock().unwrap().capacity_bytes() > KEEP_BYTES);
-        // The flush writes the burst and gives its buffers back.
+        // The flush writes the burst; the two after it, idle, give both sets
+        // of buffers back (the burst's, then the one recorded into meanwhile).
+        log.flush();
+        log.flush();
         log.flush();
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 5_000);
         assert!(log.pending.lock().unwrap().capacity_bytes() <= KEEP_BYTES);
         let writer = log.writer.lock().unwrap();
         assert!(writer.taken.capacity_bytes() <= KEEP_BYTES && writer.lines.capacity() <= KEEP_BYTES);
+    }
+
+    #[test]
+    fn a_steady_load_keeps_its_room() {
+        let (_dir, _path, log) = temp_log(1 << 30);
+        let actor = Actor { conn: 1, addr: None, nick: Some("al") };
+        let second = |log: &ActivityLog| {
+            for n in 0..5_000 {
+                log.record("message", actor, &[("target", Value::Text("#lobby")), ("n", Value::Num(n))]);
+            }
+        };
+        second(&log);
+        let used = log.pending.lock().unwrap().bytes();
+        log.flush();
+        second(&log);
+        log.flush();
+        // Back to the first second's buffers, which have room for another.
+        assert!(log.pending.lock().unwrap().capacity_bytes() >= used);
     }
 
     #[test]
