@@ -9,14 +9,14 @@
 //!
 //! Events are kept in memory as compact records behind a mutex (never held
 //! across an await): the time, the kind, the fields, and their texts copied
-//! as they are. A ticker formats them into lines, writes them to the file
-//! and syncs it every second on a blocking thread (an idle second syncs
+//! as they are. The ticker thread (`ticker.rs`) formats them into lines,
+//! writes them to the file and syncs it every second (an idle second syncs
 //! nothing), and [`ActivityLog::flush`] is called on shutdown, so nothing is
 //! lost on a clean stop. The thread that records a message therefore makes
 //! no system call for it, and formats nothing: the quoting, the numbers and
 //! the timestamp are the writer's work, off the message path (one write a
 //! second cost less than a write every 8 KiB did, and a record costs about
-//! a quarter of its formatted line; docs/BENCHMARKS.md). The records are
+//! half its formatted line; docs/BENCHMARKS.md). The records are
 //! bounded (`log.buffer_bytes`): a thread that fills them writes them out
 //! itself.
 

@@ -12,21 +12,23 @@
 use crate::activity_log::{Actor, Value};
 use crate::commands;
 use crate::listener::Slot;
-use crate::outbound::{self, Client, CloseReason, OutBatch};
+use crate::outbound::{self, Attention, Client, CloseReason, OutBatch};
 use crate::relay::Relay;
 use crate::server::ServerState;
 use crate::session::{Ctx, Session};
 use crate::shutdown::ShutdownCause;
 use crate::spare;
+use crate::ticker;
 use bytes::{Buf, BytesMut};
 use parley_proto::numeric::*;
 use parley_proto::{Message, MessageRef, ParseError};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// A connection's reading half. Plain TCP waits for readiness before it
 /// allocates a buffer, so an idle connection holds no read buffer at all.
@@ -256,12 +258,16 @@ fn read_loop<'a, R: Incoming + 'a>(
         let mut just_read = false;
         let mut ping_sent: Option<Instant> = None;
         let client = s.client.clone();
-        // One timer for the throttle and the liveness deadlines, moved only
-        // when it must fire earlier or has fired: input does not touch it (it
-        // may fire early, and is then re-armed), so a message costs no timer
-        // update.
-        let mut timer =
-            std::pin::pin!(tokio::time::sleep_until(connected + Duration::from_secs(limits.registration_timeout_secs)));
+        // The liveness deadline as last published for the ticker (see
+        // `ticker`): published again only when it must fire earlier or has
+        // fired. Input does not touch it (the ticker may then wake this task
+        // early, and it is published again), so a message costs nothing here.
+        let mut published: Option<Instant> = None;
+        // The flood throttle's timer: made the first time the bucket holds
+        // input back, and polled only while it does. Otherwise the runtime's
+        // timer wheel holds nothing of this connection, and an idle
+        // connection's task carries no timer.
+        let mut throttle: Option<Pin<Box<Sleep>>> = None;
         // A shutdown that began before this connection was listed woke
         // nobody here: it is seen now. Later ones wake `attention`.
         if let Some(cause) = server.shutdown.cause() {
@@ -289,14 +295,30 @@ fn read_loop<'a, R: Incoming + 'a>(
             } else {
                 last_input + Duration::from_secs(limits.ping_interval_secs)
             };
-            let wake_at = throttled_until.map_or(deadline, |t| t.min(deadline));
-            if timer.is_elapsed() || wake_at < timer.deadline() {
-                timer.as_mut().reset(wake_at);
+            if published.is_none_or(|at| deadline < at) {
+                published = Some(deadline);
+                client.set_deadline(ticker::millis(deadline.into_std()));
+            }
+            if let Some(until) = throttled_until {
+                match throttle.as_mut() {
+                    Some(timer) => timer.as_mut().reset(until),
+                    None => throttle = Some(Box::pin(tokio::time::sleep_until(until))),
+                }
             }
             tokio::select! {
                 biased;
                 // Also writes this client's output when handed the write side.
-                _ = client.attention() => {
+                why = client.attention() => {
+                    if why == Attention::Due {
+                        published = None;
+                        match check_liveness(s, server, deadline, ping_sent) {
+                            Ok(sent) => {
+                                ping_sent = sent;
+                                continue;
+                            }
+                            Err(end) => return end,
+                        }
+                    }
                     if let Some(cause) = server.shutdown.cause() {
                         return End::Shutdown(cause);
                     }
@@ -319,25 +341,41 @@ fn read_loop<'a, R: Incoming + 'a>(
                     }
                     Err(e) => return End::Left(format!("Read error: {}", e.kind())),
                 },
-                _ = &mut timer => {
-                    if Instant::now() < deadline {
-                        continue;
+                _ = async {
+                    match throttle.as_mut() {
+                        Some(timer) => timer.await,
+                        None => std::future::pending().await,
                     }
-                    if !s.registered {
-                        log_limit(server, s, "registration_timeout", 0);
-                        return End::Dropped(CloseReason::Other("Registration timed out".into()));
-                    }
-                    if ping_sent.is_some() {
-                        log_limit(server, s, "ping_timeout", 0);
-                        return End::Dropped(CloseReason::Other(format!("Ping timeout: {} seconds", limits.ping_timeout_secs)));
-                    }
-                    let name = server.config.server_name.clone();
-                    s.client.push(&Message::new("PING", vec![name]).to_bytes());
-                    ping_sent = Some(Instant::now());
-                }
+                }, if throttled_until.is_some() => {}
             }
         }
     }
+}
+
+/// What the liveness deadline calls for once the ticker says it has
+/// passed: nothing yet (it moved later with input), a PING (the new
+/// `ping_sent`), or the end of the connection.
+fn check_liveness(
+    s: &mut Session,
+    server: &ServerState,
+    deadline: Instant,
+    ping_sent: Option<Instant>,
+) -> Result<Option<Instant>, End> {
+    let limits = &server.config.limits;
+    if Instant::now() < deadline {
+        return Ok(ping_sent);
+    }
+    if !s.registered {
+        log_limit(server, s, "registration_timeout", 0);
+        return Err(End::Dropped(CloseReason::Other("Registration timed out".into())));
+    }
+    if ping_sent.is_some() {
+        log_limit(server, s, "ping_timeout", 0);
+        return Err(End::Dropped(CloseReason::Other(format!("Ping timeout: {} seconds", limits.ping_timeout_secs))));
+    }
+    let name = server.config.server_name.clone();
+    s.client.push(&Message::new("PING", vec![name]).to_bytes());
+    Ok(Some(Instant::now()))
 }
 
 /// Handles every complete line in the buffer that the flood bucket allows,

@@ -19,6 +19,7 @@ pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod spare;
+pub mod ticker;
 pub mod tls;
 
 use crate::activity_log::{ActivityLog, Actor, Value};
@@ -49,6 +50,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the housekeeping thread: {0}")]
+    Ticker(std::io::Error),
 }
 
 /// Where TLS is used and what certificate it presents.
@@ -69,6 +72,7 @@ pub struct Server {
     http_tls: Option<tokio_rustls::TlsAcceptor>,
     tls_info: Option<TlsInfo>,
     store: Option<Arc<files::storage::Store>>,
+    ticker: ticker::Ticker,
 }
 
 /// Binds each address with a listen backlog of `backlog`, so a burst of
@@ -144,7 +148,8 @@ impl Server {
             .map_err(|source| StartError::TokenKey { path: key_path.display().to_string(), source })?;
         let sts_port = local_addrs(&ircs).first().map(|a| a.port());
         let state = Arc::new(ServerState::new(config, log, operators, tokens, filehost, sts_port, Shutdown::new()));
-        Ok(Server { state, irc, ircs, http, https, irc_tls, http_tls, tls_info, store })
+        let ticker = ticker::Ticker::start(state.clone()).map_err(StartError::Ticker)?;
+        Ok(Server { state, irc, ircs, http, https, irc_tls, http_tls, tls_info, store, ticker })
     }
 
     /// The bound plain-text IRC addresses (with real ports when 0 was asked for).
@@ -230,23 +235,6 @@ impl Server {
             }
         }
         let mut stop = state.shutdown.listener();
-        let flusher_state = state.clone();
-        let flusher = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            let trim_every = flusher_state.config.limits.memory_trim_secs;
-            let mut seconds = 0u64;
-            loop {
-                tick.tick().await;
-                // The disk sync must not stall the connections' threads.
-                let state = flusher_state.clone();
-                let _ = tokio::task::spawn_blocking(move || state.log.flush()).await;
-                seconds += 1;
-                if trim_every > 0 && seconds >= trim_every {
-                    seconds = 0;
-                    tokio::task::spawn_blocking(memory::trim);
-                }
-            }
-        });
         let cause = stop.recv().await;
         tracing::info!(by = %cause.by, reason = %cause.reason, "shutting down");
         // Wake every connection; each sees the cause and winds down.
@@ -259,7 +247,8 @@ impl Server {
         if tokio::time::timeout(grace + Duration::from_secs(2), tracker.wait()).await.is_err() {
             tracing::warn!("some connections did not close within the grace period");
         }
-        flusher.abort();
+        // Its tick in progress ends first: the log's last lines follow it.
+        self.ticker.stop();
         state.log.record(
             "shutdown",
             Actor::server(),

@@ -41,7 +41,7 @@ use futures_util::task::AtomicWaker;
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -73,6 +73,15 @@ impl CloseReason {
     }
 }
 
+/// Why [`Client::attention`] woke the connection task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attention {
+    /// The server is closing the client, or shutting down.
+    Closing,
+    /// The liveness deadline it published has passed (see `ticker`).
+    Due,
+}
+
 /// The handle other tasks hold to reach one client.
 pub struct Client {
     pub id: ClientId,
@@ -93,6 +102,11 @@ pub struct Client {
     conn_waker: AtomicWaker,
     /// The TLS writer task: woken when handed the write side, and at close.
     writer_waker: AtomicWaker,
+    /// The connection's next liveness deadline on the ticker's clock
+    /// (`ticker::millis`), published by its task; `u64::MAX` for none.
+    deadline_ms: AtomicU64,
+    /// Set by the ticker once the deadline has passed; taken by the task.
+    due: AtomicBool,
     sendq_limit: usize,
     /// The plain TCP socket, for direct writes; `None` for TLS.
     direct: Option<Arc<TcpStream>>,
@@ -213,6 +227,8 @@ impl Client {
             stopping: AtomicBool::new(false),
             conn_waker: AtomicWaker::new(),
             writer_waker: AtomicWaker::new(),
+            deadline_ms: AtomicU64::new(u64::MAX),
+            due: AtomicBool::new(false),
             sendq_limit,
             direct,
         }
@@ -318,26 +334,43 @@ impl Client {
         self.conn_waker.wake();
     }
 
+    /// Publishes the connection's next liveness deadline for the ticker.
+    pub fn set_deadline(&self, at_ms: u64) {
+        self.deadline_ms.store(at_ms, Ordering::Relaxed);
+    }
+
+    /// For the ticker: wakes the connection task, once, if its deadline
+    /// has passed.
+    pub fn tick(&self, now_ms: u64) {
+        if self.deadline_ms.load(Ordering::Relaxed) <= now_ms && !self.due.swap(true, Ordering::AcqRel) {
+            self.conn_waker.wake();
+        }
+    }
+
     /// The reason the server is closing this client, if it is.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.lock().close.clone()
     }
 
     /// For the connection task: resolves once the server has decided to
-    /// drop this client, or is shutting down. Meanwhile, for a plain TCP
+    /// drop this client, or is shutting down, or the ticker found its
+    /// liveness deadline passed ([`Attention`]). Meanwhile, for a plain TCP
     /// client, it takes the write turns: when the write side is handed over
     /// (a full socket, or a batch with many recipients), it writes the
     /// pending bytes as the socket takes them and hands the write side back
     /// once they are all written. Cancellation-safe: every byte written
     /// leaves the buffer under the lock at once.
-    pub fn attention(&self) -> impl std::future::Future<Output = ()> + '_ {
+    pub fn attention(&self) -> impl std::future::Future<Output = Attention> + '_ {
         std::future::poll_fn(move |cx| self.poll_attention(cx))
     }
 
-    fn poll_attention(&self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_attention(&self, cx: &mut Context<'_>) -> Poll<Attention> {
         self.conn_waker.register(cx.waker());
         if self.closing.load(Ordering::Acquire) || self.stopping.load(Ordering::Acquire) {
-            return Poll::Ready(());
+            return Poll::Ready(Attention::Closing);
+        }
+        if self.due.load(Ordering::Relaxed) && self.due.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(Attention::Due);
         }
         let Some(sock) = &self.direct else {
             return Poll::Pending;
@@ -348,12 +381,12 @@ impl Client {
             }
             if ready!(sock.poll_write_ready(cx)).is_err() {
                 self.close(CloseReason::Other("Write error".into()), None);
-                return Poll::Ready(());
+                return Poll::Ready(Attention::Closing);
             }
             let mut q = self.lock();
             if q.close.is_some() {
                 // `finish_direct` writes the rest.
-                return Poll::Ready(());
+                return Poll::Ready(Attention::Closing);
             }
             match q.write_to(sock) {
                 Wrote::All => {
@@ -366,7 +399,7 @@ impl Client {
                 Wrote::Failed => {
                     drop(q);
                     self.close(CloseReason::Other("Write error".into()), None);
-                    return Poll::Ready(());
+                    return Poll::Ready(Attention::Closing);
                 }
             }
         }
@@ -544,6 +577,27 @@ mod tests {
         assert!(!c.push(b"1"));
         assert_eq!(c.close_reason(), Some(CloseReason::SendQExceeded));
         assert!(!c.push(b"x"));
+    }
+
+    #[test]
+    fn the_ticker_wakes_a_task_once_its_deadline_has_passed() {
+        use std::task::Waker;
+        let c = Client::new(1, 1 << 20, None);
+        let mut cx = Context::from_waker(Waker::noop());
+        // No deadline published: the ticker does nothing.
+        c.tick(u64::MAX - 1);
+        assert_eq!(c.poll_attention(&mut cx), Poll::Pending);
+        c.set_deadline(1_000);
+        c.tick(999);
+        assert_eq!(c.poll_attention(&mut cx), Poll::Pending, "not yet");
+        c.tick(1_000);
+        c.tick(1_001);
+        assert_eq!(c.poll_attention(&mut cx), Poll::Ready(Attention::Due));
+        assert_eq!(c.poll_attention(&mut cx), Poll::Pending, "once per tick that finds it passed");
+        // Closing wins over a deadline.
+        c.tick(1_002);
+        c.close(CloseReason::Other("bye".into()), None);
+        assert_eq!(c.poll_attention(&mut cx), Poll::Ready(Attention::Closing));
     }
 
     #[tokio::test]
