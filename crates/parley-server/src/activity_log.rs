@@ -210,9 +210,10 @@ impl ActivityLog {
         }
     }
 
-    /// Writes buffered lines to the file and asks the OS to persist them.
-    /// Blocks on the disk (call it from a blocking thread); events recorded
-    /// meanwhile only wait for the buffer's lock, held while it is taken.
+    /// Formats the recorded events, writes the lines to the file and asks
+    /// the OS to persist them. Blocks on the disk (the ticker thread calls
+    /// it); events recorded meanwhile only wait for the records' lock, held
+    /// while they are swapped out.
     pub fn flush(&self) {
         self.write_pending();
         if !self.unsynced.swap(false, Ordering::AcqRel) {
