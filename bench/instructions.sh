@@ -8,10 +8,13 @@
 # Each server runs under valgrind twice, for 1,000 and for 3,000 ping-pong
 # round trips (after 100 unmeasured); the difference, divided by the 4,000
 # extra messages, is one message's cost, with startup and shutdown
-# cancelled out. Counted, not timed: the same binary gives the same count
-# (to about 0.5 %: timer ticks) on a busy machine, so a change's effect shows even when it is far below
-# the noise of a timed run. What it cannot show is the cost of cache
-# misses, which is much of a message's time (docs/BENCHMARKS.md, finding 4).
+# cancelled out. "all threads" counts everything; "message path" leaves
+# out the activity log's writer (the ticker thread formats the log lines
+# once a second, off the path a message takes). Counted, not timed: the
+# same binary gives the same count (to about 0.5 %: timer ticks) on a busy
+# machine, so a change's effect shows even when it is far below the noise
+# of a timed run. What it cannot show is the cost of cache misses, which
+# is much of a message's time (docs/BENCHMARKS.md, finding 4).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,10 +65,20 @@ instructions() {
     awk '/^(summary|totals):/ { print $2; exit }' "$cg"
 }
 
-printf '%-8s %14s %14s %22s\n' server "1,000 trips" "3,000 trips" "instructions/message"
+# log_writer NAME ROUND_TRIPS: the instructions of the activity log's
+# formatting and writing in that run (0 for the sink).
+log_writer() {
+    callgrind_annotate --threshold=100 --inclusive=yes "$OUT/$1-$2.callgrind" 2>/dev/null |
+        awk '!found && /ActivityLog::write_pending \[/ { gsub(",", "", $1); n = $1; found = 1 }
+             END { print found ? n : 0 }'
+}
+
+printf '%-8s %14s %14s %26s %26s\n' server "1,000 trips" "3,000 trips" \
+    "instructions/message, all" "message path"
 for s in "${servers[@]}"; do
     low=$(instructions "$s" 1000)
     high=$(instructions "$s" 3000)
-    printf '%-8s %14s %14s %22s\n' "$s" "$low" "$high" $(((high - low) / 4000))
+    path=$(((high - $(log_writer "$s" 3000) - low + $(log_writer "$s" 1000)) / 4000))
+    printf '%-8s %14s %14s %26s %26s\n' "$s" "$low" "$high" $(((high - low) / 4000)) "$path"
 done
 echo "callgrind files: $OUT"
