@@ -21,6 +21,9 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
 }
 
+/// The longest busy-polling window `limits.busy_poll_us` may set: 10 ms.
+pub const MAX_BUSY_POLL_US: u64 = 10_000;
+
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, reason: reason.into() }
 }
@@ -153,9 +156,16 @@ pub struct Limits {
     pub flood_lines_per_second: f64,
     /// Connections in total.
     pub max_connections: usize,
-    /// Threads running connections: 0 = one per core, 1 = a single thread
-    /// (no cross-thread wake-ups: lowest latency on small machines).
+    /// Threads running connections: 1 = a single event loop, as classic IRC
+    /// servers have (the default: no cross-thread wake-ups, busy polling,
+    /// and on two cores the most deliveries per second too); 0 = one per
+    /// core; N = N threads.
     pub worker_threads: usize,
+    /// With a single thread: how long, at most, the runtime keeps polling
+    /// for input after input instead of sleeping, in microseconds (the
+    /// window adapts to the pauses it sees; 0 = always sleep). See
+    /// `busy_poll`.
+    pub busy_poll_us: u64,
     /// Pending connects the kernel queues for each listener (capped by
     /// `net.core.somaxconn`).
     pub listen_backlog: u32,
@@ -285,7 +295,8 @@ impl Default for Limits {
             flood_lines_per_second: 4.0,
             max_connections: 16384,
             listen_backlog: 4096,
-            worker_threads: 0,
+            worker_threads: 1,
+            busy_poll_us: 200,
             max_connections_per_ip: 16,
             max_channels_per_user: 50,
             max_targets: 4,
@@ -452,6 +463,12 @@ impl Config {
         if l.max_line_bytes < 512 {
             return Err(invalid("limits.max_line_bytes", "must be at least 512 (RFC 1459)"));
         }
+        if l.busy_poll_us > MAX_BUSY_POLL_US {
+            return Err(invalid(
+                "limits.busy_poll_us",
+                format!("must be at most {MAX_BUSY_POLL_US} (a spin longer than that only burns CPU; 0 turns it off)"),
+            ));
+        }
         if l.sendq_bytes < 4096 {
             return Err(invalid("limits.sendq_bytes", "must be at least 4096"));
         }
@@ -547,6 +564,9 @@ mod tests {
         c.irc.auto_join = vec!["#ok".into()];
         c.limits.sendq_bytes = 10;
         assert!(c.validate().unwrap_err().to_string().contains("limits.sendq_bytes"));
+        let mut c = Config::default();
+        c.limits.busy_poll_us = MAX_BUSY_POLL_US + 1;
+        assert!(c.validate().unwrap_err().to_string().contains("limits.busy_poll_us"));
     }
 
     #[test]

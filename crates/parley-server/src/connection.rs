@@ -10,6 +10,7 @@
 //! on both sides: `recvq_bytes` in, `sendq_bytes` out.
 
 use crate::activity_log::{Actor, Value};
+use crate::busy_poll;
 use crate::commands;
 use crate::listener::Slot;
 use crate::outbound::{self, Attention, Client, CloseReason, OutBatch};
@@ -328,6 +329,7 @@ fn read_loop<'a, R: Incoming + 'a>(
                     Ok(0) => return End::Left("Connection closed".into()),
                     Ok(_) => {
                         just_read = true;
+                        busy_poll::note_input();
                         ping_sent = None;
                         if input.discarding {
                             match memchr::memchr(b'\n', &input.buf) {

@@ -3,6 +3,7 @@
 //! integration tests drive the real binary.
 
 pub mod activity_log;
+pub mod busy_poll;
 pub mod caps;
 pub mod channel;
 pub mod commands;

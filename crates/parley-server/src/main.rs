@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use parley_server::busy_poll;
 use parley_server::config::{Config, Overrides};
 use parley_server::operators::{self, Bootstrap, Operators};
 use parley_server::shutdown::ShutdownCause;
@@ -10,6 +11,7 @@ use parley_server::Server;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Parley chat server: IRC for chat, HTTP for files.
 #[derive(Parser, Debug)]
@@ -106,7 +108,11 @@ fn main() -> anyhow::Result<()> {
     }
     parley_server::memory::configure();
     let mut builder = match config.limits.worker_threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
+        1 => {
+            let mut b = tokio::runtime::Builder::new_current_thread();
+            busy_poll::configure(&mut b, Duration::from_micros(config.limits.busy_poll_us));
+            b
+        }
         n => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             if n > 1 {
@@ -120,6 +126,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // The park hooks busy-poll only on the single-threaded runtime.
+    let config_spins = config.limits.worker_threads == 1 && config.limits.busy_poll_us > 0;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let env_password = std::env::var(operators::ADMIN_PASSWORD_ENV).ok();
@@ -173,6 +181,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     println!("{ready}");
     std::io::stdout().flush().ok();
+    if config_spins {
+        tokio::spawn(busy_poll::spinner());
+    }
     let shutdown = server.shutdown_handle();
     let signals = tokio::spawn(async move {
         let cause = signals.wait().await;

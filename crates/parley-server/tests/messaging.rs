@@ -208,6 +208,53 @@ fn ten_thousand_lobby_messages_arrive_complete_and_in_order_at_two_readers() {
     assert!(replies.is_empty(), "the sender got replies:\n{}", show(&replies));
 }
 
+/// `rounds` private messages from alice to bob, each answered before the
+/// next is sent; every one arrives, in order.
+fn private_ping_pong(server: &Server, rounds: usize) {
+    let mut alice = Client::registered(server.irc_addr(), "alice");
+    let mut bob = Client::registered(server.irc_addr(), "bob");
+    for i in 0..rounds {
+        let ping = format!("ping {i}");
+        alice.send(&format!("PRIVMSG bob :{ping}"));
+        bob.expect(|l| is_privmsg(l, "alice", &ping), TIMEOUT);
+        let pong = format!("pong {i}");
+        bob.send(&format!("PRIVMSG alice :{pong}"));
+        alice.expect(|l| is_privmsg(l, "bob", &pong), TIMEOUT);
+    }
+}
+
+/// A process's CPU time so far, user and system, from `/proc` (in clock
+/// ticks of 10 ms: USER_HZ is 100 on Linux).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc/PID/stat");
+    // Fields after the command name, which may hold spaces: state is the
+    // third field, utime and stime the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(") ").expect("stat format").1.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+#[test]
+fn quick_answers_all_arrive_and_the_busy_polling_server_rests_once_they_stop() {
+    // The default runtime: one thread, polling for input for a while after
+    // input instead of sleeping (`limits.busy_poll_us`).
+    let server = Server::start_with(NO_FLOOD_LIMIT);
+    private_ping_pong(&server, 1_000);
+    // Once the clients pause, the polling must stop by itself: over a quiet
+    // second the server uses next to no CPU (a spin that went on would use
+    // the whole second).
+    let before = cpu_time(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_time(server.pid()) - before;
+    assert!(used <= Duration::from_millis(200), "the idle server used {used:?} of CPU in one second");
+}
+
+#[test]
+fn private_messages_arrive_in_order_on_the_multi_threaded_runtime_too() {
+    let server = Server::start_with(&format!("{NO_FLOOD_LIMIT}worker_threads = 0\n"));
+    private_ping_pong(&server, 300);
+}
+
 #[test]
 fn reader_that_never_reads_is_cut_at_the_sendq_limit_while_another_gets_everything() {
     // 64 KiB SendQ; each relayed line is about 240 bytes.
