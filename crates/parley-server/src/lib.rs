@@ -74,6 +74,8 @@ pub struct Server {
     tls_info: Option<TlsInfo>,
     store: Option<Arc<files::storage::Store>>,
     ticker: ticker::Ticker,
+    /// Where the file store runs, if not on the runtime that runs `run`.
+    files_runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Binds each address with a listen backlog of `backlog`, so a burst of
@@ -150,7 +152,7 @@ impl Server {
         let sts_port = local_addrs(&ircs).first().map(|a| a.port());
         let state = Arc::new(ServerState::new(config, log, operators, tokens, filehost, sts_port, Shutdown::new()));
         let ticker = ticker::Ticker::start(state.clone()).map_err(StartError::Ticker)?;
-        Ok(Server { state, irc, ircs, http, https, irc_tls, http_tls, tls_info, store, ticker })
+        Ok(Server { state, irc, ircs, http, https, irc_tls, http_tls, tls_info, store, ticker, files_runtime: None })
     }
 
     /// The bound plain-text IRC addresses (with real ports when 0 was asked for).
@@ -176,6 +178,14 @@ impl Server {
     /// The TLS certificate in use, if any listener uses TLS.
     pub fn tls_info(&self) -> Option<&TlsInfo> {
         self.tls_info.as_ref()
+    }
+
+    /// Runs the file store's listeners and transfers on `runtime` instead
+    /// of the one that runs [`Server::run`], so that a large download does
+    /// not share a thread with the chat (`main.rs` does this when IRC has
+    /// a single thread).
+    pub fn run_files_on(&mut self, runtime: tokio::runtime::Handle) {
+        self.files_runtime = Some(runtime);
     }
 
     /// The handle that stops the server (signals use it; so does DIE).
@@ -225,14 +235,25 @@ impl Server {
             let plain = self.http.into_iter().map(|l| (l, None));
             let secure = self.https.into_iter().map(|l| (l, self.http_tls.clone()));
             for (listener, tls) in plain.chain(secure) {
-                tracker.spawn(files::accept_http(
-                    listener,
-                    tls,
-                    files.clone(),
-                    http_limits.clone(),
-                    tracker.clone(),
-                    state.shutdown.listener(),
-                ));
+                let (files, limits, tasks, stop) =
+                    (files.clone(), http_limits.clone(), tracker.clone(), state.shutdown.listener());
+                let accept = move |listener| files::accept_http(listener, tls, files, limits, tasks, stop);
+                let Some(runtime) = &self.files_runtime else {
+                    tracker.spawn(accept(listener));
+                    continue;
+                };
+                // The listener moves to the file store's runtime, registered
+                // with that runtime's reactor there.
+                let moved = listener.into_std().and_then(|l| {
+                    let _in_runtime = runtime.enter();
+                    TcpListener::from_std(l)
+                });
+                match moved {
+                    Ok(listener) => {
+                        runtime.spawn(tracker.track_future(accept(listener)));
+                    }
+                    Err(e) => tracing::error!(error = %e, "moving an HTTP listener to the file store's runtime failed"),
+                }
             }
         }
         let mut stop = state.shutdown.listener();

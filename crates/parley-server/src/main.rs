@@ -122,10 +122,29 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let runtime = builder.enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    // With chat on one thread, the file store gets a thread of its own: a
+    // large transfer then never delays a chat message.
+    let has_files = !config.files.listen.is_empty() || !config.files.tls_listen.is_empty();
+    let files_runtime = if config.limits.worker_threads == 1 && has_files {
+        let files = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("parley-files")
+            .enable_all()
+            .build()
+            .context("starting the file store's runtime")?;
+        Some(files)
+    } else {
+        None
+    };
+    let result = runtime.block_on(serve(config, files_runtime.as_ref().map(|r| r.handle().clone())));
+    if let Some(files) = files_runtime {
+        // Its transfers ended with the server; only idle blocking threads remain.
+        files.shutdown_timeout(Duration::from_secs(1));
+    }
+    result
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) -> anyhow::Result<()> {
     // The park hooks busy-poll only on the single-threaded runtime.
     let config_spins = config.limits.worker_threads == 1 && config.limits.busy_poll_us > 0;
     std::fs::create_dir_all(&config.data_dir)
@@ -145,13 +164,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         Bootstrap::Existing | Bootstrap::FromConfig => {}
     }
-    let server = match Server::bind(config, ops).await {
+    let mut server = match Server::bind(config, ops).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("parleyd: {e}");
             std::process::exit(1);
         }
     };
+    if let Some(files) = files_runtime {
+        server.run_files_on(files);
+    }
     if let Some(tls) = server.tls_info() {
         let origin = if tls.generated { "generated a self-signed" } else { "using the" };
         eprintln!(
