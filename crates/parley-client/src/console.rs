@@ -3,7 +3,11 @@
 //! * [`Console`] prints lines: through rustyline's external printer while a
 //!   prompt is open (so incoming messages appear above the line being typed
 //!   instead of through it), above the progress bar while a transfer runs,
-//!   and to plain stdout/stderr in scripts.
+//!   and to plain stdout/stderr in scripts. In interactive mode a thread of
+//!   its own does the writing, because rustyline's printer blocks until the
+//!   editor takes the line, which it only does while it reads one: an async
+//!   task waiting on it could stall the runtime (and, with the reader of
+//!   the connection behind it, the editor's next prompt with it).
 //! * [`LineEditor`] runs rustyline on its own thread, since reading a line
 //!   blocks; the async side asks it for lines and passwords over channels.
 //! * [`Input`] is where commands and answers come from: that editor, or
@@ -19,7 +23,8 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, ExternalPrinter, Helper};
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 use tokio::sync::oneshot;
 
@@ -32,8 +37,8 @@ pub struct Console {
 }
 
 struct ConsoleInner {
-    /// Present in interactive mode when the terminal supports it.
-    printer: Mutex<Option<Printer>>,
+    /// Interactive mode: the thread that writes to the terminal.
+    writer: Option<mpsc::Sender<Job>>,
     /// The bar of the transfer in progress, if any.
     bar: Mutex<Option<ProgressBar>>,
     interactive: bool,
@@ -47,15 +52,19 @@ impl Console {
         Console::new(None, false, bars)
     }
 
-    /// Interactive: everything goes through the line editor's printer.
-    pub fn interactive(printer: Option<Printer>, bars: bool) -> Console {
-        Console::new(printer, true, bars)
+    /// Interactive: lines go through the line editor's printer while the
+    /// editor reads a line (`reading`), straight to the terminal otherwise.
+    pub fn interactive(printer: Option<Printer>, reading: Arc<AtomicBool>, bars: bool) -> Console {
+        let (tx, rx) = mpsc::channel();
+        let started = std::thread::Builder::new()
+            .name("console-writer".into())
+            .spawn(move || write_lines(rx, printer, &reading))
+            .is_ok();
+        Console::new(started.then_some(tx), true, bars)
     }
 
-    fn new(printer: Option<Printer>, interactive: bool, bars: bool) -> Console {
-        Console {
-            inner: Arc::new(ConsoleInner { printer: Mutex::new(printer), bar: Mutex::new(None), interactive, bars }),
-        }
+    fn new(writer: Option<mpsc::Sender<Job>>, interactive: bool, bars: bool) -> Console {
+        Console { inner: Arc::new(ConsoleInner { writer, bar: Mutex::new(None), interactive, bars }) }
     }
 
     /// A line of output: a result, or something that arrived.
@@ -75,14 +84,12 @@ impl Console {
                 return;
             }
         }
-        if self.inner.interactive {
-            let mut printer = self.inner.printer.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(p) = printer.as_mut() {
-                if p.print(format!("{line}\n")).is_ok() {
-                    return;
-                }
+        if let Some(writer) = &self.inner.writer {
+            if writer.send(Job::Line(format!("{line}\n"))).is_ok() {
+                return;
             }
-            drop(printer);
+        }
+        if self.inner.interactive {
             let mut out = io::stdout().lock();
             let _ = writeln!(out, "{line}");
             let _ = out.flush();
@@ -95,24 +102,40 @@ impl Console {
         }
     }
 
-    /// Makes sure every line handed to the line editor is on screen, then
-    /// stops using it: for the last words when the program ends while a
-    /// prompt is still open (the editor thread would not get to draw them).
-    /// The printer's queue holds one line, so a line handed over after two
-    /// more means the one before them has been drawn; each costs a blank line.
+    /// Makes sure every line handed over so far is on screen, then stops
+    /// using the line editor: for the last words when the program ends
+    /// while a prompt is still open (the editor thread would not get to
+    /// draw them).
     pub fn settle(&self) {
-        let mut printer = self.inner.printer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(mut p) = printer.take() {
-            let _ = p.print(String::new());
-            let _ = p.print(String::new());
+        self.wait_for_writer(Job::Settle);
+    }
+
+    /// Waits until every line handed over so far is written (at most a
+    /// couple of seconds: a line waiting for a prompt that never comes
+    /// must not keep the program from ending).
+    pub fn flush(&self) {
+        self.wait_for_writer(Job::Flush);
+    }
+
+    fn wait_for_writer(&self, job: fn(mpsc::Sender<()>) -> Job) {
+        if let Some(writer) = &self.inner.writer {
+            let (done, finished) = mpsc::channel();
+            if writer.send(job(done)).is_ok() {
+                let _ = finished.recv_timeout(std::time::Duration::from_secs(2));
+            }
         }
     }
 
     /// Clears the line the cursor is on (a prompt left behind).
     pub fn clear_line(&self) {
-        if self.inner.interactive {
-            print!("\r\x1b[2K");
-            let _ = io::stdout().flush();
+        const CLEAR: &str = "\r\x1b[2K";
+        match &self.inner.writer {
+            Some(writer) if writer.send(Job::Raw(CLEAR.into())).is_ok() => {}
+            _ if self.inner.interactive => {
+                print!("{CLEAR}");
+                let _ = io::stdout().flush();
+            }
+            _ => {}
         }
     }
 
@@ -126,6 +149,61 @@ impl Console {
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         *self.inner.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
         Progress { bar: Some(Arc::new(BarOwner { bar, console: self.clone() })) }
+    }
+}
+
+/// What the console's writer thread is handed, in order.
+enum Job {
+    /// A line (with its line feed), above the prompt if one is open.
+    Line(String),
+    /// Bytes for the terminal itself, never through the editor.
+    Raw(String),
+    /// Draw what the editor still holds, then stop using it; say when done.
+    Settle(mpsc::Sender<()>),
+    /// Say when everything before this is written.
+    Flush(mpsc::Sender<()>),
+}
+
+/// The console's writer thread: takes jobs in order until every [`Console`]
+/// is gone. Lines go through rustyline's printer only while the editor
+/// reads a line, since only then does it take them (it draws them above the
+/// line being typed); otherwise straight to stdout.
+fn write_lines(jobs: mpsc::Receiver<Job>, mut printer: Option<Printer>, reading: &AtomicBool) {
+    let direct = |text: &str| {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    };
+    for job in jobs {
+        match job {
+            Job::Line(line) => match printer.as_mut() {
+                // If the prompt closes meanwhile, this waits for the next
+                // one: only this thread waits, and later lines queue.
+                Some(p) if reading.load(Ordering::SeqCst) => {
+                    if p.print(line.clone()).is_err() {
+                        direct(&line);
+                    }
+                }
+                _ => direct(&line),
+            },
+            Job::Raw(bytes) => direct(&bytes),
+            Job::Flush(done) => {
+                let _ = done.send(());
+            }
+            Job::Settle(done) => {
+                if let Some(mut p) = printer.take() {
+                    // The printer's queue holds one line, so a line handed
+                    // over after two more means the one before them is
+                    // drawn; each costs a blank line. Only while a prompt
+                    // is open: otherwise nothing is waiting in it.
+                    if reading.load(Ordering::SeqCst) {
+                        let _ = p.print(String::new());
+                        let _ = p.print(String::new());
+                    }
+                }
+                let _ = done.send(());
+            }
+        }
     }
 }
 
@@ -205,6 +283,8 @@ enum EditorRequest {
 /// rustyline on its own thread.
 pub struct LineEditor {
     tx: std::sync::mpsc::SyncSender<EditorRequest>,
+    /// True while the editor reads a line (and so takes printed lines).
+    reading: Arc<AtomicBool>,
 }
 
 impl LineEditor {
@@ -213,6 +293,8 @@ impl LineEditor {
     pub fn start() -> io::Result<(LineEditor, Option<Printer>)> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<EditorRequest>(1);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let reading = Arc::new(AtomicBool::new(false));
+        let in_editor = reading.clone();
         std::thread::Builder::new().name("line-editor".into()).spawn(move || {
             let mut editor = match Editor::<CommandHelper, DefaultHistory>::new() {
                 Ok(e) => e,
@@ -228,7 +310,10 @@ impl LineEditor {
             while let Ok(request) = rx.recv() {
                 match request {
                     EditorRequest::Line { prompt, history, reply } => {
-                        let answer = match editor.readline(&prompt) {
+                        in_editor.store(true, Ordering::SeqCst);
+                        let read = editor.readline(&prompt);
+                        in_editor.store(false, Ordering::SeqCst);
+                        let answer = match read {
                             Ok(line) => {
                                 if history && !line.trim().is_empty() {
                                     let _ = editor.add_history_entry(line.as_str());
@@ -247,7 +332,13 @@ impl LineEditor {
             }
         })?;
         let printer = ready_rx.recv().map_err(|_| io::Error::other("the line editor did not start"))??;
-        Ok((LineEditor { tx }, printer))
+        Ok((LineEditor { tx, reading }, printer))
+    }
+
+    /// The flag that says whether the editor is reading a line, for
+    /// [`Console::interactive`].
+    pub fn reading(&self) -> Arc<AtomicBool> {
+        self.reading.clone()
     }
 
     async fn ask(&self, request: EditorRequest, rx: oneshot::Receiver<Answer>) -> Answer {

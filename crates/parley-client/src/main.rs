@@ -260,8 +260,21 @@ async fn interactive_session(endpoint: Endpoint, trust: Trust, nick: Option<Stri
             return Status::Failure;
         }
     };
-    let console = Console::interactive(printer, std::io::stderr().is_terminal());
-    let mut input = Input::Terminal(editor);
+    let console = Console::interactive(printer, editor.reading(), std::io::stderr().is_terminal());
+    let status = log_in_and_chat(Input::Terminal(editor), console.clone(), endpoint, trust, nick).await;
+    // The console writes on a thread of its own: its last lines must be out
+    // before the process exits.
+    console.flush();
+    status
+}
+
+async fn log_in_and_chat(
+    mut input: Input,
+    console: Console,
+    endpoint: Endpoint,
+    trust: Trust,
+    nick: Option<String>,
+) -> Status {
     let mut conn = match Connector::connect(endpoint, &trust).await {
         Ok(c) => c,
         Err(e) => {

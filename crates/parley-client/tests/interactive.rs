@@ -218,6 +218,48 @@ fn closing_the_server_refuses_a_wrong_password_then_closes_for_everyone() {
 }
 
 #[test]
+fn a_stream_of_messages_across_prompts_is_shown_and_stalls_nothing() {
+    // Lines keep arriving while prompts open and close (the line editor
+    // takes lines to draw only while it reads one; a line handed over as a
+    // prompt closes waits for the next). Nothing may hold up the client:
+    // every prompt and every reply comes, and every line is shown.
+    let server = Server::start_with("[limits]\nflood_burst = 1000000\nflood_lines_per_second = 1000000.0\n");
+    let mut t = logged_in(&server, "ivy");
+    let mut bob = Observer::connect(&server.irc, "bob");
+    t.expect("bob").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stream = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && sent < 5_000 {
+                bob.send(&format!("PRIVMSG #lobby :stream line {sent}"));
+                sent += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            (bob, sent)
+        })
+    };
+    for _ in 0..3 {
+        type_line(&mut t, "5");
+        t.expect("Admin username: ").unwrap();
+        type_line(&mut t, "admin");
+        t.expect("Password: ").unwrap();
+        type_line(&mut t, "wrong-password");
+        t.expect("Password incorrect").unwrap();
+        t.expect("ivy> ").unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut bob, sent) = stream.join().unwrap();
+    assert!(sent > 0);
+    // Shown in order: once this is, every line before it has been.
+    bob.send("PRIVMSG #lobby :the end");
+    t.expect("the end").unwrap();
+    type_line(&mut t, "4");
+    assert_eq!(exit_code(&mut t), 0);
+}
+
+#[test]
 fn when_the_server_dies_the_client_says_so_and_exits_non_zero() {
     let mut server = Server::start();
     let mut t = logged_in(&server, "hal");
