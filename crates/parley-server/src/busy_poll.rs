@@ -20,9 +20,10 @@
 //! hundred microseconds keeps one core polling, which is what buys the
 //! latency. Measured in docs/BENCHMARKS.md.
 //!
-//! Only the single-threaded runtime spins: in tokio's multi-threaded one the
-//! worker that blocks in the I/O driver is not the one a hook runs on, so a
-//! spinning worker would burn a core while another sleeps in `epoll_wait`.
+//! Only the single-threaded runtime spins: in tokio's multi-threaded one
+//! whichever idle worker parks first holds the I/O driver and blocks in
+//! `epoll_wait`, so a worker made to spin could burn a core polling nothing
+//! while another sleeps on the sockets.
 //!
 //! How: tokio calls [`configure`]'s park hook each time the runtime is about
 //! to sleep. To spin, the hook wakes the [`spinner`] task, and tokio, seeing
