@@ -124,13 +124,14 @@ pub fn note_input() {
 }
 
 /// Installs the park hooks on a single-threaded runtime's builder; a
-/// `limit` of zero leaves the runtime sleeping whenever it is idle. The
-/// runtime must also run [`spinner`].
-pub fn configure(builder: &mut tokio::runtime::Builder, limit: Duration) {
+/// `limit` of zero leaves the runtime sleeping whenever it is idle. Returns
+/// whether it installed them: then the runtime must also run [`spinner`].
+pub fn configure(builder: &mut tokio::runtime::Builder, limit: Duration) -> bool {
     if limit.is_zero() {
-        return;
+        return false;
     }
     builder.on_thread_park(before_park).on_thread_unpark(move || after_unpark(limit));
+    true
 }
 
 /// The task the park hook wakes for each extra polling turn; never ends.

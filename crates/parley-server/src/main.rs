@@ -107,10 +107,11 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     parley_server::memory::configure();
+    let mut spins = false;
     let mut builder = match config.limits.worker_threads {
         1 => {
             let mut b = tokio::runtime::Builder::new_current_thread();
-            busy_poll::configure(&mut b, Duration::from_micros(config.limits.busy_poll_us));
+            spins = busy_poll::configure(&mut b, Duration::from_micros(config.limits.busy_poll_us));
             b
         }
         n => {
@@ -122,6 +123,9 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let runtime = builder.enable_all().build().context("starting the async runtime")?;
+    if spins {
+        runtime.spawn(busy_poll::spinner());
+    }
     // With chat on one thread, the file store gets a thread of its own: a
     // large transfer then never delays a chat message.
     let has_files = !config.files.listen.is_empty() || !config.files.tls_listen.is_empty();
@@ -145,8 +149,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) -> anyhow::Result<()> {
-    // The park hooks busy-poll only on the single-threaded runtime.
-    let config_spins = config.limits.worker_threads == 1 && config.limits.busy_poll_us > 0;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let env_password = std::env::var(operators::ADMIN_PASSWORD_ENV).ok();
@@ -203,9 +205,6 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
     }
     println!("{ready}");
     std::io::stdout().flush().ok();
-    if config_spins {
-        tokio::spawn(busy_poll::spinner());
-    }
     let shutdown = server.shutdown_handle();
     let signals = tokio::spawn(async move {
         let cause = signals.wait().await;
