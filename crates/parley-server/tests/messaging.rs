@@ -209,8 +209,8 @@ fn ten_thousand_lobby_messages_arrive_complete_and_in_order_at_two_readers() {
 }
 
 /// `rounds` private messages from alice to bob, each answered before the
-/// next is sent; every one arrives, in order.
-fn private_ping_pong(server: &Server, rounds: usize) {
+/// next is sent; every one arrives, in order. Returns the two clients.
+fn private_ping_pong(server: &Server, rounds: usize) -> (Client, Client) {
     let mut alice = Client::registered(server.irc_addr(), "alice");
     let mut bob = Client::registered(server.irc_addr(), "bob");
     for i in 0..rounds {
@@ -221,6 +221,7 @@ fn private_ping_pong(server: &Server, rounds: usize) {
         bob.send(&format!("PRIVMSG alice :{pong}"));
         alice.expect(|l| is_privmsg(l, "bob", &pong), TIMEOUT);
     }
+    (alice, bob)
 }
 
 /// A process's CPU time so far, user and system, from `/proc` (in clock
@@ -238,21 +239,24 @@ fn cpu_time(pid: u32) -> Duration {
 fn quick_answers_all_arrive_and_the_busy_polling_server_rests_once_they_stop() {
     // The default runtime: one thread, polling for input for a while after
     // input instead of sleeping (`limits.busy_poll_us`).
-    let server = Server::start_with(NO_FLOOD_LIMIT);
-    private_ping_pong(&server, 1_000);
-    // Once the clients pause, the polling must stop by itself: over a quiet
-    // second the server uses next to no CPU (a spin that went on would use
-    // the whole second).
+    let server = Server::start_with(&format!("{NO_FLOOD_LIMIT}ping_interval_secs = 1\n"));
+    let (mut alice, _bob) = private_ping_pong(&server, 1_000);
+    // Once the clients pause, the polling must stop by itself. The server's
+    // own PING, sent when alice has been quiet for a second, ends the quiet
+    // spell; over it the server uses next to no CPU (a spin that went on
+    // would use all of it).
     let before = cpu_time(server.pid());
-    std::thread::sleep(Duration::from_secs(1));
-    let used = cpu_time(server.pid()) - before;
-    assert!(used <= Duration::from_millis(200), "the idle server used {used:?} of CPU in one second");
+    let quiet = std::time::Instant::now();
+    alice.expect(|l| l.is("PING"), TIMEOUT);
+    let (used, quiet) = (cpu_time(server.pid()) - before, quiet.elapsed());
+    assert!(quiet >= Duration::from_millis(900), "the PING came after {quiet:?}, before a quiet second");
+    assert!(used <= quiet / 5, "the idle server used {used:?} of CPU in {quiet:?}");
 }
 
 #[test]
 fn private_messages_arrive_in_order_on_the_multi_threaded_runtime_too() {
     let server = Server::start_with(&format!("{NO_FLOOD_LIMIT}worker_threads = 0\n"));
-    private_ping_pong(&server, 300);
+    let _clients = private_ping_pong(&server, 300);
 }
 
 #[test]
