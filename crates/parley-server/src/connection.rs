@@ -21,6 +21,7 @@ use crate::shutdown::ShutdownCause;
 use crate::spare;
 use crate::ticker;
 use bytes::{Buf, BytesMut};
+use parley_proto::framing::{Frame, FrameLimits, Framer, Next, TokenBucket};
 use parley_proto::numeric::*;
 use parley_proto::{Message, MessageRef, ParseError};
 use std::net::SocketAddr;
@@ -121,33 +122,6 @@ enum End {
     Shutdown(ShutdownCause),
 }
 
-/// Lines per second and burst, refilled continuously.
-struct TokenBucket {
-    tokens: f64,
-    burst: f64,
-    rate: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(burst: u32, rate: f64) -> TokenBucket {
-        TokenBucket { tokens: burst as f64, burst: burst as f64, rate, last: Instant::now() }
-    }
-
-    /// Takes a token, or says when one will be available.
-    fn take(&mut self, now: Instant) -> Result<(), Instant> {
-        let elapsed = now.duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
-        }
-    }
-}
-
 /// Where a connection's output goes.
 pub enum Output<W> {
     /// A plain TCP socket: written directly by senders and by the connection
@@ -223,9 +197,7 @@ where
 struct Reader {
     buf: BytesMut,
     bucket: TokenBucket,
-    /// Dropping the rest of an over-long line.
-    discarding: bool,
-    max_line: usize,
+    framer: Framer,
 }
 
 /// What handling the buffered input came to.
@@ -249,9 +221,11 @@ fn read_loop<'a, R: Incoming + 'a>(
         let limits = &server.config.limits;
         let mut input = Reader {
             buf: BytesMut::new(),
-            bucket: TokenBucket::new(limits.flood_burst, limits.flood_lines_per_second),
-            discarding: false,
-            max_line: limits.max_line_bytes + limits.max_tag_bytes,
+            bucket: TokenBucket::new(limits.flood_burst, limits.flood_lines_per_second, std::time::Instant::now()),
+            framer: Framer::new(FrameLimits {
+                max_line_bytes: limits.max_line_bytes,
+                max_tag_bytes: limits.max_tag_bytes,
+            }),
         };
         let connected = Instant::now();
         let mut last_input = connected;
@@ -331,15 +305,6 @@ fn read_loop<'a, R: Incoming + 'a>(
                         just_read = true;
                         busy_poll::note_input();
                         ping_sent = None;
-                        if input.discarding {
-                            match memchr::memchr(b'\n', &input.buf) {
-                                Some(pos) => {
-                                    let _ = input.buf.split_to(pos + 1);
-                                    input.discarding = false;
-                                }
-                                None => input.buf.clear(),
-                            }
-                        }
                     }
                     Err(e) => return End::Left(format!("Read error: {}", e.kind())),
                 },
@@ -391,23 +356,24 @@ fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader, now: 
             return Step::End(End::Left(reason));
         }
         let buf = &mut input.buf;
-        let Some(pos) = memchr::memchr(b'\n', buf) else {
-            if buf.len() > input.max_line {
+        let (frame, consumed) = match input.framer.next(buf) {
+            Next::Incomplete => return Step::Wait(None),
+            Next::Line { frame, consumed } => (frame, consumed),
+            Next::Overflow { consumed } => {
                 too_long(s, server);
-                buf.clear();
-                input.discarding = true;
+                consume(buf, consumed);
+                continue;
             }
-            return Step::Wait(None);
+            Next::Skip { consumed } => {
+                consume(buf, consumed);
+                continue;
+            }
         };
-        match input.bucket.take(now) {
+        match input.bucket.take(now.into_std()) {
             Ok(()) => {
                 // Handled in place: splitting the line off would allocate.
-                let deferred = handle_line(s, server, &buf[..pos]);
-                buf.advance(pos + 1);
-                if buf.is_empty() {
-                    // Idle connections keep no buffer.
-                    spare::give(spare::Slot::Input, buf);
-                }
+                let deferred = handle_line(s, server, frame);
+                consume(buf, consumed);
                 if let Some(command) = deferred {
                     return Step::Deferred(command);
                 }
@@ -417,36 +383,33 @@ fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader, now: 
                     log_limit(server, s, "flood", buf.len());
                     return Step::End(End::Dropped(CloseReason::Other("Excess Flood".into())));
                 }
-                return Step::Wait(Some(at));
+                return Step::Wait(Some(Instant::from_std(at)));
             }
         }
     }
 }
 
-/// Checks one raw line's limits and encoding, parses and dispatches it.
+/// Drops handled input; an emptied buffer goes back to the thread's spare
+/// slot, so idle connections keep no buffer.
+fn consume(buf: &mut BytesMut, n: usize) {
+    buf.advance(n);
+    if buf.is_empty() {
+        spare::give(spare::Slot::Input, buf);
+    }
+}
+
+/// Answers a line that framing refused, or parses and dispatches it.
 /// Returns a command that has to be awaited.
-fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) -> Option<commands::Deferred> {
-    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    if raw.is_empty() {
-        return None;
-    }
-    let limits = &server.config.limits;
-    let (tags_len, rest_len) = match raw.first() {
-        Some(b'@') => match raw.iter().position(|&b| b == b' ') {
-            Some(space) => (space + 1, raw.len() - space - 1),
-            None => (raw.len(), 0),
-        },
-        _ => (0, raw.len()),
-    };
-    // The limits count the final CR LF.
-    if tags_len > limits.max_tag_bytes || rest_len + 2 > limits.max_line_bytes {
-        too_long(s, server);
-        return None;
-    }
-    let mut ctx = Ctx { server, session: s };
-    let text = match std::str::from_utf8(raw) {
-        Ok(t) => t,
-        Err(_) => {
+fn handle_line(s: &mut Session, server: &ServerState, frame: Frame<'_>) -> Option<commands::Deferred> {
+    let text = match frame {
+        Frame::Line(text) => text,
+        Frame::Blank => return None,
+        Frame::TooLong => {
+            too_long(s, server);
+            return None;
+        }
+        Frame::NotUtf8(raw) => {
+            let ctx = Ctx { server, session: s };
             let lossy = String::from_utf8_lossy(raw);
             let command =
                 MessageRef::parse(&lossy).map(|m| m.command.to_ascii_uppercase()).unwrap_or_else(|_| "*".into());
@@ -460,6 +423,7 @@ fn handle_line(s: &mut Session, server: &ServerState, raw: &[u8]) -> Option<comm
             return None;
         }
     };
+    let mut ctx = Ctx { server, session: s };
     match MessageRef::parse(text) {
         Ok(msg) => return commands::dispatch(&mut ctx, msg),
         Err(ParseError::Empty) => {}
