@@ -10,9 +10,9 @@
 //! on both sides: `recvq_bytes` in, `sendq_bytes` out.
 
 use crate::activity_log::{Actor, Value};
+use crate::admission::Slot;
 use crate::busy_poll;
 use crate::commands;
-use crate::listener::Slot;
 use crate::outbound::{self, Attention, Client, CloseReason, OutBatch};
 use crate::relay::Relay;
 use crate::server::ServerState;

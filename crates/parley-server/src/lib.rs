@@ -3,17 +3,21 @@
 //! integration tests drive the real binary.
 
 pub mod activity_log;
+pub mod admission;
 pub mod busy_poll;
 pub mod caps;
 pub mod channel;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod files;
+pub mod hostname;
 pub mod listener;
 pub mod memory;
 pub mod operators;
 pub mod outbound;
+pub mod private_file;
 pub mod registry;
 pub mod relay;
 pub mod server;
@@ -22,10 +26,11 @@ pub mod shutdown;
 pub mod spare;
 pub mod ticker;
 pub mod tls;
+pub mod tokens;
 
 use crate::activity_log::{ActivityLog, Actor, Value};
+use crate::admission::ConnectionLimits;
 use crate::config::Config;
-use crate::listener::ConnectionLimits;
 use crate::operators::Operators;
 use crate::server::ServerState;
 use crate::shutdown::{Shutdown, ShutdownCause};
@@ -147,7 +152,7 @@ impl Server {
             format!("{}/files", base.trim_end_matches('/'))
         });
         let key_path = config.data_dir.join("jwt.key");
-        let tokens = files::auth::Tokens::load_or_create(&key_path, &config.server_name, config.files.token_ttl_secs)
+        let tokens = tokens::Tokens::load_or_create(&key_path, &config.server_name, config.files.token_ttl_secs)
             .map_err(|source| StartError::TokenKey { path: key_path.display().to_string(), source })?;
         let sts_port = local_addrs(&ircs).first().map(|a| a.port());
         let state = Arc::new(ServerState::new(config, log, operators, tokens, filehost, sts_port, Shutdown::new()));

@@ -4,67 +4,19 @@
 //! is closed; it never reaches the registry.
 
 use crate::activity_log::{Actor, Value};
+use crate::admission::{ConnectionLimits, Slot};
 use crate::connection::{self, Output};
 use crate::outbound::TcpOut;
 use crate::server::ServerState;
 use crate::shutdown::ShutdownListener;
 use parley_proto::Message;
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
-
-/// Counts open connections, in total and per address.
-pub struct ConnectionLimits {
-    total: usize,
-    per_ip: usize,
-    counts: Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-/// One admitted connection; releases its place when dropped.
-pub struct Slot {
-    limits: Arc<ConnectionLimits>,
-    ip: IpAddr,
-}
-
-impl ConnectionLimits {
-    pub fn new(total: usize, per_ip: usize) -> Arc<ConnectionLimits> {
-        Arc::new(ConnectionLimits { total, per_ip, counts: Mutex::new((0, HashMap::new())) })
-    }
-
-    pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
-        let mut guard = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let (total, by_ip) = &mut *guard;
-        if *total >= self.total {
-            return Err("Server is full");
-        }
-        let n = by_ip.entry(ip).or_insert(0);
-        if *n >= self.per_ip {
-            return Err("Too many connections from your address");
-        }
-        *n += 1;
-        *total += 1;
-        Ok(Slot { limits: self.clone(), ip })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut guard = self.limits.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let (total, by_ip) = &mut *guard;
-        *total -= 1;
-        if let Some(n) = by_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                by_ip.remove(&self.ip);
-            }
-        }
-    }
-}
 
 /// Accepts IRC connections until shutdown; every connection task is
 /// spawned on `tracker` so the server can wait for them to finish.
@@ -130,20 +82,13 @@ async fn serve_tls(acceptor: TlsAcceptor, stream: TcpStream, peer: SocketAddr, s
             let (rd, wr) = tokio::io::split(tls_stream);
             connection::serve(rd, Output::Task(wr), peer, slot, server).await;
         }
-        Ok(Err(e)) => tls_failed(&server, peer, &e.to_string()),
-        Err(_) => tls_failed(&server, peer, "handshake timed out"),
+        Ok(Err(e)) => crate::tls::log_failed_handshake(&server.log, peer, &e.to_string()),
+        Err(_) => crate::tls::log_failed_handshake(&server.log, peer, "handshake timed out"),
     }
 }
 
-/// A failed TLS handshake (plain text on the TLS port, a client that
-/// rejects our certificate, a stall): logged, and the socket is dropped.
-pub fn tls_failed(server: &ServerState, peer: SocketAddr, why: &str) {
-    let actor = Actor { conn: 0, addr: Some(peer), nick: None };
-    server.log.record("tls_failed", actor, &[("reason", Value::Text(why))]);
-}
-
 async fn refuse(mut stream: TcpStream, peer: SocketAddr, why: &'static str) {
-    let host = ServerState::host_for(peer.ip());
+    let host = crate::hostname::host_for(peer.ip());
     let line = Message::new("ERROR", vec![format!("Closing Link: {host} ({why})")]).to_bytes();
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         stream.write_all(&line).await?;

@@ -69,7 +69,7 @@ impl Relay {
                 tags.extend(self.client_tags.iter().cloned());
             }
             if with_time {
-                let time = self.time.get_or_init(crate::session::now_tag).clone();
+                let time = self.time.get_or_init(crate::clock::now_tag).clone();
                 tags.push(Tag { key: "time".into(), value: Some(time) });
             }
             let mut line = BytesMut::new();

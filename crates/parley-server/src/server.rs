@@ -4,11 +4,11 @@
 
 use crate::activity_log::ActivityLog;
 use crate::config::Config;
-use crate::files::auth::Tokens;
 use crate::operators::Operators;
 use crate::outbound::{Client, ClientId};
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
+use crate::tokens::Tokens;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -85,18 +85,6 @@ impl ServerState {
 
     pub fn next_client_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// The `host` part shown for an address: the IP, with a leading `0`
-    /// for IPv6 forms that would otherwise start with `:` and break the
-    /// parameter syntax.
-    pub fn host_for(ip: std::net::IpAddr) -> String {
-        let s = ip.to_string();
-        if s.starts_with(':') {
-            format!("0{s}")
-        } else {
-            s
-        }
     }
 }
 

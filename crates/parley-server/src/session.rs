@@ -43,7 +43,7 @@ impl Session {
         Session {
             id,
             addr,
-            host: ServerState::host_for(addr.ip()),
+            host: crate::hostname::host_for(addr.ip()),
             client,
             nick: None,
             user: None,
@@ -130,7 +130,7 @@ impl<'a> Ctx<'a> {
     /// server-time.
     pub fn send(&self, mut msg: Message) {
         if self.session.has_cap(caps::SERVER_TIME) && msg.tags.is_empty() {
-            msg.tags.push(parley_proto::Tag { key: "time".into(), value: Some(now_tag()) });
+            msg.tags.push(parley_proto::Tag { key: "time".into(), value: Some(crate::clock::now_tag()) });
         }
         self.send_bytes(&msg.to_bytes());
     }
@@ -162,23 +162,4 @@ impl<'a> Ctx<'a> {
     pub fn actor(&self) -> crate::activity_log::Actor<'_> {
         self.session.actor()
     }
-
-    /// Unix time in seconds.
-    pub fn now() -> i64 {
-        Ctx::unix_seconds(std::time::SystemTime::now())
-    }
-
-    /// `at` as Unix time in seconds.
-    pub fn unix_seconds(at: std::time::SystemTime) -> i64 {
-        at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-    }
-}
-
-/// The current time as a `server-time` tag value (RFC 3339, milliseconds, UTC).
-pub fn now_tag() -> String {
-    // Exactly three fraction digits, as the server-time spec requires (the
-    // generic RFC 3339 format drops trailing zeros).
-    const FORMAT: &[time::format_description::FormatItem<'static>] =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    time::OffsetDateTime::now_utc().format(FORMAT).unwrap_or_default()
 }

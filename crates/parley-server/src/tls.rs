@@ -92,7 +92,7 @@ fn generate(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> Result<(),
     all.dedup();
     let made = rcgen::generate_simple_self_signed(all).map_err(|e| TlsError::Generate(e.to_string()))?;
     let _ = std::fs::remove_file(key);
-    crate::files::auth::write_private(key, made.signing_key.serialize_pem().as_bytes())
+    crate::private_file::write(key, made.signing_key.serialize_pem().as_bytes())
         .map_err(|source| TlsError::Write { path: key.to_path_buf(), source })?;
     std::fs::write(cert, made.cert.pem()).map_err(|source| TlsError::Write { path: cert.to_path_buf(), source })?;
     Ok(())
@@ -126,4 +126,11 @@ mod tests {
         let err = load(Some(&missing), Some(&missing), dir.path(), &[], &[]).err().unwrap();
         assert!(err.to_string().contains("nope.pem"), "{err}");
     }
+}
+
+/// A failed TLS handshake (plain text on the TLS port, a client that
+/// rejects our certificate, a stall): logged; the caller drops the socket.
+pub fn log_failed_handshake(log: &crate::activity_log::ActivityLog, peer: std::net::SocketAddr, why: &str) {
+    let actor = crate::activity_log::Actor { conn: 0, addr: Some(peer), nick: None };
+    log.record("tls_failed", actor, &[("reason", crate::activity_log::Value::Text(why))]);
 }

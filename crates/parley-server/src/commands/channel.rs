@@ -66,7 +66,7 @@ pub fn join_one(ctx: &mut Ctx<'_>, name: &str, key: Option<&str>) {
         let client = user.client.clone();
         let creating = !state.channels.contains_key(&folded);
         if creating {
-            state.channels.insert(folded.clone(), Channel::new(name, false, Ctx::now()));
+            state.channels.insert(folded.clone(), Channel::new(name, false, crate::clock::unix_now()));
         }
         let chan = state.channels.get_mut(&folded).expect("inserted above");
         if !creating {
@@ -210,7 +210,8 @@ pub fn topic(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         ctx.reply(code, &[chan_name.as_str(), text]);
         return;
     }
-    chan.topic = (!text.is_empty()).then(|| Topic { text: text.clone(), set_by: nick, set_at: Ctx::now() });
+    chan.topic =
+        (!text.is_empty()).then(|| Topic { text: text.clone(), set_by: nick, set_at: crate::clock::unix_now() });
     let relay = Relay::new(Message::new("TOPIC", vec![chan_name.clone(), text.clone()]).with_source(mask), Vec::new());
     state.send_to_channel(&key, &relay, None);
     drop(state);

@@ -19,7 +19,7 @@ pub fn extjwt(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         return;
     }
     let nick = ctx.session.nick.clone().unwrap_or_default();
-    let token = ctx.server.tokens.issue(&nick, ctx.session.id, Ctx::now());
+    let token = ctx.server.tokens.issue(&nick, ctx.session.id, crate::clock::unix_now());
     let server = ctx.server.config.server_name.clone();
     ctx.send(Message::new("EXTJWT", vec![target.to_string(), "*".into(), token]).with_source(server));
     ctx.server.log.record("token_issued", ctx.actor(), &[]);

@@ -252,7 +252,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
                 let exists = chan.bans.iter().position(|b| casefold(&b.mask) == casefold(&m));
                 match (adding, exists) {
                     (true, None) if chan.bans.len() < max_bans => {
-                        chan.bans.push(Ban { mask: m.clone(), set_by: nick.clone(), set_at: Ctx::now() });
+                        chan.bans.push(Ban { mask: m.clone(), set_by: nick.clone(), set_at: crate::clock::unix_now() });
                         applied_args.push(m);
                         true
                     }

@@ -155,7 +155,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
                 .filter_map(|k| state.channels.get(k))
                 .map(|c| format!("{}{}", c.flags(u.client.id).map_or("", |f| f.prefix(false)), c.name))
                 .collect();
-            let idle = (Ctx::now() - u.client.last_spoke.load(Ordering::Relaxed).max(u.signon)).max(0);
+            let idle = (crate::clock::unix_now() - u.client.last_spoke.load(Ordering::Relaxed).max(u.signon)).max(0);
             (
                 u.nick.clone(),
                 u.user.clone(),

@@ -194,7 +194,7 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         invisible: false,
         oper: None,
         channels: Vec::new(),
-        signon: Ctx::now(),
+        signon: crate::clock::unix_now(),
     };
     if !ctx.server.registry.write().add_user(ctx.session.id, user) {
         ctx.reply(ERR_NICKNAMEINUSE, &[nick.as_str(), "Nickname is already in use"]);

@@ -39,10 +39,10 @@ mod requests {
     use super::super::{router, storage::Store, FileState, Peer};
     use crate::activity_log::ActivityLog;
     use crate::config::Config;
-    use crate::files::auth::Tokens;
     use crate::operators::Operators;
     use crate::server::ServerState;
     use crate::shutdown::Shutdown;
+    use crate::tokens::Tokens;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use proptest::prelude::*;

@@ -7,7 +7,6 @@
 //! hyper HTTP/1.1 per connection, with a header read timeout and a bounded
 //! header buffer, and a graceful close on shutdown.
 
-pub mod auth;
 pub mod errors;
 #[cfg(test)]
 mod fuzz;
@@ -16,7 +15,7 @@ pub mod names;
 pub mod routes;
 pub mod storage;
 
-use crate::listener::ConnectionLimits;
+use crate::admission::ConnectionLimits;
 use crate::server::ServerState;
 use crate::shutdown::ShutdownListener;
 use axum::routing::get;
@@ -99,8 +98,8 @@ pub async fn accept_http(
                     let limit = Duration::from_secs(server.config.tls.handshake_timeout_secs);
                     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
                         Ok(Ok(tls_stream)) => serve_conn(tls_stream, peer, app, &server, shutdown).await,
-                        Ok(Err(e)) => crate::listener::tls_failed(&server, peer, &e.to_string()),
-                        Err(_) => crate::listener::tls_failed(&server, peer, "handshake timed out"),
+                        Ok(Err(e)) => crate::tls::log_failed_handshake(&server.log, peer, &e.to_string()),
+                        Err(_) => crate::tls::log_failed_handshake(&server.log, peer, "handshake timed out"),
                     }
                 }
             }

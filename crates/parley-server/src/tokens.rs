@@ -58,7 +58,7 @@ impl Tokens {
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key: [u8; 32] = rand::random();
-                write_private(path, hex::encode(key).as_bytes())?;
+                crate::private_file::write(path, hex::encode(key).as_bytes())?;
                 key.to_vec()
             }
             Err(e) => return Err(e),
@@ -124,21 +124,6 @@ impl Tokens {
         }
         Ok(claims)
     }
-}
-
-/// Writes a new file readable only by its owner.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 #[cfg(test)]
