@@ -16,13 +16,13 @@ mod session;
 pub use register::{Attempt, Connector};
 pub use session::Session;
 
+use parley_proto::framing::{self, Frame, FrameLimits, Framer, Next, TokenBucket};
 use parley_proto::numeric::*;
 use parley_proto::Message;
 use std::io;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::status::Status;
 
@@ -34,6 +34,12 @@ pub const DEFAULT_TLS_PORT: u16 = 6697;
 pub const DEFAULT_LOBBY: &str = "#lobby";
 /// Longest line accepted from the server: 8191 bytes of tags plus 512.
 const MAX_LINE: usize = 8191 + 512;
+/// Lines from the server: the tags and the rest may each take up to
+/// [`MAX_LINE`] bytes. Lenient on purpose, as a relayed message carries its
+/// sender's prefix on top of the 512 bytes the sender was allowed.
+const FRAME_LIMITS: FrameLimits = FrameLimits { max_line_bytes: MAX_LINE + 2, max_tag_bytes: MAX_LINE };
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 8 * 1024;
 /// How long to wait for the server to answer a request.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for the server to close after QUIT or DIE.
@@ -42,7 +48,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 const WANTED_CAPS: &[&str] = &["server-time"];
 /// Lines the client may send at once, then per second: below the server's
 /// default flood limits (20 and 4/s) so a script never gets throttled off.
-const BURST_LINES: f64 = 20.0;
+const BURST_LINES: u32 = 20;
 const LINES_PER_SECOND: f64 = 4.0;
 
 #[derive(Debug, Error)]
@@ -164,32 +170,56 @@ pub enum Event {
     },
 }
 
-/// Line reading with a length bound.
+/// The read half, cut into messages by `parley_proto::framing`.
 pub(crate) struct LineReader {
-    inner: BufReader<Box<dyn AsyncRead + Send + Unpin>>,
+    inner: Box<dyn AsyncRead + Send + Unpin>,
     buf: Vec<u8>,
+    /// Where the bytes not yet framed begin in `buf`.
+    start: usize,
+    framer: Framer,
 }
 
 impl LineReader {
-    /// The next message; `None` at end of stream. Unparsable lines are skipped.
+    fn new(inner: Box<dyn AsyncRead + Send + Unpin>) -> LineReader {
+        LineReader { inner, buf: Vec::with_capacity(READ_CHUNK), start: 0, framer: Framer::new(FRAME_LIMITS) }
+    }
+
+    /// The next message; `None` at end of stream. Over-long and unparsable
+    /// lines are skipped; a line that is not UTF-8 is read lossily.
+    /// Cancel-safe: bytes read stay in the buffer until their line is used.
     async fn next(&mut self) -> io::Result<Option<Message>> {
         loop {
-            self.buf.clear();
-            let n = (&mut self.inner).take(MAX_LINE as u64 + 2).read_until(b'\n', &mut self.buf).await?;
-            if n == 0 {
-                return Ok(None);
-            }
-            if self.buf.last() != Some(&b'\n') && n > MAX_LINE {
-                // Over-long: drop the rest of this line.
-                let mut sink = Vec::new();
-                self.inner.read_until(b'\n', &mut sink).await?;
-                continue;
-            }
-            let text = String::from_utf8_lossy(&self.buf);
-            if let Ok(msg) = Message::parse(&text) {
-                return Ok(Some(msg));
+            match self.framer.next(&self.buf[self.start..]) {
+                Next::Line { frame, consumed } => {
+                    let msg = to_message(frame);
+                    self.start += consumed;
+                    if msg.is_some() {
+                        return Ok(msg);
+                    }
+                }
+                Next::Overflow { consumed } | Next::Skip { consumed } => self.start += consumed,
+                Next::Incomplete => {
+                    self.buf.drain(..self.start);
+                    self.start = 0;
+                    self.buf.reserve(READ_CHUNK);
+                    if self.inner.read_buf(&mut self.buf).await? == 0 {
+                        // A last line without its line feed still counts.
+                        let last = to_message(framing::check(&self.buf, FRAME_LIMITS));
+                        self.buf.clear();
+                        return Ok(last);
+                    }
+                }
             }
         }
+    }
+}
+
+/// The message a framed line holds, if any.
+fn to_message(frame: Frame<'_>) -> Option<Message> {
+    match frame {
+        Frame::Line(text) => Message::parse(text).ok(),
+        Frame::NotUtf8(raw) => Message::parse(&String::from_utf8_lossy(raw)).ok(),
+        Frame::Blank | Frame::TooLong => None,
     }
 }
 
@@ -197,27 +227,18 @@ impl LineReader {
 /// server's flood limits instead of being dropped for "Excess Flood".
 pub(crate) struct Writer {
     half: Box<dyn AsyncWrite + Send + Unpin>,
-    tokens: f64,
-    refilled: Instant,
+    bucket: TokenBucket,
 }
 
 impl Writer {
     fn new(half: Box<dyn AsyncWrite + Send + Unpin>) -> Writer {
-        Writer { half, tokens: BURST_LINES, refilled: Instant::now() }
+        Writer { half, bucket: TokenBucket::new(BURST_LINES, LINES_PER_SECOND, Instant::now()) }
     }
 
     async fn send(&mut self, msg: &Message) -> io::Result<()> {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * LINES_PER_SECOND).min(BURST_LINES);
-        self.refilled = now;
-        if self.tokens < 1.0 {
-            let wait = (1.0 - self.tokens) / LINES_PER_SECOND;
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-            self.tokens = 1.0;
-            self.refilled = Instant::now();
+        while let Err(at) = self.bucket.take(Instant::now()) {
+            tokio::time::sleep_until(at.into()).await;
         }
-        self.tokens -= 1.0;
         self.half.write_all(&msg.to_bytes()).await?;
         self.half.flush().await
     }
@@ -319,6 +340,31 @@ mod tests {
         let m = Message::parse(":srv FAIL OPER RATE_LIMITED :Too many failed attempts").unwrap();
         assert_eq!(reply_error(&m).unwrap().status(), Status::Auth);
         assert!(reply_error(&Message::parse(":srv 381 me :You are now an IRC operator").unwrap()).is_none());
+    }
+
+    /// Every message a reader gets out of `input`, read in whatever pieces
+    /// the reads return.
+    async fn read_all(input: Vec<u8>) -> Vec<String> {
+        let mut reader = LineReader::new(Box::new(std::io::Cursor::new(input)));
+        let mut out = Vec::new();
+        while let Some(msg) = reader.next().await.unwrap() {
+            out.push(msg.params.last().cloned().unwrap_or_default());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn over_long_lines_are_skipped_and_the_next_one_is_read() {
+        let mut input = b":srv PING :first\r\n".to_vec();
+        input.extend(vec![b'x'; 3 * MAX_LINE]);
+        input.extend_from_slice(b"\r\n\r\n:srv PING :after\r\n");
+        assert_eq!(read_all(input).await, ["first", "after"]);
+    }
+
+    #[tokio::test]
+    async fn a_line_that_is_not_utf8_is_read_lossily() {
+        let input = b":srv PRIVMSG me :caf\xe9\r\n:srv PING :last".to_vec();
+        assert_eq!(read_all(input).await, ["caf\u{fffd}", "last"]);
     }
 
     #[test]

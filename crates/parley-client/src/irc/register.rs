@@ -11,7 +11,6 @@ use parley_proto::Message;
 use rustls_pki_types::ServerName;
 use std::io;
 use std::time::{Duration, Instant};
-use tokio::io::BufReader;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -85,7 +84,7 @@ impl Connector {
         };
         let mut writer = Writer::new(wr);
         writer.send(&Message::new("CAP", vec!["LS".into(), "302".into()])).await?;
-        self.conn = Some((LineReader { inner: BufReader::new(rd), buf: Vec::new() }, writer));
+        self.conn = Some((LineReader::new(rd), writer));
         self.opened = Instant::now();
         self.caps_offered.clear();
         self.user_sent = false;
