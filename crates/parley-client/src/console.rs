@@ -12,9 +12,13 @@
 //!   blocks; the async side asks it for lines and passwords over channels.
 //! * [`Input`] is where commands and answers come from: that editor, or
 //!   the lines of a pipe.
-//! * [`Progress`] is a transfer's bar (bytes, rate, ETA), drawn on stderr
-//!   only when it is a terminal.
+//! * [`Bar`] shows a transfer's [`Progress`] (bytes, rate, ETA), drawn on
+//!   stderr only when it is a terminal.
+//!
+//! The system calls behind the terminal's modes are in `sys.rs`.
 
+use crate::files::Progress;
+use crate::sys::{self, StdinRedirect, TermMode};
 use indicatif::{ProgressBar, ProgressStyle};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::Highlighter;
@@ -141,14 +145,14 @@ impl Console {
 
     /// A progress bar for one transfer; it disappears when the last clone of
     /// the returned handle is dropped (also when the transfer is cancelled).
-    pub fn progress(&self) -> Progress {
+    pub fn progress(&self) -> Bar {
         if !self.inner.bars {
-            return Progress { bar: None };
+            return Bar::none();
         }
         let bar = ProgressBar::hidden();
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         *self.inner.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
-        Progress { bar: Some(Arc::new(BarOwner { bar, console: self.clone() })) }
+        Bar { bar: Some(Arc::new(BarOwner { bar, console: self.clone() })) }
     }
 }
 
@@ -219,21 +223,21 @@ impl Drop for BarOwner {
     }
 }
 
-/// A transfer's progress; does nothing when bars are off.
+/// A transfer's progress bar; does nothing when bars are off.
 #[derive(Clone)]
-pub struct Progress {
+pub struct Bar {
     bar: Option<Arc<BarOwner>>,
 }
 
-impl Progress {
-    /// A progress that shows nothing.
-    pub fn none() -> Progress {
-        Progress { bar: None }
+impl Bar {
+    /// A bar that shows nothing.
+    pub fn none() -> Bar {
+        Bar { bar: None }
     }
+}
 
-    /// Starts a phase (hashing, uploading, ...) of `total` bytes, `done`
-    /// of them already there. A `total` of 0 means unknown.
-    pub fn begin(&self, label: &str, total: u64, done: u64) {
+impl Progress for Bar {
+    fn begin(&self, label: &str, total: u64, done: u64) {
         let Some(b) = &self.bar else { return };
         let template = if total > 0 {
             "{msg:24!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}"
@@ -252,13 +256,13 @@ impl Progress {
         b.bar.enable_steady_tick(std::time::Duration::from_millis(250));
     }
 
-    pub fn inc(&self, n: u64) {
+    fn inc(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.bar.inc(n);
         }
     }
 
-    pub fn set_position(&self, n: u64) {
+    fn set_position(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.bar.set_position(n);
         }
@@ -356,21 +360,11 @@ impl LineEditor {
     /// words. The editor reads stdin; giving it end-of-file (stdin briefly
     /// pointed at /dev/null) makes it return.
     pub async fn stop(&self) {
-        // SAFETY: plain descriptor juggling on this process's own stdin; the
-        // terminal is put back as fd 0 before returning.
-        unsafe {
-            let tty = libc::dup(libc::STDIN_FILENO);
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-            if tty < 0 || null < 0 {
-                return;
-            }
-            libc::dup2(null, libc::STDIN_FILENO);
-            libc::close(null);
-            // Served once the open prompt has returned.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.line("", false)).await;
-            libc::dup2(tty, libc::STDIN_FILENO);
-            libc::close(tty);
-        }
+        let Ok(_terminal_back_on_drop) = StdinRedirect::to_dev_null() else {
+            return;
+        };
+        // Served once the open prompt has returned.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.line("", false)).await;
     }
 
     pub async fn line(&self, prompt: &str, history: bool) -> Answer {
@@ -389,34 +383,23 @@ impl LineEditor {
 /// no-echo read, Ctrl-C cancels at once (as it does at every other prompt)
 /// instead of raising SIGINT, which would leave a blocked read behind.
 fn read_secret(prompt: &str) -> Answer {
-    let fd = libc::STDIN_FILENO;
-    let saved = TerminalState::save();
-    let Some(original) = saved.0 else {
+    let Some(original) = TermMode::of_stdin() else {
         return Answer::Eof;
     };
-    let mut quiet = original;
-    quiet.c_lflag &= !(libc::ECHO | libc::ICANON | libc::ISIG | libc::IEXTEN);
-    quiet.c_cc[libc::VMIN] = 1;
-    quiet.c_cc[libc::VTIME] = 0;
     // Quiet before the prompt shows: what is typed as soon as it appears
     // must be neither echoed nor, for Ctrl-C, turned into SIGINT.
-    // SAFETY: `quiet` is a termios copied from this terminal's own settings.
-    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
+    if original.quiet().apply_to_stdin().is_err() {
         return Answer::Eof;
     }
     print!("{prompt}");
     let _ = io::stdout().flush();
     let mut secret: Vec<u8> = Vec::new();
     let answer = loop {
-        let mut byte = 0u8;
-        // SAFETY: reads one byte into a local buffer of one byte.
-        let n = unsafe { libc::read(fd, (&mut byte as *mut u8).cast(), 1) };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        if n <= 0 {
-            break Answer::Eof;
-        }
+        let byte = match sys::read_stdin_byte() {
+            Ok(Some(byte)) => byte,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(None) | Err(_) => break Answer::Eof,
+        };
         match byte {
             b'\r' | b'\n' => break Answer::Line(String::from_utf8_lossy(&secret).into_owned()),
             0x03 => break Answer::Interrupted,
@@ -429,7 +412,7 @@ fn read_secret(prompt: &str) -> Answer {
             b => secret.push(b),
         }
     };
-    saved.restore();
+    let _ = original.apply_to_stdin();
     println!();
     answer
 }
@@ -529,28 +512,16 @@ impl Input {
 /// The terminal's settings at start, put back on exit: the program may end
 /// (server gone) while the editor thread still holds the terminal in raw
 /// mode.
-pub struct TerminalState(Option<libc::termios>);
+pub struct TerminalState(Option<TermMode>);
 
 impl TerminalState {
     pub fn save() -> TerminalState {
-        // SAFETY: tcgetattr only writes into the termios we pass, and we
-        // read it only if the call succeeded.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0 {
-                TerminalState(Some(t))
-            } else {
-                TerminalState(None)
-            }
-        }
+        TerminalState(TermMode::of_stdin())
     }
 
     pub fn restore(&self) {
-        if let Some(t) = &self.0 {
-            // SAFETY: `t` is a termios filled in by tcgetattr for this fd.
-            unsafe {
-                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, t);
-            }
+        if let Some(mode) = &self.0 {
+            let _ = mode.apply_to_stdin();
         }
     }
 }

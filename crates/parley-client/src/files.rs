@@ -5,9 +5,9 @@
 //! transfer is checked against its SHA-256: uploads send `Repr-Digest` so
 //! the server can refuse a damaged body, downloads are hashed as they are
 //! written and only renamed into place when the digest matches. This module
-//! reports progress through [`Progress`] but never prints or asks anything.
+//! reports how far a transfer got through [`Progress`], which the console
+//! implements, and never prints or asks anything itself.
 
-use crate::console::Progress;
 use crate::irc::{IrcError, Session};
 use crate::status::Status;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -28,6 +28,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const CHUNK: usize = 256 * 1024;
 /// Characters left as they are in a URL path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Where a transfer reports how far it got: the console draws it as a bar,
+/// `()` shows nothing.
+pub trait Progress {
+    /// A phase (hashing, uploading, ...) of `total` bytes begins, `done` of
+    /// them already there. A `total` of 0 means unknown.
+    fn begin(&self, label: &str, total: u64, done: u64);
+    /// `n` more bytes of the phase are done.
+    fn inc(&self, n: u64);
+    /// The phase is at `n` bytes (back at 0 when a request is retried).
+    fn set_position(&self, n: u64);
+}
+
+impl Progress for () {
+    fn begin(&self, _label: &str, _total: u64, _done: u64) {}
+    fn inc(&self, _n: u64) {}
+    fn set_position(&self, _n: u64) {}
+}
 
 /// One file as `GET {base}` lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,12 +186,14 @@ impl Store {
 
     /// Uploads `local` as `name`. Without `overwrite` an existing name is
     /// refused with [`FileError::Exists`] and nothing changes on the server.
-    pub async fn upload(
+    /// The body's stream reports progress itself, so it holds a clone of
+    /// `progress`.
+    pub async fn upload<P: Progress + Clone + Send + 'static>(
         &self,
         local: &Path,
         name: &str,
         overwrite: bool,
-        progress: &Progress,
+        progress: &P,
     ) -> Result<Uploaded, FileError> {
         let local_err = |source| FileError::Local { path: local.to_path_buf(), source };
         let meta = std::fs::metadata(local).map_err(local_err)?;
@@ -241,7 +261,7 @@ impl Store {
         name: &str,
         dest: &Path,
         overwrite: bool,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<Downloaded, FileError> {
         if !overwrite && dest.exists() {
             return Err(FileError::LocalExists { path: dest.to_path_buf() });
@@ -432,7 +452,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
     })
 }
 
-async fn hash_file(path: &Path, progress: &Progress) -> io::Result<[u8; 32]> {
+async fn hash_file(path: &Path, progress: &dyn Progress) -> io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     hash_into(path, &mut hasher, progress).await?;
     let mut out = [0u8; 32];
@@ -440,7 +460,7 @@ async fn hash_file(path: &Path, progress: &Progress) -> io::Result<[u8; 32]> {
     Ok(out)
 }
 
-async fn hash_into(path: &Path, hasher: &mut Sha256, progress: &Progress) -> io::Result<()> {
+async fn hash_into(path: &Path, hasher: &mut Sha256, progress: &dyn Progress) -> io::Result<()> {
     let mut file = tokio::fs::File::open(path).await?;
     let mut buf = vec![0u8; CHUNK];
     loop {

@@ -5,17 +5,20 @@
 mod command;
 mod console;
 mod display;
+mod error;
 mod files;
 mod irc;
 mod oneshot;
 mod repl;
 mod status;
+mod sys;
 mod tls;
 
 use clap::{Parser, Subcommand};
 use console::{Console, Input, LineEditor, TerminalState};
+use error::ActionError;
 use irc::{Attempt, Connector, Endpoint, Event, Session, Welcome};
-use status::{ActionError, Status};
+use status::Status;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use tls::Trust;

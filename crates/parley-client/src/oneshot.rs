@@ -2,11 +2,11 @@
 //! `shutdown`): connect, do one thing, disconnect, and say how it went in
 //! the exit status. Results go to stdout, errors to stderr.
 
-use crate::console::{Console, Progress};
+use crate::console::{Bar, Console};
+use crate::error::ActionError;
 use crate::files::{self, FileError, Store};
 use crate::irc::Session;
 use crate::repl::{self, close_server, download_summary, file_table, upload_summary};
-use crate::status::ActionError;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -80,7 +80,7 @@ pub async fn run(session: &Session, task: Task) -> Result<(), ActionError> {
                 }
                 overwrite = true;
             }
-            let progress = if person { console.progress() } else { Progress::none() };
+            let progress = if person { console.progress() } else { Bar::none() };
             let done = Store::new(session)?.download(&name, &dest, overwrite, &progress).await?;
             drop(progress);
             console.out(&download_summary(&name, &done));

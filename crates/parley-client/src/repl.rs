@@ -12,9 +12,10 @@
 use crate::command::{self, Command, HELP};
 use crate::console::{Answer, Console, Input};
 use crate::display;
+use crate::error::ActionError;
 use crate::files::{self, FileError, RemoteFile, Store};
 use crate::irc::{Event, IrcError, Session, Welcome};
-use crate::status::{ActionError, FirstFailure, Status};
+use crate::status::{FirstFailure, Status};
 use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, watch};
 

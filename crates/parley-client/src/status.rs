@@ -1,12 +1,9 @@
 //! Exit codes: the one table that says what each number means, so scripts can
 //! rely on them and the README can list them. Every error type in the client
-//! maps itself onto one of these.
+//! maps itself onto one of these. A leaf: it knows no other module, they all
+//! know it.
 
-use crate::command::CommandError;
-use crate::files::FileError;
-use crate::irc::IrcError;
 use std::fmt;
-use thiserror::Error;
 
 /// How a run (or one command of a run) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,37 +49,6 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code())
-    }
-}
-
-/// Why a command did not do what was asked: the error of the layer that
-/// failed, or a decision (cancelled, refused).
-#[derive(Debug, Error)]
-pub enum ActionError {
-    #[error(transparent)]
-    Irc(#[from] IrcError),
-    #[error(transparent)]
-    File(#[from] FileError),
-    #[error(transparent)]
-    Command(#[from] CommandError),
-    #[error("{0}")]
-    Usage(String),
-    /// Someone said no (overwrite? no) or a script did not allow it.
-    #[error("{0}")]
-    Refused(String),
-    #[error("cancelled")]
-    Cancelled,
-}
-
-impl ActionError {
-    pub fn status(&self) -> Status {
-        match self {
-            ActionError::Irc(e) => e.status(),
-            ActionError::File(e) => e.status(),
-            ActionError::Command(_) | ActionError::Usage(_) => Status::Usage,
-            ActionError::Refused(_) => Status::Refused,
-            ActionError::Cancelled => Status::Interrupted,
-        }
     }
 }
 
