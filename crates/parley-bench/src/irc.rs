@@ -9,6 +9,7 @@
 //! reading millions of lines a second must stay far below the server's.
 
 use crate::Target;
+use parley_proto::framing::split_line;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -32,13 +33,8 @@ impl LineBuf {
 
     /// The next complete line, without CR LF.
     pub fn next_line(&mut self) -> Option<&[u8]> {
-        let hay = &self.buf[self.start..self.end];
-        let i = memchr::memchr(b'\n', hay)?;
-        let mut line = &self.buf[self.start..self.start + i];
-        self.start += i + 1;
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
-        }
+        let (line, consumed) = split_line(&self.buf[self.start..self.end])?;
+        self.start += consumed;
         Some(line)
     }
 
@@ -173,29 +169,15 @@ pub async fn connect(target: &Target, which: usize) -> io::Result<TcpStream> {
     };
     if target.source_ips > 1 && addr.is_ipv4() {
         let last = 1 + (which % target.source_ips as usize) as u8;
-        set_bind_no_port(&socket);
+        // Lets the kernel pick the port at connect time (per destination),
+        // so binding a source address does not cap us at one port range in
+        // total (if it fails, only a very large run notices).
+        let _ = crate::sys::set_bind_address_no_port(&socket);
         socket.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 0))?;
     }
     let stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
-}
-
-/// Lets the kernel pick the port at connect time (per destination), so
-/// binding a source address does not cap us at one port range in total.
-fn set_bind_no_port(socket: &TcpSocket) {
-    use std::os::fd::AsRawFd;
-    let one: libc::c_int = 1;
-    // SAFETY: a valid socket fd and a correctly sized option value.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            &one as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
 }
 
 /// Why a client could not get ready.

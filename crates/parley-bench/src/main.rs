@@ -22,6 +22,7 @@ mod procstat;
 mod sink;
 mod smoke;
 mod storm;
+mod sys;
 mod table;
 
 use anyhow::{bail, Context};
@@ -154,19 +155,6 @@ fn threads_used() -> usize {
     THREADS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Raises the open-file limit to the hard limit: the scenarios hold
-/// thousands of sockets.
-fn raise_nofile() {
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 fn check_loopback(target: &Target) -> anyhow::Result<()> {
     if !target.server.ip().is_loopback() {
         bail!("{} is not a loopback address: ircload only loads servers on this machine", target.server);
@@ -176,7 +164,9 @@ fn check_loopback(target: &Target) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    raise_nofile();
+    // The scenarios hold thousands of sockets. At worst a scenario reports
+    // the clients that could not connect.
+    let _ = sys::raise_nofile_limit();
     let threads =
         if cli.threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { cli.threads };
     THREADS.store(threads, std::sync::atomic::Ordering::Relaxed);

@@ -32,13 +32,7 @@ pub fn cpu_seconds_precise(pid: u32) -> Option<f64> {
 }
 
 fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
+    crate::sys::clock_ticks_per_second().map_or(100.0, |t| t as f64)
 }
 
 /// Resident set size of `pid` in bytes.
