@@ -1,9 +1,13 @@
-//! One channel's state: members and their prefixes, topic, modes, bans and
-//! invites. Pure data with small rules; the registry owns the map of
-//! channels and does the broadcasting.
+//! One channel's state and its own rules: members and their prefixes,
+//! topic, modes, bans and invites; who may join, who may speak, and how a
+//! MODE command changes it. The registry owns the map of channels, takes
+//! the lock and does the broadcasting; it never changes a channel's modes
+//! by hand.
 
 use crate::outbound::{Client, ClientId, IdMap};
-use parley_proto::mask::mask_matches;
+use crate::refusal::Refusal;
+use parley_proto::casefold;
+use parley_proto::mask::{mask_matches, normalize_mask};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -129,5 +133,215 @@ impl Channel {
     /// Whether membership changes are announced to everyone.
     pub fn is_quiet(&self, quiet_above: usize) -> bool {
         self.is_lobby && self.members.len() > quiet_above
+    }
+
+    /// Whether `id` (hostmask `mask`) may join with `key`: invite-only,
+    /// key, limit and bans, in that order; an invitation passes all but the
+    /// key.
+    pub fn check_join(&self, id: ClientId, key: Option<&str>, mask: &str) -> Result<(), Refusal> {
+        let invited = self.invites.contains(&id);
+        let name = || self.name.clone();
+        if self.modes.invite_only && !invited {
+            Err(Refusal::InviteOnly(name()))
+        } else if self.modes.key.is_some() && self.modes.key.as_deref() != key {
+            Err(Refusal::BadKey(name()))
+        } else if self.modes.limit.is_some_and(|l| self.members.len() >= l) && !invited {
+            Err(Refusal::ChannelFull(name()))
+        } else if !invited && self.is_banned(mask) {
+            Err(Refusal::Banned(name()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether `id` (hostmask `mask`) may send to the channel: `+n`, `+m`
+    /// and bans; voice and operator status lift the last two.
+    pub fn check_send(&self, id: ClientId, mask: &str) -> Result<(), Refusal> {
+        let flags = self.flags(id);
+        let privileged = flags.is_some_and(|f| f.op || f.voice);
+        let why = if flags.is_none() && self.modes.no_external {
+            "Cannot send to channel (+n): you are not in it"
+        } else if self.modes.moderated && !privileged {
+            "Cannot send to channel (+m): you need voice"
+        } else if !privileged && self.is_banned(mask) {
+            "Cannot send to channel (+b): you are banned"
+        } else {
+            return Ok(());
+        };
+        Err(Refusal::CannotSend { channel: self.name.clone(), why })
+    }
+
+    /// Applies a MODE command's parsed changes on behalf of `id`, in order.
+    /// `targets` maps the casefolded nicks named by `+o`/`+v` to ids; `nick`
+    /// goes on new bans as their setter.
+    pub fn apply_modes(
+        &mut self,
+        id: ClientId,
+        ops: Vec<ModeOp>,
+        targets: &[(String, ClientId)],
+        nick: &str,
+        max_bans: usize,
+    ) -> ModeOutcome {
+        let mut out = ModeOutcome { channel: self.name.clone(), ..Default::default() };
+        let is_op = self.is_op(id);
+        let mut denied = false;
+        for op in ops {
+            let (adding, mode, arg) = match op {
+                ModeOp::Unknown(c) => {
+                    out.errors.push(ModeError::Unknown(c));
+                    continue;
+                }
+                ModeOp::MissingParam(c) => {
+                    out.errors.push(ModeError::MissingParam(c));
+                    continue;
+                }
+                ModeOp::ListBans => {
+                    out.bans = Some(self.bans.clone());
+                    continue;
+                }
+                ModeOp::Set { adding, mode, arg } => (adding, mode, arg),
+            };
+            if !is_op {
+                denied = true;
+                continue;
+            }
+            let changed = match (mode, arg) {
+                ('i', _) => std::mem::replace(&mut self.modes.invite_only, adding) != adding,
+                ('m', _) => std::mem::replace(&mut self.modes.moderated, adding) != adding,
+                ('n', _) => std::mem::replace(&mut self.modes.no_external, adding) != adding,
+                ('t', _) => std::mem::replace(&mut self.modes.topic_ops_only, adding) != adding,
+                ('k', Some(k)) => {
+                    if k.contains([',', ' ']) || k.is_empty() || k.len() > 23 {
+                        out.errors.push(ModeError::InvalidKey);
+                        false
+                    } else {
+                        self.modes.key = Some(k.clone());
+                        out.args.push(k);
+                        true
+                    }
+                }
+                ('k', None) => {
+                    let had = self.modes.key.take().is_some();
+                    if had {
+                        out.args.push("*".into());
+                    }
+                    had
+                }
+                ('l', Some(l)) => match l.parse::<usize>() {
+                    Ok(n) if n > 0 => {
+                        self.modes.limit = Some(n);
+                        out.args.push(n.to_string());
+                        true
+                    }
+                    _ => {
+                        out.errors.push(ModeError::BadLimit(l));
+                        false
+                    }
+                },
+                ('l', None) => self.modes.limit.take().is_some(),
+                ('o' | 'v', Some(target)) => {
+                    let folded = casefold(&target);
+                    let tid = targets.iter().find(|(k, _)| *k == folded).map(|(_, id)| *id);
+                    match tid.and_then(|t| self.members.get_mut(&t)) {
+                        Some(member) => {
+                            let flag = if mode == 'o' { &mut member.flags.op } else { &mut member.flags.voice };
+                            let changed = std::mem::replace(flag, adding) != adding;
+                            if changed {
+                                out.args.push(target);
+                            }
+                            changed
+                        }
+                        None => {
+                            out.errors.push(ModeError::NotInChannel(target));
+                            false
+                        }
+                    }
+                }
+                ('b', Some(raw)) => {
+                    let m = normalize_mask(&raw);
+                    let exists = self.bans.iter().position(|b| casefold(&b.mask) == casefold(&m));
+                    match (adding, exists) {
+                        (true, None) if self.bans.len() < max_bans => {
+                            self.bans.push(Ban {
+                                mask: m.clone(),
+                                set_by: nick.to_string(),
+                                set_at: crate::clock::unix_now(),
+                            });
+                            out.args.push(m);
+                            true
+                        }
+                        (true, None) => {
+                            out.errors.push(ModeError::BanListFull(m));
+                            false
+                        }
+                        (false, Some(i)) => {
+                            self.bans.remove(i);
+                            out.args.push(m);
+                            true
+                        }
+                        _ => false,
+                    }
+                }
+                _ => false,
+            };
+            if changed {
+                out.push_applied(adding, mode);
+            }
+        }
+        if denied {
+            out.errors.push(ModeError::NotOperator);
+        }
+        out
+    }
+}
+
+/// One step of a MODE command, as parsed (parameters already assigned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModeOp {
+    Set {
+        adding: bool,
+        mode: char,
+        arg: Option<String>,
+    },
+    Unknown(char),
+    /// A mode that needs a parameter came without one.
+    MissingParam(char),
+    /// `b` without a mask: list the bans.
+    ListBans,
+}
+
+/// Why one mode change was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModeError {
+    Unknown(char),
+    MissingParam(char),
+    InvalidKey,
+    BadLimit(String),
+    NotInChannel(String),
+    BanListFull(String),
+    NotOperator,
+}
+
+/// What a MODE command did to a channel.
+#[derive(Debug, Default)]
+pub struct ModeOutcome {
+    pub channel: String,
+    /// The changes made, as a mode string (`+ov-k`), a sign only where it
+    /// changes; `args` are their parameters.
+    pub applied: String,
+    pub args: Vec<String>,
+    last_sign: Option<bool>,
+    pub errors: Vec<ModeError>,
+    /// The ban list, when asked for.
+    pub bans: Option<Vec<Ban>>,
+}
+
+impl ModeOutcome {
+    fn push_applied(&mut self, adding: bool, mode: char) {
+        if self.last_sign != Some(adding) {
+            self.applied.push(if adding { '+' } else { '-' });
+            self.last_sign = Some(adding);
+        }
+        self.applied.push(mode);
     }
 }

@@ -258,7 +258,7 @@ fn read_loop<'a, R: Incoming + 'a>(
             let throttled_until = match handle_input(s, server, &mut input, now) {
                 Step::Wait(until) => until,
                 Step::Deferred(command) => {
-                    commands::run_deferred(&mut Ctx { server, session: s }, command).await;
+                    commands::run_deferred(&mut Ctx::new(server, s), command).await;
                     continue;
                 }
                 Step::End(end) => return end,
@@ -409,7 +409,7 @@ fn handle_line(s: &mut Session, server: &ServerState, frame: Frame<'_>) -> Optio
             return None;
         }
         Frame::NotUtf8(raw) => {
-            let ctx = Ctx { server, session: s };
+            let ctx = Ctx::new(server, s);
             let lossy = String::from_utf8_lossy(raw);
             let command =
                 MessageRef::parse(&lossy).map(|m| m.command.to_ascii_uppercase()).unwrap_or_else(|_| "*".into());
@@ -423,7 +423,7 @@ fn handle_line(s: &mut Session, server: &ServerState, frame: Frame<'_>) -> Optio
             return None;
         }
     };
-    let mut ctx = Ctx { server, session: s };
+    let mut ctx = Ctx::new(server, s);
     match MessageRef::parse(text) {
         Ok(msg) => return commands::dispatch(&mut ctx, msg),
         Err(ParseError::Empty) => {}
@@ -438,8 +438,7 @@ fn handle_line(s: &mut Session, server: &ServerState, frame: Frame<'_>) -> Optio
 }
 
 fn too_long(s: &mut Session, server: &ServerState) {
-    let ctx = Ctx { server, session: s };
-    ctx.reply(ERR_INPUTTOOLONG, &["Input line was too long"]);
+    Ctx::new(server, s).reply(ERR_INPUTTOOLONG, &["Input line was too long"]);
     log_limit(server, s, "line_too_long", 0);
 }
 
@@ -464,17 +463,11 @@ fn finish(s: &mut Session, server: &ServerState, end: End) {
         s.client.push(&notice.to_bytes());
     }
     if s.registered {
-        let quiet_above = server.config.irc.quiet_lobby_above;
-        let mut state = server.registry.write();
         // At shutdown everyone is leaving; a QUIT per user to every other
         // user would cost the square of the user count for nothing.
-        if !shutting_down {
-            let relay = Relay::new(Message::new("QUIT", vec![reason.clone()]).with_source(s.hostmask()), Vec::new());
-            for other in state.neighbours(s.id, false, quiet_above) {
-                other.push(relay.bytes_for(other.caps()));
-            }
-        }
-        state.remove_user(s.id);
+        let relay = (!shutting_down)
+            .then(|| Relay::new(Message::new("QUIT", vec![reason.clone()]).with_source(s.hostmask()), Vec::new()));
+        server.registry.quit(s.id, relay.as_ref(), server.config.irc.quiet_lobby_above);
     } else {
         server.unregistered.fetch_sub(1, Ordering::Relaxed);
     }

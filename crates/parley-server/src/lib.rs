@@ -18,6 +18,7 @@ pub mod memory;
 pub mod operators;
 pub mod outbound;
 pub mod private_file;
+pub mod refusal;
 pub mod registry;
 pub mod relay;
 pub mod server;
@@ -230,7 +231,10 @@ impl Server {
         }
         if let Some(store) = self.store {
             let files = Arc::new(files::FileState {
-                server: state.clone(),
+                config: Arc::new(state.config.clone()),
+                log: state.log.clone(),
+                tokens: state.tokens.clone(),
+                chat: state.clone(),
                 store,
                 transfers: Arc::new(tokio::sync::Semaphore::new(state.config.files.max_concurrent_transfers)),
                 base_url: state.filehost.clone().unwrap_or_default(),

@@ -5,10 +5,12 @@
 use crate::activity_log::ActivityLog;
 use crate::config::Config;
 use crate::operators::Operators;
-use crate::outbound::{Client, ClientId};
+use crate::outbound::{Client, ClientId, OutBatch};
 use crate::registry::Registry;
+use crate::relay::Relay;
 use crate::shutdown::Shutdown;
 use crate::tokens::Tokens;
+use parley_proto::Message;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -18,11 +20,11 @@ pub const VERSION: &str = concat!("parley-", env!("CARGO_PKG_VERSION"));
 pub struct ServerState {
     pub config: Config,
     pub registry: Registry,
-    pub log: ActivityLog,
+    pub log: Arc<ActivityLog>,
     pub operators: Arc<Operators>,
     pub shutdown: Shutdown,
     /// Signs and checks the file store's EXTJWT tokens.
-    pub tokens: Tokens,
+    pub tokens: Arc<Tokens>,
     /// The file store's public `/files` URL, if the store is on.
     pub filehost: Option<String>,
     /// The TLS port named by the `sts` policy, when one is configured.
@@ -57,22 +59,14 @@ impl ServerState {
         if let Some(url) = &filehost {
             isupport.push(format!("draft/FILEHOST={url}"));
         }
-        let registry = Registry::new();
-        {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let mut state = registry.write();
-            for name in &config.irc.auto_join {
-                let chan = crate::channel::Channel::new(name, true, now);
-                state.channels.insert(parley_proto::casefold(name), chan);
-            }
-        }
+        let registry = Registry::new(&config.irc.auto_join, time::OffsetDateTime::now_utc().unix_timestamp());
         ServerState {
             config,
             registry,
-            log,
+            log: Arc::new(log),
             operators: Arc::new(operators),
             shutdown,
-            tokens,
+            tokens: Arc::new(tokens),
             filehost,
             sts_port: sts_port.filter(|_| config_has_sts),
             created,
@@ -111,4 +105,24 @@ fn isupport_tokens(c: &Config) -> Vec<String> {
         "USERLEN=18".into(),
         "UTF8ONLY".into(),
     ]
+}
+
+/// The file store's view of the chat (see `files::Chat`).
+impl crate::files::Chat for ServerState {
+    fn holder(&self, sid: u64) -> Option<crate::files::Holder> {
+        let view = self.registry.read();
+        let user = view.user(sid)?;
+        Some(crate::files::Holder { nick: user.nick.clone(), oper: user.oper.is_some() })
+    }
+
+    fn announce(&self, text: &str) {
+        let lobby = &self.config.irc.lobby;
+        let msg =
+            Message::new("NOTICE", vec![lobby.clone(), text.to_string()]).with_source(self.config.server_name.clone());
+        let relay = Relay::new(msg, Vec::new());
+        // One batch: each member's line is written when it ends, after the
+        // registry lock is released.
+        let _batch = OutBatch::begin();
+        self.registry.announce(lobby, &relay);
+    }
 }

@@ -1,11 +1,15 @@
 //! One connection's private state (what only its own task touches) and the
-//! reply helpers command handlers use. Everything other users can see lives
-//! in the registry instead.
+//! context command handlers run in, which collects their replies.
+//! Everything other users can see lives in the registry instead.
 
 use crate::caps;
 use crate::outbound::Client;
+use crate::refusal::Refusal;
+use crate::relay::Relay;
 use crate::server::ServerState;
-use parley_proto::Message;
+use bytes::BytesMut;
+use parley_proto::{write_line, Message};
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -109,46 +113,82 @@ impl Session {
     }
 }
 
-/// What a command handler works with.
+/// What a command handler works with: the server, its own session, and
+/// the replies it is building. Handlers write nothing to any socket: what
+/// they say to their own client collects here, in order, and is queued
+/// for it when the `Ctx` is dropped; lines for others go through the
+/// registry. So a handler can be run and checked without a connection.
 pub struct Ctx<'a> {
     pub server: &'a ServerState,
     pub session: &'a mut Session,
+    /// A `RefCell` so the reply helpers can take `&self`.
+    out: RefCell<BytesMut>,
+}
+
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        let out = self.out.get_mut();
+        if !out.is_empty() {
+            self.session.client.push(out);
+        }
+    }
 }
 
 impl<'a> Ctx<'a> {
+    pub fn new(server: &'a ServerState, session: &'a mut Session) -> Ctx<'a> {
+        Ctx { server, session, out: RefCell::new(BytesMut::new()) }
+    }
+
+    /// Takes what the handler has said so far (for tests: then nothing is
+    /// queued on drop).
+    pub fn take_output(&mut self) -> BytesMut {
+        std::mem::take(self.out.get_mut())
+    }
+
     /// The nick to address replies to: `*` before one is set.
     pub fn target(&self) -> &str {
         self.session.nick.as_deref().unwrap_or("*")
     }
 
-    /// Queues a raw encoded line to this client.
+    /// Adds an encoded line.
     pub fn send_bytes(&self, bytes: &[u8]) {
-        self.session.client.push(bytes);
+        self.out.borrow_mut().extend_from_slice(bytes);
     }
 
-    /// Queues a message to this client, adding a `time` tag if it asked for
+    /// Adds this client's copy of a line relayed to others.
+    pub fn send_relay(&self, relay: &Relay) {
+        self.send_bytes(relay.bytes_for(self.session.caps));
+    }
+
+    /// Adds a message, with a `time` tag if the client asked for
     /// server-time.
     pub fn send(&self, mut msg: Message) {
         if self.session.has_cap(caps::SERVER_TIME) && msg.tags.is_empty() {
             msg.tags.push(parley_proto::Tag { key: "time".into(), value: Some(crate::clock::now_tag()) });
         }
-        self.send_bytes(&msg.to_bytes());
+        msg.write_to(&mut self.out.borrow_mut());
     }
 
-    /// Sends a numeric reply: `:server CODE <nick> params...`.
+    /// A numeric reply: `:server CODE <nick> params...`.
     pub fn reply<P: AsRef<str>>(&self, code: &str, params: &[P]) {
         let mut all = Vec::with_capacity(params.len() + 1);
-        all.push(self.target().to_string());
-        all.extend(params.iter().map(|p| p.as_ref().to_string()));
-        self.send_bytes(&Message::new(code, all).with_source(self.server.config.server_name.clone()).to_bytes());
+        all.push(self.target());
+        all.extend(params.iter().map(|p| p.as_ref()));
+        write_line(Some(&self.server.config.server_name), code, all.into_iter(), &mut self.out.borrow_mut());
     }
 
-    /// Sends an IRCv3 standard reply: `FAIL <command> <code> [context...] :<text>`.
+    /// The numeric for a refusal.
+    pub fn refuse(&self, refusal: &Refusal) {
+        let (code, params) = refusal.numeric();
+        self.reply(code, &params);
+    }
+
+    /// An IRCv3 standard reply: `FAIL <command> <code> [context...] :<text>`.
     pub fn fail(&self, command: &str, code: &str, context: &[&str], text: &str) {
-        let mut params = vec![command.to_string(), code.to_string()];
-        params.extend(context.iter().map(|s| s.to_string()));
-        params.push(text.to_string());
-        self.send_bytes(&Message::new("FAIL", params).with_source(self.server.config.server_name.clone()).to_bytes());
+        let mut params = vec![command, code];
+        params.extend_from_slice(context);
+        params.push(text);
+        write_line(Some(&self.server.config.server_name), "FAIL", params.into_iter(), &mut self.out.borrow_mut());
     }
 
     /// A server NOTICE to this client.

@@ -7,9 +7,7 @@ use parley_proto::{Message, MessageRef};
 pub fn extjwt(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let target = msg.params[0];
     if target != "*" {
-        let member =
-            ctx.server.registry.read().channel(target).is_some_and(|c| c.members.contains_key(&ctx.session.id));
-        if !member {
+        if !ctx.server.registry.read().is_member(ctx.session.id, target) {
             ctx.reply(ERR_NOSUCHCHANNEL, &[target, "No such channel, or you are not in it"]);
             return;
         }

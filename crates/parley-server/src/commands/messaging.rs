@@ -1,8 +1,9 @@
 //! PRIVMSG, NOTICE and TAGMSG to channels and nicks.
 //!
-//! The line is serialised once per capability set (see `relay.rs`) and the
-//! same bytes are queued for every recipient, under the registry's read lock
-//! so senders in different tasks fan out in parallel. NOTICE never gets an
+//! The line is serialised once per capability set (see `relay.rs`); the
+//! registry checks the channel's rules and queues the same bytes for every
+//! recipient under its read lock, so senders in different tasks fan out in
+//! parallel. NOTICE never gets an
 //! error reply, as RFC 2812 requires, so bots cannot loop on each other.
 
 use crate::activity_log::Value;
@@ -10,7 +11,7 @@ use crate::caps;
 use crate::relay::Relay;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
-use parley_proto::{casefold, irc_eq, MessageRef, Tag};
+use parley_proto::{irc_eq, MessageRef, Tag};
 use std::sync::atomic::Ordering;
 
 pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
@@ -64,16 +65,11 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     for target in one.into_iter().chain(many.into_iter().flatten()) {
         let params: &[&str] = if is_tagmsg { &[target] } else { &[target, text] };
         let relay = Relay::line(mask, command, params, client_tags.clone());
-        let delivered = if target.starts_with('#') {
-            to_channel(ctx, target, mask, &relay, is_notice)
-        } else {
-            to_user(ctx, target, &relay, is_notice, is_tagmsg)
-        };
-        let Some(recipients) = delivered else {
+        let Some(recipients) = deliver(ctx, target, mask, &relay, is_notice) else {
             continue;
         };
         if echo {
-            ctx.session.client.push(relay.bytes_for(ctx.session.caps));
+            ctx.send_relay(&relay);
         }
         let kind = if is_notice {
             "notice"
@@ -93,57 +89,28 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
 }
 
-/// Returns how many members got the message, or `None` if it was refused.
-fn to_channel(ctx: &Ctx<'_>, target: &str, mask: &str, relay: &Relay, is_notice: bool) -> Option<usize> {
-    let id = ctx.session.id;
-    let key = casefold(target);
-    let state = ctx.server.registry.read();
-    let Some(chan) = state.channels.get(&key) else {
-        drop(state);
-        if !is_notice {
-            ctx.reply(ERR_NOSUCHCHANNEL, &[target, "No such channel"]);
-        }
-        return None;
-    };
-    let flags = chan.flags(id);
-    let privileged = flags.is_some_and(|f| f.op || f.voice);
-    let refusal = if flags.is_none() && chan.modes.no_external {
-        Some("Cannot send to channel (+n): you are not in it")
-    } else if chan.modes.moderated && !privileged {
-        Some("Cannot send to channel (+m): you need voice")
-    } else if !privileged && chan.is_banned(mask) {
-        Some("Cannot send to channel (+b): you are banned")
+/// Delivers to a channel or a nick; returns how many got it, or `None`
+/// if it was refused (NOTICE is refused silently).
+fn deliver(ctx: &Ctx<'_>, target: &str, mask: &str, relay: &Relay, is_notice: bool) -> Option<usize> {
+    let registry = &ctx.server.registry;
+    let delivered = if target.starts_with('#') {
+        registry.message_channel(ctx.session.id, target, mask, relay)
     } else {
-        None
+        registry.message_user(target, relay).map(|away| {
+            // Only a PRIVMSG hears that its recipient is away.
+            if let Some((nick, text)) = away.filter(|_| !is_notice && !relay.tags_only()) {
+                ctx.reply(RPL_AWAY, &[nick, text]);
+            }
+            1
+        })
     };
-    if let Some(text) = refusal {
-        let name = chan.name.clone();
-        drop(state);
-        if !is_notice {
-            ctx.reply(ERR_CANNOTSENDTOCHAN, &[name.as_str(), text]);
+    match delivered {
+        Ok(n) => Some(n),
+        Err(refusal) => {
+            if !is_notice {
+                ctx.refuse(&refusal);
+            }
+            None
         }
-        return None;
     }
-    Some(state.send_to_channel(&key, relay, Some(id)))
-}
-
-fn to_user(ctx: &Ctx<'_>, target: &str, relay: &Relay, is_notice: bool, is_tagmsg: bool) -> Option<usize> {
-    let state = ctx.server.registry.read();
-    let Some(user) = state.user_by_nick(target) else {
-        drop(state);
-        if !is_notice {
-            ctx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
-        }
-        return None;
-    };
-    let caps = user.client.caps();
-    if !is_tagmsg || caps & caps::MESSAGE_TAGS != 0 {
-        user.client.push(relay.bytes_for(caps));
-    }
-    let away = if is_notice || is_tagmsg { None } else { user.away.clone().map(|a| (user.nick.clone(), a)) };
-    drop(state);
-    if let Some((nick, text)) = away {
-        ctx.reply(RPL_AWAY, &[nick, text]);
-    }
-    Some(1)
 }

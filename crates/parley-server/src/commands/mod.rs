@@ -1,7 +1,8 @@
 //! Command dispatch: one table saying which commands exist, how many
-//! parameters each needs and whether it needs registration; one handler per
-//! command in the module for its family. Handlers only queue replies; no
-//! handler touches a socket.
+//! parameters each needs, whether it needs registration, and which handler
+//! runs it (one per command, in the module for its family). Handlers say
+//! what they have to say through the `Ctx` and change shared state through
+//! the registry; none touches a socket.
 
 pub mod channel;
 pub mod extjwt;
@@ -15,56 +16,66 @@ use crate::session::Ctx;
 use parley_proto::numeric::*;
 use parley_proto::{Message, MessageRef};
 
+/// A command's handler: it reads the message, asks the registry for what
+/// it needs, and says what it has to say through the `Ctx`.
+type Handler = fn(&mut Ctx<'_>, &MessageRef<'_>);
+
+enum Run {
+    Now(Handler),
+    /// Has to await (OPER: argon2 on the blocking pool): handed back to the
+    /// connection, which ends its output batch first.
+    Deferred,
+}
+
 struct Spec {
     name: &'static str,
     min_params: usize,
     needs_registration: bool,
+    run: Run,
 }
 
-const fn spec(name: &'static str, min_params: usize, needs_registration: bool) -> Spec {
-    Spec { name, min_params, needs_registration }
+const fn spec(name: &'static str, min_params: usize, needs_registration: bool, handler: Handler) -> Spec {
+    Spec { name, min_params, needs_registration, run: Run::Now(handler) }
 }
 
-/// Every command Parley understands,
-/// in order of how often clients send them: `dispatch` looks a command up
-/// by comparing names from the top.
+/// Every command Parley understands, with its handler, in order of how
+/// often clients send them: `dispatch` looks a command up by comparing
+/// names from the top.
 const COMMANDS: &[Spec] = &[
-    spec("PRIVMSG", 0, true),
-    spec("PING", 0, false),
-    spec("PONG", 0, false),
-    spec("NOTICE", 0, true),
-    spec("TAGMSG", 0, true),
-    spec("CAP", 1, false),
-    spec("PASS", 1, false),
-    spec("NICK", 0, false),
-    spec("USER", 4, false),
-    spec("QUIT", 0, false),
-    spec("JOIN", 1, true),
-    spec("PART", 1, true),
-    spec("TOPIC", 1, true),
-    spec("NAMES", 0, true),
-    spec("LIST", 0, true),
-    spec("INVITE", 2, true),
-    spec("KICK", 2, true),
-    spec("MODE", 1, true),
-    spec("WHO", 1, true),
-    spec("WHOIS", 1, true),
-    spec("AWAY", 0, true),
-    spec("ISON", 1, true),
-    spec("USERHOST", 1, true),
-    spec("VERSION", 0, true),
-    spec("TIME", 0, true),
-    spec("LUSERS", 0, true),
-    spec("MOTD", 0, true),
-    spec("OPER", 2, true),
-    spec("KILL", 1, true),
-    spec("DIE", 0, true),
-    spec("EXTJWT", 1, true),
+    spec("PRIVMSG", 0, true, messaging::message),
+    spec("PING", 0, false, registration::ping),
+    spec("PONG", 0, false, |_, _| {}),
+    spec("NOTICE", 0, true, messaging::message),
+    spec("TAGMSG", 0, true, messaging::message),
+    spec("CAP", 1, false, registration::cap),
+    spec("PASS", 1, false, registration::pass),
+    spec("NICK", 0, false, registration::nick),
+    spec("USER", 4, false, registration::user),
+    spec("QUIT", 0, false, registration::quit),
+    spec("JOIN", 1, true, channel::join),
+    spec("PART", 1, true, channel::part),
+    spec("TOPIC", 1, true, channel::topic),
+    spec("NAMES", 0, true, channel::names),
+    spec("LIST", 0, true, channel::list),
+    spec("INVITE", 2, true, channel::invite),
+    spec("KICK", 2, true, channel::kick),
+    spec("MODE", 1, true, mode::mode),
+    spec("WHO", 1, true, query::who),
+    spec("WHOIS", 1, true, query::whois),
+    spec("AWAY", 0, true, query::away),
+    spec("ISON", 1, true, query::ison),
+    spec("USERHOST", 1, true, query::userhost),
+    spec("VERSION", 0, true, query::version),
+    spec("TIME", 0, true, query::time),
+    spec("LUSERS", 0, true, |ctx, _| query::lusers(ctx)),
+    spec("MOTD", 0, true, |ctx, _| query::motd(ctx)),
+    Spec { name: "OPER", min_params: 2, needs_registration: true, run: Run::Deferred },
+    spec("KILL", 1, true, oper::kill),
+    spec("DIE", 0, true, oper::die),
+    spec("EXTJWT", 1, true, extjwt::extjwt),
 ];
 
-/// A command that has to wait for something (OPER: argon2 on the blocking
-/// pool). `dispatch` hands it back so the connection can end its output
-/// batch first and then await it with `run_deferred`.
+/// A command that has to be awaited; see [`Run::Deferred`].
 pub struct Deferred(Message);
 
 /// Runs one parsed message from the client; returns it instead if it has to
@@ -88,38 +99,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>, mut msg: MessageRef<'_>) -> Option<Deferred> 
         ctx.reply(ERR_NEEDMOREPARAMS, &[spec.name, "Not enough parameters"]);
         return None;
     }
-    match spec.name {
-        "PRIVMSG" | "NOTICE" | "TAGMSG" => messaging::message(ctx, &msg),
-        "PING" => registration::ping(ctx, &msg),
-        "PONG" => {}
-        "CAP" => registration::cap(ctx, &msg),
-        "PASS" => registration::pass(ctx, &msg),
-        "NICK" => registration::nick(ctx, &msg),
-        "USER" => registration::user(ctx, &msg),
-        "QUIT" => registration::quit(ctx, &msg),
-        "JOIN" => channel::join(ctx, &msg),
-        "PART" => channel::part(ctx, &msg),
-        "TOPIC" => channel::topic(ctx, &msg),
-        "NAMES" => channel::names(ctx, &msg),
-        "LIST" => channel::list(ctx, &msg),
-        "INVITE" => channel::invite(ctx, &msg),
-        "KICK" => channel::kick(ctx, &msg),
-        "MODE" => mode::mode(ctx, &msg),
-        "WHO" => query::who(ctx, &msg),
-        "WHOIS" => query::whois(ctx, &msg),
-        "AWAY" => query::away(ctx, &msg),
-        "ISON" => query::ison(ctx, &msg),
-        "USERHOST" => query::userhost(ctx, &msg),
-        "VERSION" => query::version(ctx, &msg),
-        "TIME" => query::time(ctx, &msg),
-        "LUSERS" => query::lusers(ctx),
-        "MOTD" => query::motd(ctx),
-        // The only command that awaits.
-        "OPER" => return Some(Deferred(msg.to_message())),
-        "KILL" => oper::kill(ctx, &msg),
-        "DIE" => oper::die(ctx, &msg),
-        "EXTJWT" => extjwt::extjwt(ctx, &msg),
-        _ => unreachable!("every command in COMMANDS has a handler"),
+    match spec.run {
+        Run::Now(handler) => handler(ctx, &msg),
+        Run::Deferred => return Some(Deferred(msg.to_message())),
     }
     None
 }

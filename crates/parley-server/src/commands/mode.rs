@@ -1,12 +1,12 @@
-//! MODE for channels (`b i k l m n o t v`) and users (`i o`).
+//! MODE for channels (`b i k l m n o t v`) and users (`i o`): the mode
+//! string is parsed here, applied by the channel's own rules (`channel.rs`,
+//! through the registry), and the outcome rendered here as replies.
 
 use crate::activity_log::Value;
-use crate::channel::Ban;
-use crate::relay::Relay;
+use crate::channel::{ModeError, ModeOp};
 use crate::session::Ctx;
-use parley_proto::mask::normalize_mask;
 use parley_proto::numeric::*;
-use parley_proto::{casefold, irc_eq, Message, MessageRef};
+use parley_proto::{irc_eq, Message, MessageRef};
 
 /// Parameter-taking modes applied per MODE command (ISUPPORT MODES).
 const MAX_PARAM_MODES: usize = 4;
@@ -66,9 +66,9 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
     let id = ctx.session.id;
     let Some(changes) = msg.param(1) else {
-        let state = ctx.server.registry.read();
+        let view = ctx.server.registry.read();
         let mut modes = String::from("+");
-        if let Some(u) = state.users.get(&id) {
+        if let Some(u) = view.user(id) {
             if u.invisible {
                 modes.push('i');
             }
@@ -76,31 +76,26 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
                 modes.push('o');
             }
         }
-        drop(state);
+        drop(view);
         ctx.reply(RPL_UMODEIS, &[modes]);
         return;
     };
     let mut applied = Applied::default();
     let mut unknown = false;
-    {
-        let mut state = ctx.server.registry.write();
-        if !state.users.contains_key(&id) {
-            return;
-        }
-        for (adding, c) in signed_modes(changes) {
-            let changed = match c {
-                'i' => state.set_invisible(id, adding),
-                // Operator status is gained only through OPER.
-                'o' if !adding => state.set_oper(id, None),
-                'o' => false,
-                _ => {
-                    unknown = true;
-                    false
-                }
-            };
-            if changed {
-                applied.push(adding, c);
+    let registry = &ctx.server.registry;
+    for (adding, c) in signed_modes(changes) {
+        let changed = match c {
+            'i' => registry.set_invisible(id, adding),
+            // Operator status is gained only through OPER.
+            'o' if !adding => registry.set_oper(id, None),
+            'o' => false,
+            _ => {
+                unknown = true;
+                false
             }
+        };
+        if changed {
+            applied.push(adding, c);
         }
     }
     if unknown {
@@ -113,51 +108,74 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
 
 fn channel_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let name = msg.params[0];
-    let key = casefold(name);
-    let id = ctx.session.id;
     let Some(changes) = msg.param(1) else {
-        let state = ctx.server.registry.read();
-        let Some(chan) = state.channels.get(&key) else {
-            drop(state);
+        let view = ctx.server.registry.read();
+        let Some(chan) = view.channel(name) else {
+            drop(view);
             ctx.reply(ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
             return;
         };
-        let (modes, params) = chan.modes.describe(chan.members.contains_key(&id));
+        let (modes, params) = chan.modes.describe(chan.members.contains_key(&ctx.session.id));
         let (chan_name, created) = (chan.name.clone(), chan.created);
-        drop(state);
+        drop(view);
         let mut all = vec![chan_name.clone(), modes];
         all.extend(params);
         ctx.reply(RPL_CHANNELMODEIS, &all);
         ctx.reply(RPL_CREATIONTIME, &[chan_name, created.to_string()]);
         return;
     };
-    let mut args = msg.params[2..].iter();
-    let mut errors: Vec<(&str, Vec<String>)> = Vec::new();
-    let mut applied = Applied::default();
-    let mut applied_args: Vec<String> = Vec::new();
-    let mut param_modes = 0;
-    let mut ban_list = None;
+    let ops = parse_channel_modes(changes, &msg.params[2..]);
     let nick = ctx.session.nick.clone().unwrap_or_default();
     let mask = ctx.session.hostmask();
     let max_bans = ctx.server.config.limits.max_bans;
-    let mut state = ctx.server.registry.write();
-    let target_ids: Vec<(String, Option<u64>)> =
-        msg.params[2..].iter().map(|a| (casefold(a), state.id_by_nick(a))).collect();
-    let Some(chan) = state.channels.get_mut(&key) else {
-        drop(state);
-        ctx.reply(ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
-        return;
-    };
-    let chan_name = chan.name.clone();
-    let is_op = chan.is_op(id);
-    let mut denied = false;
+    let (outcome, relay) =
+        match ctx.server.registry.change_channel_modes(ctx.session.id, name, ops, &nick, &mask, max_bans) {
+            Ok(done) => done,
+            Err(refusal) => {
+                ctx.refuse(&refusal);
+                return;
+            }
+        };
+    if let Some(relay) = &relay {
+        ctx.send_relay(relay);
+    }
+    let chan_name = outcome.channel.as_str();
+    for error in &outcome.errors {
+        render_mode_error(ctx, chan_name, error);
+    }
+    if let Some(bans) = &outcome.bans {
+        for b in bans {
+            ctx.reply(RPL_BANLIST, &[chan_name, &b.mask, &b.set_by, &b.set_at.to_string()]);
+        }
+        ctx.reply(RPL_ENDOFBANLIST, &[chan_name, "End of channel ban list"]);
+    }
+    if !outcome.applied.is_empty() {
+        let mut text = outcome.applied.clone();
+        for a in &outcome.args {
+            text.push(' ');
+            text.push_str(a);
+        }
+        ctx.server.log.record(
+            "mode",
+            ctx.actor(),
+            &[("channel", Value::Text(chan_name)), ("modes", Value::Text(&text))],
+        );
+    }
+}
+
+/// Assigns parameters to a channel MODE's changes, in order: `o v b`
+/// always take one, `k l` when set; at most `MAX_PARAM_MODES` are used.
+fn parse_channel_modes(changes: &str, params: &[&str]) -> Vec<ModeOp> {
+    let mut args = params.iter();
+    let mut param_modes = 0;
+    let mut ops = Vec::new();
     for (adding, c) in signed_modes(changes) {
         let takes_param = match c {
             'o' | 'v' | 'b' => true,
             'k' | 'l' => adding,
             'i' | 'm' | 'n' | 't' => false,
             _ => {
-                errors.push((ERR_UNKNOWNMODE, vec![c.to_string(), format!("is an unknown mode char for {chan_name}")]));
+                ops.push(ModeOp::Unknown(c));
                 continue;
             }
         };
@@ -171,142 +189,35 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
                     Some(a.to_string())
                 }
                 None if c == 'b' => {
-                    ban_list = Some(chan.bans.clone());
+                    ops.push(ModeOp::ListBans);
                     continue;
                 }
                 None => {
-                    errors.push((
-                        ERR_INVALIDMODEPARAM,
-                        vec![chan_name.clone(), c.to_string(), "*".into(), "This mode needs a parameter".into()],
-                    ));
+                    ops.push(ModeOp::MissingParam(c));
                     continue;
                 }
             }
         } else {
             None
         };
-        if !is_op {
-            denied = true;
-            continue;
+        ops.push(ModeOp::Set { adding, mode: c, arg });
+    }
+    ops
+}
+
+fn render_mode_error(ctx: &Ctx<'_>, chan: &str, error: &ModeError) {
+    match error {
+        ModeError::Unknown(c) => {
+            ctx.reply(ERR_UNKNOWNMODE, &[c.to_string(), format!("is an unknown mode char for {chan}")])
         }
-        let changed = match (c, arg) {
-            ('i', _) => std::mem::replace(&mut chan.modes.invite_only, adding) != adding,
-            ('m', _) => std::mem::replace(&mut chan.modes.moderated, adding) != adding,
-            ('n', _) => std::mem::replace(&mut chan.modes.no_external, adding) != adding,
-            ('t', _) => std::mem::replace(&mut chan.modes.topic_ops_only, adding) != adding,
-            ('k', Some(k)) => {
-                if k.contains([',', ' ']) || k.is_empty() || k.len() > 23 {
-                    errors.push((ERR_INVALIDKEY, vec![chan_name.clone(), "Key is not well-formed".into()]));
-                    false
-                } else {
-                    chan.modes.key = Some(k.clone());
-                    applied_args.push(k);
-                    true
-                }
-            }
-            ('k', None) => {
-                let had = chan.modes.key.take().is_some();
-                if had {
-                    applied_args.push("*".into());
-                }
-                had
-            }
-            ('l', Some(l)) => match l.parse::<usize>() {
-                Ok(n) if n > 0 => {
-                    chan.modes.limit = Some(n);
-                    applied_args.push(n.to_string());
-                    true
-                }
-                _ => {
-                    errors.push((
-                        ERR_INVALIDMODEPARAM,
-                        vec![chan_name.clone(), "l".into(), l, "Limit must be a positive number".into()],
-                    ));
-                    false
-                }
-            },
-            ('l', None) => chan.modes.limit.take().is_some(),
-            ('o' | 'v', Some(target)) => {
-                let folded = casefold(&target);
-                let tid = target_ids.iter().find(|(k, _)| *k == folded).and_then(|(_, id)| *id);
-                match tid.and_then(|t| chan.members.get_mut(&t)) {
-                    Some(member) => {
-                        let flag = if c == 'o' { &mut member.flags.op } else { &mut member.flags.voice };
-                        let changed = std::mem::replace(flag, adding) != adding;
-                        if changed {
-                            applied_args.push(target);
-                        }
-                        changed
-                    }
-                    None => {
-                        errors.push((
-                            ERR_USERNOTINCHANNEL,
-                            vec![target, chan_name.clone(), "They aren't on that channel".into()],
-                        ));
-                        false
-                    }
-                }
-            }
-            ('b', Some(raw)) => {
-                let m = normalize_mask(&raw);
-                let exists = chan.bans.iter().position(|b| casefold(&b.mask) == casefold(&m));
-                match (adding, exists) {
-                    (true, None) if chan.bans.len() < max_bans => {
-                        chan.bans.push(Ban { mask: m.clone(), set_by: nick.clone(), set_at: crate::clock::unix_now() });
-                        applied_args.push(m);
-                        true
-                    }
-                    (true, None) => {
-                        errors.push((
-                            ERR_INVALIDMODEPARAM,
-                            vec![chan_name.clone(), "b".into(), m, "The ban list is full".into()],
-                        ));
-                        false
-                    }
-                    (false, Some(i)) => {
-                        chan.bans.remove(i);
-                        applied_args.push(m);
-                        true
-                    }
-                    _ => false,
-                }
-            }
-            _ => false,
-        };
-        if changed {
-            applied.push(adding, c);
+        ModeError::MissingParam(c) => {
+            ctx.reply(ERR_INVALIDMODEPARAM, &[chan, &c.to_string(), "*", "This mode needs a parameter"])
         }
-    }
-    if denied {
-        errors.push((ERR_CHANOPRIVSNEEDED, vec![chan_name.clone(), "You're not channel operator".into()]));
-    }
-    if !applied.text.is_empty() {
-        let mut params = vec![chan_name.clone(), applied.text.clone()];
-        params.extend(applied_args.iter().cloned());
-        let relay = Relay::new(Message::new("MODE", params).with_source(mask), Vec::new());
-        state.send_to_channel(&key, &relay, None);
-    }
-    drop(state);
-    for (code, params) in errors {
-        ctx.reply(code, &params);
-    }
-    if let Some(bans) = ban_list {
-        for b in bans {
-            ctx.reply(RPL_BANLIST, &[chan_name.clone(), b.mask, b.set_by, b.set_at.to_string()]);
-        }
-        ctx.reply(RPL_ENDOFBANLIST, &[chan_name.as_str(), "End of channel ban list"]);
-    }
-    if !applied.text.is_empty() {
-        let mut text = applied.text;
-        for a in &applied_args {
-            text.push(' ');
-            text.push_str(a);
-        }
-        ctx.server.log.record(
-            "mode",
-            ctx.actor(),
-            &[("channel", Value::Text(&chan_name)), ("modes", Value::Text(&text))],
-        );
+        ModeError::InvalidKey => ctx.reply(ERR_INVALIDKEY, &[chan, "Key is not well-formed"]),
+        ModeError::BadLimit(l) => ctx.reply(ERR_INVALIDMODEPARAM, &[chan, "l", l, "Limit must be a positive number"]),
+        ModeError::NotInChannel(nick) => ctx.reply(ERR_USERNOTINCHANNEL, &[nick, chan, "They aren't on that channel"]),
+        ModeError::BanListFull(mask) => ctx.reply(ERR_INVALIDMODEPARAM, &[chan, "b", mask, "The ban list is full"]),
+        ModeError::NotOperator => ctx.reply(ERR_CHANOPRIVSNEEDED, &[chan, "You're not channel operator"]),
     }
 }
 

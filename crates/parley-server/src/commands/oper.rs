@@ -22,7 +22,7 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     match outcome {
         OperOutcome::Granted => {
             let nick = ctx.session.nick.clone().unwrap_or_default();
-            ctx.server.registry.write().set_oper(ctx.session.id, Some(name.to_string()));
+            ctx.server.registry.set_oper(ctx.session.id, Some(name.to_string()));
             ctx.reply(RPL_YOUREOPER, &["You are now an IRC operator"]);
             ctx.send(Message::new("MODE", vec![nick.clone(), "+o".into()]).with_source(nick));
             ctx.server.log.record(
@@ -58,7 +58,7 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
 
 /// The oper name of this session's user, or sends 481 and returns `None`.
 fn require_oper(ctx: &Ctx<'_>) -> Option<String> {
-    let oper = ctx.server.registry.read().users.get(&ctx.session.id).and_then(|u| u.oper.clone());
+    let oper = ctx.server.registry.read().user(ctx.session.id).and_then(|u| u.oper.clone());
     if oper.is_none() {
         ctx.reply(ERR_NOPRIVILEGES, &["Permission Denied- You're not an IRC operator"]);
     }
@@ -76,8 +76,8 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
     let me = ctx.session.nick.clone().unwrap_or_default();
     let found = {
-        let state = ctx.server.registry.read();
-        state.user_by_nick(target).map(|u| (u.client.clone(), u.nick.clone(), u.host.clone()))
+        let view = ctx.server.registry.read();
+        view.user_by_nick(target).map(|u| (u.client.clone(), u.nick.clone(), u.host.clone()))
     };
     let Some((client, nick, host)) = found else {
         ctx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);

@@ -3,12 +3,11 @@
 
 use super::{split_list, truncate};
 use crate::caps;
-use crate::registry::{State, User};
-use crate::relay::Relay;
+use crate::registry::User;
 use crate::session::Ctx;
 use parley_proto::mask::mask_matches;
 use parley_proto::numeric::*;
-use parley_proto::{Message, MessageRef};
+use parley_proto::MessageRef;
 use std::sync::atomic::Ordering;
 
 /// Sends RPL_ISUPPORT, at most 13 tokens per line.
@@ -21,13 +20,9 @@ pub fn isupport(ctx: &Ctx<'_>) {
 }
 
 pub fn lusers(ctx: &Ctx<'_>) {
-    let state = ctx.server.registry.read();
-    let users = state.users.len();
-    let invisible = state.invisible_count;
-    let opers = state.opers_online();
-    let channels = state.channels.len();
-    let max = state.max_users;
-    drop(state);
+    let counts = ctx.server.registry.read().counts();
+    let (users, invisible, opers, channels, max) =
+        (counts.users, counts.invisible, counts.opers, counts.channels, counts.max_users);
     let unknown = ctx.server.unregistered.load(Ordering::Relaxed);
     ctx.reply(
         RPL_LUSERCLIENT,
@@ -90,7 +85,7 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let multi = ctx.session.has_cap(caps::MULTI_PREFIX);
     let server = ctx.server.config.server_name.clone();
     let rows: Vec<Vec<String>> = {
-        let state = ctx.server.registry.read();
+        let view = ctx.server.registry.read();
         let row = |chan: &str, u: &User, prefix: &str| {
             vec![
                 chan.to_string(),
@@ -103,22 +98,19 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             ]
         };
         if mask.starts_with('#') {
-            match state.channel(mask) {
+            match view.channel(mask) {
                 Some(chan) => chan
                     .members
                     .iter()
-                    .filter_map(|(mid, m)| state.users.get(mid).map(|u| row(&chan.name, u, m.flags.prefix(multi))))
+                    .filter_map(|(mid, m)| view.user(*mid).map(|u| row(&chan.name, u, m.flags.prefix(multi))))
                     .collect(),
                 None => Vec::new(),
             }
-        } else if let Some(u) = state.user_by_nick(mask) {
+        } else if let Some(u) = view.user_by_nick(mask) {
             vec![row("*", u, "")]
         } else {
-            let shares = |other: u64| shares_channel(&state, id, other);
-            state
-                .users
-                .iter()
-                .filter(|(uid, u)| !u.invisible || **uid == id || shares(**uid))
+            view.users()
+                .filter(|(uid, u)| !u.invisible || *uid == id || view.shares_channel(id, *uid))
                 .filter(|(_, u)| {
                     mask_matches(mask, &u.nick) || mask_matches(mask, &u.host) || mask_matches(mask, &u.realname)
                 })
@@ -133,13 +125,6 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     ctx.reply(RPL_ENDOFWHO, &[mask, "End of WHO list"]);
 }
 
-fn shares_channel(state: &State, a: u64, b: u64) -> bool {
-    let (Some(ua), Some(ub)) = (state.users.get(&a), state.users.get(&b)) else {
-        return false;
-    };
-    ua.channels.iter().any(|c| ub.channels.contains(c))
-}
-
 pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     // WHOIS [server] nick: the nick is the last parameter.
     let nick = msg.params.last().copied().unwrap_or("");
@@ -147,12 +132,12 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let server = ctx.server.config.server_name.clone();
     let network = ctx.server.config.network.clone();
     let info = {
-        let state = ctx.server.registry.read();
-        state.user_by_nick(nick).map(|u| {
+        let view = ctx.server.registry.read();
+        view.user_by_nick(nick).map(|u| {
             let chans: Vec<String> = u
                 .channels
                 .iter()
-                .filter_map(|k| state.channels.get(k))
+                .filter_map(|k| view.channel_by_key(k))
                 .map(|c| format!("{}{}", c.flags(u.client.id).map_or("", |f| f.prefix(false)), c.name))
                 .collect();
             let idle = (crate::clock::unix_now() - u.client.last_spoke.load(Ordering::Relaxed).max(u.signon)).max(0);
@@ -192,22 +177,8 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
 pub fn away(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let text =
         msg.param(0).filter(|t| !t.is_empty()).map(|t| truncate(t, ctx.server.config.limits.away_len).to_string());
-    let id = ctx.session.id;
     let mask = ctx.session.hostmask();
-    {
-        let mut state = ctx.server.registry.write();
-        if let Some(u) = state.users.get_mut(&id) {
-            u.away = text.clone();
-        }
-        let params = text.clone().into_iter().collect();
-        let relay = Relay::new(Message::new("AWAY", params).with_source(mask), Vec::new());
-        for client in state.neighbours(id, true, usize::MAX) {
-            let caps = client.caps();
-            if caps & caps::AWAY_NOTIFY != 0 {
-                client.push(relay.bytes_for(caps));
-            }
-        }
-    }
+    ctx.server.registry.set_away(ctx.session.id, text.clone(), &mask);
     match text {
         Some(_) => ctx.reply(RPL_NOWAWAY, &["You have been marked as being away"]),
         None => ctx.reply(RPL_UNAWAY, &["You are no longer marked as being away"]),
@@ -216,13 +187,13 @@ pub fn away(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
 
 pub fn ison(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let online: Vec<String> = {
-        let state = ctx.server.registry.read();
+        let view = ctx.server.registry.read();
         msg.params
             .iter()
             .flat_map(|p| p.split(' '))
             .filter(|n| !n.is_empty())
             .take(100)
-            .filter_map(|n| state.user_by_nick(n).map(|u| u.nick.clone()))
+            .filter_map(|n| view.user_by_nick(n).map(|u| u.nick.clone()))
             .collect()
     };
     ctx.reply(RPL_ISON, &[online.join(" ")]);
@@ -230,14 +201,14 @@ pub fn ison(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
 
 pub fn userhost(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let replies: Vec<String> = {
-        let state = ctx.server.registry.read();
+        let view = ctx.server.registry.read();
         msg.params
             .iter()
             .flat_map(|p| p.split(' '))
             .filter(|n| !n.is_empty())
             .take(5)
             .filter_map(|n| {
-                state.user_by_nick(n).map(|u| {
+                view.user_by_nick(n).map(|u| {
                     let oper = if u.oper.is_some() { "*" } else { "" };
                     let away = if u.away.is_some() { '-' } else { '+' };
                     format!("{}{oper}={away}{}@{}", u.nick, u.user, u.host)

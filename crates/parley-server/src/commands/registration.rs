@@ -5,7 +5,6 @@ use super::{channel, query};
 use crate::activity_log::Value;
 use crate::caps;
 use crate::registry::User;
-use crate::relay::Relay;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
 use parley_proto::{validate_nick, Message, MessageRef};
@@ -111,24 +110,11 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         return;
     }
     let old_mask = ctx.session.hostmask();
-    {
-        let mut state = ctx.server.registry.write();
-        if let Some(holder) = state.id_by_nick(new) {
-            if holder != ctx.session.id {
-                drop(state);
-                ctx.reply(ERR_NICKNAMEINUSE, &[new, "Nickname is already in use"]);
-                return;
-            }
-        }
-        state.nicks.remove(&parley_proto::casefold(&old));
-        state.nicks.insert(parley_proto::casefold(new), ctx.session.id);
-        if let Some(user) = state.users.get_mut(&ctx.session.id) {
-            user.nick = new.to_string();
-        }
-        let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new());
-        ctx.session.client.push(relay.bytes_for(ctx.session.caps));
-        for client in state.neighbours(ctx.session.id, true, ctx.server.config.irc.quiet_lobby_above) {
-            client.push(relay.bytes_for(client.caps()));
+    match ctx.server.registry.rename(ctx.session.id, new, old_mask) {
+        Ok(relay) => ctx.send_relay(&relay),
+        Err(refusal) => {
+            ctx.refuse(&refusal);
+            return;
         }
     }
     ctx.server.log.record("nick", ctx.actor(), &[("new", Value::Text(new))]);
@@ -196,8 +182,8 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         channels: Vec::new(),
         signon: crate::clock::unix_now(),
     };
-    if !ctx.server.registry.write().add_user(ctx.session.id, user) {
-        ctx.reply(ERR_NICKNAMEINUSE, &[nick.as_str(), "Nickname is already in use"]);
+    if let Err(refusal) = ctx.server.registry.register(ctx.session.id, user) {
+        ctx.refuse(&refusal);
         ctx.session.nick = None;
         return;
     }

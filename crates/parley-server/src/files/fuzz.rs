@@ -69,7 +69,10 @@ mod requests {
         let server = Arc::new(ServerState::new(config, log, ops, tokens, None, None, Shutdown::new()));
         let store = Arc::new(Store::open(&dir.join("files")).unwrap());
         Arc::new(FileState {
-            server,
+            config: Arc::new(server.config.clone()),
+            log: server.log.clone(),
+            tokens: server.tokens.clone(),
+            chat: server,
             store,
             transfers: Arc::new(tokio::sync::Semaphore::new(4)),
             base_url: "http://test/files".into(),

@@ -15,9 +15,11 @@ pub mod names;
 pub mod routes;
 pub mod storage;
 
+use crate::activity_log::ActivityLog;
 use crate::admission::ConnectionLimits;
-use crate::server::ServerState;
+use crate::config::Config;
 use crate::shutdown::ShutdownListener;
+use crate::tokens::Tokens;
 use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -38,9 +40,28 @@ pub const READ_CHUNK: usize = 256 * 1024;
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
 
+/// The IRC session an EXTJWT token belongs to, as the file store sees it.
+pub struct Holder {
+    pub nick: String,
+    pub oper: bool,
+}
+
+/// What the file store needs of the chat, and no more: who holds a live
+/// session, and a way to tell the lobby about an upload. The server
+/// implements it over its registry; the store never sees the registry.
+pub trait Chat: Send + Sync {
+    /// The live IRC session `sid`, if it is still connected.
+    fn holder(&self, sid: u64) -> Option<Holder>;
+    /// A server notice to the lobby.
+    fn announce(&self, text: &str);
+}
+
 /// What the handlers share.
 pub struct FileState {
-    pub server: Arc<ServerState>,
+    pub config: Arc<Config>,
+    pub log: Arc<ActivityLog>,
+    pub tokens: Arc<Tokens>,
+    pub chat: Arc<dyn Chat>,
     pub store: Arc<Store>,
     /// Uploads and downloads running at once.
     pub transfers: Arc<Semaphore>,
@@ -88,18 +109,18 @@ pub async fn accept_http(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let shutdown = shutdown.clone();
-        let server = state.server.clone();
+        let state = state.clone();
         let tls = tls.clone();
         tracker.spawn(async move {
             let _slot = slot;
             match tls {
-                None => serve_conn(stream, peer, app, &server, shutdown).await,
+                None => serve_conn(stream, peer, app, &state.config, shutdown).await,
                 Some(acceptor) => {
-                    let limit = Duration::from_secs(server.config.tls.handshake_timeout_secs);
+                    let limit = Duration::from_secs(state.config.tls.handshake_timeout_secs);
                     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => serve_conn(tls_stream, peer, app, &server, shutdown).await,
-                        Ok(Err(e)) => crate::tls::log_failed_handshake(&server.log, peer, &e.to_string()),
-                        Err(_) => crate::tls::log_failed_handshake(&server.log, peer, "handshake timed out"),
+                        Ok(Ok(tls_stream)) => serve_conn(tls_stream, peer, app, &state.config, shutdown).await,
+                        Ok(Err(e)) => crate::tls::log_failed_handshake(&state.log, peer, &e.to_string()),
+                        Err(_) => crate::tls::log_failed_handshake(&state.log, peer, "handshake timed out"),
                     }
                 }
             }
@@ -109,7 +130,7 @@ pub async fn accept_http(
 
 /// Serves one HTTP/1.1 connection; on shutdown, lets the request in flight
 /// finish (bounded by the grace period), then closes.
-async fn serve_conn<I>(io: I, peer: SocketAddr, app: Router, server: &ServerState, mut shutdown: ShutdownListener)
+async fn serve_conn<I>(io: I, peer: SocketAddr, app: Router, config: &Config, mut shutdown: ShutdownListener)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -119,10 +140,10 @@ where
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(server.config.files.header_timeout_secs))
+        .header_read_timeout(Duration::from_secs(config.files.header_timeout_secs))
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(io), service);
-    let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
+    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => {

@@ -12,7 +12,6 @@ use super::names;
 use super::storage::{CommitError, Entry, Precondition, Staged};
 use super::{FileState, Peer};
 use crate::activity_log::{Actor, Value};
-use crate::relay::Relay;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -21,7 +20,6 @@ use axum::{Extension, Json};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use parley_proto::Message;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -47,7 +45,7 @@ fn now() -> i64 {
 /// Checks the bearer token and that its IRC session is still connected.
 fn authenticate(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Caller, ApiError> {
     let fail = |why: &str, message: String| {
-        st.server.log.record("http_auth_failed", actor(peer, None), &[("reason", Value::Text(why))]);
+        st.log.record("http_auth_failed", actor(peer, None), &[("reason", Value::Text(why))]);
         ApiError::unauthorized(message)
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
@@ -56,23 +54,21 @@ fn authenticate(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Call
     let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
         return Err(fail("not_bearer", format!("Use the Bearer scheme. {HOW_TO_GET_A_TOKEN}")));
     };
-    let claims = match st.server.tokens.verify(token.trim(), now()) {
+    let claims = match st.tokens.verify(token.trim(), now()) {
         Ok(c) => c,
         Err(e) => return Err(fail("invalid", format!("The token was refused: {e}. {HOW_TO_GET_A_TOKEN}"))),
     };
-    let state = st.server.registry.read();
-    let Some(user) = state.users.get(&claims.sid) else {
-        drop(state);
+    let Some(holder) = st.chat.holder(claims.sid) else {
         return Err(fail(
             "session_ended",
             "The IRC session this token belongs to has ended. Reconnect, then send `EXTJWT *` again and use the new token.".into(),
         ));
     };
-    Ok(Caller { nick: user.nick.clone(), sid: claims.sid, oper: user.oper.is_some() })
+    Ok(Caller { nick: holder.nick, sid: claims.sid, oper: holder.oper })
 }
 
 fn read_auth(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Option<Caller>, ApiError> {
-    if st.server.config.files.require_token_for_reads {
+    if st.config.files.require_token_for_reads {
         authenticate(st, headers, peer).map(Some)
     } else {
         Ok(None)
@@ -80,7 +76,7 @@ fn read_auth(st: &FileState, headers: &HeaderMap, peer: &Peer) -> Result<Option<
 }
 
 fn check_name(st: &FileState, name: &str) -> Result<(), ApiError> {
-    names::validate(name, st.server.config.files.max_name_bytes)
+    names::validate(name, st.config.files.max_name_bytes)
         .map_err(|e| ApiError::bad_request("bad_name", format!("Refused file name {name:?}: {e}.")))
 }
 
@@ -185,7 +181,7 @@ pub async fn download(
         return Ok((status, resp_headers).into_response());
     }
     let Ok(permit) = st.transfers.clone().try_acquire_owned() else {
-        st.server.log.record("limit", actor(&peer, caller.as_ref()), &[("what", Value::Text("transfers"))]);
+        st.log.record("limit", actor(&peer, caller.as_ref()), &[("what", Value::Text("transfers"))]);
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
@@ -218,7 +214,7 @@ pub async fn download(
     if status == StatusCode::PARTIAL_CONTENT {
         fields.push(("range", Value::Text(&range_text)));
     }
-    st.server.log.record("download", actor(&peer, caller.as_ref()), &fields);
+    st.log.record("download", actor(&peer, caller.as_ref()), &fields);
     Ok((status, resp_headers, Body::from_stream(stream)).into_response())
 }
 
@@ -339,11 +335,11 @@ fn free_name(st: &FileState, base: &str) -> Option<String> {
     };
     (2..1000)
         .map(|i| format!("{stem}-{i}{ext}"))
-        .find(|n| n.len() <= st.server.config.files.max_name_bytes && st.store.get(n).is_none())
+        .find(|n| n.len() <= st.config.files.max_name_bytes && st.store.get(n).is_none())
 }
 
 fn log_refused(st: &FileState, peer: &Peer, caller: &Caller, name: &str) {
-    st.server.log.record(
+    st.log.record(
         "upload_refused",
         actor(peer, Some(caller)),
         &[("name", Value::Text(name)), ("reason", Value::Text("exists"))],
@@ -351,7 +347,7 @@ fn log_refused(st: &FileState, peer: &Peer, caller: &Caller, name: &str) {
 }
 
 fn limit(st: &FileState, peer: &Peer, caller: &Caller, what: &str, err: ApiError) -> ApiError {
-    st.server.log.record("limit", actor(peer, Some(caller)), &[("what", Value::Text(what))]);
+    st.log.record("limit", actor(peer, Some(caller)), &[("what", Value::Text(what))]);
     err
 }
 
@@ -363,7 +359,7 @@ async fn receive(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Staged, ApiError> {
-    let cfg = &st.server.config.files;
+    let cfg = &st.config.files;
     let declared: Option<u64> =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let too_big = || {
@@ -491,11 +487,7 @@ async fn receive(
     }
     if let Some(want) = expected {
         if want != digest {
-            st.server.log.record(
-                "upload_refused",
-                actor(peer, Some(caller)),
-                &[("reason", Value::Text("digest_mismatch"))],
-            );
+            st.log.record("upload_refused", actor(peer, Some(caller)), &[("reason", Value::Text("digest_mismatch"))]);
             return Err(ApiError::bad_request(
                 "digest_mismatch",
                 format!("The body's SHA-256 is {} but the digest header said {}; nothing was stored. Check the file and send it again.", hex::encode(digest), hex::encode(want)),
@@ -536,7 +528,7 @@ async fn store(
     };
     let url = format!("{}/{}", st.base_url, headers::encode_segment(&entry.name));
     let kind = if old.is_some() { "overwrite" } else { "upload" };
-    st.server.log.record(
+    st.log.record(
         kind,
         actor(peer, Some(caller)),
         &[
@@ -545,7 +537,7 @@ async fn store(
             ("sha256", Value::Text(&entry.sha256)),
         ],
     );
-    if st.server.config.files.announce_uploads {
+    if st.config.files.announce_uploads {
         announce(st, &entry, old.is_some(), &url);
     }
     let mut resp_headers = HeaderMap::new();
@@ -558,15 +550,8 @@ async fn store(
 }
 
 fn announce(st: &FileState, entry: &Entry, replaced: bool, url: &str) {
-    let cfg = &st.server.config;
     let verb = if replaced { "replaced" } else { "uploaded" };
-    let text = format!("{} {verb} {} ({} bytes): {url}", entry.uploaded_by, entry.name, entry.size);
-    let msg = Message::new("NOTICE", vec![cfg.irc.lobby.clone(), text]).with_source(cfg.server_name.clone());
-    let relay = Relay::new(msg, Vec::new());
-    // One batch: each member's line is written when it ends, after the
-    // registry lock is released.
-    let _batch = crate::outbound::OutBatch::begin();
-    st.server.registry.read().send_to_channel(&parley_proto::casefold(&cfg.irc.lobby), &relay, None);
+    st.chat.announce(&format!("{} {verb} {} ({} bytes): {url}", entry.uploaded_by, entry.name, entry.size));
 }
 
 pub async fn delete(
@@ -581,7 +566,7 @@ pub async fn delete(
         return Err(ApiError::not_found(&name));
     };
     if !caller.oper && !parley_proto::irc_eq(&caller.nick, &entry.uploaded_by) {
-        st.server.log.record("delete_refused", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
+        st.log.record("delete_refused", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -594,7 +579,7 @@ pub async fn delete(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    st.server.log.record("delete", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
+    st.log.record("delete", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -607,14 +592,11 @@ pub async fn limit_headers(
 ) -> Response {
     let size: usize =
         req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() + req.uri().to_string().len();
-    if size > st.server.config.files.max_header_bytes {
+    if size > st.config.files.max_header_bytes {
         return ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
-            format!(
-                "The request headers are {size} bytes; at most {} are accepted.",
-                st.server.config.files.max_header_bytes
-            ),
+            format!("The request headers are {size} bytes; at most {} are accepted.", st.config.files.max_header_bytes),
         )
         .into_response();
     }

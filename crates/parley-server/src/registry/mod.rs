@@ -1,0 +1,703 @@
+//! Users and channels: the shared state, and the rules for changing it.
+//!
+//! The maps are private. Commands read through a [`View`] and change things
+//! through the methods here, each of which checks its rules and returns what
+//! happened or a [`Refusal`]. Fan-out to the members of a channel happens
+//! here as well, under the same lock as the check, so a line never reaches
+//! someone who has just left. A line for the acting client itself is not
+//! pushed here: it comes back (a [`Relay`]) for the command to put in its
+//! replies, so the client sees everything in the order it happened.
+//!
+//! One `RwLock` guards the maps: messaging takes the read lock, so senders
+//! in different tasks fan out at once; joins, parts, renames and quits take
+//! the write lock briefly. It is a `std` lock, never held across an
+//! `.await` (the guards are not `Send`). Delivery is a push onto the
+//! member's bounded queue, which never blocks.
+//!
+//! This is the seam a cluster backend sits behind: nothing outside this
+//! module knows how users and channels are stored.
+
+pub use crate::refusal::Refusal;
+
+use crate::caps;
+use crate::channel::{Channel, Member, MemberFlags, ModeOp, ModeOutcome, Topic};
+use crate::outbound::{Client, ClientId, IdMap};
+use crate::relay::Relay;
+use parley_proto::{casefold, casefolded, Message};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// A registered user as others see it.
+pub struct User {
+    pub client: Arc<Client>,
+    pub addr: SocketAddr,
+    pub nick: String,
+    pub user: String,
+    pub host: String,
+    pub realname: String,
+    pub away: Option<String>,
+    pub invisible: bool,
+    /// The operator name this user authenticated as, if any.
+    pub oper: Option<String>,
+    /// Casefolded names of the channels this user is in.
+    pub channels: Vec<String>,
+    /// Unix time of registration.
+    pub signon: i64,
+}
+
+impl User {
+    /// `nick!user@host`, the source of everything this user sends.
+    pub fn hostmask(&self) -> String {
+        parley_proto::mask::hostmask(&self.nick, &self.user, &self.host)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Boxed: the map keeps spare slots, and a slot is then a pointer
+    /// rather than a whole `User`.
+    users: IdMap<Box<User>>,
+    /// Casefolded nick → user.
+    nicks: HashMap<String, ClientId>,
+    /// Casefolded channel name → channel.
+    channels: HashMap<String, Channel>,
+    /// Most users seen at once (LUSERS).
+    max_users: usize,
+    /// Users with `+i` and operators, kept as counts so LUSERS (sent on
+    /// every registration) does not scan every user.
+    invisible_count: usize,
+    oper_count: usize,
+}
+
+/// The numbers LUSERS reports.
+pub struct Counts {
+    pub users: usize,
+    pub invisible: usize,
+    pub opers: usize,
+    pub channels: usize,
+    pub max_users: usize,
+}
+
+/// What a successful join hands back to the joiner.
+pub struct Joined {
+    pub name: String,
+    pub topic: Option<Topic>,
+    /// NAMES entries as the joiner sees them.
+    pub names: Vec<String>,
+    /// A crowded lobby: the join was not announced.
+    pub quiet: bool,
+    pub members: usize,
+    /// The JOIN line, for the joiner's own copy.
+    pub relay: Relay,
+}
+
+/// A line that was delivered to others, and the channel's canonical name.
+pub struct Announced {
+    pub channel: String,
+    pub relay: Relay,
+}
+
+/// The rules that bound a join.
+pub struct JoinLimits {
+    pub max_channels: usize,
+    pub quiet_above: usize,
+}
+
+pub struct Registry {
+    state: RwLock<State>,
+}
+
+/// A read-only look at users and channels. Holds the read lock: drop it
+/// before anything slow, and it cannot be kept across an `.await`.
+pub struct View<'a>(RwLockReadGuard<'a, State>);
+
+impl Registry {
+    /// An empty registry with the auto-join channels already made (they
+    /// live for the server's life).
+    pub fn new(lobbies: &[String], now: i64) -> Registry {
+        let mut state = State::default();
+        for name in lobbies {
+            state.channels.insert(casefold(name), Channel::new(name, true, now));
+        }
+        Registry { state: RwLock::new(state) }
+    }
+
+    pub fn read(&self) -> View<'_> {
+        View(self.state.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a registered user; refused if the nick is taken (checked and
+    /// inserted under one lock, so two registrations cannot both win it).
+    pub fn register(&self, id: ClientId, user: User) -> Result<(), Refusal> {
+        let mut st = self.write();
+        let key = casefold(&user.nick);
+        if st.nicks.contains_key(&key) {
+            return Err(Refusal::NickInUse(user.nick));
+        }
+        st.nicks.insert(key, id);
+        st.invisible_count += usize::from(user.invisible);
+        st.oper_count += usize::from(user.oper.is_some());
+        st.users.insert(id, Box::new(user));
+        st.max_users = st.max_users.max(st.users.len());
+        Ok(())
+    }
+
+    /// Renames `id` to `new`, telling everyone who shares a channel with it
+    /// (crowded lobbies too: a nick change must not go unseen). Returns the
+    /// NICK line for the user's own copy.
+    pub fn rename(&self, id: ClientId, new: &str, old_mask: String) -> Result<Relay, Refusal> {
+        let mut st = self.write();
+        let key = casefold(new);
+        if st.nicks.get(&key).is_some_and(|holder| *holder != id) {
+            return Err(Refusal::NickInUse(new.to_string()));
+        }
+        let Some(user) = st.users.get_mut(&id) else {
+            return Err(Refusal::NoSuchNick(new.to_string()));
+        };
+        let old = casefold(&std::mem::replace(&mut user.nick, new.to_string()));
+        st.nicks.remove(&old);
+        st.nicks.insert(key, id);
+        let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new());
+        for client in st.neighbours(id, true, usize::MAX) {
+            client.push(relay.bytes_for(client.caps()));
+        }
+        Ok(relay)
+    }
+
+    /// Joins `id` to channel `name`, creating it (with the joiner as its
+    /// operator) if needed. `Ok(None)`: already a member. The JOIN goes to
+    /// the other members unless the channel is a crowded lobby.
+    pub fn join(
+        &self,
+        id: ClientId,
+        name: &str,
+        key: Option<&str>,
+        mask: &str,
+        caps: u32,
+        limits: &JoinLimits,
+    ) -> Result<Option<Joined>, Refusal> {
+        let folded = casefold(name);
+        let mut st = self.write();
+        let Some(user) = st.users.get(&id) else {
+            return Ok(None);
+        };
+        if user.channels.contains(&folded) {
+            return Ok(None);
+        }
+        if user.channels.len() >= limits.max_channels {
+            return Err(Refusal::TooManyChannels(name.to_string()));
+        }
+        let client = user.client.clone();
+        let creating = !st.channels.contains_key(&folded);
+        if creating {
+            st.channels.insert(folded.clone(), Channel::new(name, false, crate::clock::unix_now()));
+        }
+        let chan = st.channels.get_mut(&folded).expect("inserted above");
+        if !creating {
+            chan.check_join(id, key, mask)?;
+        }
+        chan.members.insert(id, Member { flags: MemberFlags { op: creating, voice: false }, client });
+        chan.invites.remove(&id);
+        let quiet = chan.is_quiet(limits.quiet_above);
+        let relay = Relay::new(Message::new("JOIN", vec![chan.name.clone()]).with_source(mask), Vec::new());
+        if !quiet {
+            st.send_to_channel(&folded, &relay, Some(id));
+        }
+        if let Some(user) = st.users.get_mut(&id) {
+            user.channels.push(folded.clone());
+        }
+        let chan = &st.channels[&folded];
+        Ok(Some(Joined {
+            name: chan.name.clone(),
+            topic: chan.topic.clone(),
+            names: st.name_entries(chan, caps, quiet.then_some(id)),
+            quiet,
+            members: chan.members.len(),
+            relay,
+        }))
+    }
+
+    /// Takes `id` out of channel `name`, telling the others (unless it is
+    /// a crowded lobby).
+    pub fn part(
+        &self,
+        id: ClientId,
+        name: &str,
+        reason: &str,
+        mask: &str,
+        quiet_above: usize,
+    ) -> Result<Announced, Refusal> {
+        let key = casefold(name);
+        let mut st = self.write();
+        let chan = st.channels.get(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
+        if !chan.members.contains_key(&id) {
+            return Err(Refusal::NotOnChannel(chan.name.clone()));
+        }
+        let mut params = vec![chan.name.clone()];
+        if !reason.is_empty() {
+            params.push(reason.to_string());
+        }
+        let relay = Relay::new(Message::new("PART", params).with_source(mask), Vec::new());
+        let channel = chan.name.clone();
+        if !chan.is_quiet(quiet_above) {
+            st.send_to_channel(&key, &relay, Some(id));
+        }
+        st.leave_channel(id, &key);
+        Ok(Announced { channel, relay })
+    }
+
+    /// Sets (or, with an empty text, clears) a channel's topic.
+    pub fn set_topic(
+        &self,
+        id: ClientId,
+        name: &str,
+        text: &str,
+        nick: &str,
+        mask: &str,
+    ) -> Result<Announced, Refusal> {
+        let key = casefold(name);
+        let mut st = self.write();
+        let chan = st.channels.get_mut(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
+        if !chan.members.contains_key(&id) {
+            return Err(Refusal::NotOnChannel(chan.name.clone()));
+        }
+        if chan.modes.topic_ops_only && !chan.is_op(id) {
+            return Err(Refusal::ChanOpPrivsNeeded(chan.name.clone()));
+        }
+        chan.topic = (!text.is_empty()).then(|| Topic {
+            text: text.to_string(),
+            set_by: nick.to_string(),
+            set_at: crate::clock::unix_now(),
+        });
+        let channel = chan.name.clone();
+        let relay =
+            Relay::new(Message::new("TOPIC", vec![channel.clone(), text.to_string()]).with_source(mask), Vec::new());
+        st.send_to_channel(&key, &relay, Some(id));
+        Ok(Announced { channel, relay })
+    }
+
+    /// Invites `nick` to channel `name` and tells them. Returns their nick
+    /// and the channel's name as stored.
+    pub fn invite(&self, id: ClientId, nick: &str, name: &str, mask: &str) -> Result<(String, String), Refusal> {
+        let mut st = self.write();
+        let target = st.id_by_nick(nick).ok_or_else(|| Refusal::NoSuchNick(nick.to_string()))?;
+        let chan = st.channels.get_mut(casefolded(name).as_ref()).ok_or_else(|| Refusal::NoSuchChannel(name.into()))?;
+        let channel = chan.name.clone();
+        if !chan.members.contains_key(&id) {
+            return Err(Refusal::NotOnChannel(channel));
+        }
+        if chan.members.contains_key(&target) {
+            return Err(Refusal::UserOnChannel { nick: nick.to_string(), channel });
+        }
+        if chan.modes.invite_only && !chan.is_op(id) {
+            return Err(Refusal::ChanOpPrivsNeeded(channel));
+        }
+        chan.invites.insert(target);
+        let target_user = &st.users[&target];
+        let relay = Relay::new(
+            Message::new("INVITE", vec![target_user.nick.clone(), channel.clone()]).with_source(mask),
+            Vec::new(),
+        );
+        target_user.client.push(relay.bytes_for(target_user.client.caps()));
+        Ok((target_user.nick.clone(), channel))
+    }
+
+    /// Removes `nick` from channel `name` on behalf of operator `id`.
+    /// Returns the KICK (sent to the others) and the kicked nick.
+    pub fn kick(
+        &self,
+        id: ClientId,
+        name: &str,
+        nick: &str,
+        reason: &str,
+        mask: &str,
+    ) -> Result<(Announced, String), Refusal> {
+        let key = casefold(name);
+        let mut st = self.write();
+        let target = st.id_by_nick(nick);
+        let chan = st.channels.get(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
+        let channel = chan.name.clone();
+        if !chan.members.contains_key(&id) {
+            return Err(Refusal::NotOnChannel(channel));
+        }
+        if !chan.is_op(id) {
+            return Err(Refusal::ChanOpPrivsNeeded(channel));
+        }
+        let Some(target) = target.filter(|t| chan.members.contains_key(t)) else {
+            return Err(Refusal::UserNotInChannel { nick: nick.to_string(), channel });
+        };
+        let target_nick = st.users[&target].nick.clone();
+        let relay = Relay::new(
+            Message::new("KICK", vec![channel.clone(), target_nick.clone(), reason.to_string()]).with_source(mask),
+            Vec::new(),
+        );
+        st.send_to_channel(&key, &relay, Some(id));
+        st.leave_channel(target, &key);
+        Ok((Announced { channel, relay }, target_nick))
+    }
+
+    /// Applies parsed channel mode changes for `id` and tells the channel
+    /// what changed. `nick` and the time go on new bans.
+    pub fn change_channel_modes(
+        &self,
+        id: ClientId,
+        name: &str,
+        ops: Vec<ModeOp>,
+        nick: &str,
+        mask: &str,
+        max_bans: usize,
+    ) -> Result<(ModeOutcome, Option<Relay>), Refusal> {
+        let key = casefold(name);
+        let mut st = self.write();
+        // Nicks named by +o/+v, resolved before the channel is borrowed.
+        let targets: Vec<(String, ClientId)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                ModeOp::Set { mode: 'o' | 'v', arg: Some(a), .. } => st.id_by_nick(a).map(|id| (casefold(a), id)),
+                _ => None,
+            })
+            .collect();
+        let chan = st.channels.get_mut(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
+        let outcome = chan.apply_modes(id, ops, &targets, nick, max_bans);
+        let relay = (!outcome.applied.is_empty()).then(|| {
+            let mut params = vec![outcome.channel.clone(), outcome.applied.clone()];
+            params.extend(outcome.args.iter().cloned());
+            Relay::new(Message::new("MODE", params).with_source(mask), Vec::new())
+        });
+        if let Some(relay) = &relay {
+            st.send_to_channel(&key, relay, Some(id));
+        }
+        Ok((outcome, relay))
+    }
+
+    /// Sets or clears `+i`; true if it changed.
+    pub fn set_invisible(&self, id: ClientId, on: bool) -> bool {
+        let mut st = self.write();
+        let Some(user) = st.users.get_mut(&id) else { return false };
+        if user.invisible == on {
+            return false;
+        }
+        user.invisible = on;
+        if on {
+            st.invisible_count += 1;
+        } else {
+            st.invisible_count -= 1;
+        }
+        true
+    }
+
+    /// Grants (with the oper name) or drops operator status; true if it
+    /// changed whether the user is an operator.
+    pub fn set_oper(&self, id: ClientId, oper: Option<String>) -> bool {
+        let mut st = self.write();
+        let Some(user) = st.users.get_mut(&id) else { return false };
+        let (was, now) = (user.oper.is_some(), oper.is_some());
+        user.oper = oper;
+        match (was, now) {
+            (false, true) => st.oper_count += 1,
+            (true, false) => st.oper_count -= 1,
+            _ => {}
+        }
+        was != now
+    }
+
+    /// Sets or clears the away message and tells the neighbours that
+    /// asked for `away-notify`.
+    pub fn set_away(&self, id: ClientId, text: Option<String>, mask: &str) {
+        let mut st = self.write();
+        let Some(user) = st.users.get_mut(&id) else { return };
+        user.away = text.clone();
+        let relay = Relay::new(Message::new("AWAY", text.into_iter().collect()).with_source(mask), Vec::new());
+        for client in st.neighbours(id, true, usize::MAX) {
+            let caps = client.caps();
+            if caps & caps::AWAY_NOTIFY != 0 {
+                client.push(relay.bytes_for(caps));
+            }
+        }
+    }
+
+    /// Removes a user, first sending `quit` (if any) to everyone sharing a
+    /// channel with it, crowded lobbies excepted.
+    pub fn quit(&self, id: ClientId, quit: Option<&Relay>, quiet_above: usize) {
+        let mut st = self.write();
+        if let Some(relay) = quit {
+            for other in st.neighbours(id, false, quiet_above) {
+                other.push(relay.bytes_for(other.caps()));
+            }
+        }
+        st.remove_user(id);
+    }
+
+    /// Delivers a message from `id` (hostmask `mask`) to channel `target`
+    /// if the channel's modes allow it. Returns how many members got it.
+    pub fn message_channel(&self, id: ClientId, target: &str, mask: &str, relay: &Relay) -> Result<usize, Refusal> {
+        let key = casefold(target);
+        let st = self.read();
+        let chan = st.0.channels.get(&key).ok_or_else(|| Refusal::NoSuchChannel(target.to_string()))?;
+        chan.check_send(id, mask)?;
+        Ok(st.0.send_to_channel(&key, relay, Some(id)))
+    }
+
+    /// Delivers a message to the user `nick` (not a TAGMSG to a client that
+    /// cannot take it). Returns the nick and away text when they are away.
+    pub fn message_user(&self, nick: &str, relay: &Relay) -> Result<Option<(String, String)>, Refusal> {
+        let st = self.read();
+        let user = st.user_by_nick(nick).ok_or_else(|| Refusal::NoSuchNick(nick.to_string()))?;
+        let caps = user.client.caps();
+        if !relay.tags_only() || caps & caps::MESSAGE_TAGS != 0 {
+            user.client.push(relay.bytes_for(caps));
+        }
+        Ok(user.away.clone().map(|away| (user.nick.clone(), away)))
+    }
+
+    /// Sends a server line to every member of channel `name` (the file
+    /// store's upload notices). Returns how many got it.
+    pub fn announce(&self, name: &str, relay: &Relay) -> usize {
+        self.read().0.send_to_channel(casefolded(name).as_ref(), relay, None)
+    }
+}
+
+impl View<'_> {
+    pub fn user(&self, id: ClientId) -> Option<&User> {
+        self.0.users.get(&id).map(|u| &**u)
+    }
+
+    pub fn user_by_nick(&self, nick: &str) -> Option<&User> {
+        self.0.id_by_nick(nick).and_then(|id| self.user(id))
+    }
+
+    pub fn id_by_nick(&self, nick: &str) -> Option<ClientId> {
+        self.0.id_by_nick(nick)
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.0.channels.get(casefolded(name).as_ref())
+    }
+
+    /// By casefolded name, as kept in [`User::channels`].
+    pub fn channel_by_key(&self, key: &str) -> Option<&Channel> {
+        self.0.channels.get(key)
+    }
+
+    /// Every channel, with its casefolded name.
+    pub fn channels(&self) -> impl Iterator<Item = (&str, &Channel)> {
+        self.0.channels.iter().map(|(k, c)| (k.as_str(), c))
+    }
+
+    /// Every registered user.
+    pub fn users(&self) -> impl Iterator<Item = (ClientId, &User)> {
+        self.0.users.iter().map(|(id, u)| (*id, &**u))
+    }
+
+    /// NAMES entries for `chan` as a client with `caps` sees them.
+    pub fn name_entries(&self, chan: &Channel, caps: u32) -> Vec<String> {
+        self.0.name_entries(chan, caps, None)
+    }
+
+    pub fn shares_channel(&self, a: ClientId, b: ClientId) -> bool {
+        let (Some(ua), Some(ub)) = (self.user(a), self.user(b)) else {
+            return false;
+        };
+        ua.channels.iter().any(|c| ub.channels.contains(c))
+    }
+
+    pub fn is_member(&self, id: ClientId, channel: &str) -> bool {
+        self.channel(channel).is_some_and(|c| c.members.contains_key(&id))
+    }
+
+    pub fn counts(&self) -> Counts {
+        let st = &self.0;
+        Counts {
+            users: st.users.len(),
+            invisible: st.invisible_count,
+            opers: st.oper_count,
+            channels: st.channels.len(),
+            max_users: st.max_users,
+        }
+    }
+}
+
+impl State {
+    fn id_by_nick(&self, nick: &str) -> Option<ClientId> {
+        self.nicks.get(casefolded(nick).as_ref()).copied()
+    }
+
+    /// Delivers `relay` to every member of channel `key` except `except`.
+    /// Members without message-tags skip tag-only messages (TAGMSG).
+    /// Returns how many recipients it was queued for.
+    fn send_to_channel(&self, key: &str, relay: &Relay, except: Option<ClientId>) -> usize {
+        let Some(chan) = self.channels.get(key) else {
+            return 0;
+        };
+        let tags_only = relay.tags_only();
+        let mut n = 0;
+        for (id, member) in &chan.members {
+            if Some(*id) == except {
+                continue;
+            }
+            let caps = member.client.caps();
+            if tags_only && caps & caps::MESSAGE_TAGS == 0 {
+                continue;
+            }
+            member.client.push(relay.bytes_for(caps));
+            n += 1;
+        }
+        n
+    }
+
+    /// Every other user sharing a channel with `id`, once each. Channels in
+    /// quiet (crowded lobby) mode are skipped unless `include_quiet`.
+    fn neighbours(&self, id: ClientId, include_quiet: bool, quiet_above: usize) -> Vec<Arc<Client>> {
+        let Some(user) = self.users.get(&id) else {
+            return Vec::new();
+        };
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for key in &user.channels {
+            let Some(chan) = self.channels.get(key) else {
+                continue;
+            };
+            if !include_quiet && chan.is_quiet(quiet_above) {
+                continue;
+            }
+            for (mid, member) in &chan.members {
+                if *mid != id && seen.insert(*mid) {
+                    out.push(member.client.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// NAMES entries for `chan` as seen by a client with `caps`. With
+    /// `only`, just that member and the channel operators (a crowded lobby
+    /// on join).
+    fn name_entries(&self, chan: &Channel, caps: u32, only: Option<ClientId>) -> Vec<String> {
+        let multi = caps & caps::MULTI_PREFIX != 0;
+        let userhost = caps & caps::USERHOST_IN_NAMES != 0;
+        chan.members
+            .iter()
+            .filter(|(id, m)| only.is_none_or(|o| **id == o || m.flags.op))
+            .filter_map(|(id, m)| {
+                let user = self.users.get(id)?;
+                let prefix = m.flags.prefix(multi);
+                Some(if userhost { format!("{prefix}{}", user.hostmask()) } else { format!("{prefix}{}", user.nick) })
+            })
+            .collect()
+    }
+
+    /// Removes `id` from channel `key`, deleting the channel when it empties
+    /// (unless it is an auto-join channel, which lives for the server's life).
+    fn leave_channel(&mut self, id: ClientId, key: &str) {
+        if let Some(chan) = self.channels.get_mut(key) {
+            chan.members.remove(&id);
+            chan.invites.remove(&id);
+            if chan.members.is_empty() && !chan.is_lobby {
+                self.channels.remove(key);
+            }
+        }
+        if let Some(user) = self.users.get_mut(&id) {
+            user.channels.retain(|c| c != key);
+        }
+    }
+
+    /// Removes a user from every channel and the nick map.
+    fn remove_user(&mut self, id: ClientId) -> Option<User> {
+        let channels = self.users.get(&id)?.channels.clone();
+        for key in &channels {
+            self.leave_channel(id, key);
+        }
+        let user = self.users.remove(&id)?;
+        self.nicks.remove(&casefold(&user.nick));
+        self.invisible_count -= usize::from(user.invisible);
+        self.oper_count -= usize::from(user.oper.is_some());
+        Some(*user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: ClientId, nick: &str) -> User {
+        User {
+            client: Arc::new(Client::new(id, 1 << 16, None)),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            nick: nick.into(),
+            user: "~u".into(),
+            host: "127.0.0.1".into(),
+            realname: "R".into(),
+            away: None,
+            invisible: false,
+            oper: None,
+            channels: Vec::new(),
+            signon: 0,
+        }
+    }
+
+    const LIMITS: JoinLimits = JoinLimits { max_channels: 10, quiet_above: 2 };
+
+    #[test]
+    fn nicks_are_unique_across_case_and_counts_follow_modes() {
+        let reg = Registry::new(&[], 0);
+        assert!(reg.register(1, user(1, "Alice")).is_ok());
+        assert_eq!(reg.register(2, user(2, "alice")), Err(Refusal::NickInUse("alice".into())));
+        assert!(reg.register(2, user(2, "bob")).is_ok());
+        assert!(reg.set_invisible(1, true) && !reg.set_invisible(1, true));
+        assert!(reg.set_oper(2, Some("admin".into())));
+        let c = reg.read().counts();
+        assert_eq!((c.invisible, c.opers), (1, 1));
+        reg.quit(1, None, 0);
+        reg.quit(2, None, 0);
+        let c = reg.read().counts();
+        assert_eq!((c.users, c.invisible, c.opers), (0, 0, 0));
+        assert!(reg.read().id_by_nick("alice").is_none());
+    }
+
+    #[test]
+    fn a_rename_frees_the_old_nick_and_refuses_a_taken_one() {
+        let reg = Registry::new(&[], 0);
+        reg.register(1, user(1, "alice")).unwrap();
+        reg.register(2, user(2, "bob")).unwrap();
+        assert_eq!(reg.rename(1, "BOB", "alice!~u@h".into()).err(), Some(Refusal::NickInUse("BOB".into())));
+        assert!(reg.rename(1, "carol", "alice!~u@h".into()).is_ok());
+        assert!(reg.read().id_by_nick("alice").is_none());
+        assert_eq!(reg.read().id_by_nick("Carol"), Some(1));
+        // A change of case only is the user's own nick.
+        assert!(reg.rename(1, "Carol", "carol!~u@h".into()).is_ok());
+    }
+
+    #[test]
+    fn the_creator_is_operator_and_a_keyed_channel_wants_its_key() {
+        let reg = Registry::new(&[], 0);
+        reg.register(1, user(1, "alice")).unwrap();
+        reg.register(2, user(2, "bob")).unwrap();
+        let joined = reg.join(1, "#Room", None, "alice!~u@h", 0, &LIMITS).unwrap().unwrap();
+        assert_eq!(joined.names, vec!["@alice"]);
+        assert!(reg.join(1, "#room", None, "alice!~u@h", 0, &LIMITS).unwrap().is_none(), "already in");
+        let ops = vec![ModeOp::Set { adding: true, mode: 'k', arg: Some("sesame".into()) }];
+        let (outcome, relay) = reg.change_channel_modes(1, "#room", ops, "alice", "alice!~u@h", 10).unwrap();
+        assert_eq!((outcome.applied.as_str(), relay.is_some()), ("+k", true));
+        assert_eq!(reg.join(2, "#room", None, "bob!~u@h", 0, &LIMITS).err(), Some(Refusal::BadKey("#Room".into())));
+        assert!(reg.join(2, "#room", Some("sesame"), "bob!~u@h", 0, &LIMITS).unwrap().is_some());
+        assert!(reg.read().is_member(2, "#ROOM"));
+    }
+
+    #[test]
+    fn the_last_member_leaving_ends_a_channel_but_not_the_lobby() {
+        let reg = Registry::new(&["#lobby".into()], 0);
+        reg.register(1, user(1, "alice")).unwrap();
+        reg.join(1, "#lobby", None, "a!u@h", 0, &LIMITS).unwrap();
+        reg.join(1, "#side", None, "a!u@h", 0, &LIMITS).unwrap();
+        reg.part(1, "#side", "", "a!u@h", 2).unwrap();
+        reg.part(1, "#lobby", "", "a!u@h", 2).unwrap();
+        assert!(reg.read().channel("#side").is_none());
+        assert!(reg.read().channel("#lobby").is_some());
+        assert_eq!(reg.part(1, "#lobby", "", "a!u@h", 2).err(), Some(Refusal::NotOnChannel("#lobby".into())));
+    }
+}
