@@ -6,6 +6,7 @@ mod support;
 use expectrl::process::unix::WaitStatus;
 use expectrl::session::OsSession;
 use expectrl::{Eof, Expect};
+use parley_testkit::{Server, ADMIN_PASSWORD, NO_FLOOD_LIMIT};
 use std::process::Command;
 use support::*;
 
@@ -13,7 +14,7 @@ use support::*;
 fn terminal(server: &Server, args: &[&str]) -> OsSession {
     let mut cmd = Command::new(parley_bin());
     cmd.current_dir(server.workdir())
-        .arg(&server.irc)
+        .arg(server.irc())
         .args(args)
         .env("TERM", "xterm-256color")
         .env_remove("PARLEY_NICK")
@@ -71,7 +72,7 @@ fn text(c: &expectrl::Captures) -> String {
 #[test]
 fn a_taken_username_is_explained_and_asked_again() {
     let server = Server::start();
-    let _alice = Observer::connect(&server.irc, "alice");
+    let _alice = observer(&server, "alice");
     let mut t = terminal(&server, &[]);
     t.expect("Username: ").unwrap();
     type_line(&mut t, "alice");
@@ -93,12 +94,12 @@ fn a_taken_username_is_explained_and_asked_again() {
 #[test]
 fn messages_go_out_and_come_in_without_breaking_the_typed_line() {
     let server = Server::start();
-    let mut bob = Observer::connect(&server.irc, "bob");
+    let mut bob = observer(&server, "bob");
     let mut t = logged_in(&server, "carol");
-    bob.expect(|l| l.starts_with(":carol!") && l.contains("JOIN"));
+    bob.expect_raw(|l| l.starts_with(":carol!") && l.contains("JOIN"), TIMEOUT);
 
     type_line(&mut t, "hello bob");
-    bob.expect(|l| l.starts_with(":carol!") && l.contains("PRIVMSG #lobby :hello bob"));
+    bob.expect_raw(|l| l.starts_with(":carol!") && l.contains("PRIVMSG #lobby :hello bob"), TIMEOUT);
 
     bob.send("PRIVMSG #lobby :hi carol");
     t.expect("<bob> hi carol").unwrap();
@@ -110,15 +111,15 @@ fn messages_go_out_and_come_in_without_breaking_the_typed_line() {
     bob.send("PRIVMSG #lobby :interruption");
     t.expect("<bob> interruption").unwrap();
     type_line(&mut t, " and finished");
-    bob.expect(|l| l.contains("PRIVMSG #lobby :half typed and finished"));
+    bob.expect_raw(|l| l.contains("PRIVMSG #lobby :half typed and finished"), TIMEOUT);
 
     // Option 3 asks for the text; /msg sends privately.
     type_line(&mut t, "3");
     t.expect("Message: ").unwrap();
     type_line(&mut t, "via the menu");
-    bob.expect(|l| l.contains("PRIVMSG #lobby :via the menu"));
+    bob.expect_raw(|l| l.contains("PRIVMSG #lobby :via the menu"), TIMEOUT);
     type_line(&mut t, "/msg bob psst");
-    bob.expect(|l| l.contains("PRIVMSG bob") && l.ends_with("psst"));
+    bob.expect_raw(|l| l.contains("PRIVMSG bob") && l.ends_with("psst"), TIMEOUT);
 
     bob.send("QUIT :gone");
     t.expect("<-- bob quit (Quit: gone)").unwrap();
@@ -164,7 +165,7 @@ fn uploading_an_existing_name_asks_and_no_keeps_while_yes_replaces() {
 
 fn ok_download(server: &Server, name: &str, to: &str) {
     let run =
-        parley(&server.workdir(), &["download", "-s", &server.irc, "-n", "checker", name, "-o", to, "--force"], "");
+        parley(&server.workdir(), &["download", "-s", server.irc(), "-n", "checker", name, "-o", to, "--force"], "");
     assert_eq!(run.code, Some(0), "{run:#?}");
 }
 
@@ -176,7 +177,7 @@ fn downloading_offers_the_list_keeps_local_files_and_explains_missing_ones() {
     let data = pattern(70_000, 5);
     let upload_dir = tempfile::tempdir().unwrap();
     write_file(upload_dir.path(), "shared.bin", &data);
-    let run = parley(upload_dir.path(), &["upload", "-s", &server.irc, "-n", "ed", "shared.bin"], "");
+    let run = parley(upload_dir.path(), &["upload", "-s", server.irc(), "-n", "ed", "shared.bin"], "");
     assert_eq!(run.code, Some(0), "{run:#?}");
 
     let mut t = logged_in(&server, "fay");
@@ -233,9 +234,9 @@ fn messages_that_arrive_as_prompts_close_are_shown_and_stall_nothing() {
     // So lines are sent at exactly those moments, right after each answer
     // is typed. Nothing may hold up the client: every prompt and every
     // reply comes, and every line is shown.
-    let server = Server::start_with("[limits]\nflood_burst = 1000000\nflood_lines_per_second = 1000000.0\n");
+    let server = Server::start_with(NO_FLOOD_LIMIT);
     let mut t = logged_in(&server, "ivy");
-    let mut bob = Observer::connect(&server.irc, "bob");
+    let mut bob = observer(&server, "bob");
     t.expect("bob").unwrap();
     let mut sent = 0;
     for _ in 0..3 {
@@ -273,7 +274,7 @@ fn a_shutdown_by_someone_else_ends_the_client_even_in_the_middle_of_a_question()
     t.expect("Path of the file to upload: ").unwrap();
     let run = parley_env(
         &server.workdir(),
-        &["shutdown", "-s", &server.irc, "-n", "boss"],
+        &["shutdown", "-s", server.irc(), "-n", "boss"],
         "",
         &[("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)],
     );
@@ -317,14 +318,14 @@ fn ctrl_c_cancels_a_download_which_then_resumes() {
     // The store is reached through a relay that holds the download still
     // after 2 MiB, so Ctrl-C lands in the middle of it.
     let proxy = Proxy::start();
-    let server = Server::start_opts("", &["--public-url", &proxy.url()]);
+    let server = Server::start_with_args("", &["--public-url", &proxy.url()]);
     server.require_file_store();
-    proxy.set_upstream(server.http.as_deref().unwrap());
+    proxy.set_upstream(&server.http_addr().unwrap().to_string());
     let dir = server.workdir();
     let upload_dir = tempfile::tempdir().unwrap();
     let data = pattern(8 << 20, 11);
     write_file(upload_dir.path(), "large.bin", &data);
-    let run = parley(upload_dir.path(), &["upload", "-s", &server.irc, "-n", "up", "large.bin"], "");
+    let run = parley(upload_dir.path(), &["upload", "-s", server.irc(), "-n", "up", "large.bin"], "");
     assert_eq!(run.code, Some(0), "{run:#?}");
     proxy.hold_responses_after(2 << 20);
 
@@ -354,12 +355,12 @@ fn ctrl_c_cancels_a_download_which_then_resumes() {
 fn ctrl_c_cancels_an_upload_and_the_servers_copy_stays_as_it_was() {
     // The relay holds the upload still after 1 MiB of the request.
     let proxy = Proxy::start();
-    let server = Server::start_opts("", &["--public-url", &proxy.url()]);
+    let server = Server::start_with_args("", &["--public-url", &proxy.url()]);
     server.require_file_store();
-    proxy.set_upstream(server.http.as_deref().unwrap());
+    proxy.set_upstream(&server.http_addr().unwrap().to_string());
     let dir = server.workdir();
     write_file(&dir, "plan.txt", b"the old plan\n");
-    let run = parley(&dir, &["upload", "-s", &server.irc, "-n", "up", "plan.txt"], "");
+    let run = parley(&dir, &["upload", "-s", server.irc(), "-n", "up", "plan.txt"], "");
     assert_eq!(run.code, Some(0), "{run:#?}");
     write_file(&dir, "plan.txt", &pattern(6 << 20, 2));
     proxy.hold_requests_after(1 << 20);
@@ -373,7 +374,7 @@ fn ctrl_c_cancels_an_upload_and_the_servers_copy_stays_as_it_was() {
     t.expect("lou> ").unwrap();
     proxy.open();
 
-    let run = parley(&dir, &["download", "-s", &server.irc, "-n", "check", "plan.txt", "-o", "now.txt"], "");
+    let run = parley(&dir, &["download", "-s", server.irc(), "-n", "check", "plan.txt", "-o", "now.txt"], "");
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(std::fs::read(dir.join("now.txt")).unwrap(), b"the old plan\n");
     type_line(&mut t, "4");

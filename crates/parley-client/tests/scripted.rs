@@ -4,6 +4,7 @@
 
 mod support;
 
+use parley_testkit::{Server, ADMIN_PASSWORD};
 use support::*;
 
 fn ok(run: &Run) {
@@ -15,16 +16,17 @@ fn ok(run: &Run) {
 #[test]
 fn send_reaches_another_client_in_the_lobby() {
     let server = Server::start();
-    let mut obs = Observer::connect(&server.irc, "watcher");
-    let run = parley(&server.workdir(), &["send", "--server", &server.irc, "--nick", "alice", "hello", "everyone"], "");
+    let mut obs = observer(&server, "watcher");
+    let run =
+        parley(&server.workdir(), &["send", "--server", server.irc(), "--nick", "alice", "hello", "everyone"], "");
     ok(&run);
-    obs.expect(|l| l.starts_with(":alice!") && l.contains("PRIVMSG #lobby :hello everyone"));
+    obs.expect_raw(|l| l.starts_with(":alice!") && l.contains("PRIVMSG #lobby :hello everyone"), TIMEOUT);
 }
 
 #[test]
 fn send_to_a_missing_nick_fails_with_not_found() {
     let server = Server::start();
-    let run = parley(&server.workdir(), &["send", "-s", &server.irc, "-n", "alice", "--to", "nobody", "hi"], "");
+    let run = parley(&server.workdir(), &["send", "-s", server.irc(), "-n", "alice", "--to", "nobody", "hi"], "");
     assert_eq!(run.code, Some(3), "{run:#?}");
     assert!(run.stderr.contains("nobody: No such nick"), "{run:#?}");
 }
@@ -32,12 +34,12 @@ fn send_to_a_missing_nick_fails_with_not_found() {
 #[test]
 fn piped_lines_are_messages_and_commands() {
     let server = Server::start();
-    let mut obs = Observer::connect(&server.irc, "watcher");
+    let mut obs = observer(&server, "watcher");
     let run =
-        parley(&server.workdir(), &["-s", &server.irc, "-n", "bob"], "hello lobby\n/msg watcher just you\n/who\n");
+        parley(&server.workdir(), &["-s", server.irc(), "-n", "bob"], "hello lobby\n/msg watcher just you\n/who\n");
     ok(&run);
-    obs.expect(|l| l.starts_with(":bob!") && l.contains("PRIVMSG #lobby :hello lobby"));
-    obs.expect(|l| l.starts_with(":bob!") && l.contains("PRIVMSG watcher :just you"));
+    obs.expect_raw(|l| l.starts_with(":bob!") && l.contains("PRIVMSG #lobby :hello lobby"), TIMEOUT);
+    obs.expect_raw(|l| l.starts_with(":bob!") && l.contains("PRIVMSG watcher :just you"), TIMEOUT);
     assert!(run.stdout.contains("2 people in #lobby"), "{run:#?}");
     assert!(!run.stdout.contains("Username"), "no prompts in a pipe: {run:#?}");
 }
@@ -46,31 +48,31 @@ fn piped_lines_are_messages_and_commands() {
 fn piped_menu_numbers_read_their_answers_from_the_next_lines() {
     let server = Server::start();
     server.require_file_store();
-    let mut obs = Observer::connect(&server.irc, "watcher");
+    let mut obs = observer(&server, "watcher");
     let dir = server.workdir();
     write_file(&dir, "m.txt", b"menu upload");
-    let run = parley(&dir, &["-s", &server.irc, "-n", "menu"], "3\nfrom the menu\n2\nm.txt\n4\n");
+    let run = parley(&dir, &["-s", server.irc(), "-n", "menu"], "3\nfrom the menu\n2\nm.txt\n4\n");
     ok(&run);
-    obs.expect(|l| l.starts_with(":menu!") && l.contains("PRIVMSG #lobby :from the menu"));
+    obs.expect_raw(|l| l.starts_with(":menu!") && l.contains("PRIVMSG #lobby :from the menu"), TIMEOUT);
     assert!(run.stdout.contains("Uploaded m.txt"), "{run:#?}");
 }
 
 #[test]
 fn a_failed_piped_line_sets_the_exit_code_but_the_rest_still_runs() {
     let server = Server::start();
-    let mut obs = Observer::connect(&server.irc, "watcher");
-    let run = parley(&server.workdir(), &["-s", &server.irc, "-n", "bob"], "/msg ghost boo\n/bogus\nstill here\n");
+    let mut obs = observer(&server, "watcher");
+    let run = parley(&server.workdir(), &["-s", server.irc(), "-n", "bob"], "/msg ghost boo\n/bogus\nstill here\n");
     assert_eq!(run.code, Some(3), "first failure (no such nick) decides: {run:#?}");
     assert!(run.stderr.contains("ghost: No such nick"), "{run:#?}");
     assert!(run.stderr.contains("unknown command /bogus"), "{run:#?}");
-    obs.expect(|l| l.contains("PRIVMSG #lobby :still here"));
+    obs.expect_raw(|l| l.contains("PRIVMSG #lobby :still here"), TIMEOUT);
 }
 
 #[test]
 fn a_piped_client_shows_messages_from_others_with_time_and_sender() {
     let server = Server::start();
     let mut listener = PipeClient::start(&server, "listener");
-    let mut obs = Observer::connect(&server.irc, "talker");
+    let mut obs = observer(&server, "talker");
     listener.expect_out("--> talker joined #lobby");
     obs.send("PRIVMSG #lobby :anyone there?");
     let line = listener.expect_out("<talker> anyone there?");
@@ -86,8 +88,8 @@ fn a_piped_client_shows_messages_from_others_with_time_and_sender() {
 #[test]
 fn a_nick_in_use_is_refused_when_given_explicitly() {
     let server = Server::start();
-    let _alice = Observer::connect(&server.irc, "alice");
-    let run = parley(&server.workdir(), &["send", "-s", &server.irc, "-n", "alice", "hi"], "");
+    let _alice = observer(&server, "alice");
+    let run = parley(&server.workdir(), &["send", "-s", server.irc(), "-n", "alice", "hi"], "");
     assert_eq!(run.code, Some(4), "{run:#?}");
     assert!(run.stderr.contains("Nickname is already in use"), "{run:#?}");
 }
@@ -95,7 +97,7 @@ fn a_nick_in_use_is_refused_when_given_explicitly() {
 #[test]
 fn an_invalid_nick_is_a_usage_error_with_the_servers_reason() {
     let server = Server::start();
-    let run = parley(&server.workdir(), &["send", "-s", &server.irc, "-n", "9lives", "hi"], "");
+    let run = parley(&server.workdir(), &["send", "-s", server.irc(), "-n", "9lives", "hi"], "");
     assert_eq!(run.code, Some(2), "{run:#?}");
     assert!(run.stderr.contains("must start with a letter"), "{run:#?}");
 }
@@ -103,16 +105,16 @@ fn an_invalid_nick_is_a_usage_error_with_the_servers_reason() {
 #[test]
 fn without_a_nick_a_free_one_is_chosen() {
     let server = Server::start();
-    let mut obs = Observer::connect(&server.irc, "watcher");
-    let run = parley_env(&server.workdir(), &["send", "-s", &server.irc, "hi"], "", &[("USER", "watcher")]);
+    let mut obs = observer(&server, "watcher");
+    let run = parley_env(&server.workdir(), &["send", "-s", server.irc(), "hi"], "", &[("USER", "watcher")]);
     ok(&run);
-    obs.expect(|l| l.starts_with(":watcher-") && l.contains("PRIVMSG #lobby") && l.ends_with("hi"));
+    obs.expect_raw(|l| l.starts_with(":watcher-") && l.contains("PRIVMSG #lobby") && l.ends_with("hi"), TIMEOUT);
 }
 
 #[test]
 fn an_unreachable_server_exits_with_connection_lost() {
     let server = Server::start();
-    let addr = server.irc.clone();
+    let addr = server.irc().to_string();
     drop(server);
     let dir = tempfile::tempdir().unwrap();
     let run = parley(dir.path(), &["send", "-s", &addr, "-n", "x", "hi"], "");
@@ -123,11 +125,11 @@ fn an_unreachable_server_exits_with_connection_lost() {
 #[test]
 fn server_address_comes_from_the_environment() {
     let server = Server::start();
-    let mut obs = Observer::connect(&server.irc, "watcher");
-    let env = [("PARLEY_SERVER", server.irc.as_str()), ("PARLEY_NICK", "envy")];
+    let mut obs = observer(&server, "watcher");
+    let env = [("PARLEY_SERVER", server.irc()), ("PARLEY_NICK", "envy")];
     let run = parley_env(&server.workdir(), &["send", "from env"], "", &env);
     ok(&run);
-    obs.expect(|l| l.starts_with(":envy!") && l.contains(":from env"));
+    obs.expect_raw(|l| l.starts_with(":envy!") && l.contains(":from env"), TIMEOUT);
 }
 
 #[test]
@@ -146,7 +148,7 @@ fn shutdown_with_a_wrong_password_is_refused_and_the_server_stays_up() {
     let server = Server::start();
     let run = parley_env(
         &server.workdir(),
-        &["shutdown", "-s", &server.irc, "-n", "mallory"],
+        &["shutdown", "-s", server.irc(), "-n", "mallory"],
         "",
         &[("PARLEY_ADMIN_PASSWORD", "not-the-password")],
     );
@@ -161,7 +163,7 @@ fn repeated_wrong_passwords_get_the_servers_rate_limit_message() {
     let wrong = [("PARLEY_ADMIN_PASSWORD", "guess")];
     let mut last = None;
     for _ in 0..4 {
-        let run = parley_env(&server.workdir(), &["shutdown", "-s", &server.irc, "-n", "mallory"], "", &wrong);
+        let run = parley_env(&server.workdir(), &["shutdown", "-s", server.irc(), "-n", "mallory"], "", &wrong);
         assert_eq!(run.code, Some(5), "{run:#?}");
         last = Some(run);
     }
@@ -174,15 +176,18 @@ fn repeated_wrong_passwords_get_the_servers_rate_limit_message() {
 fn shutdown_with_the_right_password_stops_the_server_and_tells_everyone() {
     let mut server = Server::start();
     let mut listener = PipeClient::start(&server, "listener");
-    let mut obs = Observer::connect(&server.irc, "watcher");
+    let mut obs = observer(&server, "watcher");
     let run = parley(
         &server.workdir(),
-        &["shutdown", "-s", &server.irc, "-n", "boss", "--reason", "maintenance"],
+        &["shutdown", "-s", server.irc(), "-n", "boss", "--reason", "maintenance"],
         &format!("{ADMIN_PASSWORD}\n"),
     );
     ok(&run);
     assert!(run.stdout.contains("shutting down"), "{run:#?}");
-    obs.expect(|l| l.contains("NOTICE watcher :*** Server shutting down: closed by boss") && l.contains("maintenance"));
+    obs.expect_raw(
+        |l| l.contains("NOTICE watcher :*** Server shutting down: closed by boss") && l.contains("maintenance"),
+        TIMEOUT,
+    );
     listener.expect_out("*** Server shutting down: closed by boss");
     listener.expect_err("The server closed the connection");
     assert_eq!(listener.wait().code(), Some(6));
@@ -197,7 +202,7 @@ fn upload_then_upload_again_is_refused_unless_overwrite_is_given() {
     let server = Server::start();
     server.require_file_store();
     let dir = server.workdir();
-    let s = server.irc.as_str();
+    let s = server.irc();
     write_file(&dir, "notes.txt", b"first version\n");
     let run = parley(&dir, &["upload", "-s", s, "-n", "ann", "notes.txt"], "");
     ok(&run);
@@ -225,7 +230,7 @@ fn upload_under_another_name_and_list_as_json() {
     let server = Server::start();
     server.require_file_store();
     let dir = server.workdir();
-    let s = server.irc.as_str();
+    let s = server.irc();
     let data = pattern(300_000, 7);
     write_file(&dir, "local.bin", &data);
     ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "local.bin", "--name", "remote name.bin"], ""));
@@ -246,7 +251,7 @@ fn download_gives_identical_bytes() {
     let server = Server::start();
     server.require_file_store();
     let dir = server.workdir();
-    let s = server.irc.as_str();
+    let s = server.irc();
     let data = pattern(1_000_003, 42);
     write_file(&dir, "big.bin", &data);
     ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "big.bin"], ""));
@@ -264,7 +269,7 @@ fn download_of_a_missing_file_fails_with_the_servers_error() {
     let server = Server::start();
     server.require_file_store();
     let dir = server.workdir();
-    let run = parley(&dir, &["download", "-s", &server.irc, "-n", "bob", "ghost.txt"], "");
+    let run = parley(&dir, &["download", "-s", server.irc(), "-n", "bob", "ghost.txt"], "");
     assert_eq!(run.code, Some(3), "{run:#?}");
     assert!(run.stderr.contains("no file named \"ghost.txt\""), "{run:#?}");
     assert!(!dir.join("ghost.txt").exists() && !dir.join("ghost.txt.part").exists());
@@ -275,7 +280,7 @@ fn download_does_not_replace_a_local_file_unless_forced() {
     let server = Server::start();
     server.require_file_store();
     let dir = server.workdir();
-    let s = server.irc.as_str();
+    let s = server.irc();
     write_file(&dir, "a.txt", b"server copy");
     ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "a.txt"], ""));
     write_file(&dir, "a.txt", b"my local work");
@@ -291,7 +296,7 @@ fn an_interrupted_download_resumes_from_its_partial_file() {
     let server = Server::start();
     server.require_file_store();
     let dir = server.workdir();
-    let s = server.irc.as_str();
+    let s = server.irc();
     let data = pattern(500_000, 3);
     write_file(&dir, "r.bin", &data);
     ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "r.bin"], ""));
@@ -314,7 +319,7 @@ fn a_partial_file_of_an_older_version_is_not_mixed_into_the_new_one() {
     let server = Server::start();
     server.require_file_store();
     let dir = server.workdir();
-    let s = server.irc.as_str();
+    let s = server.irc();
     let new = pattern(200_000, 9);
     write_file(&dir, "v.bin", &new);
     ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "v.bin"], ""));
@@ -335,14 +340,14 @@ fn piped_upload_and_download_commands_work_without_questions() {
     let dir = server.workdir();
     let mut listener = PipeClient::start(&server, "listener");
     write_file(&dir, "p.txt", b"piped");
-    let run = parley(&dir, &["-s", &server.irc, "-n", "piper"], "/upload p.txt\n/upload p.txt\n/files\n");
+    let run = parley(&dir, &["-s", server.irc(), "-n", "piper"], "/upload p.txt\n/upload p.txt\n/files\n");
     assert_eq!(run.code, Some(4), "second upload refused: {run:#?}");
     assert!(run.stdout.contains("Uploaded p.txt"), "{run:#?}");
     assert!(run.stderr.contains("already exists on the server"), "{run:#?}");
     assert!(run.stdout.contains("p.txt") && run.stdout.contains("by piper"), "{run:#?}");
     listener.expect_out("piper uploaded p.txt");
     std::fs::remove_file(dir.join("p.txt")).unwrap();
-    let run = parley(&dir, &["-s", &server.irc, "-n", "piper"], "/download p.txt\n/download nope.txt\n");
+    let run = parley(&dir, &["-s", server.irc(), "-n", "piper"], "/download p.txt\n/download nope.txt\n");
     assert_eq!(run.code, Some(3), "{run:#?}");
     assert_eq!(std::fs::read(dir.join("p.txt")).unwrap(), b"piped");
     assert!(run.stderr.contains("no file named \"nope.txt\""), "{run:#?}");
@@ -364,9 +369,9 @@ use sha2::Digest;
 #[test]
 fn over_tls_an_untrusted_certificate_is_refused_and_ca_or_insecure_let_you_in() {
     let server = Server::start_with(TLS_CONFIG);
-    let ircs = format!("ircs://{}", server.ircs.clone().expect("ircs= in the readiness line"));
+    let ircs = format!("ircs://{}", server.addr("ircs").expect("ircs= in the readiness line"));
     let dir = server.workdir();
-    let mut obs = Observer::connect(&server.irc, "watcher");
+    let mut obs = observer(&server, "watcher");
 
     let run = parley(&dir, &["send", "-s", &ircs, "-n", "plain", "hi"], "");
     assert_eq!(run.code, Some(6), "{run:#?}");
@@ -375,12 +380,12 @@ fn over_tls_an_untrusted_certificate_is_refused_and_ca_or_insecure_let_you_in() 
     let cert = server.tls_cert();
     let run = parley(&dir, &["send", "-s", &ircs, "--ca", cert.to_str().unwrap(), "-n", "pinned", "over tls"], "");
     ok(&run);
-    obs.expect(|l| l.starts_with(":pinned!") && l.contains(":over tls"));
+    obs.expect_raw(|l| l.starts_with(":pinned!") && l.contains(":over tls"), TIMEOUT);
 
     let run = parley(&dir, &["send", "-s", &ircs, "--insecure", "-n", "brave", "unchecked"], "");
     ok(&run);
     assert!(run.stderr.contains(&format!("fingerprint is {}", cert_fingerprint(&server))), "{run:#?}");
-    obs.expect(|l| l.starts_with(":brave!") && l.ends_with("unchecked"));
+    obs.expect_raw(|l| l.starts_with(":brave!") && l.ends_with("unchecked"), TIMEOUT);
 }
 
 #[test]
@@ -392,12 +397,12 @@ fn files_travel_over_https_when_the_server_advertises_it() {
     let data = pattern(150_000, 8);
     write_file(&dir, "secure.bin", &data);
     // The IRC side is plain text here, but the store is advertised as https.
-    let run = parley(&dir, &["upload", "-s", &server.irc, "-n", "sec", "secure.bin"], "");
+    let run = parley(&dir, &["upload", "-s", server.irc(), "-n", "sec", "secure.bin"], "");
     assert_eq!(run.code, Some(6), "the certificate is not trusted yet: {run:#?}");
     assert!(run.stderr.contains("--ca"), "{run:#?}");
-    ok(&parley(&dir, &["upload", "-s", &server.irc, "--ca", ca, "-n", "sec", "secure.bin"], ""));
+    ok(&parley(&dir, &["upload", "-s", server.irc(), "--ca", ca, "-n", "sec", "secure.bin"], ""));
     let run =
-        parley(&dir, &["download", "-s", &server.irc, "--ca", ca, "-n", "sec", "secure.bin", "-o", "back.bin"], "");
+        parley(&dir, &["download", "-s", server.irc(), "--ca", ca, "-n", "sec", "secure.bin", "-o", "back.bin"], "");
     ok(&run);
     assert_eq!(std::fs::read(dir.join("back.bin")).unwrap(), data);
 }

@@ -1,10 +1,8 @@
 //! `server_log.txt`, the seed's record of all activity: one timestamped line
 //! per event, message metadata without bodies, and never a password.
 
-mod support;
-
-use support::numeric::*;
-use support::{log_event, log_events, Client, Server, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
+use parley_testkit::numeric::*;
+use parley_testkit::{log_event, log_events, Client, Server, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
 
 #[test]
 fn activity_log_records_each_kind_of_activity_and_no_password_or_message_body() {

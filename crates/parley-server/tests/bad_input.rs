@@ -3,11 +3,9 @@
 //! parameters, and floods (which do end the flooding connection, but only
 //! that one).
 
-mod support;
-
+use parley_testkit::numeric::*;
+use parley_testkit::{Client, Server, TIMEOUT};
 use std::time::Duration;
-use support::numeric::*;
-use support::{Client, Server, TIMEOUT};
 
 #[test]
 fn over_long_line_gets_417_and_the_connection_keeps_working() {

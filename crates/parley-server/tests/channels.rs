@@ -2,10 +2,8 @@
 //! TOPIC, KICK, INVITE and the modes that gate entry and speech (+i +k +t
 //! +m +b, and voice).
 
-mod support;
-
-use support::numeric::*;
-use support::{Client, Line, Server, TIMEOUT};
+use parley_testkit::numeric::*;
+use parley_testkit::{Client, Line, Server, TIMEOUT};
 
 /// Joins `channel` and returns the NAMES entries from the join burst.
 fn join(c: &mut Client, channel: &str) -> Vec<String> {

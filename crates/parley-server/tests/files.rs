@@ -3,12 +3,12 @@
 
 mod support;
 
+use parley_testkit::{Client, Server, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::http::{
     abandon_upload, download_hashed, request, sha256_hex, start_partial_upload, upload_pattern, Response,
 };
-use support::{Client, Server, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
 
 /// A registered IRC user holding a file-store token.
 struct User {

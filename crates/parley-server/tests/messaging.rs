@@ -2,12 +2,10 @@
 //! messages, the "no silent loss" promise under volume, the SendQ cut for a
 //! reader that cannot keep up, and the quiet crowded lobby.
 
-mod support;
-
+use parley_testkit::numeric::*;
+use parley_testkit::{show, Client, Line, Server, NO_FLOOD_LIMIT, TIMEOUT};
 use std::sync::mpsc;
 use std::time::Duration;
-use support::numeric::*;
-use support::{show, Client, Line, Server, NO_FLOOD_LIMIT, TIMEOUT};
 
 fn is_privmsg(l: &Line, from: &str, text: &str) -> bool {
     l.is_from("PRIVMSG", from) && l.last() == text
@@ -77,7 +75,7 @@ fn is_server_time(t: &str) -> bool {
 #[test]
 fn server_time_tags_always_have_exactly_three_millisecond_digits() {
     // Many PINGs in a row: lift flood control so the throttle does not pace them.
-    let server = Server::start_with(support::NO_FLOOD_LIMIT);
+    let server = Server::start_with(parley_testkit::NO_FLOOD_LIMIT);
     let mut c = Client::connect(server.irc_addr());
     c.register_with_caps("timer", &["server-time"]);
     // A tenth of all milliseconds end in 0; a hundred distinct ones make

@@ -2,11 +2,9 @@
 //! DIE (the seed's "close the server"), plus what each leaves in the
 //! activity log.
 
-mod support;
-
+use parley_testkit::numeric::*;
+use parley_testkit::{log_event, Client, Line, Server, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
 use std::time::Duration;
-use support::numeric::*;
-use support::{log_event, Client, Line, Server, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
 
 fn oper(c: &mut Client, password: &str) -> Line {
     c.send(&format!("OPER {ADMIN_NAME} {password}"));

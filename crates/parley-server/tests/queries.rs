@@ -1,16 +1,14 @@
 //! Questions about users and the server (WHO, WHOIS, ISON, USERHOST, AWAY,
 //! LUSERS, MOTD), PING/PONG, and QUIT as others see it.
 
-mod support;
-
-use support::numeric::*;
-use support::{Client, Line, Server, TIMEOUT};
+use parley_testkit::numeric::*;
+use parley_testkit::{Client, Line, Server, TIMEOUT};
 
 fn position(lines: &[Line], command: &str) -> usize {
     lines
         .iter()
         .position(|l| l.is(command))
-        .unwrap_or_else(|| panic!("no {command} in the registration burst:\n{}", support::show(lines)))
+        .unwrap_or_else(|| panic!("no {command} in the registration burst:\n{}", parley_testkit::show(lines)))
 }
 
 #[test]

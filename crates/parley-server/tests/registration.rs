@@ -2,11 +2,9 @@
 //! connection as a whole: registration timeout, ping timeout, connections
 //! per address.
 
-mod support;
-
+use parley_testkit::numeric::*;
+use parley_testkit::{Client, Server, TIMEOUT};
 use std::time::Duration;
-use support::numeric::*;
-use support::{Client, Server, TIMEOUT};
 
 #[test]
 fn taken_nick_gets_433_and_the_client_can_retry_with_another_nick() {

@@ -1,10 +1,8 @@
 //! Clean shutdown on signals: every connected user is told, the activity
 //! log records who stopped the server, and the process exits 0.
 
-mod support;
-
+use parley_testkit::{log_event, Client, Server, Signal};
 use std::time::Duration;
-use support::{log_event, Client, Server, Signal};
 
 fn every_client_is_told_and_the_server_exits_0(signal: Signal, name: &str) {
     let mut server = Server::start();
@@ -49,8 +47,10 @@ fn sigint_tells_every_client_and_the_server_exits_0() {
 #[test]
 fn shutdown_does_not_wait_longer_than_the_grace_period_for_a_client_that_stopped_reading() {
     // A SendQ big enough that the stuck client is not cut before the signal.
-    let mut server =
-        Server::start_with(&format!("{}sendq_bytes = 67108864\nshutdown_grace_secs = 1\n", support::NO_FLOOD_LIMIT));
+    let mut server = Server::start_with(&format!(
+        "{}sendq_bytes = 67108864\nshutdown_grace_secs = 1\n",
+        parley_testkit::NO_FLOOD_LIMIT
+    ));
     let mut sender = Client::registered(server.irc_addr(), "sender");
     let stuck = Client::registered(server.irc_addr(), "stuck");
     let mut other = Client::registered(server.irc_addr(), "other");

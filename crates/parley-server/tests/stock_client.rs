@@ -7,14 +7,12 @@
 //! (`CI` set), where a missing client is a failure: `tools/test.sh`
 //! installs it.
 
-mod support;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
-use support::{Client, Server, TIMEOUT};
+use parley_testkit::{Client, Server, TIMEOUT};
 
 /// Finds `name` on PATH.
 fn find_program(name: &str) -> Option<PathBuf> {

@@ -2,21 +2,15 @@
 //! a client that does not trust the certificate, plain text on the TLS port,
 //! and the STS policy.
 
-mod support;
-
+use parley_testkit::{Client, Server, TIMEOUT};
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
-use support::{Client, Server, TIMEOUT};
 
 const TLS_CONFIG: &str = "[irc]\ntls_listen = [\"127.0.0.1:0\"]\n[files]\ntls_listen = [\"127.0.0.1:0\"]\n";
-
-fn addr(server: &Server, key: &str) -> SocketAddr {
-    server.ready_field(key).and_then(|v| v.split(',').next()).and_then(|a| a.parse().ok()).unwrap()
-}
 
 fn client_config(trusted: &[CertificateDer<'static>]) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
@@ -34,7 +28,7 @@ fn client_config(trusted: &[CertificateDer<'static>]) -> Arc<ClientConfig> {
 }
 
 fn server_cert(server: &Server) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_file_iter(server.data_dir().join("tls/cert.pem")).unwrap().map(|c| c.unwrap()).collect()
+    CertificateDer::pem_file_iter(server.tls_cert()).unwrap().map(|c| c.unwrap()).collect()
 }
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
@@ -74,7 +68,7 @@ fn irc_over_tls_chats_with_plain_text_users() {
     // stderr) and is the SHA-256 of the certificate the server presents.
     let announced = server.ready_field("tls-sha256").expect("tls-sha256 in the readiness line").to_string();
     assert_eq!(announced, parley_server::tls::fingerprint(&server_cert(&server)[0]));
-    let mut tls = connect_tls(addr(&server, "ircs"), client_config(&server_cert(&server))).unwrap();
+    let mut tls = connect_tls(server.addr("ircs").unwrap(), client_config(&server_cert(&server))).unwrap();
     tls.write_all(b"NICK secure\r\nUSER s 0 * :S\r\n").unwrap();
     let mut reader = BufReader::new(tls);
     read_until(&mut reader, " 366 ");
@@ -93,7 +87,7 @@ fn a_client_that_does_not_trust_the_certificate_refuses_it() {
     let server = Server::start_with(TLS_CONFIG);
     let other = Server::start_with(TLS_CONFIG);
     // Trusting another server's self-signed certificate is not trusting this one.
-    let Err(err) = connect_tls(addr(&server, "ircs"), client_config(&server_cert(&other))) else {
+    let Err(err) = connect_tls(server.addr("ircs").unwrap(), client_config(&server_cert(&other))) else {
         panic!("the handshake must fail");
     };
     assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
@@ -104,7 +98,7 @@ fn a_client_that_does_not_trust_the_certificate_refuses_it() {
 #[test]
 fn plain_text_on_the_tls_port_is_dropped_without_harm() {
     let server = Server::start_with(TLS_CONFIG);
-    let mut s = TcpStream::connect(addr(&server, "ircs")).unwrap();
+    let mut s = TcpStream::connect(server.addr("ircs").unwrap()).unwrap();
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     s.write_all(b"NICK sneaky\r\nUSER s 0 * :S\r\n").unwrap();
     let mut buf = Vec::new();
@@ -112,7 +106,7 @@ fn plain_text_on_the_tls_port_is_dropped_without_harm() {
     let _ = s.read_to_end(&mut buf);
     assert!(!String::from_utf8_lossy(&buf).contains("001"), "no IRC over the TLS port without TLS");
     Client::registered(server.irc_addr(), "fine");
-    let tls = connect_tls(addr(&server, "ircs"), client_config(&server_cert(&server)));
+    let tls = connect_tls(server.addr("ircs").unwrap(), client_config(&server_cert(&server)));
     assert!(tls.is_ok(), "the TLS port still works");
     server.wait_for_log(|t| t.contains("tls_failed"), TIMEOUT);
 }
@@ -123,7 +117,7 @@ fn the_file_store_over_https_is_advertised_and_works() {
     let mut c = Client::connect(server.irc_addr());
     c.send("NICK web");
     c.send("USER w 0 * :W");
-    let https = addr(&server, "https");
+    let https = server.addr("https").unwrap();
     let line = c.expect(|l| l.params.iter().any(|p| p.starts_with("draft/FILEHOST=")), TIMEOUT);
     let url = line.params.iter().find_map(|p| p.strip_prefix("draft/FILEHOST=")).unwrap().to_string();
     assert_eq!(url, format!("https://{https}/files"));
@@ -147,7 +141,7 @@ fn the_file_store_over_https_is_advertised_and_works() {
 fn sts_tells_plain_clients_the_tls_port_and_tls_clients_the_duration() {
     let server =
         Server::start_with(&format!("{TLS_CONFIG}\n").replace("[irc]\n", "[irc]\nsts_duration_secs = 86400\n"));
-    let ircs = addr(&server, "ircs");
+    let ircs = server.addr("ircs").unwrap();
     let mut plain = Client::connect(server.irc_addr());
     plain.send("CAP LS 302");
     let ls = plain.expect(|l| l.is("CAP"), TIMEOUT);

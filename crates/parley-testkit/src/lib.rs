@@ -1,105 +1,20 @@
-//! What the integration tests of `parleyd` and `parley` share. Every wait
-//! here blocks on the event it is about — a process's exit, the kernel's
-//! report that a file changed — and is bounded by a deadline, so no test
-//! sleeps to let something happen.
+//! What the integration tests of `parleyd` and `parley` share: the server
+//! process ([`server`]: started on port 0 with a temporary directory, ready
+//! when it says so, stopped or killed), a line-oriented IRC client
+//! ([`irc`]), the activity log's format ([`activity_log`]) and waits on other
+//! processes ([`wait`]). What only one crate's tests need stays in that
+//! crate's `tests/support`.
+//!
+//! Every wait here blocks on the event it is about — a line, EOF, a
+//! process's exit, the kernel's report that a file changed — and is bounded
+//! by a deadline, so no test sleeps to let something happen.
 
-use notify::{RecursiveMode, Watcher};
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+pub mod activity_log;
+pub mod irc;
+pub mod server;
+pub mod wait;
 
-/// Waits for `child` to end: a thread blocks in `wait()` (the exit itself is
-/// the signal), this one waits on it with a deadline. Past the deadline the
-/// child is killed, so the waiting thread ends too, and `None` is returned.
-pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let pid = child.id();
-    std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel();
-        scope.spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        match rx.recv_timeout(timeout) {
-            Ok(status) => status.ok(),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                None
-            }
-        }
-    })
-}
-
-/// Waits until the file at `path` holds text satisfying `pred`, and returns
-/// that text. For files another process writes on its own schedule (the
-/// server's activity log, a stock client's output files): the file is read
-/// again each time the kernel reports a change under `watch` (inotify,
-/// through `notify`), which must be an existing directory above `path`;
-/// directories created below it are watched as they appear. Panics with
-/// `what` and the file's contents after `timeout`.
-pub fn wait_for_file(watch: &Path, path: &Path, what: &str, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
-    let (tx, rx) = mpsc::channel();
-    let mut watcher = notify::recommended_watcher(move |event| {
-        let _ = tx.send(event);
-    })
-    .expect("starting a file watcher");
-    watcher.watch(watch, RecursiveMode::Recursive).unwrap_or_else(|e| panic!("watching {}: {e}", watch.display()));
-    // Checked after the watch is in place, so a write in between is seen
-    // either here or as an event.
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if pred(&text) {
-                return text;
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(_) => continue,
-            Err(_) => {
-                let text = std::fs::read_to_string(path).unwrap_or_else(|e| format!("<{e}>"));
-                if pred(&text) {
-                    return text;
-                }
-                panic!("{what}: {} did not show it within {timeout:?}; it holds:\n{text}", path.display());
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_file_written_later_in_a_new_directory_is_seen() {
-        let dir = std::env::temp_dir().join(format!("parley-testkit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let target = dir.join("sub").join("out");
-        let writer_target = target.clone();
-        let writer = std::thread::spawn(move || {
-            std::fs::create_dir_all(writer_target.parent().unwrap()).unwrap();
-            std::fs::write(&writer_target, "first\n").unwrap();
-            std::fs::write(&writer_target, "first\nsecond\n").unwrap();
-        });
-        let text = wait_for_file(&dir, &target, "the second line", |t| t.contains("second"), Duration::from_secs(10));
-        writer.join().unwrap();
-        assert!(text.ends_with("second\n"));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    #[should_panic(expected = "never: ")]
-    fn a_file_that_never_matches_panics_at_the_deadline() {
-        let dir = std::env::temp_dir().join(format!("parley-testkit-never-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        wait_for_file(&dir, &dir.join("nothing"), "never", |_| false, Duration::from_millis(200));
-    }
-
-    #[test]
-    fn wait_child_returns_the_exit_status() {
-        let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
-        let status = wait_child(&mut child, Duration::from_secs(10)).expect("sh exited");
-        assert_eq!(status.code(), Some(3));
-    }
-}
+pub use activity_log::{log_event, log_events};
+pub use irc::{numeric, show, Client, Line, TIMEOUT};
+pub use server::{Server, Signal, ADMIN_NAME, ADMIN_PASSWORD, NO_FLOOD_LIMIT};
+pub use wait::{wait_child, wait_for_file};
