@@ -1,7 +1,9 @@
 //! `ircload table`: reads the JSON lines that scenario runs appended with
 //! `--out` and prints one Markdown table per scenario (and variant): a
 //! column per server, the median over rounds, and the ratio of our server
-//! to the best peer on each metric.
+//! to the best peer on each metric. An earlier build of our server, labelled
+//! `<ours>-before` (bench/peers.sh's `parleyd-before`), is not a peer: it
+//! gets a ratio column of its own, the before/after comparison.
 
 use anyhow::Context;
 use serde_json::Value;
@@ -12,7 +14,7 @@ pub struct Args {
     /// JSON-lines files written by scenario runs with --out.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// The server the ratios are for.
+    /// The server the ratios are for; `<ours>-before` is its earlier build.
     #[arg(long, default_value = "parleyd")]
     pub ours: String,
     /// Labels shown but not counted as peers (comma separated).
@@ -128,6 +130,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             docs.push(serde_json::from_str(line).with_context(|| format!("parse {}", f.display()))?);
         }
     }
+    let before = format!("{}-before", a.ours);
     // Groups and labels in order of first appearance, ours first.
     let mut groups: Vec<(String, String)> = Vec::new();
     let mut labels: Vec<String> = vec![a.ours.clone()];
@@ -151,20 +154,29 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         if let Some(d) = in_group.first() {
             println!("Parameters: `{}`\n", d["params"]);
         }
+        let is_peer = |l: &str| l != a.ours && l != before && !a.not_peers.iter().any(|n| n == l);
         let ours_here = present.iter().any(|l| **l == a.ours);
+        let peers_here = ours_here && present.iter().any(|l| is_peer(l));
+        let before_here = ours_here && present.iter().any(|l| **l == before);
         print!("| metric |");
         for l in &present {
             print!(" {l} |");
         }
-        if ours_here {
+        if peers_here {
             print!(" {} ÷ best peer |", a.ours);
+        }
+        if before_here {
+            print!(" {} ÷ {before} |", a.ours);
         }
         println!();
         print!("|---|");
         for _ in &present {
             print!("---:|");
         }
-        if ours_here {
+        if peers_here {
+            print!("---:|");
+        }
+        if before_here {
             print!("---:|");
         }
         println!();
@@ -185,22 +197,18 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
                     None => print!(" – |"),
                 }
             }
-            if ours_here {
-                let peers: Vec<f64> = present
-                    .iter()
-                    .filter(|l| ***l != a.ours && !a.not_peers.contains(l))
-                    .filter_map(|l| value(l))
-                    .collect();
+            if peers_here {
+                let peers: Vec<f64> = present.iter().filter(|l| is_peer(l)).filter_map(|l| value(l)).collect();
                 let best = match metric.better {
                     Higher => peers.iter().copied().reduce(f64::max),
                     Lower => peers.iter().copied().reduce(f64::min),
                     Info => None,
                 };
-                match (value(&a.ours), best) {
-                    (Some(o), Some(b)) if b != 0.0 => print!(" {:.2} |", o / b),
-                    (Some(o), Some(_)) => print!(" {} |", if o == 0.0 { "=" } else { "–" }),
-                    _ => print!(" |"),
-                }
+                print_ratio(value(&a.ours), best);
+            }
+            if before_here {
+                let earlier = if metric.better == Info { None } else { value(&before) };
+                print_ratio(value(&a.ours), earlier);
             }
             println!();
         }
@@ -210,10 +218,22 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             let ok = r.iter().all(|d| d["ok"].as_bool() == Some(true));
             print!(" {}{} |", r.len(), if ok { "" } else { " (not all ok)" });
         }
-        if ours_here {
+        if peers_here {
+            print!(" |");
+        }
+        if before_here {
             print!(" |");
         }
         println!();
     }
     Ok(())
+}
+
+/// One ratio cell: ours ÷ the other, `=` when both are zero.
+fn print_ratio(ours: Option<f64>, other: Option<f64>) {
+    match (ours, other) {
+        (Some(o), Some(b)) if b != 0.0 => print!(" {:.2} |", o / b),
+        (Some(o), Some(_)) => print!(" {} |", if o == 0.0 { "=" } else { "–" }),
+        _ => print!(" |"),
+    }
 }
