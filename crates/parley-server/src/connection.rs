@@ -12,12 +12,12 @@
 use crate::activity_log::{Actor, Value};
 use crate::admission::Slot;
 use crate::busy_poll;
+use crate::close_reason::CloseReason;
 use crate::commands;
-use crate::outbound::{self, Attention, Client, CloseReason, OutBatch};
-use crate::relay::Relay;
+use crate::lifecycle;
+use crate::outbound::{self, Attention, Client, OutBatch};
 use crate::server::ServerState;
 use crate::session::{Ctx, Session};
-use crate::shutdown::ShutdownCause;
 use crate::spare;
 use crate::ticker;
 use bytes::{Buf, BytesMut};
@@ -26,7 +26,6 @@ use parley_proto::numeric::*;
 use parley_proto::{Message, MessageRef, ParseError};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -113,15 +112,6 @@ impl<S: AsyncRead + Send> Incoming for tokio::io::ReadHalf<S> {
     }
 }
 
-/// How a connection ended.
-enum End {
-    /// The client left (QUIT, EOF or a read error); the QUIT reason.
-    Left(String),
-    /// The server dropped it (KILL, SendQ, flood, timeouts).
-    Dropped(CloseReason),
-    Shutdown(ShutdownCause),
-}
-
 /// Where a connection's output goes.
 pub enum Output<W> {
     /// A plain TCP socket: written directly by senders and by the connection
@@ -147,7 +137,7 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     async move {
-        let id = server.next_client_id();
+        let id = server.connections.next_id();
         let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
         let sendq = server.config.limits.sendq_bytes;
         // Only TLS connections are served through a writer task.
@@ -162,23 +152,22 @@ where
                 (client, Some(writer))
             }
         };
-        server.unregistered.fetch_add(1, Ordering::Relaxed);
         let transport = if secure { "tls" } else { "plain" };
         server.log.record(
             "connect",
             Actor { conn: id, addr: Some(peer), nick: None },
             &[("transport", Value::Text(transport))],
         );
-        // Listed, so a shutdown can wake this task (see `lib.rs`).
-        server.connections.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::downgrade(&client));
+        // Listed, so a shutdown can wake this task (see `lifecycle`).
+        server.connections.open(&client);
         let mut session = Session::new(id, peer, client.clone());
         session.secure = secure;
-        let end = read_loop(&mut session, rd, &server).await;
+        let reason = read_loop(&mut session, rd, &server).await;
         {
             let _batch = OutBatch::begin();
-            finish(&mut session, &server, end);
+            lifecycle::farewell(&mut session, &server, reason);
         }
-        server.connections.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        server.connections.closed(id, session.registered);
         match writer {
             Some(writer) => {
                 if tokio::time::timeout(grace + Duration::from_secs(1), writer).await.is_err() {
@@ -206,7 +195,7 @@ enum Step {
     Wait(Option<Instant>),
     /// A command that awaits (OPER), run outside the output batch.
     Deferred(commands::Deferred),
-    End(End),
+    End(CloseReason),
 }
 
 /// The connection's life: read, handle, wait. (An `async move` block, not
@@ -216,7 +205,7 @@ fn read_loop<'a, R: Incoming + 'a>(
     s: &'a mut Session,
     mut rd: R,
     server: &'a ServerState,
-) -> impl std::future::Future<Output = End> + Send + 'a {
+) -> impl std::future::Future<Output = CloseReason> + Send + 'a {
     async move {
         let limits = &server.config.limits;
         let mut input = Reader {
@@ -246,7 +235,7 @@ fn read_loop<'a, R: Incoming + 'a>(
         // A shutdown that began before this connection was listed woke
         // nobody here: it is seen now. Later ones wake `attention`.
         if let Some(cause) = server.shutdown.cause() {
-            return End::Shutdown(cause);
+            return CloseReason::Shutdown(cause);
         }
         loop {
             // One clock reading per turn, for the flood bucket and liveness.
@@ -295,18 +284,18 @@ fn read_loop<'a, R: Incoming + 'a>(
                         }
                     }
                     if let Some(cause) = server.shutdown.cause() {
-                        return End::Shutdown(cause);
+                        return CloseReason::Shutdown(cause);
                     }
-                    return End::Dropped(client.close_reason().unwrap_or(CloseReason::Other("Closed".into())));
+                    return client.close_reason().unwrap_or_else(|| CloseReason::Left("Closed".into()));
                 }
                 read = rd.read_into(&mut input.buf) => match read {
-                    Ok(0) => return End::Left("Connection closed".into()),
+                    Ok(0) => return CloseReason::Left("Connection closed".into()),
                     Ok(_) => {
                         just_read = true;
                         busy_poll::note_input();
                         ping_sent = None;
                     }
-                    Err(e) => return End::Left(format!("Read error: {}", e.kind())),
+                    Err(e) => return CloseReason::Left(format!("Read error: {}", e.kind())),
                 },
                 _ = async {
                     match throttle.as_mut() {
@@ -327,18 +316,18 @@ fn check_liveness(
     server: &ServerState,
     deadline: Instant,
     ping_sent: Option<Instant>,
-) -> Result<Option<Instant>, End> {
+) -> Result<Option<Instant>, CloseReason> {
     let limits = &server.config.limits;
     if Instant::now() < deadline {
         return Ok(ping_sent);
     }
     if !s.registered {
         log_limit(server, s, "registration_timeout", 0);
-        return Err(End::Dropped(CloseReason::Other("Registration timed out".into())));
+        return Err(CloseReason::RegistrationTimeout);
     }
     if ping_sent.is_some() {
         log_limit(server, s, "ping_timeout", 0);
-        return Err(End::Dropped(CloseReason::Other(format!("Ping timeout: {} seconds", limits.ping_timeout_secs))));
+        return Err(CloseReason::PingTimeout { secs: limits.ping_timeout_secs });
     }
     let name = server.config.server_name.clone();
     s.client.push(&Message::new("PING", vec![name]).to_bytes());
@@ -353,7 +342,7 @@ fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader, now: 
     let limits = &server.config.limits;
     loop {
         if let Some(reason) = s.quit.take() {
-            return Step::End(End::Left(reason));
+            return Step::End(CloseReason::Left(reason));
         }
         let buf = &mut input.buf;
         let (frame, consumed) = match input.framer.next(buf) {
@@ -381,7 +370,7 @@ fn handle_input(s: &mut Session, server: &ServerState, input: &mut Reader, now: 
             Err(at) => {
                 if buf.len() > limits.recvq_bytes {
                     log_limit(server, s, "flood", buf.len());
-                    return Step::End(End::Dropped(CloseReason::Other("Excess Flood".into())));
+                    return Step::End(CloseReason::ExcessFlood);
                 }
                 return Step::Wait(Some(Instant::from_std(at)));
             }
@@ -444,38 +433,4 @@ fn too_long(s: &mut Session, server: &ServerState) {
 
 fn log_limit(server: &ServerState, s: &Session, what: &str, bytes: usize) {
     server.log.record("limit", s.actor(), &[("what", Value::Text(what)), ("bytes", Value::Num(bytes as u64))]);
-}
-
-/// Removes the user, tells the others, writes the closing ERROR and logs.
-fn finish(s: &mut Session, server: &ServerState, end: End) {
-    let (reason, shutting_down) = match &end {
-        End::Left(r) => (r.clone(), false),
-        End::Dropped(r) => (r.text().to_string(), false),
-        End::Shutdown(cause) => (format!("Server shutting down: closed by {} ({})", cause.by, cause.reason), true),
-    };
-    if let End::Dropped(CloseReason::SendQExceeded) = end {
-        log_limit(server, s, "sendq", server.config.limits.sendq_bytes);
-    }
-    if shutting_down {
-        let text = format!("*** {reason}");
-        let target = s.nick.clone().unwrap_or_else(|| "*".into());
-        let notice = Message::new("NOTICE", vec![target, text]).with_source(server.config.server_name.clone());
-        s.client.push(&notice.to_bytes());
-    }
-    if s.registered {
-        // At shutdown everyone is leaving; a QUIT per user to every other
-        // user would cost the square of the user count for nothing.
-        let relay = (!shutting_down)
-            .then(|| Relay::new(Message::new("QUIT", vec![reason.clone()]).with_source(s.hostmask()), Vec::new()));
-        server.registry.quit(s.id, relay.as_ref(), server.config.irc.quiet_lobby_above);
-    } else {
-        server.unregistered.fetch_sub(1, Ordering::Relaxed);
-    }
-    server.log.record("quit", s.actor(), &[("reason", Value::Text(&reason))]);
-    let error = Message::new("ERROR", vec![format!("Closing Link: {} ({reason})", s.host)]).to_bytes().to_vec();
-    let why = match end {
-        End::Dropped(r) => r,
-        _ => CloseReason::Other(reason),
-    };
-    s.client.close(why, Some(error));
 }

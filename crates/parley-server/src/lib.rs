@@ -8,12 +8,15 @@ pub mod busy_poll;
 pub mod caps;
 pub mod channel;
 pub mod clock;
+pub mod close_reason;
 pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod files;
 pub mod hostname;
+pub mod lifecycle;
 pub mod listener;
+pub mod liveness;
 pub mod memory;
 pub mod operators;
 pub mod outbound;
@@ -37,7 +40,6 @@ use crate::server::ServerState;
 use crate::shutdown::{Shutdown, ShutdownCause};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
@@ -268,16 +270,7 @@ impl Server {
         let mut stop = state.shutdown.listener();
         let cause = stop.recv().await;
         tracing::info!(by = %cause.by, reason = %cause.reason, "shutting down");
-        // Wake every connection; each sees the cause and winds down.
-        let clients: Vec<_> = state.connections.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        for client in clients.iter().filter_map(|c| c.upgrade()) {
-            client.wake_for_shutdown();
-        }
-        tracker.close();
-        let grace = Duration::from_secs(state.config.limits.shutdown_grace_secs);
-        if tokio::time::timeout(grace + Duration::from_secs(2), tracker.wait()).await.is_err() {
-            tracing::warn!("some connections did not close within the grace period");
-        }
+        lifecycle::drain(&state, &tracker).await;
         // Its tick in progress ends first: the log's last lines follow it.
         self.ticker.stop();
         state.log.record(

@@ -1,19 +1,18 @@
-//! The state every connection shares: config, registry, activity log,
-//! operators and the shutdown trigger, plus facts derived once at start
-//! (ISUPPORT tokens, creation time).
+//! The state every connection shares: config, registry, the connection
+//! set, activity log, operators and the shutdown trigger, plus facts
+//! derived once at start (ISUPPORT tokens, creation time).
 
 use crate::activity_log::ActivityLog;
 use crate::config::Config;
+use crate::lifecycle::connections::Connections;
 use crate::operators::Operators;
-use crate::outbound::{Client, ClientId, OutBatch};
+use crate::outbound::OutBatch;
 use crate::registry::Registry;
 use crate::relay::Relay;
 use crate::shutdown::Shutdown;
 use crate::tokens::Tokens;
 use parley_proto::Message;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 pub const VERSION: &str = concat!("parley-", env!("CARGO_PKG_VERSION"));
 
@@ -33,12 +32,8 @@ pub struct ServerState {
     pub created: String,
     /// ISUPPORT tokens in the order they are sent.
     pub isupport: Vec<String>,
-    /// Connections that have not registered yet (LUSERS 253).
-    pub unregistered: AtomicUsize,
-    /// Every IRC connection, so a shutdown can wake each one's task (which
-    /// then waits on nothing shutdown-specific: a smaller idle task).
-    pub connections: Mutex<HashMap<ClientId, Weak<Client>>>,
-    next_id: AtomicU64,
+    /// Every open IRC connection (see `lifecycle`).
+    pub connections: Connections,
 }
 
 impl ServerState {
@@ -71,14 +66,8 @@ impl ServerState {
             sts_port: sts_port.filter(|_| config_has_sts),
             created,
             isupport,
-            unregistered: AtomicUsize::new(0),
-            connections: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
+            connections: Connections::default(),
         }
-    }
-
-    pub fn next_client_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 }
 

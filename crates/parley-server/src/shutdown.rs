@@ -1,10 +1,10 @@
-//! The one place that knows how the server stops.
+//! The trigger that starts a shutdown, and the cause it carries.
 //!
-//! A [`Shutdown`] holds a `watch` channel carrying the cause. DIE, SIGINT and
-//! SIGTERM all call [`Shutdown::trigger`]; the accept loops and every
-//! connection hold a [`ShutdownListener`] and wind down when it fires: the
-//! listeners stop accepting, each connection tells its user who closed the
-//! server and why, flushes, and closes. The first cause wins.
+//! DIE, SIGINT and SIGTERM call [`Shutdown::trigger`]; the first cause
+//! wins. The accept loops and the file store's connections hold a
+//! [`ShutdownListener`] and stop when it fires. What then happens to each
+//! IRC connection (woken, told who closed the server and why, flushed
+//! within the grace period) is `lifecycle`'s part.
 
 use tokio::sync::watch;
 

@@ -63,10 +63,7 @@ impl Ticker {
 
 /// Wakes every connection whose liveness deadline has passed.
 fn sweep(state: &ServerState, now_ms: u64) {
-    let connections = state.connections.lock().unwrap_or_else(|p| p.into_inner());
-    for client in connections.values().filter_map(|c| c.upgrade()) {
-        client.tick(now_ms);
-    }
+    state.connections.for_each(|client| client.tick(now_ms));
 }
 
 fn origin() -> Instant {

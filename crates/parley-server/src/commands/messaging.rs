@@ -12,7 +12,6 @@ use crate::relay::Relay;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
 use parley_proto::{irc_eq, MessageRef, Tag};
-use std::sync::atomic::Ordering;
 
 pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let command = msg.command;
@@ -61,7 +60,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let echo = ctx.session.has_cap(caps::ECHO_MESSAGE);
     // One clock reading for the idle time (WHOIS) and the activity log.
     let now = std::time::SystemTime::now();
-    ctx.session.client.last_spoke.store(crate::clock::unix_seconds(now), Ordering::Relaxed);
+    ctx.session.client.note_spoke(crate::clock::unix_seconds(now));
     for target in one.into_iter().chain(many.into_iter().flatten()) {
         let params: &[&str] = if is_tagmsg { &[target] } else { &[target, text] };
         let relay = Relay::line(mask, command, params, client_tags.clone());

@@ -6,8 +6,8 @@
 //! is logged with the name tried but never the password.
 
 use crate::activity_log::Value;
+use crate::close_reason::CloseReason;
 use crate::operators::OperOutcome;
-use crate::outbound::CloseReason;
 use crate::session::Ctx;
 use crate::shutdown::ShutdownCause;
 use parley_proto::numeric::*;
@@ -83,9 +83,9 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         ctx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
         return;
     };
-    let text = format!("Killed ({me} ({reason}))");
-    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({text})")]).to_bytes().to_vec();
-    client.close(CloseReason::Other(text), Some(error));
+    let why = CloseReason::Killed { by: me, reason: reason.clone() };
+    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({})", why.text())]).to_bytes().to_vec();
+    client.close(why, Some(error));
     ctx.server_notice(&format!("Killed {nick}: {reason}"));
     ctx.server.log.record("kill", ctx.actor(), &[("target", Value::Text(&nick)), ("reason", Value::Text(&reason))]);
 }

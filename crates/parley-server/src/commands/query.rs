@@ -8,7 +8,6 @@ use crate::session::Ctx;
 use parley_proto::mask::mask_matches;
 use parley_proto::numeric::*;
 use parley_proto::MessageRef;
-use std::sync::atomic::Ordering;
 
 /// Sends RPL_ISUPPORT, at most 13 tokens per line.
 pub fn isupport(ctx: &Ctx<'_>) {
@@ -23,7 +22,7 @@ pub fn lusers(ctx: &Ctx<'_>) {
     let counts = ctx.server.registry.read().counts();
     let (users, invisible, opers, channels, max) =
         (counts.users, counts.invisible, counts.opers, counts.channels, counts.max_users);
-    let unknown = ctx.server.unregistered.load(Ordering::Relaxed);
+    let unknown = ctx.server.connections.unregistered();
     ctx.reply(
         RPL_LUSERCLIENT,
         &[format!("There are {} users and {invisible} invisible on 1 servers", users - invisible)],
@@ -140,7 +139,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
                 .filter_map(|k| view.channel_by_key(k))
                 .map(|c| format!("{}{}", c.flags(u.client.id).map_or("", |f| f.prefix(false)), c.name))
                 .collect();
-            let idle = (crate::clock::unix_now() - u.client.last_spoke.load(Ordering::Relaxed).max(u.signon)).max(0);
+            let idle = (crate::clock::unix_now() - u.client.last_spoke().max(u.signon)).max(0);
             (
                 u.nick.clone(),
                 u.user.clone(),

@@ -8,7 +8,6 @@ use crate::registry::User;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
 use parley_proto::{validate_nick, Message, MessageRef};
-use std::sync::atomic::Ordering;
 
 pub fn cap(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let sub = msg.params[0].to_ascii_uppercase();
@@ -188,7 +187,7 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         return;
     }
     ctx.session.set_registered();
-    ctx.server.unregistered.fetch_sub(1, Ordering::Relaxed);
+    ctx.server.connections.registered();
     ctx.server.log.record("registered", ctx.actor(), &[("user", Value::Text(ctx.session.mask()))]);
     // The registry holds the realname now; the session keeps only what it uses.
     if let Some((_, realname)) = ctx.session.user.as_mut() {

@@ -35,17 +35,23 @@
 //! happens under the client's lock and only while the write side has not
 //! been handed over, and it is handed back only with the buffer empty.
 
+mod queue;
+mod writer;
+
+pub use writer::{run_writer, TcpOut};
+
+use crate::close_reason::CloseReason;
+use crate::liveness::Liveness;
 use crate::spare;
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use futures_util::task::AtomicWaker;
+use queue::{Queue, Wrote};
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub type ClientId = u64;
@@ -55,23 +61,6 @@ pub type ClientId = u64;
 /// a multiplicative one is a fraction of SipHash's cost on every lookup of
 /// the message path (measured with callgrind; docs/BENCHMARKS.md).
 pub type IdMap<V> = std::collections::HashMap<ClientId, V, rustc_hash::FxBuildHasher>;
-
-/// Why a connection is being closed by the server (not by the client's QUIT).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseReason {
-    SendQExceeded,
-    /// Anything else; the text goes into the ERROR line and the QUIT.
-    Other(String),
-}
-
-impl CloseReason {
-    pub fn text(&self) -> &str {
-        match self {
-            CloseReason::SendQExceeded => "SendQ exceeded",
-            CloseReason::Other(s) => s,
-        }
-    }
-}
 
 /// Why [`Client::attention`] woke the connection task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +78,8 @@ pub struct Client {
     /// pick the right serialisation.
     caps: AtomicU32,
     /// Unix time of the last PRIVMSG/NOTICE this client sent (WHOIS idle).
-    pub last_spoke: std::sync::atomic::AtomicI64,
+    last_spoke: AtomicI64,
+    /// The send queue and who may write it (see `queue`).
     queue: Mutex<Queue>,
     /// Set when the server decides to drop this client.
     closing: AtomicBool,
@@ -102,68 +92,16 @@ pub struct Client {
     conn_waker: AtomicWaker,
     /// The TLS writer task: woken when handed the write side, and at close.
     writer_waker: AtomicWaker,
-    /// The connection's next liveness deadline on the ticker's clock
-    /// (`ticker::millis`), published by its task; `u64::MAX` for none.
-    deadline_ms: AtomicU64,
-    /// Set by the ticker once the deadline has passed; taken by the task.
-    due: AtomicBool,
+    /// When the connection is next due a liveness check (see `ticker`).
+    liveness: Liveness,
     sendq_limit: usize,
     /// The plain TCP socket, for direct writes; `None` for TLS.
     direct: Option<Arc<TcpStream>>,
 }
 
-struct Queue {
-    /// Lines not yet given to the socket. Given up whenever it empties
-    /// (to the thread's spare slot, see `spare`), so an idle client holds
-    /// no buffer. A `BytesMut`, so taking the written part
-    /// off the front after a partial write is O(1).
-    pending: BytesMut,
-    /// Bytes the TLS writer task has taken and the socket has not yet accepted.
-    in_flight: usize,
-    /// The write side was handed to the connection's own task or its writer
-    /// (direct writes wait until it is handed back).
-    writer_owns: bool,
-    close: Option<CloseReason>,
-    /// The final line (ERROR ...) to write before closing.
-    last_words: Option<Vec<u8>>,
-}
-
 /// The most recipients one batch writes to directly; above it, each one's
 /// own task writes (see `OutBatch`'s drop).
 const DIRECT_WRITE_MAX: usize = 8;
-
-/// What one non-blocking write of the pending bytes did.
-enum Wrote {
-    All,
-    /// Some or none: the socket is full for now.
-    Part,
-    /// The socket failed; the pending bytes are dropped.
-    Failed,
-}
-
-impl Queue {
-    /// Writes as much of the pending bytes as `sock` takes now, without
-    /// blocking. Called under the client's lock, so no other line can slip
-    /// in between.
-    fn write_to(&mut self, sock: &TcpStream) -> Wrote {
-        match sock.try_write(&self.pending) {
-            Ok(n) if n == self.pending.len() => {
-                self.pending.clear();
-                spare::give(spare::Slot::Output, &mut self.pending);
-                Wrote::All
-            }
-            Ok(n) => {
-                self.pending.advance(n);
-                Wrote::Part
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Wrote::Part,
-            Err(_) => {
-                self.pending = BytesMut::new();
-                Wrote::Failed
-            }
-        }
-    }
-}
 
 thread_local! {
     /// Clients that got output during the current batch on this thread.
@@ -215,7 +153,7 @@ impl Client {
         Client {
             id,
             caps: AtomicU32::new(0),
-            last_spoke: std::sync::atomic::AtomicI64::new(0),
+            last_spoke: AtomicI64::new(0),
             queue: Mutex::new(Queue {
                 pending: BytesMut::new(),
                 in_flight: 0,
@@ -227,8 +165,7 @@ impl Client {
             stopping: AtomicBool::new(false),
             conn_waker: AtomicWaker::new(),
             writer_waker: AtomicWaker::new(),
-            deadline_ms: AtomicU64::new(u64::MAX),
-            due: AtomicBool::new(false),
+            liveness: Liveness::default(),
             sendq_limit,
             direct,
         }
@@ -240,6 +177,15 @@ impl Client {
 
     pub fn set_caps(&self, caps: u32) {
         self.caps.store(caps, Ordering::Relaxed);
+    }
+
+    /// Unix time of the last PRIVMSG/NOTICE this client sent.
+    pub fn last_spoke(&self) -> i64 {
+        self.last_spoke.load(Ordering::Relaxed)
+    }
+
+    pub fn note_spoke(&self, at: i64) {
+        self.last_spoke.store(at, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -291,7 +237,7 @@ impl Client {
                 Wrote::Part => {}
                 Wrote::Failed => {
                     drop(q);
-                    self.close(CloseReason::Other("Write error".into()), None);
+                    self.close(CloseReason::WriteError, None);
                     return;
                 }
             }
@@ -336,13 +282,13 @@ impl Client {
 
     /// Publishes the connection's next liveness deadline for the ticker.
     pub fn set_deadline(&self, at_ms: u64) {
-        self.deadline_ms.store(at_ms, Ordering::Relaxed);
+        self.liveness.set(at_ms);
     }
 
     /// For the ticker: wakes the connection task, once, if its deadline
     /// has passed.
     pub fn tick(&self, now_ms: u64) {
-        if self.deadline_ms.load(Ordering::Relaxed) <= now_ms && !self.due.swap(true, Ordering::AcqRel) {
+        if self.liveness.check(now_ms) {
             self.conn_waker.wake();
         }
     }
@@ -369,7 +315,7 @@ impl Client {
         if self.closing.load(Ordering::Acquire) || self.stopping.load(Ordering::Acquire) {
             return Poll::Ready(Attention::Closing);
         }
-        if self.due.load(Ordering::Relaxed) && self.due.swap(false, Ordering::AcqRel) {
+        if self.liveness.take_due() {
             return Poll::Ready(Attention::Due);
         }
         let Some(sock) = &self.direct else {
@@ -380,7 +326,7 @@ impl Client {
                 return Poll::Pending;
             }
             if ready!(sock.poll_write_ready(cx)).is_err() {
-                self.close(CloseReason::Other("Write error".into()), None);
+                self.close(CloseReason::WriteError, None);
                 return Poll::Ready(Attention::Closing);
             }
             let mut q = self.lock();
@@ -398,7 +344,7 @@ impl Client {
                 Wrote::Part => {}
                 Wrote::Failed => {
                     drop(q);
-                    self.close(CloseReason::Other("Write error".into()), None);
+                    self.close(CloseReason::WriteError, None);
                     return Poll::Ready(Attention::Closing);
                 }
             }
@@ -406,7 +352,7 @@ impl Client {
     }
 
     /// For the TLS writer task: resolves once the client is closing.
-    fn poll_writer_closing(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(super) fn poll_writer_closing(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.writer_waker.register(cx.waker());
         if self.closing.load(Ordering::Acquire) {
             Poll::Ready(())
@@ -426,141 +372,7 @@ impl Client {
             let sendq = q.close == Some(CloseReason::SendQExceeded);
             (std::mem::take(&mut q.pending), q.last_words.take(), sendq)
         };
-        finish(&mut TcpOut(sock.clone()), rest, last_words, sendq, write_timeout).await;
-    }
-}
-
-/// What the writer task takes in one go.
-enum Work {
-    Lines(BytesMut),
-    /// The last pending lines, then the last words.
-    Close {
-        rest: BytesMut,
-        last_words: Option<Vec<u8>>,
-        sendq: bool,
-    },
-}
-
-/// Takes the writer's next piece of work, if it owns the socket (or the
-/// client is closing: then it takes ownership for good).
-fn take_work(client: &Client) -> Option<Work> {
-    let mut q = client.lock();
-    if !q.writer_owns && q.close.is_none() {
-        return None;
-    }
-    q.writer_owns = true;
-    if let Some(reason) = &q.close {
-        let sendq = *reason == CloseReason::SendQExceeded;
-        let rest = std::mem::take(&mut q.pending);
-        return Some(Work::Close { rest, last_words: q.last_words.take(), sendq });
-    }
-    if !q.pending.is_empty() {
-        let buf = std::mem::take(&mut q.pending);
-        q.in_flight = buf.len();
-        return Some(Work::Lines(buf));
-    }
-    // Drained: direct writes may resume.
-    q.writer_owns = false;
-    None
-}
-
-/// Writes what it is handed in `client`'s queue to `out` until the client is
-/// closed or the socket fails. `write_timeout` bounds the final flush on
-/// close.
-pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, write_timeout: Duration) {
-    loop {
-        let work = std::future::poll_fn(|cx| {
-            // Register before looking, so a hand-off in between is not missed.
-            client.writer_waker.register(cx.waker());
-            take_work(client).map_or(Poll::Pending, Poll::Ready)
-        })
-        .await;
-        match work {
-            Work::Lines(buf) => {
-                let res = tokio::select! {
-                    r = write_counted(&mut out, &buf, client) => r,
-                    // A client cut for SendQ while we were blocked writing to
-                    // it: stop now, it is not reading anyway.
-                    _ = std::future::poll_fn(|cx| client.poll_writer_closing(cx)) => {
-                        Err(std::io::ErrorKind::ConnectionAborted.into())
-                    }
-                };
-                if res.is_err() {
-                    if client.close_reason().is_none() {
-                        client.close(CloseReason::Other("Write error".into()), None);
-                    }
-                    // A final, bounded attempt at the ERROR line.
-                    let last = client.lock().last_words.take();
-                    Box::pin(finish(&mut out, BytesMut::new(), last, true, write_timeout)).await;
-                    return;
-                }
-            }
-            Work::Close { rest, last_words, sendq } => {
-                // Boxed: the closing path would otherwise enlarge every idle writer.
-                Box::pin(finish(&mut out, rest, last_words, sendq, write_timeout)).await;
-                return;
-            }
-        }
-    }
-}
-
-/// Writes `buf`, releasing each chunk from the SendQ count as the socket
-/// takes it, so a reader that keeps up is never counted as behind by a whole
-/// batch.
-async fn write_counted<W: AsyncWrite + Unpin>(out: &mut W, buf: &[u8], client: &Client) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = out.write(&buf[done..]).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        done += n;
-        let mut q = client.lock();
-        q.in_flight = q.in_flight.saturating_sub(n);
-    }
-    out.flush().await
-}
-
-async fn finish<W: AsyncWrite + Unpin>(
-    out: &mut W,
-    mut rest: BytesMut,
-    last_words: Option<Vec<u8>>,
-    short: bool,
-    write_timeout: Duration,
-) {
-    if let Some(words) = last_words {
-        rest.extend_from_slice(&words);
-    }
-    // A client that stopped reading gets a short grace, others the full one.
-    let limit = if short { Duration::from_millis(200).min(write_timeout) } else { write_timeout };
-    let _ = tokio::time::timeout(limit, async {
-        out.write_all(&rest).await?;
-        out.shutdown().await
-    })
-    .await;
-}
-
-/// A plain TCP socket shared with direct writes, as an `AsyncWrite`.
-pub struct TcpOut(pub Arc<TcpStream>);
-
-impl AsyncWrite for TcpOut {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                other => return Poll::Ready(other),
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        // Sends FIN now, while other handles may still keep the socket open.
-        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
+        writer::finish(&mut TcpOut(sock.clone()), rest, last_words, sendq, write_timeout).await;
     }
 }
 
@@ -596,7 +408,7 @@ mod tests {
         assert_eq!(c.poll_attention(&mut cx), Poll::Pending, "once per tick that finds it passed");
         // Closing wins over a deadline.
         c.tick(1_002);
-        c.close(CloseReason::Other("bye".into()), None);
+        c.close(CloseReason::Left("bye".into()), None);
         assert_eq!(c.poll_attention(&mut cx), Poll::Ready(Attention::Closing));
     }
 
@@ -608,7 +420,7 @@ mod tests {
             c.push(b"a\r\n");
             c.push(b"b\r\n");
         }
-        c.close(CloseReason::Other("bye".into()), Some(b"ERROR :bye\r\n".to_vec()));
+        c.close(CloseReason::Left("bye".into()), Some(b"ERROR :bye\r\n".to_vec()));
         let mut out = Vec::new();
         run_writer(&mut out, &c, Duration::from_secs(1)).await;
         assert_eq!(out, b"a\r\nb\r\nERROR :bye\r\n");
@@ -643,7 +455,7 @@ mod tests {
                     }
                 }
             }
-            owner.close(CloseReason::Other("done".into()), Some(b"END\r\n".to_vec()));
+            owner.close(CloseReason::Left("done".into()), Some(b"END\r\n".to_vec()));
             owner.finish_direct(Duration::from_secs(5)).await;
         });
         let mut got = Vec::new();
