@@ -28,6 +28,7 @@ pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod spare;
+pub mod sys;
 pub mod ticker;
 pub mod tls;
 pub mod tokens;

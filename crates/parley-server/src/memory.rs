@@ -10,19 +10,10 @@
 
 /// Called once at start, before the runtime's threads exist.
 pub fn configure() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; called before other
-    // threads start allocating.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
+    crate::sys::limit_malloc_arenas(2);
 }
 
 /// Returns free heap pages to the operating system.
 pub fn trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim is thread-safe and only releases free memory.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::sys::malloc_trim();
 }

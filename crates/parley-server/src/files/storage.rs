@@ -205,7 +205,7 @@ impl Store {
 
     /// Free bytes on the store's file system for an unprivileged writer.
     pub fn free_bytes(&self) -> io::Result<u64> {
-        free_bytes(&self.root)
+        crate::sys::free_bytes(&self.root)
     }
 
     /// A new temp file in `tmp/` to stream an upload into.
@@ -291,25 +291,6 @@ impl Store {
             let _ = fs::remove_file(self.blob_path(sha256));
         }
     }
-}
-
-#[cfg(unix)]
-fn free_bytes(path: &Path) -> io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable
-    // statvfs; the call only writes into `st`.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st.f_bavail as u64 * st.f_frsize as u64)
-}
-
-#[cfg(not(unix))]
-fn free_bytes(_path: &Path) -> io::Result<u64> {
-    Ok(u64::MAX)
 }
 
 #[cfg(test)]
