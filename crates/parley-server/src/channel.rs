@@ -285,7 +285,7 @@ impl Channel {
                 _ => false,
             };
             if changed {
-                out.push_applied(adding, mode);
+                out.applied.push(adding, mode);
             }
         }
         if denied {
@@ -326,22 +326,35 @@ pub enum ModeError {
 #[derive(Debug, Default)]
 pub struct ModeOutcome {
     pub channel: String,
-    /// The changes made, as a mode string (`+ov-k`), a sign only where it
-    /// changes; `args` are their parameters.
-    pub applied: String,
+    /// The changes made; `args` are their parameters.
+    pub applied: ModeString,
     pub args: Vec<String>,
-    last_sign: Option<bool>,
     pub errors: Vec<ModeError>,
     /// The ban list, when asked for.
     pub bans: Option<Vec<Ban>>,
 }
 
-impl ModeOutcome {
-    fn push_applied(&mut self, adding: bool, mode: char) {
+/// Changes as a mode string (`+ov-k`), a sign only where it changes.
+#[derive(Debug, Default)]
+pub struct ModeString {
+    text: String,
+    last_sign: Option<bool>,
+}
+
+impl ModeString {
+    pub fn push(&mut self, adding: bool, mode: char) {
         if self.last_sign != Some(adding) {
-            self.applied.push(if adding { '+' } else { '-' });
+            self.text.push(if adding { '+' } else { '-' });
             self.last_sign = Some(adding);
         }
-        self.applied.push(mode);
+        self.text.push(mode);
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
     }
 }

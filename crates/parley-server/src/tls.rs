@@ -98,6 +98,13 @@ fn generate(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> Result<(),
     Ok(())
 }
 
+/// A failed TLS handshake (plain text on the TLS port, a client that
+/// rejects our certificate, a stall): logged; the caller drops the socket.
+pub fn log_failed_handshake(log: &crate::activity_log::ActivityLog, peer: std::net::SocketAddr, why: &str) {
+    let actor = crate::activity_log::Actor { conn: 0, addr: Some(peer), nick: None };
+    log.record("tls_failed", actor, &[("reason", crate::activity_log::Value::Text(why))]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,11 +133,4 @@ mod tests {
         let err = load(Some(&missing), Some(&missing), dir.path(), &[], &[]).err().unwrap();
         assert!(err.to_string().contains("nope.pem"), "{err}");
     }
-}
-
-/// A failed TLS handshake (plain text on the TLS port, a client that
-/// rejects our certificate, a stall): logged; the caller drops the socket.
-pub fn log_failed_handshake(log: &crate::activity_log::ActivityLog, peer: std::net::SocketAddr, why: &str) {
-    let actor = crate::activity_log::Actor { conn: 0, addr: Some(peer), nick: None };
-    log.record("tls_failed", actor, &[("reason", crate::activity_log::Value::Text(why))]);
 }

@@ -211,3 +211,80 @@ fn send_topic(ctx: &Ctx<'_>, chan_name: &str, topic: &Topic) {
     ctx.reply(RPL_TOPIC, &[chan_name, topic.text.as_str()]);
     ctx.reply(RPL_TOPICWHOTIME, &[chan_name, topic.set_by.as_str(), &topic.set_at.to_string()]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{codes, Harness};
+
+    #[test]
+    fn the_creator_of_a_channel_is_its_operator_and_sees_the_names() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let out = h.run(&mut alice, "JOIN #Room");
+        assert!(out.starts_with(":alice!~alice@127.0.0.1 JOIN #Room\r\n"), "{out}");
+        assert!(out.contains(" 353 alice = #Room @alice"), "{out}");
+        assert_eq!(codes(&h.run(&mut alice, "JOIN nohash")), [parley_proto::numeric::ERR_BADCHANMASK]);
+    }
+
+    #[test]
+    fn joins_are_answered_in_order_one_channel_after_another() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let out = h.run(&mut alice, "JOIN #a,#b");
+        let order: Vec<&str> = out.lines().filter_map(|l| l.split(' ').nth(1)).collect();
+        assert_eq!(order, ["JOIN", "353", "366", "JOIN", "353", "366"], "{out}");
+    }
+
+    #[test]
+    fn part_and_kick_follow_the_rules() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let mut bob = h.user("bob");
+        h.run(&mut alice, "JOIN #room");
+        h.run(&mut bob, "JOIN #room");
+        assert_eq!(codes(&h.run(&mut bob, "KICK #room alice")), ["482"]);
+        assert_eq!(codes(&h.run(&mut alice, "KICK #room nobody")), ["441"]);
+        h.received(&bob);
+        assert!(h.run(&mut alice, "KICK #room bob :behave").contains("KICK #room bob behave"));
+        assert!(h.received(&bob).contains("KICK #room bob behave"), "the kicked user is told");
+        assert_eq!(codes(&h.run(&mut bob, "PART #room")), ["442"]);
+        assert_eq!(codes(&h.run(&mut bob, "PART #elsewhere")), ["403"]);
+    }
+
+    #[test]
+    fn topic_needs_an_operator_under_t_and_reaches_everyone() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let mut bob = h.user("bob");
+        h.run(&mut alice, "JOIN #room");
+        h.run(&mut bob, "JOIN #room");
+        assert_eq!(codes(&h.run(&mut bob, "TOPIC #room :mine")), ["482"]);
+        h.received(&bob);
+        assert!(h.run(&mut alice, "TOPIC #room :plans").contains("TOPIC #room plans"));
+        assert!(h.received(&bob).contains("TOPIC #room plans"));
+        assert_eq!(codes(&h.run(&mut bob, "TOPIC #room")), ["332", "333"]);
+    }
+
+    #[test]
+    fn an_invitation_opens_an_invite_only_channel() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let mut bob = h.user("bob");
+        h.run(&mut alice, "JOIN #club");
+        h.run(&mut alice, "MODE #club +i");
+        assert_eq!(codes(&h.run(&mut bob, "JOIN #club")), ["473"]);
+        assert_eq!(codes(&h.run(&mut alice, "INVITE bob #club")), ["341"]);
+        assert!(h.received(&bob).contains("INVITE bob #club"));
+        assert!(h.run(&mut bob, "JOIN #club").contains("JOIN #club"));
+    }
+
+    #[test]
+    fn list_shows_channels_with_their_counts() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        h.run(&mut alice, "JOIN #room");
+        let out = h.run(&mut alice, "LIST");
+        assert!(out.contains(" 322 alice #lobby 1 :") && out.contains(" 322 alice #room 1 :"), "{out}");
+        assert!(codes(&out).ends_with(&["323"]));
+    }
+}

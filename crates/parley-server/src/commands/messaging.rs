@@ -113,3 +113,63 @@ fn deliver(ctx: &Ctx<'_>, target: &str, mask: &str, relay: &Relay, is_notice: bo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{codes, Harness};
+
+    #[test]
+    fn a_channel_message_reaches_every_other_member_once() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let bob = h.user("bob");
+        let carol = h.user("carol");
+        for s in [&alice, &bob, &carol] {
+            h.received(s);
+        }
+        assert!(h.run(&mut alice, "PRIVMSG #lobby :hello all").is_empty(), "no echo without echo-message");
+        assert_eq!(h.received(&bob), ":alice!~alice@127.0.0.1 PRIVMSG #lobby :hello all\r\n");
+        assert_eq!(h.received(&carol), ":alice!~alice@127.0.0.1 PRIVMSG #lobby :hello all\r\n");
+        assert!(h.received(&alice).is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_target_and_notices_never_get_one() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        assert_eq!(codes(&h.run(&mut alice, "PRIVMSG nobody :hi")), ["401"]);
+        assert_eq!(codes(&h.run(&mut alice, "PRIVMSG #nowhere :hi")), ["403"]);
+        assert_eq!(codes(&h.run(&mut alice, "PRIVMSG alice")), ["412"]);
+        assert!(h.run(&mut alice, "NOTICE nobody :hi").is_empty());
+        let mut bob = h.user("bob");
+        h.run(&mut bob, "JOIN #closed");
+        assert_eq!(codes(&h.run(&mut alice, "PRIVMSG #closed :let me in")), ["404"], "+n by default");
+    }
+
+    #[test]
+    fn a_private_message_reports_away_and_echoes_when_asked() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let mut bob = h.user("bob");
+        h.run(&mut bob, "AWAY :lunch");
+        let reply = h.run(&mut alice, "PRIVMSG bob :are you there");
+        assert!(reply.contains(" 301 alice bob lunch"), "{reply}");
+        assert!(h.received(&bob).ends_with("PRIVMSG bob :are you there\r\n"));
+        h.run(&mut alice, "CAP REQ echo-message");
+        let echoed = h.run(&mut alice, "PRIVMSG bob :again");
+        assert!(echoed.ends_with(":alice!~alice@127.0.0.1 PRIVMSG bob again\r\n"), "{echoed}");
+    }
+
+    #[test]
+    fn too_many_targets_are_refused_whole() {
+        let h = Harness::with(|c| c.limits.max_targets = 2);
+        let mut alice = h.user("alice");
+        let bob = h.user("bob");
+        h.received(&bob);
+        assert_eq!(codes(&h.run(&mut alice, "PRIVMSG bob,alice,#lobby :x")), ["407"]);
+        assert!(h.received(&bob).is_empty(), "nothing was delivered");
+        // The same target twice counts once.
+        assert!(h.run(&mut alice, "PRIVMSG bob,BOB :x").is_empty());
+        assert_eq!(h.received(&bob).lines().count(), 1);
+    }
+}

@@ -11,6 +11,8 @@ pub mod mode;
 pub mod oper;
 pub mod query;
 pub mod registration;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use crate::session::Ctx;
 use parley_proto::numeric::*;

@@ -3,7 +3,7 @@
 //! through the registry), and the outcome rendered here as replies.
 
 use crate::activity_log::Value;
-use crate::channel::{ModeError, ModeOp};
+use crate::channel::{ModeError, ModeOp, ModeString};
 use crate::session::Ctx;
 use parley_proto::numeric::*;
 use parley_proto::{irc_eq, Message, MessageRef};
@@ -25,24 +25,6 @@ fn signed_modes(changes: &str) -> impl Iterator<Item = (bool, char)> + '_ {
         }
         c => Some((adding, c)),
     })
-}
-
-/// The applied changes as a mode string (`+ov-k`), a sign only where it
-/// changes.
-#[derive(Default)]
-struct Applied {
-    text: String,
-    last_sign: Option<bool>,
-}
-
-impl Applied {
-    fn push(&mut self, adding: bool, mode: char) {
-        if self.last_sign != Some(adding) {
-            self.text.push(if adding { '+' } else { '-' });
-            self.last_sign = Some(adding);
-        }
-        self.text.push(mode);
-    }
 }
 
 pub fn mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
@@ -80,7 +62,7 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         ctx.reply(RPL_UMODEIS, &[modes]);
         return;
     };
-    let mut applied = Applied::default();
+    let mut applied = ModeString::default();
     let mut unknown = false;
     let registry = &ctx.server.registry;
     for (adding, c) in signed_modes(changes) {
@@ -101,8 +83,8 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if unknown {
         ctx.reply(ERR_UMODEUNKNOWNFLAG, &["Unknown MODE flag"]);
     }
-    if !applied.text.is_empty() {
-        ctx.send(Message::new("MODE", vec![me.clone(), applied.text]).with_source(me));
+    if !applied.is_empty() {
+        ctx.send(Message::new("MODE", vec![me.clone(), applied.as_str().to_string()]).with_source(me));
     }
 }
 
@@ -150,7 +132,7 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         ctx.reply(RPL_ENDOFBANLIST, &[chan_name, "End of channel ban list"]);
     }
     if !outcome.applied.is_empty() {
-        let mut text = outcome.applied.clone();
+        let mut text = outcome.applied.as_str().to_string();
         for a in &outcome.args {
             text.push(' ');
             text.push_str(a);
@@ -230,10 +212,65 @@ mod tests {
         let got: Vec<_> = signed_modes("+ov-k+l").collect();
         assert_eq!(got, vec![(true, 'o'), (true, 'v'), (false, 'k'), (true, 'l')]);
         assert_eq!(signed_modes("i").collect::<Vec<_>>(), vec![(true, 'i')]);
-        let mut applied = Applied::default();
+        let mut applied = ModeString::default();
         for (adding, c) in [(true, 'o'), (true, 'v'), (false, 'k')] {
             applied.push(adding, c);
         }
-        assert_eq!(applied.text, "+ov-k");
+        assert_eq!(applied.as_str(), "+ov-k");
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::super::testing::{codes, Harness};
+
+    #[test]
+    fn channel_modes_are_applied_by_operators_only() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let mut bob = h.user("bob");
+        h.run(&mut alice, "JOIN #room");
+        h.run(&mut bob, "JOIN #room");
+        assert_eq!(codes(&h.run(&mut bob, "MODE #room +m")), ["482"]);
+        h.received(&bob);
+        assert!(h.run(&mut alice, "MODE #room +mv bob").contains("MODE #room +mv bob"));
+        assert!(h.received(&bob).contains("MODE #room +mv bob"));
+        let out = h.run(&mut alice, "MODE #room");
+        assert!(out.contains(" 324 alice #room +mnt"), "{out}");
+    }
+
+    #[test]
+    fn bad_parameters_get_their_own_numerics() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        h.run(&mut alice, "JOIN #room");
+        assert_eq!(codes(&h.run(&mut alice, "MODE #room +l zero")), ["696"]);
+        assert_eq!(codes(&h.run(&mut alice, "MODE #room +k")), ["696"]);
+        assert_eq!(codes(&h.run(&mut alice, "MODE #room +z")), ["472"]);
+        assert_eq!(codes(&h.run(&mut alice, "MODE #room +o ghost")), ["441"]);
+        assert_eq!(codes(&h.run(&mut alice, "MODE #nowhere +m")), ["403"]);
+    }
+
+    #[test]
+    fn bans_are_listed_and_keep_banned_users_out() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let mut bob = h.user("bob");
+        h.run(&mut alice, "JOIN #room");
+        h.run(&mut alice, "MODE #room +b bob!*@*");
+        let list = h.run(&mut alice, "MODE #room b");
+        assert_eq!(codes(&list), ["367", "368"], "{list}");
+        assert_eq!(codes(&h.run(&mut bob, "JOIN #room")), ["474"]);
+    }
+
+    #[test]
+    fn user_modes_change_only_your_own() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let _bob = h.user("bob");
+        assert_eq!(codes(&h.run(&mut alice, "MODE bob +i")), ["502"]);
+        assert!(h.run(&mut alice, "MODE alice +i").contains("MODE alice +i"));
+        assert!(h.run(&mut alice, "MODE alice +o").is_empty(), "+o only through OPER");
+        assert!(h.run(&mut alice, "MODE alice").contains(" 221 alice +i"));
     }
 }

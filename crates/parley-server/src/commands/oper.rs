@@ -100,3 +100,36 @@ pub fn die(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     ctx.server.log.record("die", ctx.actor(), &[("oper", Value::Text(&oper_name)), ("reason", Value::Text(&reason))]);
     ctx.server.shutdown.trigger(ShutdownCause { by, reason });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{codes, Harness, OPER_PASSWORD};
+
+    #[test]
+    fn kill_and_die_need_an_operator() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let _bob = h.user("bob");
+        assert_eq!(codes(&h.run(&mut alice, "KILL bob :bye")), ["481"]);
+        assert_eq!(codes(&h.run(&mut alice, "DIE")), ["481"]);
+        assert!(h.server.shutdown.cause().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_operator_can_kill_and_close_the_server() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let bob = h.user("bob");
+        let wrong = h.run_deferred(&mut alice, "OPER admin wrong").await;
+        assert_eq!(codes(&wrong), ["464"]);
+        let granted = h.run_deferred(&mut alice, &format!("OPER admin :{OPER_PASSWORD}")).await;
+        assert_eq!(codes(&granted), ["381", "MODE"]);
+        assert!(h.run(&mut alice, "KILL bob :spam").contains("Killed bob: spam"));
+        let reason = bob.client.close_reason().expect("bob is being closed");
+        assert_eq!(reason.text(), "Killed (alice (spam))");
+        assert_eq!(codes(&h.run(&mut alice, "KILL parley.local")), ["483"]);
+        h.run(&mut alice, "DIE :maintenance");
+        let cause = h.server.shutdown.cause().expect("shutting down");
+        assert_eq!((cause.by.as_str(), cause.reason.as_str()), ("alice (operator admin)", "maintenance"));
+    }
+}

@@ -217,3 +217,57 @@ pub fn userhost(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     };
     ctx.reply(RPL_USERHOST, &[replies.join(" ")]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{codes, Harness};
+
+    #[test]
+    fn whois_describes_a_user_and_names_unknown_ones() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let _bob = h.user("bob");
+        let out = h.run(&mut alice, "WHOIS bob");
+        assert_eq!(codes(&out), ["311", "319", "312", "317", "318"], "{out}");
+        assert!(out.contains(" 319 alice bob #lobby"));
+        assert_eq!(codes(&h.run(&mut alice, "WHOIS ghost")), ["401", "318"]);
+    }
+
+    #[test]
+    fn who_hides_invisible_users_from_strangers_only() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let mut bob = h.user("bob");
+        h.run(&mut bob, "MODE bob +i");
+        // They share the lobby, so alice still sees bob.
+        assert!(h.run(&mut alice, "WHO b*").contains(" 352 alice * ~bob "));
+        h.run(&mut bob, "PART #lobby");
+        h.run(&mut alice, "PART #lobby");
+        assert_eq!(codes(&h.run(&mut alice, "WHO b*")), ["315"]);
+        assert_eq!(codes(&h.run(&mut alice, "WHO bob")), ["352", "315"], "by exact nick, always");
+    }
+
+    #[test]
+    fn ison_userhost_and_lusers_count_what_is_there() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let _bob = h.user("bob");
+        assert!(h.run(&mut alice, "ISON bob ghost alice").contains(" 303 alice :bob alice"));
+        assert!(h.run(&mut alice, "USERHOST bob").contains(" 302 alice bob=+~bob@127.0.0.1"));
+        let out = h.run(&mut alice, "LUSERS");
+        assert!(out.contains("There are 2 users and 0 invisible"), "{out}");
+        assert!(out.contains(" 254 alice 1 :channels formed"), "{out}");
+    }
+
+    #[test]
+    fn away_is_set_cleared_and_told_to_away_notify_peers() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let mut bob = h.user("bob");
+        h.run(&mut bob, "CAP REQ away-notify");
+        h.received(&bob);
+        assert_eq!(codes(&h.run(&mut alice, "AWAY :out")), ["306"]);
+        assert!(h.received(&bob).contains(":alice!~alice@127.0.0.1 AWAY out"));
+        assert_eq!(codes(&h.run(&mut alice, "AWAY")), ["305"]);
+    }
+}

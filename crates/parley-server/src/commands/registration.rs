@@ -210,3 +210,66 @@ fn welcome(ctx: &mut Ctx<'_>) {
     query::lusers(ctx);
     query::motd(ctx);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{codes, Harness};
+
+    #[test]
+    fn a_taken_nick_is_refused_with_433_and_another_is_accepted() {
+        let h = Harness::new();
+        let _alice = h.user("alice");
+        let mut s = h.connect();
+        assert_eq!(codes(&h.run(&mut s, "NICK Alice")), ["433"]);
+        assert_eq!(codes(&h.run(&mut s, "NICK bad!nick")), ["432"]);
+        assert!(h.run(&mut s, "NICK bob").is_empty());
+        let burst = h.run(&mut s, "USER bob 0 * :Bob");
+        assert_eq!(codes(&burst)[..4], ["001", "002", "003", "004"]);
+        assert!(burst.contains("JOIN #lobby"), "auto-joined: {burst}");
+    }
+
+    #[test]
+    fn registration_waits_for_cap_end() {
+        let h = Harness::new();
+        let mut s = h.connect();
+        let ls = h.run(&mut s, "CAP LS 302");
+        assert!(ls.contains("CAP * LS :") && ls.contains("message-tags"), "{ls}");
+        assert!(h.run(&mut s, "CAP REQ :server-time echo-message").contains("ACK"));
+        assert!(h.run(&mut s, "CAP REQ :no-such-cap").contains("NAK"));
+        h.run(&mut s, "NICK carol");
+        assert!(h.run(&mut s, "USER c 0 * :C").is_empty(), "no welcome before CAP END");
+        assert!(codes(&h.run(&mut s, "CAP END")).contains(&"001"));
+    }
+
+    #[test]
+    fn a_nick_change_reaches_channel_peers_and_frees_the_old_nick() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let bob = h.user("bob");
+        h.received(&bob);
+        assert!(h.run(&mut alice, "NICK alicia").starts_with(":alice!~alice@127.0.0.1 NICK alicia"));
+        assert!(h.received(&bob).contains(":alice!~alice@127.0.0.1 NICK alicia"));
+        let mut s = h.connect();
+        assert!(h.run(&mut s, "NICK alice").is_empty(), "the old nick is free");
+    }
+
+    #[test]
+    fn ping_is_answered_and_quit_ends_the_session_with_its_reason() {
+        let h = Harness::new();
+        let mut s = h.user("dave");
+        assert!(h.run(&mut s, "PING token").contains("PONG parley.local token"));
+        assert_eq!(codes(&h.run(&mut s, "PING")), ["409"]);
+        h.run(&mut s, "QUIT :gone fishing");
+        assert_eq!(s.quit.as_deref(), Some("Quit: gone fishing"));
+    }
+
+    #[test]
+    fn a_wrong_server_password_ends_the_connection() {
+        let h = Harness::with(|c| c.irc.password = Some("sesame".into()));
+        let mut s = h.connect();
+        h.run(&mut s, "PASS wrong");
+        h.run(&mut s, "NICK eve");
+        assert_eq!(codes(&h.run(&mut s, "USER e 0 * :E")), ["464"]);
+        assert!(s.quit.is_some() && !s.registered);
+    }
+}

@@ -179,6 +179,15 @@ impl Client {
         self.caps.store(caps, Ordering::Relaxed);
     }
 
+    /// Takes the bytes queued for a client without a socket (tests read
+    /// what a command sent to others this way).
+    #[cfg(test)]
+    pub fn take_pending(&self) -> BytesMut {
+        let mut q = self.lock();
+        q.writer_owns = false;
+        std::mem::take(&mut q.pending)
+    }
+
     /// Unix time of the last PRIVMSG/NOTICE this client sent.
     pub fn last_spoke(&self) -> i64 {
         self.last_spoke.load(Ordering::Relaxed)

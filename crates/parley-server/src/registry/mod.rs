@@ -17,7 +17,10 @@
 //! This is the seam a cluster backend sits behind: nothing outside this
 //! module knows how users and channels are stored.
 
+mod view;
+
 pub use crate::refusal::Refusal;
+pub use view::{Counts, View};
 
 use crate::caps;
 use crate::channel::{Channel, Member, MemberFlags, ModeOp, ModeOutcome, Topic};
@@ -26,7 +29,7 @@ use crate::relay::Relay;
 use parley_proto::{casefold, casefolded, Message};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
 /// A registered user as others see it.
 pub struct User {
@@ -70,15 +73,6 @@ struct State {
     oper_count: usize,
 }
 
-/// The numbers LUSERS reports.
-pub struct Counts {
-    pub users: usize,
-    pub invisible: usize,
-    pub opers: usize,
-    pub channels: usize,
-    pub max_users: usize,
-}
-
 /// What a successful join hands back to the joiner.
 pub struct Joined {
     pub name: String,
@@ -107,10 +101,6 @@ pub struct JoinLimits {
 pub struct Registry {
     state: RwLock<State>,
 }
-
-/// A read-only look at users and channels. Holds the read lock: drop it
-/// before anything slow, and it cannot be kept across an `.await`.
-pub struct View<'a>(RwLockReadGuard<'a, State>);
 
 impl Registry {
     /// An empty registry with the auto-join channels already made (they
@@ -365,7 +355,7 @@ impl Registry {
         let chan = st.channels.get_mut(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
         let outcome = chan.apply_modes(id, ops, &targets, nick, max_bans);
         let relay = (!outcome.applied.is_empty()).then(|| {
-            let mut params = vec![outcome.channel.clone(), outcome.applied.clone()];
+            let mut params = vec![outcome.channel.clone(), outcome.applied.as_str().to_string()];
             params.extend(outcome.args.iter().cloned());
             Relay::new(Message::new("MODE", params).with_source(mask), Vec::new())
         });
@@ -459,66 +449,6 @@ impl Registry {
     /// store's upload notices). Returns how many got it.
     pub fn announce(&self, name: &str, relay: &Relay) -> usize {
         self.read().0.send_to_channel(casefolded(name).as_ref(), relay, None)
-    }
-}
-
-impl View<'_> {
-    pub fn user(&self, id: ClientId) -> Option<&User> {
-        self.0.users.get(&id).map(|u| &**u)
-    }
-
-    pub fn user_by_nick(&self, nick: &str) -> Option<&User> {
-        self.0.id_by_nick(nick).and_then(|id| self.user(id))
-    }
-
-    pub fn id_by_nick(&self, nick: &str) -> Option<ClientId> {
-        self.0.id_by_nick(nick)
-    }
-
-    pub fn channel(&self, name: &str) -> Option<&Channel> {
-        self.0.channels.get(casefolded(name).as_ref())
-    }
-
-    /// By casefolded name, as kept in [`User::channels`].
-    pub fn channel_by_key(&self, key: &str) -> Option<&Channel> {
-        self.0.channels.get(key)
-    }
-
-    /// Every channel, with its casefolded name.
-    pub fn channels(&self) -> impl Iterator<Item = (&str, &Channel)> {
-        self.0.channels.iter().map(|(k, c)| (k.as_str(), c))
-    }
-
-    /// Every registered user.
-    pub fn users(&self) -> impl Iterator<Item = (ClientId, &User)> {
-        self.0.users.iter().map(|(id, u)| (*id, &**u))
-    }
-
-    /// NAMES entries for `chan` as a client with `caps` sees them.
-    pub fn name_entries(&self, chan: &Channel, caps: u32) -> Vec<String> {
-        self.0.name_entries(chan, caps, None)
-    }
-
-    pub fn shares_channel(&self, a: ClientId, b: ClientId) -> bool {
-        let (Some(ua), Some(ub)) = (self.user(a), self.user(b)) else {
-            return false;
-        };
-        ua.channels.iter().any(|c| ub.channels.contains(c))
-    }
-
-    pub fn is_member(&self, id: ClientId, channel: &str) -> bool {
-        self.channel(channel).is_some_and(|c| c.members.contains_key(&id))
-    }
-
-    pub fn counts(&self) -> Counts {
-        let st = &self.0;
-        Counts {
-            users: st.users.len(),
-            invisible: st.invisible_count,
-            opers: st.oper_count,
-            channels: st.channels.len(),
-            max_users: st.max_users,
-        }
     }
 }
 
@@ -621,83 +551,4 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(id: ClientId, nick: &str) -> User {
-        User {
-            client: Arc::new(Client::new(id, 1 << 16, None)),
-            addr: "127.0.0.1:1".parse().unwrap(),
-            nick: nick.into(),
-            user: "~u".into(),
-            host: "127.0.0.1".into(),
-            realname: "R".into(),
-            away: None,
-            invisible: false,
-            oper: None,
-            channels: Vec::new(),
-            signon: 0,
-        }
-    }
-
-    const LIMITS: JoinLimits = JoinLimits { max_channels: 10, quiet_above: 2 };
-
-    #[test]
-    fn nicks_are_unique_across_case_and_counts_follow_modes() {
-        let reg = Registry::new(&[], 0);
-        assert!(reg.register(1, user(1, "Alice")).is_ok());
-        assert_eq!(reg.register(2, user(2, "alice")), Err(Refusal::NickInUse("alice".into())));
-        assert!(reg.register(2, user(2, "bob")).is_ok());
-        assert!(reg.set_invisible(1, true) && !reg.set_invisible(1, true));
-        assert!(reg.set_oper(2, Some("admin".into())));
-        let c = reg.read().counts();
-        assert_eq!((c.invisible, c.opers), (1, 1));
-        reg.quit(1, None, 0);
-        reg.quit(2, None, 0);
-        let c = reg.read().counts();
-        assert_eq!((c.users, c.invisible, c.opers), (0, 0, 0));
-        assert!(reg.read().id_by_nick("alice").is_none());
-    }
-
-    #[test]
-    fn a_rename_frees_the_old_nick_and_refuses_a_taken_one() {
-        let reg = Registry::new(&[], 0);
-        reg.register(1, user(1, "alice")).unwrap();
-        reg.register(2, user(2, "bob")).unwrap();
-        assert_eq!(reg.rename(1, "BOB", "alice!~u@h".into()).err(), Some(Refusal::NickInUse("BOB".into())));
-        assert!(reg.rename(1, "carol", "alice!~u@h".into()).is_ok());
-        assert!(reg.read().id_by_nick("alice").is_none());
-        assert_eq!(reg.read().id_by_nick("Carol"), Some(1));
-        // A change of case only is the user's own nick.
-        assert!(reg.rename(1, "Carol", "carol!~u@h".into()).is_ok());
-    }
-
-    #[test]
-    fn the_creator_is_operator_and_a_keyed_channel_wants_its_key() {
-        let reg = Registry::new(&[], 0);
-        reg.register(1, user(1, "alice")).unwrap();
-        reg.register(2, user(2, "bob")).unwrap();
-        let joined = reg.join(1, "#Room", None, "alice!~u@h", 0, &LIMITS).unwrap().unwrap();
-        assert_eq!(joined.names, vec!["@alice"]);
-        assert!(reg.join(1, "#room", None, "alice!~u@h", 0, &LIMITS).unwrap().is_none(), "already in");
-        let ops = vec![ModeOp::Set { adding: true, mode: 'k', arg: Some("sesame".into()) }];
-        let (outcome, relay) = reg.change_channel_modes(1, "#room", ops, "alice", "alice!~u@h", 10).unwrap();
-        assert_eq!((outcome.applied.as_str(), relay.is_some()), ("+k", true));
-        assert_eq!(reg.join(2, "#room", None, "bob!~u@h", 0, &LIMITS).err(), Some(Refusal::BadKey("#Room".into())));
-        assert!(reg.join(2, "#room", Some("sesame"), "bob!~u@h", 0, &LIMITS).unwrap().is_some());
-        assert!(reg.read().is_member(2, "#ROOM"));
-    }
-
-    #[test]
-    fn the_last_member_leaving_ends_a_channel_but_not_the_lobby() {
-        let reg = Registry::new(&["#lobby".into()], 0);
-        reg.register(1, user(1, "alice")).unwrap();
-        reg.join(1, "#lobby", None, "a!u@h", 0, &LIMITS).unwrap();
-        reg.join(1, "#side", None, "a!u@h", 0, &LIMITS).unwrap();
-        reg.part(1, "#side", "", "a!u@h", 2).unwrap();
-        reg.part(1, "#lobby", "", "a!u@h", 2).unwrap();
-        assert!(reg.read().channel("#side").is_none());
-        assert!(reg.read().channel("#lobby").is_some());
-        assert_eq!(reg.part(1, "#lobby", "", "a!u@h", 2).err(), Some(Refusal::NotOnChannel("#lobby".into())));
-    }
-}
+mod tests;

@@ -1,0 +1,87 @@
+//! Running commands without a network, for the command modules' unit
+//! tests: a real `ServerState` over a temporary data directory, sessions
+//! whose clients have no socket, and what each one was sent, as text.
+
+use crate::activity_log::ActivityLog;
+use crate::config::Config;
+use crate::operators::Operators;
+use crate::outbound::Client;
+use crate::server::ServerState;
+use crate::session::{Ctx, Session};
+use crate::shutdown::Shutdown;
+use crate::tokens::Tokens;
+use parley_proto::MessageRef;
+use std::sync::Arc;
+
+pub const OPER_PASSWORD: &str = "correct horse";
+
+pub struct Harness {
+    pub server: ServerState,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        Harness::with(|_| {})
+    }
+
+    /// A server whose default config `tweak` adjusts first.
+    pub fn with(tweak: impl FnOnce(&mut Config)) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
+        tweak(&mut config);
+        let log = ActivityLog::open(&dir.path().join("server_log.txt"), 1 << 20, false).expect("log");
+        let (operators, _) = Operators::bootstrap(&config, Some(OPER_PASSWORD.into())).expect("operators");
+        let tokens = Tokens::load_or_create(&dir.path().join("jwt.key"), &config.server_name, 60).expect("tokens");
+        let server = ServerState::new(config, log, operators, tokens, None, None, Shutdown::new());
+        Harness { server, _dir: dir }
+    }
+
+    /// A connected, not yet registered session.
+    pub fn connect(&self) -> Session {
+        let id = self.server.connections.next_id();
+        let client = Arc::new(Client::new(id, 1 << 20, None));
+        self.server.connections.open(&client);
+        Session::new(id, "127.0.0.1:40000".parse().expect("addr"), client)
+    }
+
+    /// A registered session named `nick` (in the lobby, as every user
+    /// is), with its welcome burst already read.
+    pub fn user(&self, nick: &str) -> Session {
+        let mut s = self.connect();
+        self.run(&mut s, &format!("NICK {nick}"));
+        let burst = self.run(&mut s, &format!("USER {nick} 0 * :{nick} here"));
+        assert!(burst.contains(" 001 "), "{nick} did not register: {burst}");
+        s
+    }
+
+    /// Runs one line as `s` and returns what `s` was sent, as text.
+    pub fn run(&self, s: &mut Session, line: &str) -> String {
+        let msg = MessageRef::parse(line).expect("a parsable line");
+        let mut ctx = Ctx::new(&self.server, s);
+        let deferred = super::dispatch(&mut ctx, msg);
+        assert!(deferred.is_none(), "{line} has to be awaited: use run_deferred");
+        let out = ctx.take_output();
+        String::from_utf8(out.to_vec()).expect("UTF-8 output")
+    }
+
+    /// Runs one line that has to be awaited (OPER).
+    pub async fn run_deferred(&self, s: &mut Session, line: &str) -> String {
+        let msg = MessageRef::parse(line).expect("a parsable line");
+        let mut ctx = Ctx::new(&self.server, s);
+        let deferred = super::dispatch(&mut ctx, msg).expect("a command that awaits");
+        super::run_deferred(&mut ctx, deferred).await;
+        let out = ctx.take_output();
+        String::from_utf8(out.to_vec()).expect("UTF-8 output")
+    }
+
+    /// What others have queued for `s` since it last looked.
+    pub fn received(&self, s: &Session) -> String {
+        String::from_utf8(s.client.take_pending().to_vec()).expect("UTF-8 output")
+    }
+}
+
+/// The numeric codes (or commands) of each line of `text`, in order.
+pub fn codes(text: &str) -> Vec<&str> {
+    text.lines().filter_map(|l| l.split(' ').nth(1)).collect()
+}

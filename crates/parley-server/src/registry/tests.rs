@@ -1,0 +1,80 @@
+//! The registry's rules, without a server.
+
+use super::*;
+
+fn user(id: ClientId, nick: &str) -> User {
+    User {
+        client: Arc::new(Client::new(id, 1 << 16, None)),
+        addr: "127.0.0.1:1".parse().unwrap(),
+        nick: nick.into(),
+        user: "~u".into(),
+        host: "127.0.0.1".into(),
+        realname: "R".into(),
+        away: None,
+        invisible: false,
+        oper: None,
+        channels: Vec::new(),
+        signon: 0,
+    }
+}
+
+const LIMITS: JoinLimits = JoinLimits { max_channels: 10, quiet_above: 2 };
+
+#[test]
+fn nicks_are_unique_across_case_and_counts_follow_modes() {
+    let reg = Registry::new(&[], 0);
+    assert!(reg.register(1, user(1, "Alice")).is_ok());
+    assert_eq!(reg.register(2, user(2, "alice")), Err(Refusal::NickInUse("alice".into())));
+    assert!(reg.register(2, user(2, "bob")).is_ok());
+    assert!(reg.set_invisible(1, true) && !reg.set_invisible(1, true));
+    assert!(reg.set_oper(2, Some("admin".into())));
+    let c = reg.read().counts();
+    assert_eq!((c.invisible, c.opers), (1, 1));
+    reg.quit(1, None, 0);
+    reg.quit(2, None, 0);
+    let c = reg.read().counts();
+    assert_eq!((c.users, c.invisible, c.opers), (0, 0, 0));
+    assert!(reg.read().id_by_nick("alice").is_none());
+}
+
+#[test]
+fn a_rename_frees_the_old_nick_and_refuses_a_taken_one() {
+    let reg = Registry::new(&[], 0);
+    reg.register(1, user(1, "alice")).unwrap();
+    reg.register(2, user(2, "bob")).unwrap();
+    assert_eq!(reg.rename(1, "BOB", "alice!~u@h".into()).err(), Some(Refusal::NickInUse("BOB".into())));
+    assert!(reg.rename(1, "carol", "alice!~u@h".into()).is_ok());
+    assert!(reg.read().id_by_nick("alice").is_none());
+    assert_eq!(reg.read().id_by_nick("Carol"), Some(1));
+    // A change of case only is the user's own nick.
+    assert!(reg.rename(1, "Carol", "carol!~u@h".into()).is_ok());
+}
+
+#[test]
+fn the_creator_is_operator_and_a_keyed_channel_wants_its_key() {
+    let reg = Registry::new(&[], 0);
+    reg.register(1, user(1, "alice")).unwrap();
+    reg.register(2, user(2, "bob")).unwrap();
+    let joined = reg.join(1, "#Room", None, "alice!~u@h", 0, &LIMITS).unwrap().unwrap();
+    assert_eq!(joined.names, vec!["@alice"]);
+    assert!(reg.join(1, "#room", None, "alice!~u@h", 0, &LIMITS).unwrap().is_none(), "already in");
+    let ops = vec![ModeOp::Set { adding: true, mode: 'k', arg: Some("sesame".into()) }];
+    let (outcome, relay) = reg.change_channel_modes(1, "#room", ops, "alice", "alice!~u@h", 10).unwrap();
+    assert_eq!((outcome.applied.as_str(), relay.is_some()), ("+k", true));
+    assert_eq!(reg.join(2, "#room", None, "bob!~u@h", 0, &LIMITS).err(), Some(Refusal::BadKey("#Room".into())));
+    assert!(reg.join(2, "#room", Some("sesame"), "bob!~u@h", 0, &LIMITS).unwrap().is_some());
+    assert!(reg.read().is_member(2, "#ROOM"));
+}
+
+#[test]
+fn the_last_member_leaving_ends_a_channel_but_not_the_lobby() {
+    let reg = Registry::new(&["#lobby".into()], 0);
+    reg.register(1, user(1, "alice")).unwrap();
+    reg.join(1, "#lobby", None, "a!u@h", 0, &LIMITS).unwrap();
+    reg.join(1, "#side", None, "a!u@h", 0, &LIMITS).unwrap();
+    reg.part(1, "#side", "", "a!u@h", 2).unwrap();
+    reg.part(1, "#lobby", "", "a!u@h", 2).unwrap();
+    assert!(reg.read().channel("#side").is_none());
+    assert!(reg.read().channel("#lobby").is_some());
+    assert_eq!(reg.part(1, "#lobby", "", "a!u@h", 2).err(), Some(Refusal::NotOnChannel("#lobby".into())));
+}
