@@ -108,8 +108,9 @@ impl Message {
 }
 
 /// An IRC message that borrows its text from the line it was parsed from.
-/// A server's message path parses every line this way: it costs one
-/// allocation (the parameter list), where [`Message`] takes one per part.
+/// A server's message path parses every line this way: with no tags and at
+/// most eight parameters it allocates nothing, where [`Message`] takes an
+/// allocation per part.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageRef<'a> {
     /// Unescaped, so owned (rare on the message path: no tags, no allocation).

@@ -14,9 +14,7 @@
 //! nothing), and [`ActivityLog::flush`] is called on shutdown, so nothing is
 //! lost on a clean stop. The thread that records a message therefore makes
 //! no system call for it, and formats nothing: the quoting, the numbers and
-//! the timestamp are the writer's work, off the message path (one write a
-//! second cost less than a write every 8 KiB did, and a record costs about
-//! half its formatted line; docs/BENCHMARKS.md). The records are
+//! the timestamp are the writer's work, off the message path. The records are
 //! bounded (`log.buffer_bytes`): a thread that fills them writes them out
 //! itself.
 
@@ -179,9 +177,7 @@ impl ActivityLog {
     }
 
     /// Every PRIVMSG records one event, so this is on the message path: it
-    /// copies, and leaves all formatting to the writer (measured: formatting
-    /// the line here was 11 % of parleyd's instructions per message;
-    /// docs/BENCHMARKS.md).
+    /// copies, and leaves all formatting to the writer.
     fn append(&self, at: SystemTime, kind: &'static str, who: Who<'_>, fields: &[(&'static str, Value<'_>)]) {
         let full = {
             let mut records = self.pending.lock().unwrap_or_else(|p| p.into_inner());

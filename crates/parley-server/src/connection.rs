@@ -46,8 +46,7 @@ const READ_CHUNK: usize = 4096;
 /// The first read into an empty buffer (the usual case: each read's lines
 /// are handled and the buffer freed). Small enough for glibc's per-thread
 /// cache (requests up to 1,032 bytes), so a message costs no trip into the
-/// main allocator, whose larger requests also consolidate its free lists
-/// (`malloc_consolidate` was 2 % of parleyd's user CPU in the ping-pong).
+/// main allocator, whose larger requests also consolidate its free lists.
 /// A read that fills it leaves the readiness set, and the next read grows
 /// the buffer by `READ_CHUNK`.
 const FIRST_READ: usize = 1024;

@@ -2,8 +2,7 @@
 //! message's trip through the server allocates no buffer for reading it or
 //! for queueing it, while an idle connection still holds none: a buffer
 //! that empties goes back to its thread's slot, and the next connection
-//! that needs one there takes it (measured with callgrind: each saves a
-//! `malloc` and a `free` per message; docs/BENCHMARKS.md).
+//! that needs one there takes it.
 
 use bytes::BytesMut;
 use std::cell::Cell;

@@ -8,10 +8,8 @@
 //! earlier; input does not move it), and the tick wakes the tasks whose
 //! deadline has passed, which then look at their real deadline. So the
 //! runtime's timer wheel is empty while connections only talk, and a
-//! message costs no timer work at all: tokio's time driver does less at
-//! every wake-up when it holds no timers, and no `Sleep` is polled
-//! (together 258 of a private message's 6,057 instructions;
-//! docs/BENCHMARKS.md). Deadlines are seconds apart, so a tick's
+//! message costs no timer work at all (docs/BENCHMARKS.md, findings).
+//! Deadlines are seconds apart, so a tick's
 //! granularity is enough; the flood throttle, which paces a client within
 //! the second, keeps a tokio timer, armed only while it holds input back.
 //!

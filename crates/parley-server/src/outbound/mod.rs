@@ -59,7 +59,7 @@ pub type ClientId = u64;
 /// A map keyed by client id. Ids are assigned by the server, in sequence,
 /// never chosen by a client, so they need no keyed (DoS-resistant) hash:
 /// a multiplicative one is a fraction of SipHash's cost on every lookup of
-/// the message path (measured with callgrind; docs/BENCHMARKS.md).
+/// the message path.
 pub type IdMap<V> = std::collections::HashMap<ClientId, V, rustc_hash::FxBuildHasher>;
 
 /// Why [`Client::attention`] woke the connection task.
@@ -137,8 +137,7 @@ impl Drop for OutBatch {
         // their own tasks instead: they run on both cores, and each one
         // writes everything that reached it from every sender in the meantime
         // in one go, where direct writes would cost this task one system call
-        // per recipient per batch (measured: half the fan-out throughput and
-        // a far worse p99; docs/BENCHMARKS.md).
+        // per recipient per batch (docs/BENCHMARKS.md, fan-out).
         let direct = dirty.len() <= DIRECT_WRITE_MAX;
         for client in dirty.drain(..) {
             client.release(direct);
