@@ -351,33 +351,37 @@ fn limit(st: &FileState, peer: &Peer, caller: &Caller, what: &str, err: ApiError
     err
 }
 
-/// Streams the request body into a staged, fsynced, verified temp file.
-async fn receive(
-    st: &FileState,
-    peer: &Peer,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Staged, ApiError> {
-    let cfg = &st.config.files;
-    let declared: Option<u64> =
+fn too_big(st: &FileState) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("This server accepts files of at most {} bytes.", st.config.files.max_file_bytes),
+    )
+}
+
+fn no_space(why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "no_space",
+        format!("The file store is out of space ({why}); delete files or ask the administrator."),
+    )
+}
+
+/// What an upload's headers say about its body.
+struct Declared {
+    len: Option<u64>,
+    /// From `Repr-Digest` or `Content-Digest`.
+    sha256: Option<[u8; 32]>,
+}
+
+/// Reads and checks an upload's headers before any of its body: the
+/// declared size against the limit, no content coding, a well-formed
+/// digest.
+fn declared(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderMap) -> Result<Declared, ApiError> {
+    let len: Option<u64> =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let too_big = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("This server accepts files of at most {} bytes.", cfg.max_file_bytes),
-        )
-    };
-    let no_space = |why: &str| {
-        ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "no_space",
-            format!("The file store is out of space ({why}); delete files or ask the administrator."),
-        )
-    };
-    if declared.is_some_and(|n| n > cfg.max_file_bytes) {
-        return Err(limit(st, peer, caller, "file_too_large", too_big()));
+    if len.is_some_and(|n| n > st.config.files.max_file_bytes) {
+        return Err(limit(st, peer, caller, "file_too_large", too_big(st)));
     }
     // Bytes are stored exactly as sent: nothing is ever decompressed, so a
     // small body cannot expand into a huge file.
@@ -390,7 +394,7 @@ async fn receive(
             ));
         }
     }
-    let expected = match headers.get("repr-digest").or_else(|| headers.get("content-digest")) {
+    let sha256 = match headers.get("repr-digest").or_else(|| headers.get("content-digest")) {
         Some(v) => headers::parse_digest(v.to_str().unwrap_or("")).map_err(|_| {
             ApiError::bad_request(
                 "bad_digest_header",
@@ -399,25 +403,39 @@ async fn receive(
         })?,
         None => None,
     };
-    let reserve = declared.unwrap_or(0);
+    Ok(Declared { len, sha256 })
+}
+
+/// Refuses an upload of `reserve` bytes that would pass the quota or eat
+/// into the disk's free reserve.
+fn check_room(st: &FileState, peer: &Peer, caller: &Caller, reserve: u64) -> Result<(), ApiError> {
+    let cfg = &st.config.files;
     if st.store.total_bytes() + reserve > cfg.quota_bytes {
         return Err(limit(st, peer, caller, "quota", no_space("quota reached")));
     }
     if st.store.free_bytes().map_err(ApiError::internal)? < reserve.saturating_add(cfg.min_free_bytes) {
         return Err(limit(st, peer, caller, "disk_reserve", no_space("disk nearly full")));
     }
+    Ok(())
+}
+
+/// Streams the request body into a staged, fsynced, verified temp file.
+async fn receive(
+    st: &FileState,
+    peer: &Peer,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Staged, ApiError> {
+    let declared = declared(st, peer, caller, headers)?;
+    check_room(st, peer, caller, declared.len.unwrap_or(0))?;
     let Ok(_permit) = st.transfers.clone().try_acquire_owned() else {
-        return Err(limit(
-            st,
-            peer,
-            caller,
-            "transfers",
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "Too many transfers are running; try again in a few seconds.",
-            ),
-        ));
+        let busy = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Too many transfers are running; try again in a few seconds.",
+        );
+        return Err(limit(st, peer, caller, "transfers", busy));
     };
     let mut writer = st.store.stage().map_err(ApiError::internal)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
@@ -427,30 +445,56 @@ async fn receive(
         }
         writer.finish()
     });
+    let read = read_body(st, peer, caller, body, declared.len.is_none(), tx).await;
+    let written = disk.await.map_err(ApiError::internal)?;
+    let received = read?;
+    let (staged, digest) = match written {
+        Ok(done) => done,
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) => {
+            return Err(limit(st, peer, caller, "disk_full", no_space("disk full")));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    if staged.size != received {
+        return Err(ApiError::internal("write size differs from received size"));
+    }
+    if let Some(want) = declared.sha256.filter(|want| *want != digest) {
+        st.log.record("upload_refused", actor(peer, Some(caller)), &[("reason", Value::Text("digest_mismatch"))]);
+        return Err(ApiError::bad_request(
+            "digest_mismatch",
+            format!("The body's SHA-256 is {} but the digest header said {}; nothing was stored. Check the file and send it again.", hex::encode(digest), hex::encode(want)),
+        ));
+    }
+    Ok(staged)
+}
+
+/// Reads body frames into `tx` (the disk writer) with an idle timeout and
+/// a running size check (and, with no declared size, a running quota
+/// check). Returns the bytes received; dropping `tx` ends the writer.
+async fn read_body(
+    st: &FileState,
+    peer: &Peer,
+    caller: &Caller,
+    mut body: Body,
+    check_quota: bool,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) -> Result<u64, ApiError> {
+    let cfg = &st.config.files;
     let idle = Duration::from_secs(cfg.body_idle_timeout_secs);
-    let mut body = body;
     let mut received: u64 = 0;
-    let outcome: Result<(), ApiError> = loop {
+    loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
-                break Err(limit(
-                    st,
-                    peer,
-                    caller,
-                    "body_timeout",
-                    ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "stalled",
-                        format!(
-                            "The upload stalled for {} seconds and was dropped; nothing was stored.",
-                            idle.as_secs()
-                        ),
-                    ),
-                ))
+                let stalled = ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "stalled",
+                    format!("The upload stalled for {} seconds and was dropped; nothing was stored.", idle.as_secs()),
+                );
+                return Err(limit(st, peer, caller, "body_timeout", stalled));
             }
-            Ok(None) => break Ok(()),
+            Ok(None) => return Ok(received),
             Ok(Some(Err(e))) => {
-                break Err(ApiError::bad_request(
+                return Err(ApiError::bad_request(
                     "interrupted",
                     format!("The upload was interrupted ({e}); nothing was stored."),
                 ))
@@ -462,39 +506,16 @@ async fn receive(
         };
         received += data.len() as u64;
         if received > cfg.max_file_bytes {
-            break Err(limit(st, peer, caller, "file_too_large", too_big()));
+            return Err(limit(st, peer, caller, "file_too_large", too_big(st)));
         }
-        if declared.is_none() && st.store.total_bytes() + received > cfg.quota_bytes {
-            break Err(limit(st, peer, caller, "quota", no_space("quota reached")));
+        if check_quota && st.store.total_bytes() + received > cfg.quota_bytes {
+            return Err(limit(st, peer, caller, "quota", no_space("quota reached")));
         }
         if tx.send(data).await.is_err() {
-            // The disk side stopped: its error is reported below.
-            break Ok(());
-        }
-    };
-    drop(tx);
-    let written = disk.await.map_err(ApiError::internal)?;
-    outcome?;
-    let (staged, digest) = match written {
-        Ok(done) => done,
-        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) => {
-            return Err(limit(st, peer, caller, "disk_full", no_space("disk full")));
-        }
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    if staged.size != received {
-        return Err(ApiError::internal("write size differs from received size"));
-    }
-    if let Some(want) = expected {
-        if want != digest {
-            st.log.record("upload_refused", actor(peer, Some(caller)), &[("reason", Value::Text("digest_mismatch"))]);
-            return Err(ApiError::bad_request(
-                "digest_mismatch",
-                format!("The body's SHA-256 is {} but the digest header said {}; nothing was stored. Check the file and send it again.", hex::encode(digest), hex::encode(want)),
-            ));
+            // The disk side stopped: its error is reported by the caller.
+            return Ok(received);
         }
     }
-    Ok(staged)
 }
 
 /// Commits a staged upload, answers, announces and logs it.
