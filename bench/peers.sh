@@ -10,6 +10,12 @@
 #   SERVERS="parleyd ngircd" SCENARIOS="fanout pingpong" bench/peers.sh
 #   OUT=/tmp/mybench bench/peers.sh     # where results go
 #
+# Before/after a change: PARLEYD_BEFORE names an earlier parleyd build,
+# which runs as `parleyd-before` beside this tree's (listed by default when
+# set; its version line: see bench/servers.sh). With only parleyd,
+# parleyd-before and the sink, no peer is installed:
+#   PARLEYD_BEFORE=/tmp/before/target/release/parleyd SERVERS="parleyd parleyd-before" bench/peers.sh
+#
 # Needs root (apt-get, and ircd-hybrid runs as nobody in its own mount
 # namespace). Everything it starts listens on 127.0.0.1 only and is
 # stopped before it exits.
@@ -17,7 +23,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-3}
-SERVERS=${SERVERS:-parleyd ngircd inspircd hybrid}
+SERVERS=${SERVERS:-parleyd ${PARLEYD_BEFORE:+parleyd-before }ngircd inspircd hybrid}
 SCENARIOS=${SCENARIOS:-pingpong fanout idle storm lobby}
 # The crowded lobby takes ~90 s per classic server (they all hit the
 # deadline); by default it runs for them in the first round only.
@@ -46,6 +52,14 @@ source "$REPO/bench/servers.sh"
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
+for s in $SERVERS; do
+    port_of "$s" >/dev/null || exit 1
+    if [ "$s" = parleyd-before ] && [ ! -x "${PARLEYD_BEFORE:-}" ]; then
+        echo "parleyd-before is listed: set PARLEYD_BEFORE to an earlier parleyd binary" >&2
+        exit 1
+    fi
+done
+
 # Servers running side by side (the ping-pong), stopped on exit too.
 RUNNING=()
 
@@ -59,15 +73,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== installing peers and building (results in $OUT)"
-install_peers
-(cd "$REPO" && cargo build --release -q -p parley-bench -p parley-server)
+# shellcheck disable=SC2086
+if needs_peers $SERVERS; then
+    echo "== installing peers and building (results in $OUT)"
+    install_peers
+else
+    echo "== building (results in $OUT)"
+fi
 # Run copies, so a rebuild during the run cannot change what is measured.
+# The earlier build is copied (and described) first: it may be this tree's
+# own target/release/parleyd, which the build below replaces.
+if [ -n "${PARLEYD_BEFORE:-}" ]; then
+    PARLEYD_BEFORE_VERSION=$(before_version)
+    cp -p "$PARLEYD_BEFORE" "$OUT/bin/parleyd-before"
+fi
+(cd "$REPO" && cargo build --release -q -p parley-bench -p parley-server)
 cp "$REPO/target/release/parleyd" "$REPO/target/release/ircload" "$OUT/bin/"
 BIN="$OUT/bin"
 CONF="$OUT/conf"
 write_configs "$CONF"
-start_dns "$OUT"
+# shellcheck disable=SC2086
+if needs_peers $SERVERS; then
+    start_dns "$OUT"
+fi
 
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -172,7 +200,10 @@ for round in $(seq 1 "$ROUNDS"); do
                 ;;
             lobby)
                 for s in "${servers[@]}"; do
-                    if [ "$s" != parleyd ] && [ "$round" -gt "$LOBBY_PEER_ROUNDS" ]; then continue; fi
+                    case "$s" in
+                        parleyd | parleyd-before) ;;
+                        *) if [ "$round" -gt "$LOBBY_PEER_ROUNDS" ]; then continue; fi ;;
+                    esac
                     run "$s" lobby "" "$round" --users "$LOBBY_USERS" --join-deadline 60 --message-deadline 30
                 done
                 ;;

@@ -12,7 +12,15 @@
 #   - up to 100 channels per user, nicks up to 30 characters
 #   - ping interval 10 minutes (no PING traffic during a run)
 #
-# Ports: BASE_PORT + 1 parleyd, +2 ngircd, +3 inspircd, +4 ircd-hybrid, +5 sink.
+# Ports: BASE_PORT + 1 parleyd, +2 ngircd, +3 inspircd, +4 ircd-hybrid, +5 sink,
+# +6 parleyd-before.
+#
+# parleyd-before is an earlier build of parleyd, for before/after runs of a
+# change: the binary PARLEYD_BEFORE names, run with parleyd's config and
+# flags. Its version line gives PARLEYD_BEFORE_COMMIT if set, else the
+# commit checked out where the binary was built when that is another work
+# tree (say `git worktree add /tmp/before <commit>`), else the binary's path
+# and build time.
 
 BASE_PORT=${BASE_PORT:-16600}
 HYBRID_ROOT=${HYBRID_ROOT:-/opt/parley-bench/ircd-hybrid}
@@ -24,8 +32,22 @@ port_of() {
         inspircd) echo $((BASE_PORT + 3)) ;;
         hybrid) echo $((BASE_PORT + 4)) ;;
         sink) echo $((BASE_PORT + 5)) ;;
+        parleyd-before) echo $((BASE_PORT + 6)) ;;
         *) echo "unknown server $1" >&2; return 1 ;;
     esac
+}
+
+# needs_peers SERVER...: true when one of them is a peer (installed from
+# Debian), false for parleyd, parleyd-before and the sink alone.
+needs_peers() {
+    local s
+    for s in "$@"; do
+        case "$s" in
+            parleyd | parleyd-before | sink) ;;
+            *) return 0 ;;
+        esac
+    done
+    return 1
 }
 
 # Installs the three peers from Debian. ngircd and ircd-hybrid conflict
@@ -53,9 +75,31 @@ install_peers() {
     # init, it listens on 6667, which the benchmark ports avoid.
 }
 
+# The commit of the work tree $1, with '+local changes' if the server's
+# sources differ from it.
+tree_commit() {
+    echo "$(git -C "$1" rev-parse --short HEAD)$(git -C "$1" diff --quiet HEAD -- crates/parley-server crates/parley-proto || echo '+local changes')"
+}
+
+before_version() {
+    local bin tree
+    bin=$(realpath "$PARLEYD_BEFORE")
+    if [ -n "${PARLEYD_BEFORE_COMMIT:-}" ]; then
+        echo "parleyd-before $PARLEYD_BEFORE_COMMIT ($bin)"
+    elif tree=$(git -C "$(dirname "$bin")" rev-parse --show-toplevel 2>/dev/null) &&
+        [ "$(realpath "$tree")" != "$(realpath "$REPO")" ]; then
+        echo "parleyd-before $(tree_commit "$tree") ($bin)"
+    else
+        # Built in this tree at some earlier commit: which one, only the
+        # person who built it knows.
+        echo "parleyd-before $bin, built $(date -u -r "$bin" +%Y-%m-%dT%H:%M:%SZ)"
+    fi
+}
+
 server_version() {
     case "$1" in
-        parleyd) echo "parleyd $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- crates/parley-server crates/parley-proto || echo '+local changes')" ;;
+        parleyd) echo "parleyd $(tree_commit "$REPO")" ;;
+        parleyd-before) echo "${PARLEYD_BEFORE_VERSION:-$(before_version)}" ;;
         ngircd) ngircd --version 2>/dev/null | head -1 ;;
         inspircd) dpkg-query -W -f='inspircd ${Version}' inspircd ;;
         hybrid) echo "ircd-hybrid $(cat "$HYBRID_ROOT/VERSION" 2>/dev/null)" ;;
@@ -204,10 +248,13 @@ start_server() {
     port=$(port_of "$name")
     local log="$dir/$name.stderr"
     case "$name" in
-        parleyd)
-            rm -rf "$dir/parley-data"
-            "$BIN/parleyd" --data-dir "$dir/parley-data" --irc-listen "127.0.0.1:$port" \
-                --http-listen 127.0.0.1:0 --config "$dir/parleyd.toml" >"$dir/parleyd.stdout" 2>"$log" &
+        parleyd | parleyd-before)
+            # Both may run at once (the ping-pong): each its own data.
+            local data="$dir/parley-data"
+            [ "$name" = parleyd ] || data="$dir/$name-data"
+            rm -rf "$data"
+            "$BIN/$name" --data-dir "$data" --irc-listen "127.0.0.1:$port" \
+                --http-listen 127.0.0.1:0 --config "$dir/parleyd.toml" >"$dir/$name.stdout" 2>"$log" &
             SERVER_PID=$!
             ;;
         ngircd)

@@ -34,6 +34,8 @@ cleanup() {
 trap cleanup EXIT
 
 write_configs "$dir/conf" >/dev/null
+# Made here, not by the server's redirect: the loop below may read it first.
+: >"$dir/stdout"
 "$BIN/parleyd" --data-dir "$dir/data" --irc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
     --config "$dir/conf/parleyd.toml" >"$dir/stdout" 2>"$dir/stderr" &
 pid=$!
