@@ -218,8 +218,7 @@ mod tests {
 
     #[test]
     fn the_creator_of_a_channel_is_its_operator_and_sees_the_names() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
+        let (h, [mut alice]) = Harness::start(["alice"]);
         let out = h.run(&mut alice, "JOIN #Room");
         assert!(out.starts_with(":alice!~alice@127.0.0.1 JOIN #Room\r\n"), "{out}");
         assert!(out.contains(" 353 alice = #Room @alice"), "{out}");
@@ -228,8 +227,7 @@ mod tests {
 
     #[test]
     fn joins_are_answered_in_order_one_channel_after_another() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
+        let (h, [mut alice]) = Harness::start(["alice"]);
         let out = h.run(&mut alice, "JOIN #a,#b");
         let order: Vec<&str> = out.lines().filter_map(|l| l.split(' ').nth(1)).collect();
         assert_eq!(order, ["JOIN", "353", "366", "JOIN", "353", "366"], "{out}");
@@ -238,10 +236,7 @@ mod tests {
     #[test]
     fn part_and_kick_follow_the_rules() {
         let h = Harness::new();
-        let mut alice = h.user("alice");
-        let mut bob = h.user("bob");
-        h.run(&mut alice, "JOIN #room");
-        h.run(&mut bob, "JOIN #room");
+        let [mut alice, mut bob] = h.in_channel("#room", ["alice", "bob"]);
         assert_eq!(codes(&h.run(&mut bob, "KICK #room alice")), ["482"]);
         assert_eq!(codes(&h.run(&mut alice, "KICK #room nobody")), ["441"]);
         h.received(&bob);
@@ -254,10 +249,7 @@ mod tests {
     #[test]
     fn topic_needs_an_operator_under_t_and_reaches_everyone() {
         let h = Harness::new();
-        let mut alice = h.user("alice");
-        let mut bob = h.user("bob");
-        h.run(&mut alice, "JOIN #room");
-        h.run(&mut bob, "JOIN #room");
+        let [mut alice, mut bob] = h.in_channel("#room", ["alice", "bob"]);
         assert_eq!(codes(&h.run(&mut bob, "TOPIC #room :mine")), ["482"]);
         h.received(&bob);
         assert!(h.run(&mut alice, "TOPIC #room :plans").contains("TOPIC #room plans"));
@@ -267,9 +259,7 @@ mod tests {
 
     #[test]
     fn an_invitation_opens_an_invite_only_channel() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let mut bob = h.user("bob");
+        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
         h.run(&mut alice, "JOIN #club");
         h.run(&mut alice, "MODE #club +i");
         assert_eq!(codes(&h.run(&mut bob, "JOIN #club")), ["473"]);
@@ -280,8 +270,7 @@ mod tests {
 
     #[test]
     fn list_shows_channels_with_their_counts() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
+        let (h, [mut alice]) = Harness::start(["alice"]);
         h.run(&mut alice, "JOIN #room");
         let out = h.run(&mut alice, "LIST");
         assert!(out.contains(" 322 alice #lobby 1 :") && out.contains(" 322 alice #room 1 :"), "{out}");

@@ -27,8 +27,7 @@ mod tests {
 
     #[test]
     fn a_token_is_issued_for_the_file_store_and_names_the_session() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
+        let (h, [mut alice]) = Harness::start(["alice"]);
         let out = h.run(&mut alice, "EXTJWT *");
         let token = out.trim_end().rsplit(' ').next().expect("a token");
         let claims = h.server.tokens.verify(token, crate::clock::unix_now()).expect("a valid token");

@@ -120,10 +120,7 @@ mod tests {
 
     #[test]
     fn a_channel_message_reaches_every_other_member_once() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let bob = h.user("bob");
-        let carol = h.user("carol");
+        let (h, [mut alice, bob, carol]) = Harness::start(["alice", "bob", "carol"]);
         for s in [&alice, &bob, &carol] {
             h.received(s);
         }
@@ -135,8 +132,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_target_and_notices_never_get_one() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
+        let (h, [mut alice]) = Harness::start(["alice"]);
         assert_eq!(codes(&h.run(&mut alice, "PRIVMSG nobody :hi")), ["401"]);
         assert_eq!(codes(&h.run(&mut alice, "PRIVMSG #nowhere :hi")), ["403"]);
         assert_eq!(codes(&h.run(&mut alice, "PRIVMSG alice")), ["412"]);
@@ -148,9 +144,7 @@ mod tests {
 
     #[test]
     fn a_private_message_reports_away_and_echoes_when_asked() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let mut bob = h.user("bob");
+        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
         h.run(&mut bob, "AWAY :lunch");
         let reply = h.run(&mut alice, "PRIVMSG bob :are you there");
         assert!(reply.contains(" 301 alice bob lunch"), "{reply}");

@@ -227,10 +227,7 @@ mod apply_tests {
     #[test]
     fn channel_modes_are_applied_by_operators_only() {
         let h = Harness::new();
-        let mut alice = h.user("alice");
-        let mut bob = h.user("bob");
-        h.run(&mut alice, "JOIN #room");
-        h.run(&mut bob, "JOIN #room");
+        let [mut alice, mut bob] = h.in_channel("#room", ["alice", "bob"]);
         assert_eq!(codes(&h.run(&mut bob, "MODE #room +m")), ["482"]);
         h.received(&bob);
         assert!(h.run(&mut alice, "MODE #room +mv bob").contains("MODE #room +mv bob"));
@@ -241,8 +238,7 @@ mod apply_tests {
 
     #[test]
     fn bad_parameters_get_their_own_numerics() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
+        let (h, [mut alice]) = Harness::start(["alice"]);
         h.run(&mut alice, "JOIN #room");
         assert_eq!(codes(&h.run(&mut alice, "MODE #room +l zero")), ["696"]);
         assert_eq!(codes(&h.run(&mut alice, "MODE #room +k")), ["696"]);
@@ -253,9 +249,7 @@ mod apply_tests {
 
     #[test]
     fn bans_are_listed_and_keep_banned_users_out() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let mut bob = h.user("bob");
+        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
         h.run(&mut alice, "JOIN #room");
         h.run(&mut alice, "MODE #room +b bob!*@*");
         let list = h.run(&mut alice, "MODE #room b");
@@ -265,9 +259,7 @@ mod apply_tests {
 
     #[test]
     fn user_modes_change_only_your_own() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let _bob = h.user("bob");
+        let (h, [mut alice, _bob]) = Harness::start(["alice", "bob"]);
         assert_eq!(codes(&h.run(&mut alice, "MODE bob +i")), ["502"]);
         assert!(h.run(&mut alice, "MODE alice +i").contains("MODE alice +i"));
         assert!(h.run(&mut alice, "MODE alice +o").is_empty(), "+o only through OPER");

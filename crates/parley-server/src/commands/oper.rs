@@ -107,9 +107,7 @@ mod tests {
 
     #[test]
     fn kill_and_die_need_an_operator() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let _bob = h.user("bob");
+        let (h, [mut alice, _bob]) = Harness::start(["alice", "bob"]);
         assert_eq!(codes(&h.run(&mut alice, "KILL bob :bye")), ["481"]);
         assert_eq!(codes(&h.run(&mut alice, "DIE")), ["481"]);
         assert!(h.server.shutdown.cause().is_none());
@@ -117,9 +115,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_operator_can_kill_and_close_the_server() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let bob = h.user("bob");
+        let (h, [mut alice, bob]) = Harness::start(["alice", "bob"]);
         let wrong = h.run_deferred(&mut alice, "OPER admin wrong").await;
         assert_eq!(codes(&wrong), ["464"]);
         let granted = h.run_deferred(&mut alice, &format!("OPER admin :{OPER_PASSWORD}")).await;

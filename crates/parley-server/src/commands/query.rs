@@ -224,9 +224,7 @@ mod tests {
 
     #[test]
     fn whois_describes_a_user_and_names_unknown_ones() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let _bob = h.user("bob");
+        let (h, [mut alice, _bob]) = Harness::start(["alice", "bob"]);
         let out = h.run(&mut alice, "WHOIS bob");
         assert_eq!(codes(&out), ["311", "319", "312", "317", "318"], "{out}");
         assert!(out.contains(" 319 alice bob #lobby"));
@@ -235,9 +233,7 @@ mod tests {
 
     #[test]
     fn who_hides_invisible_users_from_strangers_only() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let mut bob = h.user("bob");
+        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
         h.run(&mut bob, "MODE bob +i");
         // They share the lobby, so alice still sees bob.
         assert!(h.run(&mut alice, "WHO b*").contains(" 352 alice * ~bob "));
@@ -249,9 +245,7 @@ mod tests {
 
     #[test]
     fn ison_userhost_and_lusers_count_what_is_there() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let _bob = h.user("bob");
+        let (h, [mut alice, _bob]) = Harness::start(["alice", "bob"]);
         assert!(h.run(&mut alice, "ISON bob ghost alice").contains(" 303 alice :bob alice"));
         assert!(h.run(&mut alice, "USERHOST bob").contains(" 302 alice bob=+~bob@127.0.0.1"));
         let out = h.run(&mut alice, "LUSERS");
@@ -261,9 +255,7 @@ mod tests {
 
     #[test]
     fn away_is_set_cleared_and_told_to_away_notify_peers() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let mut bob = h.user("bob");
+        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
         h.run(&mut bob, "CAP REQ away-notify");
         h.received(&bob);
         assert_eq!(codes(&h.run(&mut alice, "AWAY :out")), ["306"]);

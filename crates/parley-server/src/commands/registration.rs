@@ -217,8 +217,7 @@ mod tests {
 
     #[test]
     fn a_taken_nick_is_refused_with_433_and_another_is_accepted() {
-        let h = Harness::new();
-        let _alice = h.user("alice");
+        let (h, [_alice]) = Harness::start(["alice"]);
         let mut s = h.connect();
         assert_eq!(codes(&h.run(&mut s, "NICK Alice")), ["433"]);
         assert_eq!(codes(&h.run(&mut s, "NICK bad!nick")), ["432"]);
@@ -243,9 +242,7 @@ mod tests {
 
     #[test]
     fn a_nick_change_reaches_channel_peers_and_frees_the_old_nick() {
-        let h = Harness::new();
-        let mut alice = h.user("alice");
-        let bob = h.user("bob");
+        let (h, [mut alice, bob]) = Harness::start(["alice", "bob"]);
         h.received(&bob);
         assert!(h.run(&mut alice, "NICK alicia").starts_with(":alice!~alice@127.0.0.1 NICK alicia"));
         assert!(h.received(&bob).contains(":alice!~alice@127.0.0.1 NICK alicia"));
@@ -255,8 +252,7 @@ mod tests {
 
     #[test]
     fn ping_is_answered_and_quit_ends_the_session_with_its_reason() {
-        let h = Harness::new();
-        let mut s = h.user("dave");
+        let (h, [mut s]) = Harness::start(["dave"]);
         assert!(h.run(&mut s, "PING token").contains("PONG parley.local token"));
         assert_eq!(codes(&h.run(&mut s, "PING")), ["409"]);
         h.run(&mut s, "QUIT :gone fishing");

@@ -37,6 +37,13 @@ impl Harness {
         Harness { server, _dir: dir }
     }
 
+    /// A server with default config and these users registered, in order.
+    pub fn start<const N: usize>(nicks: [&str; N]) -> (Harness, [Session; N]) {
+        let h = Harness::new();
+        let users = nicks.map(|nick| h.user(nick));
+        (h, users)
+    }
+
     /// A connected, not yet registered session.
     pub fn connect(&self) -> Session {
         let id = self.server.connections.next_id();
@@ -53,6 +60,20 @@ impl Harness {
         let burst = self.run(&mut s, &format!("USER {nick} 0 * :{nick} here"));
         assert!(burst.contains(" 001 "), "{nick} did not register: {burst}");
         s
+    }
+
+    /// Registered users who all joined `channel`, in order (so the first
+    /// is its operator), with nothing left unread.
+    pub fn in_channel<const N: usize>(&self, channel: &str, nicks: [&str; N]) -> [Session; N] {
+        let sessions = nicks.map(|nick| {
+            let mut s = self.user(nick);
+            self.run(&mut s, &format!("JOIN {channel}"));
+            s
+        });
+        for s in &sessions {
+            self.received(s);
+        }
+        sessions
     }
 
     /// Runs one line as `s` and returns what `s` was sent, as text.

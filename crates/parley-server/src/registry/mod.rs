@@ -222,12 +222,8 @@ impl Registry {
         mask: &str,
         quiet_above: usize,
     ) -> Result<Announced, Refusal> {
-        let key = casefold(name);
         let mut st = self.write();
-        let chan = st.channels.get(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
-        if !chan.members.contains_key(&id) {
-            return Err(Refusal::NotOnChannel(chan.name.clone()));
-        }
+        let (key, chan) = st.channel_of(id, name)?;
         let mut params = vec![chan.name.clone()];
         if !reason.is_empty() {
             params.push(reason.to_string());
@@ -250,12 +246,8 @@ impl Registry {
         nick: &str,
         mask: &str,
     ) -> Result<Announced, Refusal> {
-        let key = casefold(name);
         let mut st = self.write();
-        let chan = st.channels.get_mut(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
-        if !chan.members.contains_key(&id) {
-            return Err(Refusal::NotOnChannel(chan.name.clone()));
-        }
+        let (key, chan) = st.channel_of(id, name)?;
         if chan.modes.topic_ops_only && !chan.is_op(id) {
             return Err(Refusal::ChanOpPrivsNeeded(chan.name.clone()));
         }
@@ -276,11 +268,8 @@ impl Registry {
     pub fn invite(&self, id: ClientId, nick: &str, name: &str, mask: &str) -> Result<(String, String), Refusal> {
         let mut st = self.write();
         let target = st.id_by_nick(nick).ok_or_else(|| Refusal::NoSuchNick(nick.to_string()))?;
-        let chan = st.channels.get_mut(casefolded(name).as_ref()).ok_or_else(|| Refusal::NoSuchChannel(name.into()))?;
+        let (_, chan) = st.channel_of(id, name)?;
         let channel = chan.name.clone();
-        if !chan.members.contains_key(&id) {
-            return Err(Refusal::NotOnChannel(channel));
-        }
         if chan.members.contains_key(&target) {
             return Err(Refusal::UserOnChannel { nick: nick.to_string(), channel });
         }
@@ -307,14 +296,10 @@ impl Registry {
         reason: &str,
         mask: &str,
     ) -> Result<(Announced, String), Refusal> {
-        let key = casefold(name);
         let mut st = self.write();
         let target = st.id_by_nick(nick);
-        let chan = st.channels.get(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
+        let (key, chan) = st.channel_of(id, name)?;
         let channel = chan.name.clone();
-        if !chan.members.contains_key(&id) {
-            return Err(Refusal::NotOnChannel(channel));
-        }
         if !chan.is_op(id) {
             return Err(Refusal::ChanOpPrivsNeeded(channel));
         }
@@ -453,6 +438,17 @@ impl Registry {
 }
 
 impl State {
+    /// Channel `name` (with its casefolded key) if it exists and `id` is
+    /// in it.
+    fn channel_of(&mut self, id: ClientId, name: &str) -> Result<(String, &mut Channel), Refusal> {
+        let key = casefold(name);
+        let chan = self.channels.get_mut(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
+        if !chan.members.contains_key(&id) {
+            return Err(Refusal::NotOnChannel(chan.name.clone()));
+        }
+        Ok((key, chan))
+    }
+
     fn id_by_nick(&self, nick: &str) -> Option<ClientId> {
         self.nicks.get(casefolded(nick).as_ref()).copied()
     }
