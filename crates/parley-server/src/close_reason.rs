@@ -20,13 +20,12 @@ pub enum CloseReason {
     },
     /// Its socket failed.
     WriteError,
-    /// An operator's KILL: who (nick) and why.
-    Killed {
-        by: String,
-        reason: String,
-    },
+    /// An operator's KILL: who (nick) and why. Boxed, as is the shutdown's
+    /// cause, so the reason every client's queue keeps room for stays the
+    /// size of one string.
+    Killed(Box<(String, String)>),
     /// The server is stopping.
-    Shutdown(ShutdownCause),
+    Shutdown(Box<ShutdownCause>),
 }
 
 impl CloseReason {
@@ -38,7 +37,7 @@ impl CloseReason {
             CloseReason::RegistrationTimeout => Cow::Borrowed("Registration timed out"),
             CloseReason::PingTimeout { secs } => Cow::Owned(format!("Ping timeout: {secs} seconds")),
             CloseReason::WriteError => Cow::Borrowed("Write error"),
-            CloseReason::Killed { by, reason } => Cow::Owned(format!("Killed ({by} ({reason}))")),
+            CloseReason::Killed(kill) => Cow::Owned(format!("Killed ({} ({}))", kill.0, kill.1)),
             CloseReason::Shutdown(cause) => {
                 Cow::Owned(format!("Server shutting down: closed by {} ({})", cause.by, cause.reason))
             }

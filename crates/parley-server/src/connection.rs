@@ -234,7 +234,7 @@ fn read_loop<'a, R: Incoming + 'a>(
         // A shutdown that began before this connection was listed woke
         // nobody here: it is seen now. Later ones wake `attention`.
         if let Some(cause) = server.shutdown.cause() {
-            return CloseReason::Shutdown(cause);
+            return CloseReason::Shutdown(Box::new(cause));
         }
         loop {
             // One clock reading per turn, for the flood bucket and liveness.
@@ -246,7 +246,7 @@ fn read_loop<'a, R: Incoming + 'a>(
             let throttled_until = match handle_input(s, server, &mut input, now) {
                 Step::Wait(until) => until,
                 Step::Deferred(command) => {
-                    commands::run_deferred(&mut Ctx::new(server, s), command).await;
+                    commands::run_deferred(server, s, command).await;
                     continue;
                 }
                 Step::End(end) => return end,
@@ -283,7 +283,7 @@ fn read_loop<'a, R: Incoming + 'a>(
                         }
                     }
                     if let Some(cause) = server.shutdown.cause() {
-                        return CloseReason::Shutdown(cause);
+                        return CloseReason::Shutdown(Box::new(cause));
                     }
                     return client.close_reason().unwrap_or_else(|| CloseReason::Left("Closed".into()));
                 }

@@ -7,6 +7,7 @@ use crate::outbound::Client;
 use crate::refusal::Refusal;
 use crate::relay::Relay;
 use crate::server::ServerState;
+use crate::spare;
 use bytes::BytesMut;
 use parley_proto::{write_line, Message};
 use std::cell::RefCell;
@@ -128,9 +129,14 @@ pub struct Ctx<'a> {
 impl Drop for Ctx<'_> {
     fn drop(&mut self) {
         let out = self.out.get_mut();
+        if out.capacity() == 0 {
+            return;
+        }
         if !out.is_empty() {
             self.session.client.push(out);
+            out.clear();
         }
+        spare::give(spare::Slot::Replies, out);
     }
 }
 
@@ -150,9 +156,18 @@ impl<'a> Ctx<'a> {
         self.session.nick.as_deref().unwrap_or("*")
     }
 
+    /// The reply buffer, taken from the thread's spare on first use.
+    fn out(&self) -> std::cell::RefMut<'_, BytesMut> {
+        let mut out = self.out.borrow_mut();
+        if out.capacity() == 0 {
+            *out = spare::take(spare::Slot::Replies);
+        }
+        out
+    }
+
     /// Adds an encoded line.
     pub fn send_bytes(&self, bytes: &[u8]) {
-        self.out.borrow_mut().extend_from_slice(bytes);
+        self.out().extend_from_slice(bytes);
     }
 
     /// Adds this client's copy of a line relayed to others.
@@ -166,7 +181,7 @@ impl<'a> Ctx<'a> {
         if self.session.has_cap(caps::SERVER_TIME) && msg.tags.is_empty() {
             msg.tags.push(parley_proto::Tag { key: "time".into(), value: Some(crate::clock::now_tag()) });
         }
-        msg.write_to(&mut self.out.borrow_mut());
+        msg.write_to(&mut self.out());
     }
 
     /// A numeric reply: `:server CODE <nick> params...`.
@@ -174,7 +189,7 @@ impl<'a> Ctx<'a> {
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(self.target());
         all.extend(params.iter().map(|p| p.as_ref()));
-        write_line(Some(&self.server.config.server_name), code, all.into_iter(), &mut self.out.borrow_mut());
+        write_line(Some(&self.server.config.server_name), code, all.into_iter(), &mut self.out());
     }
 
     /// The numeric for a refusal.
@@ -188,7 +203,7 @@ impl<'a> Ctx<'a> {
         let mut params = vec![command, code];
         params.extend_from_slice(context);
         params.push(text);
-        write_line(Some(&self.server.config.server_name), "FAIL", params.into_iter(), &mut self.out.borrow_mut());
+        write_line(Some(&self.server.config.server_name), "FAIL", params.into_iter(), &mut self.out());
     }
 
     /// A server NOTICE to this client.

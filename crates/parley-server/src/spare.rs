@@ -1,6 +1,7 @@
-//! One spare buffer per thread for input and one for output, so that a
-//! message's trip through the server allocates no buffer for reading it or
-//! for queueing it, while an idle connection still holds none: a buffer
+//! One spare buffer per thread for input, one for output and one for a
+//! command's replies, so that a message's trip through the server
+//! allocates no buffer for reading it, answering it or queueing it, while
+//! an idle connection still holds none: a buffer
 //! that empties goes back to its thread's slot, and the next connection
 //! that needs one there takes it.
 
@@ -13,6 +14,7 @@ const KEEP_AT_MOST: usize = 16 * 1024;
 thread_local! {
     static INPUT: Cell<BytesMut> = Cell::new(BytesMut::new());
     static OUTPUT: Cell<BytesMut> = Cell::new(BytesMut::new());
+    static REPLIES: Cell<BytesMut> = Cell::new(BytesMut::new());
 }
 
 /// Which slot.
@@ -20,12 +22,15 @@ thread_local! {
 pub enum Slot {
     Input,
     Output,
+    /// What a command says to its own client, before it is queued.
+    Replies,
 }
 
 fn with<R>(slot: Slot, f: impl FnOnce(&Cell<BytesMut>) -> R) -> R {
     match slot {
         Slot::Input => INPUT.with(f),
         Slot::Output => OUTPUT.with(f),
+        Slot::Replies => REPLIES.with(f),
     }
 }
 

@@ -14,7 +14,8 @@ pub mod registration;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use crate::session::Ctx;
+use crate::server::ServerState;
+use crate::session::{Ctx, Session};
 use parley_proto::numeric::*;
 use parley_proto::{Message, MessageRef};
 
@@ -108,13 +109,18 @@ pub fn dispatch(ctx: &mut Ctx<'_>, mut msg: MessageRef<'_>) -> Option<Deferred> 
     None
 }
 
-/// Runs a command `dispatch` handed back. Boxed whole (the message too), so
-/// its state does not enlarge every idle connection's task.
-pub fn run_deferred<'a, 'b: 'a>(
-    ctx: &'a mut Ctx<'b>,
+/// Runs a command `dispatch` handed back, in a `Ctx` of its own. Boxed
+/// whole (the context and the message too), so its state does not enlarge
+/// every idle connection's task.
+pub fn run_deferred<'a>(
+    server: &'a ServerState,
+    session: &'a mut Session,
     Deferred(msg): Deferred,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
-    Box::pin(async move { oper::oper(ctx, &msg.borrowed()).await })
+    Box::pin(async move {
+        let mut ctx = Ctx::new(server, session);
+        oper::oper(&mut ctx, &msg.borrowed()).await;
+    })
 }
 
 /// Splits a comma-separated list, dropping empty items.

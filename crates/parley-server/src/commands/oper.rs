@@ -83,7 +83,7 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         ctx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
         return;
     };
-    let why = CloseReason::Killed { by: me, reason: reason.clone() };
+    let why = CloseReason::Killed(Box::new((me, reason.clone())));
     let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({})", why.text())]).to_bytes().to_vec();
     client.close(why, Some(error));
     ctx.server_notice(&format!("Killed {nick}: {reason}"));
@@ -116,6 +116,7 @@ mod tests {
     #[tokio::test]
     async fn an_operator_can_kill_and_close_the_server() {
         let (h, [mut alice, bob]) = Harness::start(["alice", "bob"]);
+        h.received(&alice);
         let wrong = h.run_deferred(&mut alice, "OPER admin wrong").await;
         assert_eq!(codes(&wrong), ["464"]);
         let granted = h.run_deferred(&mut alice, &format!("OPER admin :{OPER_PASSWORD}")).await;

@@ -86,14 +86,13 @@ impl Harness {
         String::from_utf8(out.to_vec()).expect("UTF-8 output")
     }
 
-    /// Runs one line that has to be awaited (OPER).
+    /// Runs one line that has to be awaited (OPER) and returns what `s`
+    /// was sent (its context queues it when done, as on a connection).
     pub async fn run_deferred(&self, s: &mut Session, line: &str) -> String {
         let msg = MessageRef::parse(line).expect("a parsable line");
-        let mut ctx = Ctx::new(&self.server, s);
-        let deferred = super::dispatch(&mut ctx, msg).expect("a command that awaits");
-        super::run_deferred(&mut ctx, deferred).await;
-        let out = ctx.take_output();
-        String::from_utf8(out.to_vec()).expect("UTF-8 output")
+        let deferred = super::dispatch(&mut Ctx::new(&self.server, s), msg).expect("a command that awaits");
+        super::run_deferred(&self.server, s, deferred).await;
+        self.received(s)
     }
 
     /// What others have queued for `s` since it last looked.
