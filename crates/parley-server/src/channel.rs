@@ -50,7 +50,7 @@ pub struct Ban {
     pub set_at: i64,
 }
 
-/// Channel modes `i k l m n t` (b, o, v live in their own lists).
+/// Channel modes `i k l m n p s t` (b, o, v live in their own lists).
 #[derive(Debug, Clone, Default)]
 pub struct ChannelModes {
     pub invite_only: bool,
@@ -58,6 +58,10 @@ pub struct ChannelModes {
     pub limit: Option<usize>,
     pub moderated: bool,
     pub no_external: bool,
+    /// `+p`: NAMES shows it as private (`*`).
+    pub private: bool,
+    /// `+s`: hidden from LIST, NAMES, WHO and WHOIS for non-members.
+    pub secret: bool,
     pub topic_ops_only: bool,
 }
 
@@ -84,10 +88,28 @@ impl ChannelModes {
         if self.no_external {
             s.push('n');
         }
+        if self.private {
+            s.push('p');
+        }
+        if self.secret {
+            s.push('s');
+        }
         if self.topic_ops_only {
             s.push('t');
         }
         (s, params)
+    }
+
+    /// The channel's symbol in `353 RPL_NAMREPLY`: `@` secret, `*` private,
+    /// `=` public.
+    pub fn names_symbol(&self) -> &'static str {
+        if self.secret {
+            "@"
+        } else if self.private {
+            "*"
+        } else {
+            "="
+        }
     }
 }
 
@@ -128,6 +150,11 @@ impl Channel {
 
     pub fn is_banned(&self, hostmask: &str) -> bool {
         self.bans.iter().any(|b| mask_matches(&b.mask, hostmask))
+    }
+
+    /// Whether `id` may see the channel in LIST, NAMES, WHO and WHOIS.
+    pub fn visible_to(&self, id: ClientId) -> bool {
+        !self.modes.secret || self.members.contains_key(&id)
     }
 
     /// Whether membership changes are announced to everyone.
@@ -210,6 +237,8 @@ impl Channel {
                 ('m', _) => std::mem::replace(&mut self.modes.moderated, adding) != adding,
                 ('n', _) => std::mem::replace(&mut self.modes.no_external, adding) != adding,
                 ('t', _) => std::mem::replace(&mut self.modes.topic_ops_only, adding) != adding,
+                ('p', _) => std::mem::replace(&mut self.modes.private, adding) != adding,
+                ('s', _) => std::mem::replace(&mut self.modes.secret, adding) != adding,
                 ('k', Some(k)) => {
                     if k.contains([',', ' ']) || k.is_empty() || k.len() > 23 {
                         out.errors.push(ModeError::InvalidKey);
@@ -242,7 +271,11 @@ impl Channel {
                 ('o' | 'v', Some(target)) => {
                     let folded = casefold(&target);
                     let tid = targets.iter().find(|(k, _)| *k == folded).map(|(_, id)| *id);
-                    match tid.and_then(|t| self.members.get_mut(&t)) {
+                    let Some(tid) = tid else {
+                        out.errors.push(ModeError::NoSuchNick(target));
+                        continue;
+                    };
+                    match self.members.get_mut(&tid) {
                         Some(member) => {
                             let flag = if mode == 'o' { &mut member.flags.op } else { &mut member.flags.voice };
                             let changed = std::mem::replace(flag, adding) != adding;
@@ -317,6 +350,7 @@ pub enum ModeError {
     MissingParam(char),
     InvalidKey,
     BadLimit(String),
+    NoSuchNick(String),
     NotInChannel(String),
     BanListFull(String),
     NotOperator,

@@ -143,7 +143,9 @@ impl Default for TlsConfig {
 pub struct Limits {
     /// Longest line without tags, CR LF included (RFC 1459: 512).
     pub max_line_bytes: usize,
-    /// Longest tag section (`@...` and its space), as IRCv3 message-tags says.
+    /// Longest tag section a client may send (`@...` and its space): 4,096,
+    /// as IRCv3 message-tags says (8,191 is the limit with the tags the
+    /// server adds).
     pub max_tag_bytes: usize,
     /// Bytes queued for one client before it is cut with "SendQ exceeded".
     pub sendq_bytes: usize,
@@ -193,6 +195,8 @@ pub struct Limits {
     pub kick_len: usize,
     /// Entries in one channel's ban list.
     pub max_bans: usize,
+    /// Departed nicks WHOWAS remembers, the oldest forgotten first (0: none).
+    pub whowas_entries: usize,
     /// Failed OPER attempts allowed per address within the window.
     pub oper_failures_per_ip: u32,
     /// Failed OPER attempts allowed from all addresses within the window.
@@ -288,7 +292,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_line_bytes: 512,
-            max_tag_bytes: 8191,
+            max_tag_bytes: 4096,
             sendq_bytes: 1 << 20,
             recvq_bytes: 8192,
             flood_burst: 20,
@@ -311,6 +315,7 @@ impl Default for Limits {
             away_len: 390,
             kick_len: 390,
             max_bans: 100,
+            whowas_entries: 1000,
             oper_failures_per_ip: 3,
             oper_failures_global: 20,
             oper_failure_window_secs: 60,

@@ -54,7 +54,8 @@ impl ServerState {
         if let Some(url) = &filehost {
             isupport.push(format!("draft/FILEHOST={url}"));
         }
-        let registry = Registry::new(&config.irc.auto_join, time::OffsetDateTime::now_utc().unix_timestamp());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let registry = Registry::new(&config.irc.auto_join, now, config.limits.whowas_entries);
         ServerState {
             config,
             registry,
@@ -78,7 +79,7 @@ fn isupport_tokens(c: &Config) -> Vec<String> {
         format!("AWAYLEN={}", l.away_len),
         format!("CASEMAPPING={}", parley_proto::casemap::CASEMAPPING),
         format!("CHANLIMIT=#:{}", l.max_channels_per_user),
-        "CHANMODES=b,k,l,imnt".into(),
+        "CHANMODES=b,k,l,imnpst".into(),
         format!("CHANNELLEN={}", l.channel_len),
         "CHANTYPES=#".into(),
         "ELIST=".into(),

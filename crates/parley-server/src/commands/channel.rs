@@ -50,7 +50,7 @@ pub fn join_one(ctx: &mut Ctx<'_>, name: &str, key: Option<&str>) {
     if let Some(topic) = &joined.topic {
         send_topic(ctx, &joined.name, topic);
     }
-    send_names(ctx, &joined.name, &joined.names);
+    send_names(ctx, joined.symbol, &joined.name, &joined.names);
     if joined.quiet {
         ctx.server_notice(&format!(
             "{} has {} members, so joins and quits there are not announced. /NAMES {} lists everyone.",
@@ -117,10 +117,13 @@ pub fn names(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     };
     for name in split_list(list).take(1) {
         let view = ctx.server.registry.read();
-        let found = view.channel(name).map(|chan| (chan.name.clone(), view.name_entries(chan, ctx.session.caps)));
+        let found = view
+            .channel(name)
+            .filter(|chan| chan.visible_to(ctx.session.id))
+            .map(|chan| (chan.modes.names_symbol(), chan.name.clone(), view.name_entries(chan, ctx.session.caps)));
         drop(view);
         match found {
-            Some((chan_name, entries)) => send_names(ctx, &chan_name, &entries),
+            Some((symbol, chan_name, entries)) => send_names(ctx, symbol, &chan_name, &entries),
             None => ctx.reply(RPL_ENDOFNAMES, &[name, "End of /NAMES list"]),
         }
     }
@@ -133,6 +136,7 @@ pub fn list(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         let mut rows: Vec<_> = view
             .channels()
             .filter(|(key, _)| filter.as_ref().is_none_or(|f| f.iter().any(|k| k == key)))
+            .filter(|(_, c)| c.visible_to(ctx.session.id))
             .map(|(_, c)| {
                 let (modes, _) = c.modes.describe(false);
                 let topic = c.topic.as_ref().map_or("", |t| t.text.as_str());
@@ -187,13 +191,15 @@ pub fn kick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
 }
 
-fn send_names(ctx: &Ctx<'_>, chan_name: &str, entries: &[String]) {
+/// `353` lines for `entries`, then `366`; `symbol` says whether the
+/// channel is public (`=`), private (`*`) or secret (`@`).
+fn send_names(ctx: &Ctx<'_>, symbol: &str, chan_name: &str, entries: &[String]) {
     // Keep each 353 line comfortably under 512 bytes.
     let budget = 400usize.saturating_sub(chan_name.len() + ctx.target().len());
     let mut line = String::new();
     for entry in entries {
         if !line.is_empty() && line.len() + entry.len() + 1 > budget {
-            ctx.reply(RPL_NAMREPLY, &["=", chan_name, line.as_str()]);
+            ctx.reply(RPL_NAMREPLY, &[symbol, chan_name, line.as_str()]);
             line.clear();
         }
         if !line.is_empty() {
@@ -202,7 +208,7 @@ fn send_names(ctx: &Ctx<'_>, chan_name: &str, entries: &[String]) {
         line.push_str(entry);
     }
     if !line.is_empty() {
-        ctx.reply(RPL_NAMREPLY, &["=", chan_name, line.as_str()]);
+        ctx.reply(RPL_NAMREPLY, &[symbol, chan_name, line.as_str()]);
     }
     ctx.reply(RPL_ENDOFNAMES, &[chan_name, "End of /NAMES list"]);
 }
@@ -275,5 +281,19 @@ mod tests {
         let out = h.run(&mut alice, "LIST");
         assert!(out.contains(" 322 alice #lobby 1 :") && out.contains(" 322 alice #room 1 :"), "{out}");
         assert!(codes(&out).ends_with(&["323"]));
+    }
+
+    #[test]
+    fn an_away_user_joining_is_announced_to_away_notify_members() {
+        let h = Harness::new();
+        let [mut alice] = h.in_channel("#room", ["alice"]);
+        h.run(&mut alice, "CAP REQ away-notify");
+        let mut bob = h.user("bob");
+        h.run(&mut bob, "AWAY :lunch");
+        h.received(&alice);
+        let joined = h.run(&mut bob, "JOIN #room");
+        assert!(!joined.contains("AWAY"), "not to the joiner: {joined}");
+        let seen = h.received(&alice);
+        assert!(seen.contains("JOIN #room") && seen.contains(":bob!~bob@127.0.0.1 AWAY lunch"), "{seen}");
     }
 }

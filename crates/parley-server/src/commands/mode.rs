@@ -155,7 +155,7 @@ fn parse_channel_modes(changes: &str, params: &[&str]) -> Vec<ModeOp> {
         let takes_param = match c {
             'o' | 'v' | 'b' => true,
             'k' | 'l' => adding,
-            'i' | 'm' | 'n' | 't' => false,
+            'i' | 'm' | 'n' | 'p' | 's' | 't' => false,
             _ => {
                 ops.push(ModeOp::Unknown(c));
                 continue;
@@ -196,7 +196,12 @@ fn render_mode_error(ctx: &Ctx<'_>, chan: &str, error: &ModeError) {
             ctx.reply(ERR_INVALIDMODEPARAM, &[chan, &c.to_string(), "*", "This mode needs a parameter"])
         }
         ModeError::InvalidKey => ctx.reply(ERR_INVALIDKEY, &[chan, "Key is not well-formed"]),
-        ModeError::BadLimit(l) => ctx.reply(ERR_INVALIDMODEPARAM, &[chan, "l", l, "Limit must be a positive number"]),
+        ModeError::BadLimit(l) => {
+            // An empty value would not survive as a middle parameter.
+            let shown = if l.is_empty() { "*" } else { l.as_str() };
+            ctx.reply(ERR_INVALIDMODEPARAM, &[chan, "l", shown, "Limit must be a positive number"])
+        }
+        ModeError::NoSuchNick(nick) => ctx.reply(ERR_NOSUCHNICK, &[nick, "No such nick/channel"]),
         ModeError::NotInChannel(nick) => ctx.reply(ERR_USERNOTINCHANNEL, &[nick, chan, "They aren't on that channel"]),
         ModeError::BanListFull(mask) => ctx.reply(ERR_INVALIDMODEPARAM, &[chan, "b", mask, "The ban list is full"]),
         ModeError::NotOperator => ctx.reply(ERR_CHANOPRIVSNEEDED, &[chan, "You're not channel operator"]),
@@ -243,7 +248,9 @@ mod apply_tests {
         assert_eq!(codes(&h.run(&mut alice, "MODE #room +l zero")), ["696"]);
         assert_eq!(codes(&h.run(&mut alice, "MODE #room +k")), ["696"]);
         assert_eq!(codes(&h.run(&mut alice, "MODE #room +z")), ["472"]);
-        assert_eq!(codes(&h.run(&mut alice, "MODE #room +o ghost")), ["441"]);
+        assert_eq!(codes(&h.run(&mut alice, "MODE #room +o ghost")), ["401"]);
+        let _bob = h.user("bob");
+        assert_eq!(codes(&h.run(&mut alice, "MODE #room +o bob")), ["441"], "there, but not in the channel");
         assert_eq!(codes(&h.run(&mut alice, "MODE #nowhere +m")), ["403"]);
     }
 
@@ -264,5 +271,13 @@ mod apply_tests {
         assert!(h.run(&mut alice, "MODE alice +i").contains("MODE alice +i"));
         assert!(h.run(&mut alice, "MODE alice +o").is_empty(), "+o only through OPER");
         assert!(h.run(&mut alice, "MODE alice").contains(" 221 alice +i"));
+    }
+
+    #[test]
+    fn mode_errors_name_what_was_wrong() {
+        let h = Harness::new();
+        let [mut alice] = h.in_channel("#room", ["alice"]);
+        assert!(h.run(&mut alice, "MODE #room +l :").contains(" 696 alice #room l * :"), "an empty value shows as *");
+        assert!(h.run(&mut alice, "MODE #room +ps").contains("MODE #room +ps"));
     }
 }

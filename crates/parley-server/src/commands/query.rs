@@ -97,7 +97,7 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             ]
         };
         if mask.starts_with('#') {
-            match view.channel(mask) {
+            match view.channel(mask).filter(|chan| chan.visible_to(id)) {
                 Some(chan) => chan
                     .members
                     .iter()
@@ -130,6 +130,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let nick = split_list(nick).next().unwrap_or(nick);
     let server = ctx.server.config.server_name.clone();
     let network = ctx.server.config.network.clone();
+    let me = ctx.session.id;
     let info = {
         let view = ctx.server.registry.read();
         view.user_by_nick(nick).map(|u| {
@@ -137,6 +138,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
                 .channels
                 .iter()
                 .filter_map(|k| view.channel_by_key(k))
+                .filter(|c| c.visible_to(me))
                 .map(|c| format!("{}{}", c.flags(u.client.id).map_or("", |f| f.prefix(false)), c.name))
                 .collect();
             let idle = (crate::clock::unix_now() - u.client.last_spoke().max(u.signon)).max(0);
@@ -171,6 +173,46 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
     ctx.reply(RPL_WHOISIDLE, &[nick.clone(), idle.to_string(), signon.to_string(), "seconds idle, signon time".into()]);
     ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list".into()]);
+}
+
+/// WHOWAS nick[,nick] [count]: what the history remembers of nicks
+/// that left, newest first; a count of 0 or less (or none) means all.
+pub fn whowas(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let Some(nicks) = msg.param(0).filter(|n| !n.is_empty()) else {
+        ctx.reply(ERR_NONICKNAMEGIVEN, &["No nickname given"]);
+        return;
+    };
+    let count = msg.param(1).and_then(|c| c.parse::<i64>().ok()).filter(|c| *c > 0).map_or(0, |c| c as usize);
+    let server = ctx.server.config.server_name.clone();
+    for nick in split_list(nicks).take(ctx.server.config.limits.max_targets.max(1)) {
+        let found = ctx.server.registry.read().whowas(nick, count);
+        if found.is_empty() {
+            ctx.reply(ERR_WASNOSUCHNICK, &[nick, "There was no such nickname"]);
+        }
+        for was in found {
+            ctx.reply(RPL_WHOWASUSER, &[&was.nick, &was.user, &was.host, "*", &was.realname]);
+            let when = time::OffsetDateTime::from_unix_timestamp(was.until)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+                .unwrap_or_default();
+            ctx.reply(RPL_WHOISSERVER, &[was.nick.as_str(), server.as_str(), when.as_str()]);
+        }
+        ctx.reply(RPL_ENDOFWHOWAS, &[nick, "End of WHOWAS"]);
+    }
+}
+
+/// INFO: what this server is.
+pub fn info(ctx: &mut Ctx<'_>, _msg: &MessageRef<'_>) {
+    let lines = [
+        format!("{} (Parley), a chat server with a shared file store", crate::server::VERSION),
+        "It speaks IRC, with the IRCv3 capabilities CAP LS lists, and".to_string(),
+        "serves files over HTTP (ISUPPORT draft/FILEHOST).".to_string(),
+        format!("This server was created {}", ctx.server.created),
+    ];
+    for line in lines {
+        ctx.reply(RPL_INFO, &[line]);
+    }
+    ctx.reply(RPL_ENDOFINFO, &["End of INFO list"]);
 }
 
 pub fn away(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
@@ -261,5 +303,41 @@ mod tests {
         assert_eq!(codes(&h.run(&mut alice, "AWAY :out")), ["306"]);
         assert!(h.received(&bob).contains(":alice!~alice@127.0.0.1 AWAY out"));
         assert_eq!(codes(&h.run(&mut alice, "AWAY")), ["305"]);
+    }
+
+    #[test]
+    fn whowas_remembers_departed_nicks_newest_first() {
+        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
+        h.run(&mut bob, "NICK robert");
+        let mut second = h.user("bob");
+        h.server.registry.quit(second.id, None, 0);
+        let out = h.run(&mut alice, "WHOWAS bob");
+        assert_eq!(codes(&out), ["314", "312", "314", "312", "369"], "{out}");
+        assert_eq!(codes(&h.run(&mut alice, "WHOWAS bob 1")), ["314", "312", "369"]);
+        assert_eq!(codes(&h.run(&mut alice, "WHOWAS bob -1")).len(), 5, "a count below 1 means all");
+        assert_eq!(codes(&h.run(&mut alice, "WHOWAS ghost")), ["406", "369"]);
+        assert_eq!(codes(&h.run(&mut alice, "WHOWAS")), ["431"]);
+        assert!(h.run(&mut second, "PING x").contains("PONG"), "the harness still runs the session");
+    }
+
+    #[test]
+    fn info_ends_with_its_end_numeric() {
+        let (h, [mut alice]) = Harness::start(["alice"]);
+        let out = h.run(&mut alice, "INFO");
+        assert!(codes(&out).iter().all(|c| *c == "371" || *c == "374"), "{out}");
+        assert_eq!(codes(&out).last(), Some(&"374"));
+    }
+
+    #[test]
+    fn secret_channels_hide_from_strangers() {
+        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
+        h.run(&mut alice, "JOIN #hidden");
+        h.run(&mut alice, "MODE #hidden +s");
+        assert!(!h.run(&mut bob, "LIST").contains("#hidden"));
+        assert_eq!(codes(&h.run(&mut bob, "NAMES #hidden")), ["366"]);
+        assert_eq!(codes(&h.run(&mut bob, "WHO #hidden")), ["315"]);
+        assert!(!h.run(&mut bob, "WHOIS alice").contains("#hidden"));
+        assert!(h.run(&mut alice, "NAMES #hidden").contains(" 353 alice @ #hidden @alice"));
+        assert!(h.run(&mut alice, "WHOIS alice").contains("#hidden"), "members see it");
     }
 }

@@ -125,6 +125,11 @@ pub fn user(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         ctx.reply(ERR_ALREADYREGISTERED, &["You may not reregister"]);
         return;
     }
+    // The username and realname must not be empty (Modern IRC).
+    if msg.params[0].is_empty() || msg.params[3].is_empty() {
+        ctx.reply(ERR_NEEDMOREPARAMS, &["USER", "Not enough parameters"]);
+        return;
+    }
     let clean: String =
         msg.params[0].chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).take(17).collect();
     let username = format!("~{}", if clean.is_empty() { "user" } else { &clean });
@@ -205,7 +210,7 @@ fn welcome(ctx: &mut Ctx<'_>) {
     ctx.reply(RPL_WELCOME, &[format!("Welcome to the {} IRC Network, {mask}", cfg.network)]);
     ctx.reply(RPL_YOURHOST, &[format!("Your host is {}, running version {}", cfg.server_name, crate::server::VERSION)]);
     ctx.reply(RPL_CREATED, &[format!("This server was created {}", ctx.server.created)]);
-    ctx.reply(RPL_MYINFO, &[cfg.server_name.as_str(), crate::server::VERSION, "io", "biklmnotv", "bklov"]);
+    ctx.reply(RPL_MYINFO, &[cfg.server_name.as_str(), crate::server::VERSION, "io", "biklmnopstv", "bklov"]);
     query::isupport(ctx);
     query::lusers(ctx);
     query::motd(ctx);
@@ -267,5 +272,15 @@ mod tests {
         h.run(&mut s, "NICK eve");
         assert_eq!(codes(&h.run(&mut s, "USER e 0 * :E")), ["464"]);
         assert!(s.quit.is_some() && !s.registered);
+    }
+
+    #[test]
+    fn an_empty_username_or_realname_is_not_enough() {
+        let h = Harness::new();
+        let mut s = h.connect();
+        h.run(&mut s, "NICK foo");
+        assert_eq!(codes(&h.run(&mut s, "USER username * * :")), ["461"]);
+        assert_eq!(codes(&h.run(&mut s, "USER : * * :Real")), ["461"]);
+        assert!(!s.registered);
     }
 }

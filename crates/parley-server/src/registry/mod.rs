@@ -56,6 +56,17 @@ impl User {
     }
 }
 
+/// A nick as it was when its user left or renamed (WHOWAS).
+#[derive(Clone)]
+pub struct WasUser {
+    pub nick: String,
+    pub user: String,
+    pub host: String,
+    pub realname: String,
+    /// Unix time it was given up.
+    pub until: i64,
+}
+
 #[derive(Default)]
 struct State {
     /// Boxed: the map keeps spare slots, and a slot is then a pointer
@@ -71,6 +82,9 @@ struct State {
     /// every registration) does not scan every user.
     invisible_count: usize,
     oper_count: usize,
+    /// Departed nicks, newest last, at most `whowas_entries`.
+    whowas: std::collections::VecDeque<WasUser>,
+    whowas_entries: usize,
 }
 
 /// What a successful join hands back to the joiner.
@@ -84,6 +98,8 @@ pub struct Joined {
     pub members: usize,
     /// The JOIN line, for the joiner's own copy.
     pub relay: Relay,
+    /// The channel's symbol for NAMES (`=`, `*` or `@`).
+    pub symbol: &'static str,
 }
 
 /// A line that was delivered to others, and the channel's canonical name.
@@ -105,8 +121,9 @@ pub struct Registry {
 impl Registry {
     /// An empty registry with the auto-join channels already made (they
     /// live for the server's life).
-    pub fn new(lobbies: &[String], now: i64) -> Registry {
-        let mut state = State::default();
+    /// `whowas_entries` bounds the WHOWAS history.
+    pub fn new(lobbies: &[String], now: i64, whowas_entries: usize) -> Registry {
+        let mut state = State { whowas_entries, ..State::default() };
         for name in lobbies {
             state.channels.insert(casefold(name), Channel::new(name, true, now));
         }
@@ -149,7 +166,9 @@ impl Registry {
         let Some(user) = st.users.get_mut(&id) else {
             return Err(Refusal::NoSuchNick(new.to_string()));
         };
+        let was = State::was(user);
         let old = casefold(&std::mem::replace(&mut user.nick, new.to_string()));
+        st.remember(was);
         st.nicks.remove(&old);
         st.nicks.insert(key, id);
         let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new());
@@ -183,6 +202,7 @@ impl Registry {
             return Err(Refusal::TooManyChannels(name.to_string()));
         }
         let client = user.client.clone();
+        let away = user.away.clone();
         let creating = !st.channels.contains_key(&folded);
         if creating {
             st.channels.insert(folded.clone(), Channel::new(name, false, crate::clock::unix_now()));
@@ -197,6 +217,11 @@ impl Registry {
         let relay = Relay::new(Message::new("JOIN", vec![chan.name.clone()]).with_source(mask), Vec::new());
         if !quiet {
             st.send_to_channel(&folded, &relay, Some(id));
+            // Members who follow away states learn that this one is away.
+            if let Some(text) = away {
+                let away = Relay::new(Message::new("AWAY", vec![text]).with_source(mask), Vec::new());
+                st.send_to_channel_with(&folded, &away, Some(id), caps::AWAY_NOTIFY);
+            }
         }
         if let Some(user) = st.users.get_mut(&id) {
             user.channels.push(folded.clone());
@@ -209,6 +234,7 @@ impl Registry {
             quiet,
             members: chan.members.len(),
             relay,
+            symbol: chan.modes.names_symbol(),
         }))
     }
 
@@ -438,6 +464,27 @@ impl Registry {
 }
 
 impl State {
+    fn was(user: &User) -> WasUser {
+        WasUser {
+            nick: user.nick.clone(),
+            user: user.user.clone(),
+            host: user.host.clone(),
+            realname: user.realname.clone(),
+            until: crate::clock::unix_now(),
+        }
+    }
+
+    /// Adds a departed nick to the WHOWAS history, forgetting the oldest.
+    fn remember(&mut self, was: WasUser) {
+        if self.whowas_entries == 0 {
+            return;
+        }
+        if self.whowas.len() == self.whowas_entries {
+            self.whowas.pop_front();
+        }
+        self.whowas.push_back(was);
+    }
+
     /// Channel `name` (with its casefolded key) if it exists and `id` is
     /// in it.
     fn channel_of(&mut self, id: ClientId, name: &str) -> Result<(String, &mut Channel), Refusal> {
@@ -457,6 +504,12 @@ impl State {
     /// Members without message-tags skip tag-only messages (TAGMSG).
     /// Returns how many recipients it was queued for.
     fn send_to_channel(&self, key: &str, relay: &Relay, except: Option<ClientId>) -> usize {
+        self.send_to_channel_with(key, relay, except, 0)
+    }
+
+    /// [`send_to_channel`](Self::send_to_channel) to the members that have
+    /// every capability in `needs`.
+    fn send_to_channel_with(&self, key: &str, relay: &Relay, except: Option<ClientId>, needs: u32) -> usize {
         let Some(chan) = self.channels.get(key) else {
             return 0;
         };
@@ -467,7 +520,7 @@ impl State {
                 continue;
             }
             let caps = member.client.caps();
-            if tags_only && caps & caps::MESSAGE_TAGS == 0 {
+            if tags_only && caps & caps::MESSAGE_TAGS == 0 || caps & needs != needs {
                 continue;
             }
             member.client.push(relay.bytes_for(caps));
@@ -539,6 +592,7 @@ impl State {
             self.leave_channel(id, key);
         }
         let user = self.users.remove(&id)?;
+        self.remember(State::was(&user));
         self.nicks.remove(&casefold(&user.nick));
         self.invisible_count -= usize::from(user.invisible);
         self.oper_count -= usize::from(user.oper.is_some());

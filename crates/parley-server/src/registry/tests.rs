@@ -22,7 +22,7 @@ const LIMITS: JoinLimits = JoinLimits { max_channels: 10, quiet_above: 2 };
 
 #[test]
 fn nicks_are_unique_across_case_and_counts_follow_modes() {
-    let reg = Registry::new(&[], 0);
+    let reg = Registry::new(&[], 0, 10);
     assert!(reg.register(1, user(1, "Alice")).is_ok());
     assert_eq!(reg.register(2, user(2, "alice")), Err(Refusal::NickInUse("alice".into())));
     assert!(reg.register(2, user(2, "bob")).is_ok());
@@ -39,7 +39,7 @@ fn nicks_are_unique_across_case_and_counts_follow_modes() {
 
 #[test]
 fn a_rename_frees_the_old_nick_and_refuses_a_taken_one() {
-    let reg = Registry::new(&[], 0);
+    let reg = Registry::new(&[], 0, 10);
     reg.register(1, user(1, "alice")).unwrap();
     reg.register(2, user(2, "bob")).unwrap();
     assert_eq!(reg.rename(1, "BOB", "alice!~u@h".into()).err(), Some(Refusal::NickInUse("BOB".into())));
@@ -52,7 +52,7 @@ fn a_rename_frees_the_old_nick_and_refuses_a_taken_one() {
 
 #[test]
 fn the_creator_is_operator_and_a_keyed_channel_wants_its_key() {
-    let reg = Registry::new(&[], 0);
+    let reg = Registry::new(&[], 0, 10);
     reg.register(1, user(1, "alice")).unwrap();
     reg.register(2, user(2, "bob")).unwrap();
     let joined = reg.join(1, "#Room", None, "alice!~u@h", 0, &LIMITS).unwrap().unwrap();
@@ -68,7 +68,7 @@ fn the_creator_is_operator_and_a_keyed_channel_wants_its_key() {
 
 #[test]
 fn the_last_member_leaving_ends_a_channel_but_not_the_lobby() {
-    let reg = Registry::new(&["#lobby".into()], 0);
+    let reg = Registry::new(&["#lobby".into()], 0, 10);
     reg.register(1, user(1, "alice")).unwrap();
     reg.join(1, "#lobby", None, "a!u@h", 0, &LIMITS).unwrap();
     reg.join(1, "#side", None, "a!u@h", 0, &LIMITS).unwrap();

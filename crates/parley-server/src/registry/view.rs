@@ -1,7 +1,7 @@
 //! Reading the registry: a [`View`] holds the read lock and answers
 //! questions; it changes nothing.
 
-use super::{State, User};
+use super::{State, User, WasUser};
 use crate::channel::Channel;
 use crate::outbound::ClientId;
 use parley_proto::casefolded;
@@ -55,6 +55,17 @@ impl View<'_> {
     /// NAMES entries for `chan` as a client with `caps` sees them.
     pub fn name_entries(&self, chan: &Channel, caps: u32) -> Vec<String> {
         self.0.name_entries(chan, caps, None)
+    }
+
+    /// Departed users whose nick matches `mask` (a nick or a wildcard
+    /// mask), newest first, at most `count` (0: all).
+    pub fn whowas(&self, mask: &str, count: usize) -> Vec<WasUser> {
+        let found = self.0.whowas.iter().rev().filter(|w| parley_proto::mask::mask_matches(mask, &w.nick));
+        if count == 0 {
+            found.cloned().collect()
+        } else {
+            found.take(count).cloned().collect()
+        }
     }
 
     pub fn shares_channel(&self, a: ClientId, b: ClientId) -> bool {
