@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Parley's whole test suite: unit, property and integration tests, the
-# latter against the real parleyd over loopback sockets. Installs what the
+# latter against the real parleyd over loopback sockets, then the public IRC
+# conformance suite irctest (tools/irctest/run.sh). Installs what the
 # tests need first (a stock IRC client and curl from Debian), so a fresh
 # machine only needs the Rust toolchain. Under CI (CI=true) a dependency that
 # cannot be installed fails the run instead of letting a test skip.
@@ -29,8 +30,12 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
-# One closing line for the whole run (cargo prints one per test binary, the
-# last of which is the doc-tests' and often counts zero).
+# The public conformance suite against the real parleyd (docs/CONFORMANCE.md).
+echo "== irctest (tools/irctest/run.sh)"
+bash tools/irctest/run.sh 2>&1 | tee -a "$log" || status=$?
+# One closing line for the whole run: cargo prints one per test binary (the
+# last of which is the doc-tests' and often counts zero), pytest one.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?/) p += $i; if ($(i+1) ~ /^failed;?/) f += $i } }
+     /^[0-9]+ (passed|failed).* in [0-9.]+s/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed,?/) p += $i; if ($(i+1) ~ /^failed,?/) f += $i } }
      END { printf "total: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -1,0 +1,101 @@
+"""irctest controller for Parley's parleyd.
+
+Writes a config for the host and port irctest picks (no lobby: irctest
+expects a client in no channel after registration; no file store), starts
+the `parleyd` found on PATH, and waits until it answers. The operator
+irctest uses (`operuser` / `operpassword`) is the first-run administrator,
+named through the config and given its password through the environment.
+"""
+
+import os
+from typing import Optional, Set
+
+from irctest.basecontrollers import (
+    BaseServerController,
+    DirectoryBasedController,
+    NotImplementedByController,
+)
+
+TEMPLATE_CONFIG = """
+server_name = "My.Little.Server"
+network = "testnet"
+motd = ["irctest"]
+
+[irc]
+listen = [{listen}]
+tls_listen = [{tls_listen}]
+lobby = "#lobby"
+auto_join = []
+{password_field}
+
+[tls]
+cert = "{pem_path}"
+key = "{key_path}"
+
+[files]
+listen = []
+
+[admin]
+default_name = "operuser"
+
+[limits]
+flood_burst = 1000000
+flood_lines_per_second = 1000000.0
+nick_len = 32
+max_connections_per_ip = 1000
+"""
+
+
+class ParleydController(BaseServerController, DirectoryBasedController):
+    software_name = "Parley"
+    supported_sasl_mechanisms: Set[str] = set()
+    supports_sts = False
+
+    def run(
+        self,
+        hostname: str,
+        port: int,
+        *,
+        password: Optional[str],
+        ssl: bool,
+        run_services: bool,
+        faketime: Optional[str],
+        websocket_hostname: Optional[str],
+        websocket_port: Optional[int],
+    ) -> None:
+        if websocket_hostname is not None or websocket_port is not None:
+            raise NotImplementedByController("Websocket")
+        if run_services:
+            raise NotImplementedByController("services")
+        assert self.proc is None
+        self.port = port
+        self.hostname = hostname
+        self.create_config()
+        self.gen_ssl()
+        address = '"{}:{}"'.format(hostname, port)
+        with self.open_file("parleyd.toml") as fd:
+            fd.write(
+                TEMPLATE_CONFIG.format(
+                    listen="" if ssl else address,
+                    tls_listen=address if ssl else "",
+                    password_field='password = "{}"'.format(password) if password else "",
+                    pem_path=self.pem_path,
+                    key_path=self.key_path,
+                )
+            )
+        assert self.directory
+        env = dict(os.environ, PARLEY_ADMIN_PASSWORD="operpassword")
+        self.proc = self.execute(
+            [
+                "parleyd",
+                "--config",
+                self.directory / "parleyd.toml",
+                "--data-dir",
+                self.directory / "data",
+            ],
+            env=env,
+        )
+
+
+def get_irctest_controller_class():
+    return ParleydController
