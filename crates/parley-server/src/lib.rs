@@ -2,6 +2,7 @@
 //! `main.rs` adds the command line, signals and the first-run admin; the
 //! integration tests drive the real binary.
 
+pub mod accounts;
 pub mod activity_log;
 pub mod admission;
 pub mod busy_poll;
@@ -12,6 +13,7 @@ pub mod close_reason;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod db;
 pub mod files;
 pub mod hostname;
 pub mod lifecycle;
@@ -20,6 +22,7 @@ pub mod liveness;
 pub mod memory;
 pub mod operators;
 pub mod outbound;
+pub mod passwords;
 pub mod private_file;
 pub mod refusal;
 pub mod registry;

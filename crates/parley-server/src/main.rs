@@ -3,8 +3,10 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use parley_server::accounts::Accounts;
 use parley_server::busy_poll;
 use parley_server::config::{Config, Overrides};
+use parley_server::db::Db;
 use parley_server::operators::{self, Bootstrap, Operators};
 use parley_server::shutdown::ShutdownCause;
 use parley_server::Server;
@@ -69,6 +71,35 @@ enum Command {
     HashPassword,
     /// Load and validate the configuration, print it, and exit.
     CheckConfig,
+    /// Manage accounts offline, in the data directory's database (safe
+    /// while the server runs).
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountAction {
+    /// Create an account; the password is read without echo (or from stdin).
+    Add {
+        name: String,
+        /// Give the account operator rights.
+        #[arg(long)]
+        oper: bool,
+    },
+    /// Set an account's password (read without echo, or from stdin).
+    Passwd { name: String },
+    /// Delete an account.
+    Del { name: String },
+    /// List the accounts.
+    List,
+    /// Give an account operator rights (`--revoke` takes them away).
+    GrantOper {
+        name: String,
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -102,9 +133,19 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    if let Some(Command::CheckConfig) = cli.command {
-        println!("configuration is valid: {config:#?}");
-        return Ok(());
+    match cli.command {
+        Some(Command::CheckConfig) => {
+            println!("configuration is valid: {config:#?}");
+            return Ok(());
+        }
+        Some(Command::Account { action }) => {
+            if let Err(e) = account(&config, action) {
+                eprintln!("parleyd account: {e:#}");
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        _ => {}
     }
     parley_server::memory::configure();
     let mut spins = false;
@@ -254,7 +295,47 @@ impl Signals {
     }
 }
 
+/// `parleyd account ...`: one change to the account store, then exit.
+fn account(config: &Config, action: AccountAction) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let db = std::sync::Arc::new(Db::open(&config.data_dir)?);
+    let accounts = Accounts::new(db, config.limits.nick_len)?;
+    match action {
+        AccountAction::Add { name, oper } => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let made = accounts.create(&name, &read_password()?, oper, now)?;
+            println!("created account {}{}", made.name, if oper { " (operator)" } else { "" });
+        }
+        AccountAction::Passwd { name } => {
+            accounts.set_password(&name, &read_password()?)?;
+            println!("password of {name} changed");
+        }
+        AccountAction::Del { name } => {
+            accounts.delete(&name)?;
+            println!("deleted account {name}");
+        }
+        AccountAction::List => {
+            for a in accounts.list()? {
+                println!("{}{}", a.name, if a.oper { " oper" } else { "" });
+            }
+        }
+        AccountAction::GrantOper { name, revoke } => {
+            accounts.set_oper(&name, !revoke)?;
+            println!("{name} is {}an operator", if revoke { "no longer " } else { "" });
+        }
+    }
+    Ok(())
+}
+
 fn hash_password() -> anyhow::Result<()> {
+    println!("{}", operators::hash_password(&read_password()?)?);
+    Ok(())
+}
+
+/// A new password: asked twice without echo on a terminal, else one line
+/// of stdin.
+fn read_password() -> anyhow::Result<String> {
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ")?;
         let again = rpassword::prompt_password("Again: ")?;
@@ -266,6 +347,5 @@ fn hash_password() -> anyhow::Result<()> {
         line.trim_end_matches(['\r', '\n']).to_string()
     };
     anyhow::ensure!(!password.is_empty(), "the password is empty");
-    println!("{}", operators::hash_password(&password)?);
-    Ok(())
+    Ok(password)
 }

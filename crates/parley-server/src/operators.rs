@@ -9,10 +9,7 @@
 //! name exists, so timing does not reveal valid operator names.
 
 use crate::config::{Config, OperConfig};
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use rand::Rng;
+use crate::passwords;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::Path;
@@ -73,24 +70,7 @@ struct Failures {
 
 /// Hashes a password with argon2id and a random salt (PHC string).
 pub fn hash_password(password: &str) -> Result<String, OperatorsError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| OperatorsError::Hash(e.to_string()))
-}
-
-fn verify(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
-        Err(_) => false,
-    }
-}
-
-fn random_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::thread_rng();
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    passwords::hash(password).map_err(|e| OperatorsError::Hash(e.to_string()))
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -103,7 +83,7 @@ impl Operators {
     /// Loads operators from the config, or creates/loads the generated admin
     /// in `data_dir/admin.toml`.
     pub fn bootstrap(config: &Config, env_password: Option<String>) -> Result<(Operators, Bootstrap), OperatorsError> {
-        let decoy = hash_password(&random_password())?;
+        let decoy = hash_password(&passwords::random())?;
         let limits = &config.limits;
         let make = |entries| Operators {
             entries,
@@ -128,7 +108,7 @@ impl Operators {
                 .map_err(|source| OperatorsError::Io { path: path.display().to_string(), source })?;
             let file: AdminFile = toml::from_str(&text)
                 .map_err(|e| OperatorsError::Damaged { path: path.display().to_string(), reason: e.to_string() })?;
-            if PasswordHash::new(&file.password_hash).is_err() {
+            if !passwords::is_hash(&file.password_hash) {
                 return Err(OperatorsError::Damaged {
                     path: path.display().to_string(),
                     reason: "not a PHC hash".into(),
@@ -137,7 +117,7 @@ impl Operators {
             let entry = OperConfig { name: file.name, password_hash: file.password_hash };
             return Ok((make(vec![entry]), Bootstrap::Existing));
         }
-        let password = random_password();
+        let password = passwords::random();
         let entry = OperConfig { name: name.clone(), password_hash: hash_password(&password)? };
         write_admin_file(&path, &entry)?;
         Ok((make(vec![entry]), Bootstrap::Created { name, password }))
@@ -153,7 +133,7 @@ impl Operators {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.decoy.clone());
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash)).await.unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash)).await.unwrap_or(false);
         if ok && known {
             OperOutcome::Granted
         } else {

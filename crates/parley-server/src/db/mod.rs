@@ -1,0 +1,58 @@
+//! The server's own database: one SQLite file (`parley.db`) in the data
+//! directory, for accounts now and history later. Opened in WAL mode with
+//! full syncs, so a committed change survives a `kill -9` or a power cut;
+//! the schema is brought up to date at open by `migrations`.
+//!
+//! Calls block on the disk: async code runs them on the blocking pool.
+//! The connection sits behind a `std` mutex, never held across an await.
+
+mod migrations;
+
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use thiserror::Error;
+
+/// The file's name in the data directory.
+pub const FILE: &str = "parley.db";
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error(
+        "database {path} has schema version {found}, newer than this parleyd knows ({known}); use a newer parleyd"
+    )]
+    TooNew { path: String, found: i64, known: i64 },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Db, DbError> {
+        let path = data_dir.join(FILE);
+        let shown = path.display().to_string();
+        let open = |source| DbError::Open { path: shown.clone(), source };
+        let mut conn = Connection::open(&path).map_err(open)?;
+        // WAL: readers never wait for the writer. FULL: a commit is on disk
+        // before it returns. Another process (`parleyd account ...`) may
+        // write at the same time; it waits for the lock, up to the timeout.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(open)?;
+        migrations::apply(&mut conn, &shown)?;
+        Ok(Db { conn: Mutex::new(conn) })
+    }
+
+    /// The connection, for one short piece of blocking work.
+    pub fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
