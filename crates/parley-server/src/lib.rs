@@ -19,6 +19,7 @@ pub mod hostname;
 pub mod lifecycle;
 pub mod listener;
 pub mod liveness;
+pub mod login_failures;
 pub mod memory;
 pub mod operators;
 pub mod outbound;

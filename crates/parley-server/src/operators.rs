@@ -1,4 +1,4 @@
-//! Operator credentials and the OPER rate limit.
+//! Operator credentials, checked under the login failure limits.
 //!
 //! Passwords exist here only as argon2id PHC hashes. When the config names no
 //! operator, the first run creates one (`admin` by default) with a random
@@ -9,12 +9,12 @@
 //! name exists, so timing does not reveal valid operator names.
 
 use crate::config::{Config, OperConfig};
+use crate::login_failures::LoginFailures;
 use crate::passwords;
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 
 /// The environment variable that sets the generated admin's password.
@@ -56,16 +56,8 @@ pub struct Operators {
     /// A hash of a random password, verified against when the name is
     /// unknown so that failure always costs the same.
     decoy: String,
-    failures: Mutex<Failures>,
-    per_ip: u32,
-    global: u32,
-    window: Duration,
-}
-
-#[derive(Default)]
-struct Failures {
-    by_ip: HashMap<IpAddr, VecDeque<Instant>>,
-    all: VecDeque<Instant>,
+    /// Failed logins, shared with account logins (the same limits).
+    failures: Arc<LoginFailures>,
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string).
@@ -85,13 +77,15 @@ impl Operators {
     pub fn bootstrap(config: &Config, env_password: Option<String>) -> Result<(Operators, Bootstrap), OperatorsError> {
         let decoy = hash_password(&passwords::random())?;
         let limits = &config.limits;
+        let failures = Arc::new(LoginFailures::new(
+            limits.oper_failures_per_ip,
+            limits.oper_failures_global,
+            Duration::from_secs(limits.oper_failure_window_secs),
+        ));
         let make = |entries| Operators {
             entries,
             decoy: decoy.clone(),
-            failures: Mutex::new(Failures::default()),
-            per_ip: limits.oper_failures_per_ip,
-            global: limits.oper_failures_global,
-            window: Duration::from_secs(limits.oper_failure_window_secs),
+            failures: failures.clone(),
         };
         if !config.opers.is_empty() {
             return Ok((make(config.opers.clone()), Bootstrap::FromConfig));
@@ -123,10 +117,15 @@ impl Operators {
         Ok((make(vec![entry]), Bootstrap::Created { name, password }))
     }
 
+    /// The failure limits OPER applies, for account logins to share.
+    pub fn failures(&self) -> &Arc<LoginFailures> {
+        &self.failures
+    }
+
     /// Checks a name and password from `ip`, applying the failure limits.
     /// Runs the hash on the blocking pool.
     pub async fn check(self: &Arc<Self>, ip: IpAddr, name: &str, password: &str) -> OperOutcome {
-        if let Some(wait) = self.limited(ip) {
+        if let Some(wait) = self.failures.limited(ip) {
             return OperOutcome::RateLimited(wait);
         }
         let hash = self.entries.iter().find(|e| e.name == name).map(|e| e.password_hash.clone());
@@ -137,47 +136,8 @@ impl Operators {
         if ok && known {
             OperOutcome::Granted
         } else {
-            self.note_failure(ip);
+            self.failures.note(ip);
             OperOutcome::Denied
-        }
-    }
-
-    /// Seconds until `ip` may try again, if it is over a limit now.
-    fn limited(&self, ip: IpAddr) -> Option<u64> {
-        let now = Instant::now();
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let window = self.window;
-        let prune = |q: &mut VecDeque<Instant>| {
-            while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
-                q.pop_front();
-            }
-        };
-        prune(&mut f.all);
-        let mut wait = None;
-        if f.all.len() >= self.global as usize {
-            wait = f.all.front().copied();
-        }
-        if let Some(q) = f.by_ip.get_mut(&ip) {
-            prune(q);
-            if q.len() >= self.per_ip as usize {
-                wait = q.front().copied().max(wait);
-            }
-            if q.is_empty() {
-                f.by_ip.remove(&ip);
-            }
-        }
-        wait.map(|oldest| (window.saturating_sub(now.duration_since(oldest))).as_secs().max(1))
-    }
-
-    fn note_failure(&self, ip: IpAddr) {
-        let now = Instant::now();
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        f.all.push_back(now);
-        f.by_ip.entry(ip).or_default().push_back(now);
-        // Bound memory under a spray from many addresses.
-        if f.by_ip.len() > 10_000 {
-            let window = self.window;
-            f.by_ip.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
         }
     }
 }
