@@ -8,14 +8,17 @@ pub const MULTI_PREFIX: u32 = 1 << 3;
 pub const USERHOST_IN_NAMES: u32 = 1 << 4;
 pub const AWAY_NOTIFY: u32 = 1 << 5;
 pub const CAP_NOTIFY: u32 = 1 << 6;
+pub const SASL: u32 = 1 << 7;
 
-/// Every capability with its name, in the order `CAP LS` lists them.
+/// Every capability with its name, in the order `CAP LS` lists them
+/// (`sasl` with its mechanisms, `sasl=PLAIN`, to `CAP LS 302`).
 pub const ALL: &[(&str, u32)] = &[
     ("away-notify", AWAY_NOTIFY),
     ("cap-notify", CAP_NOTIFY),
     ("echo-message", ECHO_MESSAGE),
     ("message-tags", MESSAGE_TAGS),
     ("multi-prefix", MULTI_PREFIX),
+    ("sasl", SASL),
     ("server-time", SERVER_TIME),
     ("userhost-in-names", USERHOST_IN_NAMES),
 ];
@@ -38,6 +41,7 @@ mod tests {
             assert_eq!(super::by_name(name), Some(*bit));
         }
         assert_eq!(super::names(super::SERVER_TIME | super::ECHO_MESSAGE), "echo-message server-time");
-        assert_eq!(super::by_name("sasl"), None);
+        assert_eq!(super::by_name("sasl"), Some(super::SASL));
+        assert_eq!(super::by_name("batch"), None);
     }
 }

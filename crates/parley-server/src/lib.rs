@@ -41,7 +41,7 @@ use crate::activity_log::{ActivityLog, Actor, Value};
 use crate::admission::ConnectionLimits;
 use crate::config::Config;
 use crate::operators::Operators;
-use crate::server::ServerState;
+use crate::server::{Identity, ServerState};
 use crate::shutdown::{Shutdown, ShutdownCause};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +66,10 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start the housekeeping thread: {0}")]
     Ticker(std::io::Error),
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("cannot set up the accounts: {0}")]
+    Accounts(accounts::AccountError),
 }
 
 /// Where TLS is used and what certificate it presents.
@@ -163,7 +167,10 @@ impl Server {
         let tokens = tokens::Tokens::load_or_create(&key_path, &config.server_name, config.files.token_ttl_secs)
             .map_err(|source| StartError::TokenKey { path: key_path.display().to_string(), source })?;
         let sts_port = local_addrs(&ircs).first().map(|a| a.port());
-        let state = Arc::new(ServerState::new(config, log, operators, tokens, filehost, sts_port, Shutdown::new()));
+        let db = Arc::new(db::Db::open(&config.data_dir)?);
+        let accounts = accounts::Accounts::new(db, config.limits.nick_len).map_err(StartError::Accounts)?;
+        let identity = Identity { operators, accounts, tokens };
+        let state = Arc::new(ServerState::new(config, log, identity, filehost, sts_port, Shutdown::new()));
         let ticker = ticker::Ticker::start(state.clone()).map_err(StartError::Ticker)?;
         Ok(Server { state, irc, ircs, http, https, irc_tls, http_tls, tls_info, store, ticker, files_runtime: None })
     }

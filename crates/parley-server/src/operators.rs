@@ -82,11 +82,7 @@ impl Operators {
             limits.oper_failures_global,
             Duration::from_secs(limits.oper_failure_window_secs),
         ));
-        let make = |entries| Operators {
-            entries,
-            decoy: decoy.clone(),
-            failures: failures.clone(),
-        };
+        let make = |entries| Operators { entries, decoy: decoy.clone(), failures: failures.clone() };
         if !config.opers.is_empty() {
             return Ok((make(config.opers.clone()), Bootstrap::FromConfig));
         }

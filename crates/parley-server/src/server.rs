@@ -2,6 +2,7 @@
 //! set, activity log, operators and the shutdown trigger, plus facts
 //! derived once at start (ISUPPORT tokens, creation time).
 
+use crate::accounts::Accounts;
 use crate::activity_log::ActivityLog;
 use crate::config::Config;
 use crate::lifecycle::connections::Connections;
@@ -16,11 +17,20 @@ use std::sync::Arc;
 
 pub const VERSION: &str = concat!("parley-", env!("CARGO_PKG_VERSION"));
 
+/// Who is who: operators, accounts, and the file store's tokens.
+pub struct Identity {
+    pub operators: Operators,
+    pub accounts: Accounts,
+    pub tokens: Tokens,
+}
+
 pub struct ServerState {
     pub config: Config,
     pub registry: Registry,
     pub log: Arc<ActivityLog>,
     pub operators: Arc<Operators>,
+    /// Accounts, for SASL (calls block: run them on the blocking pool).
+    pub accounts: Arc<Accounts>,
     pub shutdown: Shutdown,
     /// Signs and checks the file store's EXTJWT tokens.
     pub tokens: Arc<Tokens>,
@@ -40,8 +50,7 @@ impl ServerState {
     pub fn new(
         config: Config,
         log: ActivityLog,
-        operators: Operators,
-        tokens: Tokens,
+        identity: Identity,
         filehost: Option<String>,
         sts_port: Option<u16>,
         shutdown: Shutdown,
@@ -60,9 +69,10 @@ impl ServerState {
             config,
             registry,
             log: Arc::new(log),
-            operators: Arc::new(operators),
+            operators: Arc::new(identity.operators),
+            accounts: Arc::new(identity.accounts),
             shutdown,
-            tokens: Arc::new(tokens),
+            tokens: Arc::new(identity.tokens),
             filehost,
             sts_port: sts_port.filter(|_| config_has_sts),
             created,

@@ -14,6 +14,15 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// A connection's login (`commands::sasl`).
+#[derive(Default)]
+pub struct Login {
+    /// The account logged in.
+    pub account: Option<String>,
+    /// A PLAIN exchange under way: the base64 received so far.
+    pub pending: Option<String>,
+}
+
 pub struct Session {
     pub id: u64,
     pub addr: SocketAddr,
@@ -34,6 +43,9 @@ pub struct Session {
     pub secure: bool,
     /// Set when the connection must end; the text is the QUIT reason.
     pub quit: Option<String>,
+    /// SASL in progress and the account logged in; boxed, as most
+    /// connections never log in.
+    pub login: Option<Box<Login>>,
     /// `nick!user@host` from registration on, renewed on NICK: the source
     /// of every message this user sends, kept rather than built per line.
     mask: String,
@@ -59,6 +71,7 @@ impl Session {
             registered: false,
             secure: false,
             quit: None,
+            login: None,
             mask: String::new(),
             logged_as: std::cell::OnceCell::new(),
         }
@@ -106,6 +119,11 @@ impl Session {
     /// This connection as the activity log names it.
     pub fn actor(&self) -> crate::activity_log::Actor<'_> {
         crate::activity_log::Actor { conn: self.id, addr: Some(self.addr), nick: self.nick.as_deref() }
+    }
+
+    /// The account this connection logged in as.
+    pub fn account(&self) -> Option<&str> {
+        self.login.as_ref().and_then(|l| l.account.as_deref())
     }
 
     /// [`actor`](Self::actor) formatted once, for the line of every message.

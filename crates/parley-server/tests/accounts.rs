@@ -1,7 +1,11 @@
-//! `parleyd account ...`, the administrators' offline account commands,
-//! run as the real binary against a temporary data directory.
+//! Accounts: `parleyd account ...`, the administrators' offline commands,
+//! run as the real binary against a temporary data directory; and logging
+//! in with SASL PLAIN over a real socket, to a running server, with an
+//! account created while it runs and still there after a kill -9.
 
+use base64::Engine;
 use parley_testkit::server::parleyd_bin;
+use parley_testkit::{Server, TIMEOUT};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -57,4 +61,41 @@ fn bad_requests_fail_with_a_clear_message_and_change_nothing() {
         assert!(text(&out.stderr).contains(said), "{args:?}: {}", text(&out.stderr));
     }
     assert_eq!(text(&account(dir.path(), &["list"], "").stdout), "alice\n");
+}
+
+/// `CAP REQ sasl`, `AUTHENTICATE PLAIN` with `name` and `password`, and the
+/// numeric that answers the credentials.
+fn sasl_plain(server: &Server, nick: &str, name: &str, password: &str) -> (parley_testkit::Client, String) {
+    let mut c = parley_testkit::Client::connect(server.irc_addr());
+    c.send("CAP LS 302");
+    let ls = c.expect(|l| l.is("CAP") && l.param(1) == "LS", TIMEOUT);
+    assert!(ls.last().split(' ').any(|cap| cap == "sasl=PLAIN"), "sasl=PLAIN offered: {}", ls.last());
+    c.send("CAP REQ sasl");
+    c.expect(|l| l.is("CAP") && l.param(1) == "ACK", TIMEOUT);
+    c.send(&format!("NICK {nick}"));
+    c.send("USER u 0 * :U");
+    c.send("AUTHENTICATE PLAIN");
+    c.expect(|l| l.is("AUTHENTICATE") && l.param(0) == "+", TIMEOUT);
+    let payload = base64::engine::general_purpose::STANDARD.encode(format!("\0{name}\0{password}"));
+    c.send(&format!("AUTHENTICATE {payload}"));
+    let answer = c.expect(|l| ["903", "904"].contains(&l.command.as_str()), TIMEOUT);
+    (c, answer.command.clone())
+}
+
+#[test]
+fn an_account_made_while_the_server_runs_logs_in_with_sasl_and_survives_kill_9() {
+    let server = Server::start();
+    let made = account(&server.data_dir(), &["add", "carol"], "hunter22\n");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let (_wrong, answer) = sasl_plain(&server, "eve", "carol", "guess");
+    assert_eq!(answer, "904", "a wrong password is refused");
+    let (mut c, answer) = sasl_plain(&server, "carol", "carol", "hunter22");
+    assert_eq!(answer, "903");
+    c.send("CAP END");
+    c.expect(|l| l.is("001"), TIMEOUT);
+    let logged = server.wait_for_log(|t| t.contains("login ") && t.contains("result=\"granted\""), TIMEOUT);
+    assert!(!logged.contains("hunter22"), "the log never holds a password");
+    let server = server.kill_and_restart();
+    let (_again, answer) = sasl_plain(&server, "carol", "carol", "hunter22");
+    assert_eq!(answer, "903", "the committed account is still there after kill -9");
 }

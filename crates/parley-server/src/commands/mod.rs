@@ -11,6 +11,7 @@ pub mod mode;
 pub mod oper;
 pub mod query;
 pub mod registration;
+pub mod sasl;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -25,8 +26,8 @@ type Handler = fn(&mut Ctx<'_>, &MessageRef<'_>);
 
 enum Run {
     Now(Handler),
-    /// Has to await (OPER: argon2 on the blocking pool): handed back to the
-    /// connection, which ends its output batch first.
+    /// Has to await (OPER, AUTHENTICATE: argon2 on the blocking pool):
+    /// handed back to the connection, which ends its output batch first.
     Deferred,
 }
 
@@ -75,6 +76,7 @@ const COMMANDS: &[Spec] = &[
     spec("LUSERS", 0, true, |ctx, _| query::lusers(ctx)),
     spec("MOTD", 0, true, |ctx, _| query::motd(ctx)),
     Spec { name: "OPER", min_params: 2, needs_registration: true, run: Run::Deferred },
+    Spec { name: "AUTHENTICATE", min_params: 1, needs_registration: false, run: Run::Deferred },
     spec("KILL", 1, true, oper::kill),
     spec("DIE", 0, true, oper::die),
     spec("EXTJWT", 1, true, extjwt::extjwt),
@@ -121,7 +123,11 @@ pub fn run_deferred<'a>(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
     Box::pin(async move {
         let mut ctx = Ctx::new(server, session);
-        oper::oper(&mut ctx, &msg.borrowed()).await;
+        let msg = msg.borrowed();
+        match msg.command {
+            "AUTHENTICATE" => sasl::authenticate(&mut ctx, &msg).await,
+            _ => oper::oper(&mut ctx, &msg).await,
+        }
     })
 }
 

@@ -30,7 +30,13 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
                 ctx.session.caps |= caps::CAP_NOTIFY;
                 ctx.session.client.set_caps(ctx.session.caps);
             }
-            let mut list = caps::ALL.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>();
+            let mut list = caps::ALL
+                .iter()
+                .map(|(n, bit)| match *bit {
+                    caps::SASL if version >= 302 => format!("{n}={}", super::sasl::MECHANISMS),
+                    _ => n.to_string(),
+                })
+                .collect::<Vec<_>>();
             // The STS policy (IRCv3 sts): plain-text clients learn the TLS
             // port, TLS clients how long to remember the policy.
             if let (Some(port), Some(duration)) = (ctx.server.sts_port, ctx.server.config.irc.sts_duration_secs) {

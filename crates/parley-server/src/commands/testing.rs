@@ -33,7 +33,10 @@ impl Harness {
         let log = ActivityLog::open(&dir.path().join("server_log.txt"), 1 << 20, false).expect("log");
         let (operators, _) = Operators::bootstrap(&config, Some(OPER_PASSWORD.into())).expect("operators");
         let tokens = Tokens::load_or_create(&dir.path().join("jwt.key"), &config.server_name, 60).expect("tokens");
-        let server = ServerState::new(config, log, operators, tokens, None, None, Shutdown::new());
+        let db = std::sync::Arc::new(crate::db::Db::open(dir.path()).expect("database"));
+        let accounts = crate::accounts::Accounts::new(db, config.limits.nick_len).expect("accounts");
+        let identity = crate::server::Identity { operators, accounts, tokens };
+        let server = ServerState::new(config, log, identity, None, None, Shutdown::new());
         Harness { server, _dir: dir }
     }
 

@@ -66,7 +66,10 @@ mod requests {
         let log = ActivityLog::open(&dir.join("log.txt"), 1 << 20, false).unwrap();
         let (ops, _) = Operators::bootstrap(&config, Some("pw".into())).unwrap();
         let tokens = Tokens::load_or_create(&dir.join("key"), "parley.local", 60).unwrap();
-        let server = Arc::new(ServerState::new(config, log, ops, tokens, None, None, Shutdown::new()));
+        let db = Arc::new(crate::db::Db::open(dir).unwrap());
+        let accounts = crate::accounts::Accounts::new(db, config.limits.nick_len).unwrap();
+        let identity = crate::server::Identity { operators: ops, accounts, tokens };
+        let server = Arc::new(ServerState::new(config, log, identity, None, None, Shutdown::new()));
         let store = Arc::new(Store::open(&dir.join("files")).unwrap());
         Arc::new(FileState {
             config: Arc::new(server.config.clone()),
