@@ -4,10 +4,13 @@
 //! operator, the first run creates one (`admin` by default) with a random
 //! password that is printed once and whose hash is kept in
 //! `<data_dir>/admin.toml`; `PARLEY_ADMIN_PASSWORD` sets that password for
-//! scripted setups. Verification runs on the blocking pool (argon2 is
-//! deliberately slow) and always costs one full hash, whether or not the
-//! name exists, so timing does not reveal valid operator names.
+//! scripted setups. An account with operator rights may OPER as well.
+//! Verification runs on the blocking pool (argon2 is deliberately slow) and
+//! always costs one full hash, whether or not the name exists (the account
+//! store checks unknown names against a decoy), so timing does not reveal
+//! valid operator names.
 
+use crate::accounts::Accounts;
 use crate::config::{Config, OperConfig};
 use crate::login_failures::LoginFailures;
 use crate::passwords;
@@ -53,9 +56,6 @@ pub enum Bootstrap {
 
 pub struct Operators {
     entries: Vec<OperConfig>,
-    /// A hash of a random password, verified against when the name is
-    /// unknown so that failure always costs the same.
-    decoy: String,
     /// Failed logins, shared with account logins (the same limits).
     failures: Arc<LoginFailures>,
 }
@@ -75,14 +75,13 @@ impl Operators {
     /// Loads operators from the config, or creates/loads the generated admin
     /// in `data_dir/admin.toml`.
     pub fn bootstrap(config: &Config, env_password: Option<String>) -> Result<(Operators, Bootstrap), OperatorsError> {
-        let decoy = hash_password(&passwords::random())?;
         let limits = &config.limits;
         let failures = Arc::new(LoginFailures::new(
             limits.oper_failures_per_ip,
             limits.oper_failures_global,
             Duration::from_secs(limits.oper_failure_window_secs),
         ));
-        let make = |entries| Operators { entries, decoy: decoy.clone(), failures: failures.clone() };
+        let make = |entries| Operators { entries, failures: failures.clone() };
         if !config.opers.is_empty() {
             return Ok((make(config.opers.clone()), Bootstrap::FromConfig));
         }
@@ -118,18 +117,30 @@ impl Operators {
         &self.failures
     }
 
-    /// Checks a name and password from `ip`, applying the failure limits.
-    /// Runs the hash on the blocking pool.
-    pub async fn check(self: &Arc<Self>, ip: IpAddr, name: &str, password: &str) -> OperOutcome {
+    /// Checks a name and password from `ip`, applying the failure limits:
+    /// an operator of the config (or the generated admin), or else an
+    /// account with operator rights. Runs the hash on the blocking pool;
+    /// an unknown name costs one hash, as a known one does.
+    pub async fn check(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        name: &str,
+        password: &str,
+        accounts: &Arc<Accounts>,
+    ) -> OperOutcome {
         if let Some(wait) = self.failures.limited(ip) {
             return OperOutcome::RateLimited(wait);
         }
         let hash = self.entries.iter().find(|e| e.name == name).map(|e| e.password_hash.clone());
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.decoy.clone());
-        let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash)).await.unwrap_or(false);
-        if ok && known {
+        let (name, password, accounts) = (name.to_string(), password.to_string(), accounts.clone());
+        let ok = tokio::task::spawn_blocking(move || match hash {
+            Some(hash) => passwords::verify(&password, &hash),
+            // Accounts check an unknown name against a decoy hash too.
+            None => accounts.verify(&name, &password).is_ok_and(|a| a.oper),
+        })
+        .await
+        .unwrap_or(false);
+        if ok {
             OperOutcome::Granted
         } else {
             self.failures.note(ip);
@@ -168,6 +179,25 @@ mod tests {
         Config { data_dir: dir.to_path_buf(), ..Default::default() }
     }
 
+    fn accounts(dir: &Path) -> Arc<Accounts> {
+        let db = Arc::new(crate::db::Db::open(dir).unwrap());
+        Arc::new(Accounts::new(db, 30).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_account_with_operator_rights_can_oper_and_others_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ops, _) = Operators::bootstrap(&config(dir.path()), Some("admin-pw".into())).unwrap();
+        let (ops, accounts) = (Arc::new(ops), accounts(dir.path()));
+        accounts.create("boss", "boss-pw", true, 0).unwrap();
+        accounts.create("worker", "worker-pw", false, 0).unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(ops.check(ip, "boss", "boss-pw", &accounts).await, OperOutcome::Granted);
+        assert_eq!(ops.check(ip, "boss", "wrong", &accounts).await, OperOutcome::Denied);
+        assert_eq!(ops.check(ip, "worker", "worker-pw", &accounts).await, OperOutcome::Denied, "no rights");
+        assert_eq!(ops.check(ip, "admin", "admin-pw", &accounts).await, OperOutcome::Granted, "the admin still can");
+    }
+
     #[tokio::test]
     async fn first_run_creates_admin_then_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
@@ -178,7 +208,7 @@ mod tests {
         assert!(!file.contains(&password) && file.contains("$argon2id$"));
         let ops = Arc::new(ops);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(ops.check(ip, &name, &password).await, OperOutcome::Granted);
+        assert_eq!(ops.check(ip, &name, &password, &accounts(dir.path())).await, OperOutcome::Granted);
         let (_, again) = Operators::bootstrap(&c, None).unwrap();
         assert!(matches!(again, Bootstrap::Existing));
     }
@@ -188,14 +218,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path());
         let (ops, _) = Operators::bootstrap(&c, Some("right".into())).unwrap();
-        let ops = Arc::new(ops);
+        let (ops, a) = (Arc::new(ops), accounts(dir.path()));
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(ops.check(ip, "admin", "wrong").await, OperOutcome::Denied);
+            assert_eq!(ops.check(ip, "admin", "wrong", &a).await, OperOutcome::Denied);
         }
-        assert!(matches!(ops.check(ip, "admin", "right").await, OperOutcome::RateLimited(_)));
+        assert!(matches!(ops.check(ip, "admin", "right", &a).await, OperOutcome::RateLimited(_)));
         let other: IpAddr = "10.0.0.2".parse().unwrap();
-        assert_eq!(ops.check(other, "admin", "right").await, OperOutcome::Granted);
-        assert_eq!(ops.check(other, "nobody", "right").await, OperOutcome::Denied);
+        assert_eq!(ops.check(other, "admin", "right", &a).await, OperOutcome::Granted);
+        assert_eq!(ops.check(other, "nobody", "right", &a).await, OperOutcome::Denied);
     }
 }

@@ -18,7 +18,7 @@ pub async fn oper(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let password = msg.params[1];
     let ip = ctx.session.addr.ip();
     let operators = ctx.server.operators.clone();
-    let outcome = operators.check(ip, name, password).await;
+    let outcome = operators.check(ip, name, password, &ctx.server.accounts).await;
     match outcome {
         OperOutcome::Granted => {
             let nick = ctx.session.nick.clone().unwrap_or_default();
