@@ -149,13 +149,14 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
                 u.realname.clone(),
                 chans,
                 u.oper.is_some(),
+                u.account.clone(),
                 u.away.clone(),
                 idle,
                 u.signon,
             )
         })
     };
-    let Some((nick, user, host, realname, chans, oper, away, idle, signon)) = info else {
+    let Some((nick, user, host, realname, chans, oper, account, away, idle, signon)) = info else {
         ctx.reply(ERR_NOSUCHNICK, &[nick, "No such nick/channel"]);
         ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list"]);
         return;
@@ -167,6 +168,9 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     ctx.reply(RPL_WHOISSERVER, &[nick.clone(), server, format!("{network} server")]);
     if oper {
         ctx.reply(RPL_WHOISOPERATOR, &[nick.clone(), "is an IRC operator".into()]);
+    }
+    if let Some(account) = account {
+        ctx.reply(RPL_WHOISACCOUNT, &[nick.clone(), account.into(), "is logged in as".into()]);
     }
     if let Some(a) = away {
         ctx.reply(RPL_AWAY, &[nick.clone(), a]);

@@ -189,6 +189,7 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         away: None,
         invisible: false,
         oper: None,
+        account: ctx.session.account().map(Into::into),
         channels: Vec::new(),
         signon: crate::clock::unix_now(),
     };

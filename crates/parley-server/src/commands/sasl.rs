@@ -84,6 +84,9 @@ pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             );
             ctx.reply(RPL_SASLSUCCESS, &["SASL authentication successful"]);
             log(ctx, &account.name, "granted");
+            if ctx.session.registered {
+                ctx.server.registry.set_account(ctx.session.id, Some(&account.name));
+            }
             ctx.session.login = Some(Box::new(Login { account: Some(account.name), pending: None }));
         }
         Ok(Err(name)) => {
@@ -145,6 +148,13 @@ mod tests {
         let right = h.run_deferred(&mut s, &format!("AUTHENTICATE {}", plain("", "ALICE", "sesame"))).await;
         assert_eq!(codes(&right), ["900", "903"], "{right}");
         assert_eq!(s.account(), Some("alice"));
+        h.run(&mut s, "NICK alice");
+        h.run(&mut s, "USER a 0 * :A");
+        assert!(codes(&h.run(&mut s, "CAP END")).contains(&"001"));
+        let mut bob = h.user("bob");
+        let whois = h.run(&mut bob, "WHOIS alice");
+        assert!(whois.contains(" 330 bob alice alice :is logged in as"), "WHOIS names the account: {whois}");
+        h.received(&s);
         assert_eq!(codes(&h.run_deferred(&mut s, "AUTHENTICATE PLAIN").await), ["907"]);
     }
 

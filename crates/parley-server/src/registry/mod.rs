@@ -43,6 +43,8 @@ pub struct User {
     pub invisible: bool,
     /// The operator name this user authenticated as, if any.
     pub oper: Option<String>,
+    /// The account logged in to, if any (boxed: a pointer and a length).
+    pub account: Option<Box<str>>,
     /// Casefolded names of the channels this user is in.
     pub channels: Vec<String>,
     /// Unix time of registration.
@@ -405,6 +407,13 @@ impl Registry {
             _ => {}
         }
         was != now
+    }
+
+    /// Records the account `id` logged in to after registering.
+    pub fn set_account(&self, id: ClientId, account: Option<&str>) {
+        if let Some(user) = self.write().users.get_mut(&id) {
+            user.account = account.map(Into::into);
+        }
     }
 
     /// Sets or clears the away message and tells the neighbours that

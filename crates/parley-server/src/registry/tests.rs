@@ -13,6 +13,7 @@ fn user(id: ClientId, nick: &str) -> User {
         away: None,
         invisible: false,
         oper: None,
+        account: None,
         channels: Vec::new(),
         signon: 0,
     }
