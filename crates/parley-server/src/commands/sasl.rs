@@ -7,6 +7,7 @@
 //! the same failure limits as OPER, and a wrong name costs as much as a
 //! wrong password, so neither can be guessed at speed.
 
+use crate::accounts::AccountError;
 use crate::activity_log::Value;
 use crate::session::{Ctx, Login};
 use base64::Engine;
@@ -74,9 +75,9 @@ pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         return;
     }
     let accounts = ctx.server.accounts.clone();
-    let checked = tokio::task::spawn_blocking(move || accounts.verify(&name, &password).map_err(|_| name)).await;
+    let checked = tokio::task::spawn_blocking(move || (accounts.verify(&name, &password), name)).await;
     match checked {
-        Ok(Ok(account)) => {
+        Ok((Ok(account), _)) => {
             let mask = ctx.session.hostmask();
             ctx.reply(
                 RPL_LOGGEDIN,
@@ -89,10 +90,16 @@ pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             }
             ctx.session.login = Some(Box::new(Login { account: Some(account.name), pending: None }));
         }
-        Ok(Err(name)) => {
+        Ok((Err(AccountError::Refused), name)) => {
             failures.note(ip);
             ctx.reply(ERR_SASLFAIL, &["SASL authentication failed"]);
             log(ctx, &name, "denied");
+        }
+        // The store failed (a disk error): not the client's fault, not counted.
+        Ok((Err(e), name)) => {
+            tracing::error!(error = %e, "account lookup failed");
+            ctx.reply(ERR_SASLFAIL, &["SASL authentication failed: the account store is unavailable; try again later"]);
+            log(ctx, &name, "error");
         }
         Err(_) => ctx.reply(ERR_SASLFAIL, &["SASL authentication failed: internal error"]),
     }
