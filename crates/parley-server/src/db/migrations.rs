@@ -3,7 +3,7 @@
 //! A step is never edited once released: change the schema with a new one.
 
 use super::DbError;
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 const STEPS: &[&str] = &[
     // 1: accounts. `key` is the casefolded name, so names are unique in
@@ -17,19 +17,25 @@ const STEPS: &[&str] = &[
     ) STRICT;",
 ];
 
+/// Applies the missing steps, one transaction each. Each transaction takes
+/// the write lock before it reads the version, so two processes opening a
+/// new database at once (the server and `parleyd account`) apply each step
+/// once: the second waits, then finds it done.
 pub fn apply(conn: &mut Connection, path: &str) -> Result<(), DbError> {
     let known = STEPS.len() as i64;
-    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if found > known {
-        return Err(DbError::TooNew { path: path.to_string(), found, known });
-    }
-    for (i, step) in STEPS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if found > known {
+            return Err(DbError::TooNew { path: path.to_string(), found, known });
+        }
+        let Some(step) = STEPS.get(found as usize) else {
+            return Ok(());
+        };
         tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.pragma_update(None, "user_version", found + 1)?;
         tx.commit()?;
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -46,6 +52,29 @@ mod tests {
         assert_eq!(mode, "wal");
         drop(db);
         assert_eq!(version(&Db::open(dir.path()).unwrap()), super::STEPS.len() as i64);
+    }
+
+    #[test]
+    fn two_opening_a_new_database_at_once_both_succeed() {
+        // As the server and `parleyd account add` do on a new data directory
+        // (irctest caught the server dying of "table accounts already exists").
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().to_path_buf();
+            let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Db::open(&path).map(|_| ()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+        }
     }
 
     #[test]

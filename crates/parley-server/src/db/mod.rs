@@ -40,13 +40,14 @@ impl Db {
         let shown = path.display().to_string();
         let open = |source| DbError::Open { path: shown.clone(), source };
         let mut conn = Connection::open(&path).map_err(open)?;
+        // Another process (`parleyd account ...`) may open or write it at the
+        // same time: wait for its locks, up to the timeout, from the start.
+        conn.busy_timeout(Duration::from_secs(5)).map_err(open)?;
         // WAL: readers never wait for the writer. FULL: a commit is on disk
-        // before it returns. Another process (`parleyd account ...`) may
-        // write at the same time; it waits for the lock, up to the timeout.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
+        // before it returns.
+        switch_to_wal(&conn).map_err(open)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(open)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(open)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(open)?;
         migrations::apply(&mut conn, &shown)?;
         Ok(Db { conn: Mutex::new(conn) })
     }
@@ -54,5 +55,24 @@ impl Db {
     /// The connection, for one short piece of blocking work.
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Turns on WAL. Two connections opening a new database at once may both
+/// try; SQLite then answers "locked" at once to one of them, without
+/// waiting through the busy timeout, so that one retries (bounded).
+fn switch_to_wal(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let mut tries = 0;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if tries < 100
+                    && matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
