@@ -102,10 +102,6 @@ impl Framer {
         Framer { limits, discarding: false }
     }
 
-    pub fn limits(&self) -> FrameLimits {
-        self.limits
-    }
-
     /// Looks at the front of `buf`. Calling it again on the same bytes
     /// gives the same answer for a [`Next::Line`], so a caller may look,
     /// hold the line back (flood control) and come back later.
