@@ -1,10 +1,14 @@
 //! Accounts: a name that follows the nick rules and casemapping, an
-//! argon2id password hash and operator rights, kept in the server's
-//! database. Every call blocks (SQLite, argon2): async code runs them on
-//! the blocking pool.
+//! argon2id password hash (PLAIN, NickServ, PASS), SCRAM-SHA-256
+//! credentials, TLS certificate fingerprints (EXTERNAL) and operator
+//! rights, kept in the server's database. An account made by `REGISTER`
+//! with verification on waits, unable to log in, until its code is given.
+//! Every call blocks (SQLite, argon2, PBKDF2): async code runs them on the
+//! blocking pool.
 
 use crate::db::{Db, DbError};
 use crate::passwords;
+use crate::scram;
 use parley_proto::{casefold, validate_nick, NameError};
 use rusqlite::OptionalExtension;
 use std::sync::Arc;
@@ -32,6 +36,14 @@ pub enum AccountError {
     Refused,
     #[error("the password is empty")]
     EmptyPassword,
+    #[error("{0:?} is not a SHA-256 certificate fingerprint (64 hex digits)")]
+    BadFingerprint(String),
+    #[error("the certificate {0} is already registered to an account")]
+    FingerprintTaken(String),
+    #[error("the account {0} is not waiting for verification")]
+    NotPending(String),
+    #[error("wrong verification code")]
+    WrongCode,
     #[error(transparent)]
     Hash(#[from] passwords::HashError),
     #[error(transparent)]
@@ -67,15 +79,41 @@ impl Accounts {
     /// Registers `name` with `password`; refused if the name (in any case)
     /// is taken. Committed when it returns.
     pub fn create(&self, name: &str, password: &str, oper: bool, now: i64) -> Result<Account, AccountError> {
+        self.insert(name, password, oper, now, None)
+    }
+
+    /// Registers `name` as [`create`](Self::create) does, but unable to log
+    /// in until [`verify_code`](Self::verify_code) is given `code`.
+    pub fn create_pending(
+        &self,
+        name: &str,
+        password: &str,
+        email: Option<&str>,
+        code: &str,
+        now: i64,
+    ) -> Result<Account, AccountError> {
+        self.insert(name, password, false, now, Some((email, code)))
+    }
+
+    fn insert(
+        &self,
+        name: &str,
+        password: &str,
+        oper: bool,
+        now: i64,
+        pending: Option<(Option<&str>, &str)>,
+    ) -> Result<Account, AccountError> {
         let key = self.check_name(name)?;
         if password.is_empty() {
             return Err(AccountError::EmptyPassword);
         }
         let hash = passwords::hash(password)?;
+        let scram = scram::Credentials::new(password).encode();
+        let (email, code) = pending.map_or((None, None), |(e, c)| (e, Some(c)));
         let inserted = self.db.lock().execute(
-            "INSERT INTO accounts (key, name, password_hash, oper, created) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (key) DO NOTHING",
-            (&key, name, &hash, oper, now),
+            "INSERT INTO accounts (key, name, password_hash, oper, created, scram, email, verify_code)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
+            rusqlite::params![&key, name, &hash, oper, now, &scram, email, code],
         )?;
         if inserted == 0 {
             return Err(AccountError::Exists(name.to_string()));
@@ -83,29 +121,137 @@ impl Accounts {
         Ok(Account { name: name.to_string(), oper, created: now })
     }
 
+    /// Completes a registration that waits for verification.
+    pub fn verify_code(&self, name: &str, code: &str) -> Result<Account, AccountError> {
+        let conn = self.db.lock();
+        let stored: Option<Option<String>> = conn
+            .query_row("SELECT verify_code FROM accounts WHERE key = ?1", [casefold(name)], |r| r.get(0))
+            .optional()?;
+        match stored {
+            None => return Err(AccountError::NoSuch(name.to_string())),
+            Some(None) => return Err(AccountError::NotPending(name.to_string())),
+            Some(Some(expected)) if !constant_time_eq(expected.as_bytes(), code.as_bytes()) => {
+                return Err(AccountError::WrongCode)
+            }
+            Some(Some(_)) => {}
+        }
+        conn.execute("UPDATE accounts SET verify_code = NULL WHERE key = ?1", [casefold(name)])?;
+        drop(conn);
+        self.get(name)?.ok_or_else(|| AccountError::NoSuch(name.to_string()))
+    }
+
     /// The account `name` if `password` is its password. A wrong name and a
     /// wrong password take the same time and give the same error.
+    /// An account waiting for verification cannot log in: same error.
     pub fn verify(&self, name: &str, password: &str) -> Result<Account, AccountError> {
-        let found = self.row(&casefold(name))?;
-        let hash = found.as_ref().map_or(self.decoy.as_str(), |(_, h)| h.as_str());
+        let key = casefold(name);
+        let found = self.row(&key)?;
+        let hash = found.as_ref().map_or(self.decoy.as_str(), |r| r.hash.as_str());
         let matches = passwords::verify(password, hash);
         match found {
-            Some((account, _)) if matches => Ok(account),
+            Some(row) if matches && !row.pending => {
+                if !row.has_scram {
+                    // Made before SCRAM was offered: now its password is known.
+                    let scram = scram::Credentials::new(password).encode();
+                    self.db.lock().execute("UPDATE accounts SET scram = ?2 WHERE key = ?1", (&key, &scram))?;
+                }
+                Ok(row.account)
+            }
             _ => Err(AccountError::Refused),
         }
     }
 
-    pub fn get(&self, name: &str) -> Result<Option<Account>, AccountError> {
-        Ok(self.row(&casefold(name))?.map(|(account, _)| account))
+    /// The account's SCRAM credentials, if it exists, may log in and has them.
+    pub fn scram(&self, name: &str) -> Result<Option<scram::Credentials>, AccountError> {
+        let stored: Option<Option<String>> = self
+            .db
+            .lock()
+            .query_row(
+                "SELECT scram FROM accounts WHERE key = ?1 AND verify_code IS NULL",
+                [casefold(name)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(stored.flatten().as_deref().and_then(scram::Credentials::decode))
     }
 
-    fn row(&self, key: &str) -> Result<Option<(Account, String)>, AccountError> {
+    /// The account a certificate fingerprint is registered to.
+    pub fn by_certfp(&self, fingerprint: &str) -> Result<Option<Account>, AccountError> {
+        let key: Option<String> = self
+            .db
+            .lock()
+            .query_row(
+                "SELECT c.account FROM certfps c JOIN accounts a ON a.key = c.account
+                 WHERE c.fingerprint = ?1 AND a.verify_code IS NULL",
+                [fingerprint.to_ascii_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match key {
+            Some(key) => Ok(self.row(&key)?.map(|r| r.account)),
+            None => Ok(None),
+        }
+    }
+
+    /// Registers a certificate fingerprint (64 hex digits, colons allowed)
+    /// to the account, for EXTERNAL.
+    pub fn add_certfp(&self, name: &str, fingerprint: &str) -> Result<String, AccountError> {
+        let fp = normalise_fingerprint(fingerprint)?;
+        let conn = self.db.lock();
+        let key = casefold(name);
+        let exists: Option<i64> = conn.query_row("SELECT 1 FROM accounts WHERE key = ?1", [&key], |r| r.get(0)).optional()?;
+        if exists.is_none() {
+            return Err(AccountError::NoSuch(name.to_string()));
+        }
+        let n = conn.execute(
+            "INSERT INTO certfps (fingerprint, account) VALUES (?1, ?2) ON CONFLICT (fingerprint) DO NOTHING",
+            (&fp, &key),
+        )?;
+        if n == 0 {
+            return Err(AccountError::FingerprintTaken(fp));
+        }
+        Ok(fp)
+    }
+
+    /// Removes a fingerprint from the account; false if it had none such.
+    pub fn remove_certfp(&self, name: &str, fingerprint: &str) -> Result<bool, AccountError> {
+        let fp = normalise_fingerprint(fingerprint)?;
+        let n = self
+            .db
+            .lock()
+            .execute("DELETE FROM certfps WHERE fingerprint = ?1 AND account = ?2", (&fp, casefold(name)))?;
+        Ok(n > 0)
+    }
+
+    /// The fingerprints registered to the account.
+    pub fn certfps(&self, name: &str) -> Result<Vec<String>, AccountError> {
+        let conn = self.db.lock();
+        let mut query = conn.prepare("SELECT fingerprint FROM certfps WHERE account = ?1 ORDER BY fingerprint")?;
+        let rows = query.query_map([casefold(name)], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<Account>, AccountError> {
+        Ok(self.row(&casefold(name))?.map(|r| r.account))
+    }
+
+    fn row(&self, key: &str) -> Result<Option<Row>, AccountError> {
         let row = self
             .db
             .lock()
-            .query_row("SELECT name, oper, created, password_hash FROM accounts WHERE key = ?1", [key], |r| {
-                Ok((Account { name: r.get(0)?, oper: r.get(1)?, created: r.get(2)? }, r.get(3)?))
-            })
+            .query_row(
+                "SELECT name, oper, created, password_hash, scram IS NOT NULL, verify_code IS NOT NULL
+                 FROM accounts WHERE key = ?1",
+                [key],
+                |r| {
+                    Ok(Row {
+                        account: Account { name: r.get(0)?, oper: r.get(1)?, created: r.get(2)? },
+                        hash: r.get(3)?,
+                        has_scram: r.get(4)?,
+                        pending: r.get(5)?,
+                    })
+                },
+            )
             .optional()?;
         Ok(row)
     }
@@ -115,7 +261,9 @@ impl Accounts {
             return Err(AccountError::EmptyPassword);
         }
         let hash = passwords::hash(password)?;
-        self.update(name, "UPDATE accounts SET password_hash = ?2 WHERE key = ?1", &hash)
+        self.update(name, "UPDATE accounts SET password_hash = ?2 WHERE key = ?1", &hash)?;
+        let scram = scram::Credentials::new(password).encode();
+        self.update(name, "UPDATE accounts SET scram = ?2 WHERE key = ?1", &scram)
     }
 
     pub fn set_oper(&self, name: &str, oper: bool) -> Result<(), AccountError> {
@@ -145,6 +293,26 @@ impl Accounts {
         }
         Ok(())
     }
+}
+
+struct Row {
+    account: Account,
+    hash: String,
+    has_scram: bool,
+    pending: bool,
+}
+
+/// A SHA-256 fingerprint as stored: 64 lower-case hex digits, colons dropped.
+pub fn normalise_fingerprint(fingerprint: &str) -> Result<String, AccountError> {
+    let fp: String = fingerprint.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+    if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AccountError::BadFingerprint(fingerprint.to_string()));
+    }
+    Ok(fp)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -189,5 +357,45 @@ mod tests {
         again.delete("alice").unwrap();
         assert!(matches!(a.delete("alice"), Err(AccountError::NoSuch(_))));
         assert!(a.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn scram_credentials_follow_the_password() {
+        let (_dir, a) = accounts();
+        a.create("alice", "one", false, 1).unwrap();
+        let first = a.scram("Alice").unwrap().expect("made with the account");
+        a.set_password("alice", "two").unwrap();
+        let second = a.scram("alice").unwrap().unwrap();
+        assert_eq!(second, crate::scram::Credentials::derive("two", &second.salt, second.iterations));
+        assert_ne!(first, second);
+        assert!(a.scram("nobody").unwrap().is_none());
+    }
+
+    #[test]
+    fn pending_accounts_log_in_only_once_verified() {
+        let (_dir, a) = accounts();
+        a.create_pending("carol", "pw", Some("c@example.org"), "123456", 1).unwrap();
+        assert!(matches!(a.verify("carol", "pw"), Err(AccountError::Refused)));
+        assert!(a.scram("carol").unwrap().is_none());
+        assert!(matches!(a.verify_code("carol", "654321"), Err(AccountError::WrongCode)));
+        assert_eq!(a.verify_code("CAROL", "123456").unwrap().name, "carol");
+        assert!(matches!(a.verify_code("carol", "123456"), Err(AccountError::NotPending(_))));
+        assert!(a.verify("carol", "pw").is_ok());
+    }
+
+    #[test]
+    fn certificates_belong_to_one_account_and_go_with_it() {
+        let (_dir, a) = accounts();
+        a.create("alice", "pw", false, 1).unwrap();
+        a.create("bob", "pw", false, 1).unwrap();
+        let fp = "AB:".repeat(31) + "AB";
+        assert_eq!(a.add_certfp("alice", &fp).unwrap(), "ab".repeat(32));
+        assert!(matches!(a.add_certfp("bob", &"ab".repeat(32)), Err(AccountError::FingerprintTaken(_))));
+        assert!(matches!(a.add_certfp("bob", "abc"), Err(AccountError::BadFingerprint(_))));
+        assert_eq!(a.by_certfp(&"AB".repeat(32)).unwrap().unwrap().name, "alice");
+        assert_eq!(a.certfps("alice").unwrap(), ["ab".repeat(32)]);
+        a.delete("alice").unwrap();
+        assert!(a.by_certfp(&"ab".repeat(32)).unwrap().is_none(), "removed with its account");
+        assert!(a.add_certfp("bob", &fp).is_ok());
     }
 }

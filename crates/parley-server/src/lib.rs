@@ -28,6 +28,7 @@ pub mod private_file;
 pub mod refusal;
 pub mod registry;
 pub mod relay;
+pub mod scram;
 pub mod server;
 pub mod session;
 pub mod shutdown;

@@ -15,6 +15,19 @@ const STEPS: &[&str] = &[
         oper INTEGER NOT NULL DEFAULT 0,
         created INTEGER NOT NULL
     ) STRICT;",
+    // 2: what logging in beyond PLAIN needs. `scram` holds SCRAM-SHA-256
+    // credentials (`scram::Credentials`), filled at the next PLAIN login for
+    // accounts made before it; `email` and `verify_code` serve REGISTER
+    // (a code is set until the account is verified); `certfps` are the TLS
+    // client certificates (SHA-256, lower-case hex) that log in by EXTERNAL.
+    "ALTER TABLE accounts ADD COLUMN scram TEXT;
+     ALTER TABLE accounts ADD COLUMN email TEXT;
+     ALTER TABLE accounts ADD COLUMN verify_code TEXT;
+     CREATE TABLE certfps (
+        fingerprint TEXT PRIMARY KEY NOT NULL,
+        account TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE
+     ) STRICT;
+     CREATE INDEX certfps_by_account ON certfps (account);",
 ];
 
 /// Applies the missing steps, one transaction each. Each transaction takes
