@@ -46,6 +46,9 @@ pub enum AccountError {
     WrongCode,
     #[error(transparent)]
     Hash(#[from] passwords::HashError),
+    /// A blocking task failed (it panicked).
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -166,11 +169,9 @@ impl Accounts {
         let stored: Option<Option<String>> = self
             .db
             .lock()
-            .query_row(
-                "SELECT scram FROM accounts WHERE key = ?1 AND verify_code IS NULL",
-                [casefold(name)],
-                |r| r.get(0),
-            )
+            .query_row("SELECT scram FROM accounts WHERE key = ?1 AND verify_code IS NULL", [casefold(name)], |r| {
+                r.get(0)
+            })
             .optional()?;
         Ok(stored.flatten().as_deref().and_then(scram::Credentials::decode))
     }
@@ -199,7 +200,8 @@ impl Accounts {
         let fp = normalise_fingerprint(fingerprint)?;
         let conn = self.db.lock();
         let key = casefold(name);
-        let exists: Option<i64> = conn.query_row("SELECT 1 FROM accounts WHERE key = ?1", [&key], |r| r.get(0)).optional()?;
+        let exists: Option<i64> =
+            conn.query_row("SELECT 1 FROM accounts WHERE key = ?1", [&key], |r| r.get(0)).optional()?;
         if exists.is_none() {
             return Err(AccountError::NoSuch(name.to_string()));
         }

@@ -9,13 +9,22 @@ pub const USERHOST_IN_NAMES: u32 = 1 << 4;
 pub const AWAY_NOTIFY: u32 = 1 << 5;
 pub const CAP_NOTIFY: u32 = 1 << 6;
 pub const SASL: u32 = 1 << 7;
+// Accounts.
+pub const ACCOUNT_NOTIFY: u32 = 1 << 8;
+pub const ACCOUNT_TAG: u32 = 1 << 9;
+pub const EXTENDED_JOIN: u32 = 1 << 10;
+pub const ACCOUNT_REGISTRATION: u32 = 1 << 11;
 
 /// Every capability with its name, in the order `CAP LS` lists them
 /// (`sasl` with its mechanisms, `sasl=PLAIN`, to `CAP LS 302`).
 pub const ALL: &[(&str, u32)] = &[
+    ("account-notify", ACCOUNT_NOTIFY),
+    ("account-tag", ACCOUNT_TAG),
     ("away-notify", AWAY_NOTIFY),
     ("cap-notify", CAP_NOTIFY),
+    ("draft/account-registration", ACCOUNT_REGISTRATION),
     ("echo-message", ECHO_MESSAGE),
+    ("extended-join", EXTENDED_JOIN),
     ("message-tags", MESSAGE_TAGS),
     ("multi-prefix", MULTI_PREFIX),
     ("sasl", SASL),

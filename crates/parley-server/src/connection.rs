@@ -116,8 +116,9 @@ pub enum Output<W> {
     /// A plain TCP socket: written directly by senders and by the connection
     /// task itself (see `outbound`).
     Direct(Arc<tokio::net::TcpStream>),
-    /// Any other stream (TLS): written by a writer task.
-    Task(W),
+    /// Any other stream (TLS): written by a writer task. `certfp` is the
+    /// fingerprint of the client's certificate, if it showed one.
+    Task { writer: W, certfp: Option<Box<str>> },
 }
 
 /// Serves one accepted connection until it ends, then cleans up after it.
@@ -140,10 +141,12 @@ where
         let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
         let sendq = server.config.limits.sendq_bytes;
         // Only TLS connections are served through a writer task.
-        let secure = matches!(out, Output::Task(_));
+        let secure = matches!(out, Output::Task { .. });
+        let mut certfp = None;
         let (client, writer) = match out {
             Output::Direct(sock) => (Arc::new(Client::new(id, sendq, Some(sock))), None),
-            Output::Task(wr) => {
+            Output::Task { writer: wr, certfp: fp } => {
+                certfp = fp;
                 let client = Arc::new(Client::new(id, sendq, None));
                 let writer_client = client.clone();
                 // Owned by this task: awaited (bounded) below, so it never outlives us.
@@ -161,6 +164,9 @@ where
         server.connections.open(&client);
         let mut session = Session::new(id, peer, client.clone());
         session.secure = secure;
+        if certfp.is_some() {
+            session.login = Some(Box::new(crate::session::Login { certfp, ..Default::default() }));
+        }
         let reason = read_loop(&mut session, rd, &server).await;
         {
             let _batch = OutBatch::begin();
@@ -258,9 +264,12 @@ fn read_loop<'a, R: Incoming + 'a>(
             } else {
                 last_input + Duration::from_secs(limits.ping_interval_secs)
             };
-            if published.is_none_or(|at| deadline < at) {
-                published = Some(deadline);
-                client.set_deadline(ticker::millis(deadline.into_std()));
+            // A registered nick used without logging in is taken back at
+            // its claim deadline, which the ticker watches too.
+            let wake = commands::account::claim_deadline(s).map_or(deadline, |claim| claim.min(deadline));
+            if published.is_none_or(|at| wake < at) {
+                published = Some(wake);
+                client.set_deadline(ticker::millis(wake.into_std()));
             }
             if let Some(until) = throttled_until {
                 match throttle.as_mut() {
@@ -274,6 +283,10 @@ fn read_loop<'a, R: Incoming + 'a>(
                 why = client.attention() => {
                     if why == Attention::Due {
                         published = None;
+                        if commands::account::claim_deadline(s).is_some() {
+                            let _batch = OutBatch::begin();
+                            commands::account::enforce_claim(&mut Ctx::new(server, s));
+                        }
                         match check_liveness(s, server, deadline, ping_sent) {
                             Ok(sent) => {
                                 ping_sent = sent;

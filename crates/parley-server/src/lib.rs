@@ -137,8 +137,8 @@ impl Server {
         if !ircs.is_empty() || !https.is_empty() {
             let names = vec![config.server_name.clone()];
             let (cert, key) = (config.tls.cert.as_deref(), config.tls.key.as_deref());
-            let for_irc = tls::load(cert, key, &config.data_dir, &names, &[])?;
-            let for_http = tls::load(cert, key, &config.data_dir, &names, &[b"http/1.1"])?;
+            let for_irc = tls::load(cert, key, &config.data_dir, &names, &[], tls::ClientCerts::Ask)?;
+            let for_http = tls::load(cert, key, &config.data_dir, &names, &[b"http/1.1"], tls::ClientCerts::DoNotAsk)?;
             tls_info = Some(TlsInfo {
                 fingerprint: for_irc.fingerprint.clone(),
                 cert_path: for_irc.cert_path.clone(),

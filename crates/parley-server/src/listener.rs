@@ -79,8 +79,14 @@ async fn serve_tls(acceptor: TlsAcceptor, stream: TcpStream, peer: SocketAddr, s
     let limit = Duration::from_secs(server.config.tls.handshake_timeout_secs);
     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Ok(Ok(tls_stream)) => {
+            let certfp = tls_stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| crate::tls::client_fingerprint(c).into_boxed_str());
             let (rd, wr) = tokio::io::split(tls_stream);
-            connection::serve(rd, Output::Task(wr), peer, slot, server).await;
+            connection::serve(rd, Output::Task { writer: wr, certfp }, peer, slot, server).await;
         }
         Ok(Err(e)) => crate::tls::log_failed_handshake(&server.log, peer, &e.to_string()),
         Err(_) => crate::tls::log_failed_handshake(&server.log, peer, "handshake timed out"),

@@ -1,11 +1,11 @@
 //! A line relayed from one user to many: serialised once per distinct
 //! capability set among the recipients; each recipient's queue copies it.
 //!
-//! Recipients differ only in whether they get the `time` tag (server-time)
-//! and the `msgid` plus client-only tags (message-tags), so there are at
-//! most four encodings of any relayed line: the plain line, built at once,
-//! and up to three tagged ones, each built on first use as a tag prefix
-//! followed by the plain line.
+//! Recipients differ only in whether they get the `time` tag (server-time),
+//! the `msgid` plus client-only tags (message-tags) and the sender's
+//! `account` tag (account-tag), so there are at most eight encodings of any
+//! relayed line: the plain line, built at once, and up to seven tagged
+//! ones, each built on first use as a tag prefix followed by the plain line.
 
 use crate::caps;
 use bytes::BytesMut;
@@ -28,8 +28,10 @@ pub struct Relay {
     time: OnceCell<String>,
     msgid: u64,
     client_tags: Vec<Tag>,
-    /// With time; with msgid and client tags; with both.
-    tagged: [OnceCell<BytesMut>; 3],
+    /// The sender's account, for recipients with account-tag.
+    account: Option<Box<str>>,
+    /// Indexed by the slot bits of [`Relay::bytes_for`], less one.
+    tagged: [OnceCell<BytesMut>; 7],
 }
 
 impl Relay {
@@ -50,14 +52,21 @@ impl Relay {
 
     fn with_line(plain: BytesMut, tags_only: bool, client_tags: Vec<Tag>) -> Relay {
         let msgid = MSGID.fetch_add(1, Ordering::Relaxed);
-        Relay { plain, tags_only, time: OnceCell::new(), msgid, client_tags, tagged: Default::default() }
+        Relay { plain, tags_only, time: OnceCell::new(), msgid, client_tags, account: None, tagged: Default::default() }
+    }
+
+    /// Tags the line with the sender's account for clients with account-tag.
+    pub fn with_account(mut self, account: Option<&str>) -> Relay {
+        self.account = account.map(Into::into);
+        self
     }
 
     /// The encoding for a recipient with capability bits `caps`.
     pub fn bytes_for(&self, caps: u32) -> &[u8] {
         let with_time = caps & caps::SERVER_TIME != 0;
         let with_tags = caps & caps::MESSAGE_TAGS != 0;
-        let slot = usize::from(with_time) | (usize::from(with_tags) << 1);
+        let with_account = caps & caps::ACCOUNT_TAG != 0 && self.account.is_some();
+        let slot = usize::from(with_time) | (usize::from(with_tags) << 1) | (usize::from(with_account) << 2);
         if slot == 0 {
             return &self.plain;
         }
@@ -67,6 +76,9 @@ impl Relay {
                 let start = START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
                 tags.push(Tag { key: "msgid".into(), value: Some(format!("{start:x}-{:x}", self.msgid)) });
                 tags.extend(self.client_tags.iter().cloned());
+            }
+            if let Some(account) = self.account.as_deref().filter(|_| with_account) {
+                tags.push(Tag { key: "account".into(), value: Some(account.to_string()) });
             }
             if with_time {
                 let time = self.time.get_or_init(crate::clock::now_tag).clone();
@@ -108,5 +120,15 @@ mod tests {
         let parts = Relay::line("n!u@h", "PRIVMSG", &["#a", "hi there"], Vec::new());
         assert_eq!(parts.bytes_for(0), plain);
         assert!(!parts.tags_only() && Relay::line("n!u@h", "TAGMSG", &["#a"], Vec::new()).tags_only());
+    }
+
+    #[test]
+    fn the_account_tag_goes_only_to_those_who_asked() {
+        let r = Relay::line("n!u@h", "PRIVMSG", &["#a", "hi"], Vec::new()).with_account(Some("alice"));
+        assert_eq!(r.bytes_for(caps::ACCOUNT_TAG), b"@account=alice :n!u@h PRIVMSG #a hi\r\n");
+        assert_eq!(r.bytes_for(caps::MESSAGE_TAGS), r.bytes_for(caps::MESSAGE_TAGS), "built once");
+        assert!(!std::str::from_utf8(r.bytes_for(caps::MESSAGE_TAGS)).unwrap().contains("account="));
+        let anonymous = Relay::line("n!u@h", "PRIVMSG", &["#a", "hi"], Vec::new());
+        assert_eq!(anonymous.bytes_for(caps::ACCOUNT_TAG), anonymous.bytes_for(0), "no account, no tag");
     }
 }

@@ -14,13 +14,20 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// A connection's login (`commands::sasl`).
+/// A connection's login and what leads to it (`commands::sasl`,
+/// `commands::account`): boxed in the session, as most connections never
+/// log in.
 #[derive(Default)]
 pub struct Login {
     /// The account logged in.
     pub account: Option<String>,
-    /// A PLAIN exchange under way: the base64 received so far.
-    pub pending: Option<String>,
+    /// A SASL exchange under way.
+    pub pending: Option<crate::commands::sasl::Pending>,
+    /// The fingerprint of the TLS client certificate (SASL EXTERNAL).
+    pub certfp: Option<Box<str>>,
+    /// The nick in use is an account's, not logged in to: when it is taken
+    /// back (`accounts.nick_enforcement = "rename"`).
+    pub claim: Option<tokio::time::Instant>,
 }
 
 pub struct Session {
@@ -43,8 +50,7 @@ pub struct Session {
     pub secure: bool,
     /// Set when the connection must end; the text is the QUIT reason.
     pub quit: Option<String>,
-    /// SASL in progress and the account logged in; boxed, as most
-    /// connections never log in.
+    /// SASL in progress, the account logged in, the client certificate.
     pub login: Option<Box<Login>>,
     /// `nick!user@host` from registration on, renewed on NICK: the source
     /// of every message this user sends, kept rather than built per line.
@@ -124,6 +130,16 @@ impl Session {
     /// The account this connection logged in as.
     pub fn account(&self) -> Option<&str> {
         self.login.as_ref().and_then(|l| l.account.as_deref())
+    }
+
+    /// The login state, made on first use.
+    pub fn login_mut(&mut self) -> &mut Login {
+        self.login.get_or_insert_with(Box::default)
+    }
+
+    /// The fingerprint of the client's TLS certificate, if it showed one.
+    pub fn certfp(&self) -> Option<&str> {
+        self.login.as_ref().and_then(|l| l.certfp.as_deref())
     }
 
     /// [`actor`](Self::actor) formatted once, for the line of every message.
@@ -222,6 +238,14 @@ impl<'a> Ctx<'a> {
         params.extend_from_slice(context);
         params.push(text);
         write_line(Some(&self.server.config.server_name), "FAIL", params.into_iter(), &mut self.out());
+    }
+
+    /// A line in the shape of a standard reply that is not a failure
+    /// (`REGISTER SUCCESS <account> :<text>`): `:server COMMAND params... :text`.
+    pub fn send_standard(&self, command: &str, params: &[&str], text: &str) {
+        let mut all = params.to_vec();
+        all.push(text);
+        write_line(Some(&self.server.config.server_name), command, all.into_iter(), &mut self.out());
     }
 
     /// A server NOTICE to this client.

@@ -4,10 +4,18 @@
 //! listener is configured without them, the first run creates a self-signed
 //! certificate in `<data_dir>/tls/` (rcgen) and every run reports its SHA-256
 //! fingerprint, so users can pin it (`parley --insecure` prints it too).
+//!
+//! The IRC listener also asks for a client certificate, optionally, and
+//! takes any: no CA vouches for it, its fingerprint is the identity (SASL
+//! EXTERNAL logs in to the account it is registered to, as CertFP does on
+//! other networks). The file store does not ask, so browsers never prompt.
 
-use rustls::ServerConfig;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,6 +52,19 @@ pub fn fingerprint(der: &[u8]) -> String {
     Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
+/// A client certificate's fingerprint as accounts store it: lower-case
+/// hex SHA-256 without colons.
+pub fn client_fingerprint(der: &[u8]) -> String {
+    hex::encode(Sha256::digest(der))
+}
+
+/// Whether the acceptor asks clients for a certificate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ClientCerts {
+    Ask,
+    DoNotAsk,
+}
+
 /// Loads the configured certificate, or the generated one (creating it on
 /// first use), and builds an acceptor offering `alpn` protocols.
 pub fn load(
@@ -52,6 +73,7 @@ pub fn load(
     data_dir: &Path,
     names: &[String],
     alpn: &[&[u8]],
+    client_certs: ClientCerts,
 ) -> Result<Tls, TlsError> {
     let (cert_path, key_path, generated) = match (cert, key) {
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf(), false),
@@ -75,14 +97,68 @@ pub fn load(
     let fingerprint = fingerprint(leaf);
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| TlsError::Pem { path: key_path.clone(), reason: e.to_string() })?;
-    let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match client_certs {
+        ClientCerts::Ask => builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+            algorithms: provider.signature_verification_algorithms,
+        })),
+        ClientCerts::DoNotAsk => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Tls { acceptor: TlsAcceptor::from(Arc::new(config)), fingerprint, cert_path, generated })
+}
+
+/// Asks for a client certificate without requiring one, and accepts any
+/// whose holder proves it has the key (the handshake signature is still
+/// checked): see the module comment.
+#[derive(Debug)]
+struct AnyClientCert {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 fn generate(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> Result<(), TlsError> {
@@ -112,10 +188,10 @@ mod tests {
     #[test]
     fn a_generated_certificate_is_reused_with_the_same_fingerprint() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load(None, None, dir.path(), &["parley.test".into()], &[]).unwrap();
+        let first = load(None, None, dir.path(), &["parley.test".into()], &[], ClientCerts::Ask).unwrap();
         assert!(first.generated);
         assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
-        let second = load(None, None, dir.path(), &[], &[]).unwrap();
+        let second = load(None, None, dir.path(), &[], &[], ClientCerts::DoNotAsk).unwrap();
         assert!(!second.generated);
         assert_eq!(first.fingerprint, second.fingerprint);
         #[cfg(unix)]
@@ -130,7 +206,7 @@ mod tests {
     fn a_missing_certificate_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.pem");
-        let err = load(Some(&missing), Some(&missing), dir.path(), &[], &[]).err().unwrap();
+        let err = load(Some(&missing), Some(&missing), dir.path(), &[], &[], ClientCerts::DoNotAsk).err().unwrap();
         assert!(err.to_string().contains("nope.pem"), "{err}");
     }
 }

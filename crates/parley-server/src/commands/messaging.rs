@@ -63,7 +63,7 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     ctx.session.client.note_spoke(crate::clock::unix_seconds(now));
     for target in one.into_iter().chain(many.into_iter().flatten()) {
         let params: &[&str] = if is_tagmsg { &[target] } else { &[target, text] };
-        let relay = Relay::line(mask, command, params, client_tags.clone());
+        let relay = Relay::line(mask, command, params, client_tags.clone()).with_account(ctx.session.account());
         let Some(recipients) = deliver(ctx, target, mask, &relay, is_notice) else {
             continue;
         };

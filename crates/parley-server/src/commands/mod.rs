@@ -4,12 +4,15 @@
 //! what they have to say through the `Ctx` and change shared state through
 //! the registry; none touches a socket.
 
+pub mod account;
 pub mod channel;
 pub mod extjwt;
 pub mod messaging;
 pub mod mode;
+pub mod nickserv;
 pub mod oper;
 pub mod query;
+pub mod register;
 pub mod registration;
 pub mod sasl;
 #[cfg(test)]
@@ -26,9 +29,13 @@ type Handler = fn(&mut Ctx<'_>, &MessageRef<'_>);
 
 enum Run {
     Now(Handler),
-    /// Has to await (OPER, AUTHENTICATE: argon2 on the blocking pool):
-    /// handed back to the connection, which ends its output batch first.
+    /// Has to await (argon2 or the database on the blocking pool: OPER,
+    /// AUTHENTICATE, PASS, REGISTER, NickServ): handed back to the
+    /// connection, which ends its output batch first.
     Deferred,
+    /// Deferred when the test says so (PRIVMSG to NickServ, PASS with an
+    /// account), else run now: the usual case stays on the fast path.
+    DeferredIf(fn(&Ctx<'_>, &MessageRef<'_>) -> bool, Handler),
 }
 
 struct Spec {
@@ -42,17 +49,31 @@ const fn spec(name: &'static str, min_params: usize, needs_registration: bool, h
     Spec { name, min_params, needs_registration, run: Run::Now(handler) }
 }
 
+const fn deferred(name: &'static str, min_params: usize, needs_registration: bool) -> Spec {
+    Spec { name, min_params, needs_registration, run: Run::Deferred }
+}
+
 /// Every command Parley understands, with its handler, in order of how
 /// often clients send them: `dispatch` looks a command up by comparing
 /// names from the top.
 const COMMANDS: &[Spec] = &[
-    spec("PRIVMSG", 0, true, messaging::message),
+    Spec {
+        name: "PRIVMSG",
+        min_params: 0,
+        needs_registration: true,
+        run: Run::DeferredIf(|_, m| m.params.first().is_some_and(|t| nickserv::is_target(t)), messaging::message),
+    },
     spec("PING", 0, false, registration::ping),
     spec("PONG", 0, false, |_, _| {}),
     spec("NOTICE", 0, true, messaging::message),
     spec("TAGMSG", 0, true, messaging::message),
     spec("CAP", 1, false, registration::cap),
-    spec("PASS", 1, false, registration::pass),
+    Spec {
+        name: "PASS",
+        min_params: 1,
+        needs_registration: false,
+        run: Run::DeferredIf(registration::pass_logs_in, registration::pass),
+    },
     spec("NICK", 0, false, registration::nick),
     spec("USER", 4, false, registration::user),
     spec("QUIT", 0, false, registration::quit),
@@ -75,8 +96,12 @@ const COMMANDS: &[Spec] = &[
     spec("INFO", 0, true, query::info),
     spec("LUSERS", 0, true, |ctx, _| query::lusers(ctx)),
     spec("MOTD", 0, true, |ctx, _| query::motd(ctx)),
-    Spec { name: "OPER", min_params: 2, needs_registration: true, run: Run::Deferred },
-    Spec { name: "AUTHENTICATE", min_params: 1, needs_registration: false, run: Run::Deferred },
+    deferred("OPER", 2, true),
+    deferred("AUTHENTICATE", 1, false),
+    deferred("REGISTER", 3, false),
+    deferred("VERIFY", 2, false),
+    deferred("NICKSERV", 0, true),
+    deferred("NS", 0, true),
     spec("KILL", 1, true, oper::kill),
     spec("DIE", 0, true, oper::die),
     spec("EXTJWT", 1, true, extjwt::extjwt),
@@ -108,6 +133,8 @@ pub fn dispatch(ctx: &mut Ctx<'_>, mut msg: MessageRef<'_>) -> Option<Deferred> 
     }
     match spec.run {
         Run::Now(handler) => handler(ctx, &msg),
+        Run::DeferredIf(defer, _) if defer(ctx, &msg) => return Some(Deferred(msg.to_message())),
+        Run::DeferredIf(_, handler) => handler(ctx, &msg),
         Run::Deferred => return Some(Deferred(msg.to_message())),
     }
     None
@@ -126,6 +153,11 @@ pub fn run_deferred<'a>(
         let msg = msg.borrowed();
         match msg.command {
             "AUTHENTICATE" => sasl::authenticate(&mut ctx, &msg).await,
+            "PASS" => registration::pass_login(&mut ctx, &msg).await,
+            "REGISTER" => register::register(&mut ctx, &msg).await,
+            "VERIFY" => register::verify(&mut ctx, &msg).await,
+            "PRIVMSG" => nickserv::run(&mut ctx, msg.param(1).unwrap_or_default()).await,
+            "NICKSERV" | "NS" => nickserv::run(&mut ctx, &msg.params.join(" ")).await,
             _ => oper::oper(&mut ctx, &msg).await,
         }
     })

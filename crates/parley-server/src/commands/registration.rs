@@ -1,13 +1,13 @@
 //! Connection registration and upkeep: CAP, PASS, NICK, USER, PING, QUIT,
 //! and the welcome burst that ends registration.
 
-use super::{channel, query};
+use super::{account, channel, nickserv, query};
 use crate::activity_log::Value;
 use crate::caps;
 use crate::registry::User;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
-use parley_proto::{validate_nick, Message, MessageRef};
+use parley_proto::{irc_eq, validate_nick, Message, MessageRef};
 
 pub fn cap(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let sub = msg.params[0].to_ascii_uppercase();
@@ -32,8 +32,17 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             }
             let mut list = caps::ALL
                 .iter()
+                .filter(|(_, bit)| *bit != caps::ACCOUNT_REGISTRATION || ctx.server.config.accounts.self_registration)
                 .map(|(n, bit)| match *bit {
                     caps::SASL if version >= 302 => format!("{n}={}", super::sasl::MECHANISMS),
+                    caps::ACCOUNT_REGISTRATION if version >= 302 => {
+                        let flags = super::register::cap_value(&ctx.server.config.accounts);
+                        if flags.is_empty() {
+                            n.to_string()
+                        } else {
+                            format!("{n}={flags}")
+                        }
+                    }
                     _ => n.to_string(),
                 })
                 .collect::<Vec<_>>();
@@ -84,12 +93,51 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
 }
 
+/// PASS: the server password (`irc.password`), checked at registration;
+/// or, on a server without one, `account:password` to log in
+/// ([`pass_login`]), for clients that know no SASL.
 pub fn pass(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if ctx.session.registered {
         ctx.reply(ERR_ALREADYREGISTERED, &["You may not reregister"]);
         return;
     }
     ctx.session.pass = Some(msg.params[0].to_string());
+}
+
+/// Whether a PASS logs in to an account (and so has to be awaited).
+pub fn pass_logs_in(ctx: &Ctx<'_>, msg: &MessageRef<'_>) -> bool {
+    !ctx.session.registered
+        && ctx.session.account().is_none()
+        && ctx.server.config.irc.password.is_none()
+        && msg.params[0].contains(':')
+}
+
+/// PASS `account:password`. A wrong password ends the connection (464).
+pub async fn pass_login(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let Some((name, password)) = msg.params[0].split_once(':') else { return };
+    let ip = ctx.session.addr.ip();
+    let failures = ctx.server.operators.failures().clone();
+    if let Some(wait) = failures.limited(ip) {
+        ctx.reply(ERR_PASSWDMISMATCH, &[format!("Too many failed logins; try again in {wait} seconds")]);
+        account::log(ctx, "PASS", name, "rate_limited");
+        ctx.session.quit = Some("Bad password".into());
+        return;
+    }
+    let accounts = ctx.server.accounts.clone();
+    let (owned, password) = (name.to_string(), password.to_string());
+    match tokio::task::spawn_blocking(move || accounts.verify(&owned, &password)).await {
+        Ok(Ok(found)) => account::log_in(ctx, &found.name, "PASS"),
+        Ok(Err(crate::accounts::AccountError::Refused)) => {
+            failures.note(ip);
+            ctx.reply(ERR_PASSWDMISMATCH, &["Password incorrect (account:password)"]);
+            account::log(ctx, "PASS", name, "denied");
+            ctx.session.quit = Some("Bad password".into());
+        }
+        _ => {
+            ctx.reply(ERR_PASSWDMISMATCH, &["The account store is unavailable; try again later"]);
+            ctx.session.quit = Some("Account store unavailable".into());
+        }
+    }
 }
 
 pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
@@ -99,6 +147,10 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     };
     if let Err(e) = validate_nick(new, ctx.server.config.limits.nick_len) {
         ctx.reply(ERR_ERRONEUSNICKNAME, &[new, &format!("Erroneous nickname: {e}")]);
+        return;
+    }
+    if nickserv::is_target(new) {
+        ctx.reply(ERR_ERRONEUSNICKNAME, &[new, "Erroneous nickname: reserved for services"]);
         return;
     }
     if !ctx.session.registered {
@@ -114,6 +166,9 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if old == new {
         return;
     }
+    if !irc_eq(&old, new) && account::refuse_claimed(ctx, new) {
+        return;
+    }
     let old_mask = ctx.session.hostmask();
     match ctx.server.registry.rename(ctx.session.id, new, old_mask) {
         Ok(relay) => ctx.send_relay(&relay),
@@ -124,6 +179,9 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
     ctx.server.log.record("nick", ctx.actor(), &[("new", Value::Text(new))]);
     ctx.session.set_nick(new);
+    if !irc_eq(&old, new) {
+        account::check_claim(ctx);
+    }
 }
 
 pub fn user(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
@@ -178,6 +236,11 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         }
     }
     let nick = ctx.session.nick.clone().unwrap_or_default();
+    // SASL may have come after NICK: a reserved nick is refused only now.
+    if account::refuse_claimed(ctx, &nick) {
+        ctx.session.nick = None;
+        return;
+    }
     let (username, realname) = ctx.session.user.clone().unwrap_or_default();
     let user = User {
         client: ctx.session.client.clone(),
@@ -206,6 +269,7 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         *realname = String::new();
     }
     welcome(ctx);
+    account::check_claim(ctx);
     for name in ctx.server.config.irc.auto_join.clone() {
         channel::join_one(ctx, &name, None);
     }

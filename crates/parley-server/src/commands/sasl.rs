@@ -1,46 +1,96 @@
 //! AUTHENTICATE: logging in to an account with SASL (IRCv3 `sasl` 3.2).
 //!
-//! Only PLAIN for now. The client names the mechanism, the server answers
-//! `AUTHENTICATE +`, and the client sends `authzid NUL authcid NUL
-//! password` in base64, in chunks of 400 bytes (a chunk shorter than 400,
-//! or `+`, ends it). The password is checked on the blocking pool under
-//! the same failure limits as OPER, and a wrong name costs as much as a
-//! wrong password, so neither can be guessed at speed.
+//! Mechanisms: PLAIN (name and password), SCRAM-SHA-256 (the password never
+//! crosses the wire; `crate::scram`) and EXTERNAL (the TLS client
+//! certificate registered to the account). The client names the
+//! mechanism, the server answers `AUTHENTICATE +`, and each side's
+//! messages travel in base64, in chunks of 400 bytes (a chunk shorter than
+//! 400, or `+`, ends one). Checks run on the blocking pool under the same
+//! failure limits as OPER, and an unknown account costs and looks the same
+//! as a wrong password, so neither can be guessed at speed.
 
+use super::account;
 use crate::accounts::AccountError;
-use crate::activity_log::Value;
-use crate::session::{Ctx, Login};
+use crate::scram;
+use crate::session::Ctx;
+use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use parley_proto::numeric::*;
 use parley_proto::MessageRef;
+use std::sync::OnceLock;
 
 /// The mechanisms offered, as `CAP LS 302` and `908` list them.
-pub const MECHANISMS: &str = "PLAIN";
+pub const MECHANISMS: &str = "PLAIN,EXTERNAL,SCRAM-SHA-256";
 /// The longest chunk of an AUTHENTICATE payload.
 const CHUNK: usize = 400;
 /// The longest payload, all chunks together (name, name, password).
 const MAX_PAYLOAD: usize = 4 * CHUNK;
 
+/// A SASL exchange under way, kept in the session between lines.
+pub struct Pending {
+    mechanism: Mechanism,
+    /// The base64 of the client's current message, so far.
+    buffer: String,
+    stage: Stage,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mechanism {
+    Plain,
+    External,
+    Scram,
+}
+
+impl Mechanism {
+    fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::External => "EXTERNAL",
+            Mechanism::Scram => "SCRAM-SHA-256",
+        }
+    }
+}
+
+enum Stage {
+    /// Waiting for the client's first message.
+    First,
+    /// SCRAM: the server's first message sent; waiting for the proof.
+    ScramProof(Box<scram::Exchange>),
+    /// SCRAM: proof accepted and the server's signature sent; waiting for
+    /// the client's empty acknowledgement. Holds the account name given.
+    ScramDone(String),
+}
+
 pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let arg = msg.params[0];
-    let login = ctx.session.login.get_or_insert_with(Box::default);
-    if login.account.is_some() {
+    if ctx.session.account().is_some() {
         ctx.reply(ERR_SASLALREADY, &["You have already authenticated using SASL"]);
         return;
     }
     if arg == "*" {
-        login.pending = None;
+        ctx.session.login_mut().pending = None;
         ctx.reply(ERR_SASLABORTED, &["SASL authentication aborted"]);
         return;
     }
+    let secure_with_cert = ctx.session.certfp().is_some();
+    let login = ctx.session.login_mut();
     let Some(pending) = login.pending.as_mut() else {
-        if arg.eq_ignore_ascii_case("PLAIN") {
-            login.pending = Some(String::new());
-            ctx.send_bytes(b"AUTHENTICATE +\r\n");
-        } else {
-            ctx.reply(RPL_SASLMECHS, &[MECHANISMS, "are available SASL mechanisms"]);
-            ctx.reply(ERR_SASLFAIL, &["SASL authentication failed"]);
-        }
+        let mechanism = match arg.to_ascii_uppercase().as_str() {
+            "PLAIN" => Mechanism::Plain,
+            "SCRAM-SHA-256" => Mechanism::Scram,
+            "EXTERNAL" if secure_with_cert => Mechanism::External,
+            "EXTERNAL" => {
+                fail(ctx, "connect over TLS with a client certificate to use EXTERNAL");
+                return;
+            }
+            _ => {
+                ctx.reply(RPL_SASLMECHS, &[MECHANISMS, "are available SASL mechanisms"]);
+                ctx.reply(ERR_SASLFAIL, &["SASL authentication failed"]);
+                return;
+            }
+        };
+        login.pending = Some(Pending { mechanism, buffer: String::new(), stage: Stage::First });
+        ctx.send_bytes(b"AUTHENTICATE +\r\n");
         return;
     };
     if arg.len() > CHUNK {
@@ -48,81 +98,195 @@ pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         ctx.reply(ERR_SASLTOOLONG, &["SASL message too long: at most 400 bytes a line"]);
         return;
     }
-    if pending.len() + arg.len() > MAX_PAYLOAD {
+    if pending.buffer.len() + arg.len() > MAX_PAYLOAD {
         login.pending = None;
-        ctx.reply(ERR_SASLFAIL, &["SASL authentication failed: the credentials are too long"]);
+        fail(ctx, "the message is too long");
         return;
     }
     if arg != "+" {
-        pending.push_str(arg);
+        pending.buffer.push_str(arg);
     }
     if arg.len() == CHUNK {
         return; // more to come
     }
-    let payload = login.pending.take().unwrap_or_default();
-    let Some((name, password)) = plain_credentials(&payload) else {
-        ctx.reply(ERR_SASLFAIL, &["SASL authentication failed: the PLAIN payload is malformed"]);
+    let Some(mut pending) = login.pending.take() else { return };
+    let Ok(payload) = B64.decode(std::mem::take(&mut pending.buffer)) else {
+        fail(ctx, "the message is not valid base64");
         return;
     };
     let ip = ctx.session.addr.ip();
     let failures = ctx.server.operators.failures().clone();
     if let Some(wait) = failures.limited(ip) {
-        ctx.reply(
-            ERR_SASLFAIL,
-            &[format!("SASL authentication failed: too many failed logins; try again in {wait} seconds")],
-        );
-        log(ctx, &name, "rate_limited");
+        fail(ctx, &format!("too many failed logins; try again in {wait} seconds"));
+        account::log(ctx, pending.mechanism.name(), "", "rate_limited");
         return;
     }
-    let accounts = ctx.server.accounts.clone();
-    let checked = tokio::task::spawn_blocking(move || (accounts.verify(&name, &password), name)).await;
-    match checked {
-        Ok((Ok(account), _)) => {
-            let mask = ctx.session.hostmask();
-            ctx.reply(
-                RPL_LOGGEDIN,
-                &[mask.as_str(), &account.name, &format!("You are now logged in as {}", account.name)],
-            );
-            ctx.reply(RPL_SASLSUCCESS, &["SASL authentication successful"]);
-            log(ctx, &account.name, "granted");
-            if ctx.session.registered {
-                ctx.server.registry.set_account(ctx.session.id, Some(&account.name));
+    let mechanism = pending.mechanism;
+    let outcome = match (mechanism, pending.stage) {
+        (Mechanism::Plain, _) => match plain_credentials(&payload) {
+            Some((name, password)) => {
+                let accounts = ctx.server.accounts.clone();
+                blocking(move || accounts.verify(&name, &password).map(|a| a.name)).await
             }
-            ctx.session.login = Some(Box::new(Login { account: Some(account.name), pending: None }));
+            None => Err(Failure::Malformed("the PLAIN message is malformed")),
+        },
+        (Mechanism::External, _) => {
+            let certfp = ctx.session.certfp().unwrap_or_default().to_string();
+            let accounts = ctx.server.accounts.clone();
+            let found = blocking(move || Ok(accounts.by_certfp(&certfp)?.map(|a| a.name))).await;
+            match (found, std::str::from_utf8(&payload)) {
+                (Ok(Some(name)), Ok(authzid)) if authzid.is_empty() || parley_proto::irc_eq(authzid, &name) => Ok(name),
+                (Ok(_), _) => Err(Failure::Refused),
+                (Err(e), _) => Err(e),
+            }
         }
-        Ok((Err(AccountError::Refused), name)) => {
-            failures.note(ip);
-            ctx.reply(ERR_SASLFAIL, &["SASL authentication failed"]);
-            log(ctx, &name, "denied");
+        (Mechanism::Scram, Stage::First) => {
+            let first = std::str::from_utf8(&payload).ok().map(scram::ClientFirst::parse);
+            let Some(Ok(first)) = first else {
+                fail(ctx, "the SCRAM message is malformed");
+                return;
+            };
+            let accounts = ctx.server.accounts.clone();
+            let user = first.user.clone();
+            let credentials = match blocking(move || accounts.scram(&user)).await {
+                Ok(found) => found.unwrap_or_else(|| scram::Credentials::decoy(&first.user, decoy_secret())),
+                Err(failure) => {
+                    report(ctx, mechanism, &first.user, failure);
+                    return;
+                }
+            };
+            let (exchange, server_first) = scram::Exchange::start(first, credentials);
+            send_payload(ctx, server_first.as_bytes());
+            ctx.session.login_mut().pending =
+                Some(Pending { mechanism, buffer: String::new(), stage: Stage::ScramProof(Box::new(exchange)) });
+            return;
         }
-        // The store failed (a disk error): not the client's fault, not counted.
-        Ok((Err(e), name)) => {
-            tracing::error!(error = %e, "account lookup failed");
-            ctx.reply(ERR_SASLFAIL, &["SASL authentication failed: the account store is unavailable; try again later"]);
-            log(ctx, &name, "error");
+        (Mechanism::Scram, Stage::ScramProof(exchange)) => {
+            match std::str::from_utf8(&payload)
+                .map_err(|_| scram::ScramError::Malformed)
+                .and_then(|m| exchange.finish(m))
+            {
+                Ok((user, server_final)) => {
+                    send_payload(ctx, server_final.as_bytes());
+                    let stage = Stage::ScramDone(user.to_string());
+                    ctx.session.login_mut().pending = Some(Pending { mechanism, buffer: String::new(), stage });
+                    return;
+                }
+                Err(scram::ScramError::Refused) => {
+                    let user = exchange.user().to_string();
+                    report(ctx, mechanism, &user, Failure::Refused);
+                    return;
+                }
+                Err(e) => Err(Failure::Malformed(scram_reason(&e))),
+            }
         }
-        Err(_) => ctx.reply(ERR_SASLFAIL, &["SASL authentication failed: internal error"]),
+        (Mechanism::Scram, Stage::ScramDone(user)) => {
+            if !payload.is_empty() {
+                Err(Failure::Malformed("the SCRAM exchange is over: send +"))
+            } else {
+                let accounts = ctx.server.accounts.clone();
+                match blocking(move || Ok(accounts.get(&user)?.map(|a| a.name))).await {
+                    Ok(Some(name)) => Ok(name),
+                    Ok(None) => Err(Failure::Refused),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    };
+    match outcome {
+        Ok(name) => {
+            account::log_in(ctx, &name, mechanism.name());
+            ctx.reply(RPL_SASLSUCCESS, &["SASL authentication successful"]);
+        }
+        Err(failure) => report(ctx, mechanism, "", failure),
     }
+}
+
+/// Why an exchange failed.
+enum Failure {
+    /// Wrong name, password, proof or certificate: counted.
+    Refused,
+    /// A message that does not follow the mechanism: not counted.
+    Malformed(&'static str),
+    /// The account store failed (a disk error): not the client's fault.
+    Store,
+}
+
+fn report(ctx: &mut Ctx<'_>, mechanism: Mechanism, account: &str, failure: Failure) {
+    match failure {
+        Failure::Refused => {
+            ctx.server.operators.failures().note(ctx.session.addr.ip());
+            ctx.reply(ERR_SASLFAIL, &["SASL authentication failed"]);
+            account::log(ctx, mechanism.name(), account, "denied");
+        }
+        Failure::Malformed(why) => fail(ctx, why),
+        Failure::Store => {
+            fail(ctx, "the account store is unavailable; try again later");
+            account::log(ctx, mechanism.name(), account, "error");
+        }
+    }
+}
+
+/// Runs an account-store call on the blocking pool; `Refused` and store
+/// errors become [`Failure`]s.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AccountError> + Send + 'static,
+) -> Result<T, Failure> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(AccountError::Refused)) => Err(Failure::Refused),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "account lookup failed");
+            Err(Failure::Store)
+        }
+        Err(_) => Err(Failure::Store),
+    }
+}
+
+fn fail(ctx: &Ctx<'_>, why: &str) {
+    ctx.reply(ERR_SASLFAIL, &[format!("SASL authentication failed: {why}")]);
+}
+
+fn scram_reason(e: &scram::ScramError) -> &'static str {
+    match e {
+        scram::ScramError::ChannelBinding => "channel binding is not supported",
+        scram::ScramError::Authzid => "logging in as another account is not supported",
+        scram::ScramError::Nonce => "the nonce does not match",
+        _ => "the SCRAM message is malformed",
+    }
+}
+
+/// Sends a server SASL message: base64, in 400-byte chunks, with a `+`
+/// after a last chunk of exactly 400.
+fn send_payload(ctx: &Ctx<'_>, payload: &[u8]) {
+    let text = B64.encode(payload);
+    let mut rest = text.as_str();
+    loop {
+        let (chunk, tail) = rest.split_at(rest.len().min(CHUNK));
+        ctx.send_bytes(format!("AUTHENTICATE {}\r\n", if chunk.is_empty() { "+" } else { chunk }).as_bytes());
+        rest = tail;
+        if chunk.len() < CHUNK {
+            return;
+        }
+    }
+}
+
+/// The key for decoy SCRAM salts: random per process.
+fn decoy_secret() -> &'static [u8] {
+    static SECRET: OnceLock<[u8; 32]> = OnceLock::new();
+    SECRET.get_or_init(rand::random)
 }
 
 /// The account name and password of a PLAIN payload: `authzid NUL authcid
 /// NUL password` in base64, where the authzid is empty or the authcid.
-fn plain_credentials(payload: &str) -> Option<(String, String)> {
-    let raw = base64::engine::general_purpose::STANDARD.decode(payload).ok()?;
-    let text = String::from_utf8(raw).ok()?;
+fn plain_credentials(payload: &[u8]) -> Option<(String, String)> {
+    let text = std::str::from_utf8(payload).ok()?;
     let mut parts = text.split('\0');
     let (authzid, authcid, password) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || authcid.is_empty() || !(authzid.is_empty() || authzid == authcid) {
         return None;
     }
     Some((authcid.to_string(), password.to_string()))
-}
-
-/// A login attempt in the activity log: the account tried, never the password.
-fn log(ctx: &Ctx<'_>, account: &str, result: &'static str) {
-    let fields =
-        [("mechanism", Value::Text("PLAIN")), ("account", Value::Text(account)), ("result", Value::Text(result))];
-    ctx.server.log.record("login", ctx.actor(), &fields);
 }
 
 #[cfg(test)]
@@ -136,10 +300,12 @@ mod tests {
 
     #[test]
     fn plain_payloads_name_one_account() {
-        assert_eq!(super::plain_credentials(&plain("", "alice", "pw")), Some(("alice".into(), "pw".into())));
-        assert_eq!(super::plain_credentials(&plain("alice", "alice", "pw")), Some(("alice".into(), "pw".into())));
-        assert_eq!(super::plain_credentials(&plain("bob", "alice", "pw")), None, "no logging in as another");
-        assert_eq!(super::plain_credentials("not base64!"), None);
+        let decoded = |s: String| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+        assert_eq!(super::plain_credentials(&decoded(plain("", "alice", "pw"))), Some(("alice".into(), "pw".into())));
+        let same = decoded(plain("alice", "alice", "pw"));
+        assert_eq!(super::plain_credentials(&same), Some(("alice".into(), "pw".into())));
+        assert_eq!(super::plain_credentials(&decoded(plain("bob", "alice", "pw"))), None, "no logging in as another");
+        assert_eq!(super::plain_credentials(b"\xff\0a\0b"), None);
     }
 
     #[tokio::test]

@@ -169,11 +169,13 @@ impl Registry {
             return Err(Refusal::NoSuchNick(new.to_string()));
         };
         let was = State::was(user);
+        let account = user.account.clone();
         let old = casefold(&std::mem::replace(&mut user.nick, new.to_string()));
         st.remember(was);
         st.nicks.remove(&old);
         st.nicks.insert(key, id);
-        let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new());
+        let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new())
+            .with_account(account.as_deref());
         for client in st.neighbours(id, true, usize::MAX) {
             client.push(relay.bytes_for(client.caps()));
         }
@@ -205,6 +207,8 @@ impl Registry {
         }
         let client = user.client.clone();
         let away = user.away.clone();
+        let account = user.account.clone();
+        let realname = user.realname.clone();
         let creating = !st.channels.contains_key(&folded);
         if creating {
             st.channels.insert(folded.clone(), Channel::new(name, false, crate::clock::unix_now()));
@@ -216,9 +220,25 @@ impl Registry {
         chan.members.insert(id, Member { flags: MemberFlags { op: creating, voice: false }, client });
         chan.invites.remove(&id);
         let quiet = chan.is_quiet(limits.quiet_above);
-        let relay = Relay::new(Message::new("JOIN", vec![chan.name.clone()]).with_source(mask), Vec::new());
+        let chan_name = chan.name.clone();
+        let relay = Relay::new(Message::new("JOIN", vec![chan_name.clone()]).with_source(mask), Vec::new())
+            .with_account(account.as_deref());
+        // extended-join: the account (or `*`) and realname too; built only
+        // if someone asked for it.
+        let make_extended = || {
+            let params = vec![chan_name.clone(), account.as_deref().unwrap_or("*").to_string(), realname.clone()];
+            Relay::new(Message::new("JOIN", params).with_source(mask), Vec::new()).with_account(account.as_deref())
+        };
+        let extended = std::cell::OnceCell::new();
         if !quiet {
-            st.send_to_channel(&folded, &relay, Some(id));
+            for (mid, member) in &chan.members {
+                if *mid != id {
+                    let caps = member.client.caps();
+                    let line =
+                        if caps & caps::EXTENDED_JOIN != 0 { extended.get_or_init(make_extended) } else { &relay };
+                    member.client.push(line.bytes_for(caps));
+                }
+            }
             // Members who follow away states learn that this one is away.
             if let Some(text) = away {
                 let away = Relay::new(Message::new("AWAY", vec![text]).with_source(mask), Vec::new());
@@ -235,7 +255,11 @@ impl Registry {
             names: st.name_entries(chan, caps, quiet.then_some(id)),
             quiet,
             members: chan.members.len(),
-            relay,
+            relay: if caps & caps::EXTENDED_JOIN != 0 {
+                extended.into_inner().unwrap_or_else(make_extended)
+            } else {
+                relay
+            },
             symbol: chan.modes.names_symbol(),
         }))
     }
@@ -305,11 +329,13 @@ impl Registry {
             return Err(Refusal::ChanOpPrivsNeeded(channel));
         }
         chan.invites.insert(target);
+        let account = st.users.get(&id).and_then(|u| u.account.clone());
         let target_user = &st.users[&target];
         let relay = Relay::new(
             Message::new("INVITE", vec![target_user.nick.clone(), channel.clone()]).with_source(mask),
             Vec::new(),
-        );
+        )
+        .with_account(account.as_deref());
         target_user.client.push(relay.bytes_for(target_user.client.caps()));
         Ok((target_user.nick.clone(), channel))
     }
@@ -410,9 +436,19 @@ impl Registry {
     }
 
     /// Records the account `id` logged in to after registering.
-    pub fn set_account(&self, id: ClientId, account: Option<&str>) {
-        if let Some(user) = self.write().users.get_mut(&id) {
-            user.account = account.map(Into::into);
+    /// Sets or clears the account a user is logged in to, and tells the
+    /// neighbours that asked for `account-notify` (`ACCOUNT name`, or `*`).
+    pub fn set_account(&self, id: ClientId, account: Option<&str>, mask: &str) {
+        let mut st = self.write();
+        let Some(user) = st.users.get_mut(&id) else { return };
+        user.account = account.map(Into::into);
+        let relay =
+            Relay::new(Message::new("ACCOUNT", vec![account.unwrap_or("*").to_string()]).with_source(mask), Vec::new());
+        for client in st.neighbours(id, false, usize::MAX) {
+            let caps = client.caps();
+            if caps & caps::ACCOUNT_NOTIFY != 0 {
+                client.push(relay.bytes_for(caps));
+            }
         }
     }
 
@@ -422,7 +458,9 @@ impl Registry {
         let mut st = self.write();
         let Some(user) = st.users.get_mut(&id) else { return };
         user.away = text.clone();
-        let relay = Relay::new(Message::new("AWAY", text.into_iter().collect()).with_source(mask), Vec::new());
+        let account = user.account.clone();
+        let relay = Relay::new(Message::new("AWAY", text.into_iter().collect()).with_source(mask), Vec::new())
+            .with_account(account.as_deref());
         for client in st.neighbours(id, true, usize::MAX) {
             let caps = client.caps();
             if caps & caps::AWAY_NOTIFY != 0 {

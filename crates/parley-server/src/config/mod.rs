@@ -5,6 +5,9 @@
 //! so a bad value stops the server with a message naming the key instead of
 //! failing later at runtime.
 
+mod accounts;
+
+pub use accounts::{AccountsConfig, NickEnforcement};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,6 +50,7 @@ pub struct Config {
     pub limits: Limits,
     pub log: LogConfig,
     pub admin: AdminConfig,
+    pub accounts: AccountsConfig,
     /// Operators from the config file. When empty, an `admin` operator is
     /// created on first run (see `operators.rs`).
     #[serde(rename = "oper")]
@@ -245,6 +249,7 @@ impl Default for Config {
             limits: Limits::default(),
             log: LogConfig::default(),
             admin: AdminConfig::default(),
+            accounts: AccountsConfig::default(),
             opers: Vec::new(),
         }
     }
@@ -448,6 +453,7 @@ impl Config {
         if self.tls.handshake_timeout_secs == 0 {
             return Err(invalid("tls.handshake_timeout_secs", "must be at least 1 second"));
         }
+        self.accounts.validate()?;
         let l = &self.limits;
         if l.channel_len < 2 {
             return Err(invalid("limits.channel_len", "must be at least 2"));

@@ -1,0 +1,299 @@
+//! What logging in and out does to a connection, whichever way it came
+//! (SASL, PASS, NickServ IDENTIFY, REGISTER): the numerics, the registry
+//! (so `account-notify` peers and WHOIS see it), the activity log; and the
+//! claim a registered nick has on whoever uses it without logging in
+//! (`accounts.nick_enforcement`).
+
+use crate::accounts::AccountError;
+use crate::activity_log::Value;
+use crate::config::NickEnforcement;
+use crate::session::Ctx;
+use parley_proto::irc_eq;
+use parley_proto::numeric::*;
+use std::time::Duration;
+
+/// Logs this connection in to `account` (as stored), by `how` (the
+/// mechanism or command, for the log).
+pub fn log_in(ctx: &mut Ctx<'_>, account: &str, how: &'static str) {
+    let mask = ctx.session.hostmask();
+    ctx.reply(RPL_LOGGEDIN, &[mask.as_str(), account, &format!("You are now logged in as {account}")]);
+    let nick_is_account = ctx.session.nick.as_deref().is_some_and(|n| irc_eq(n, account));
+    let login = ctx.session.login_mut();
+    login.account = Some(account.to_string());
+    login.pending = None;
+    if nick_is_account {
+        login.claim = None;
+    }
+    if ctx.session.registered {
+        ctx.server.registry.set_account(ctx.session.id, Some(account), &mask);
+    }
+    log(ctx, how, account, "granted");
+}
+
+/// Logs this connection out of its account, if it is logged in.
+pub fn log_out(ctx: &mut Ctx<'_>) {
+    let Some(account) = ctx.session.login.as_mut().and_then(|l| l.account.take()) else { return };
+    let mask = ctx.session.hostmask();
+    ctx.reply(RPL_LOGGEDOUT, &[mask.as_str(), "You are now logged out"]);
+    if ctx.session.registered {
+        ctx.server.registry.set_account(ctx.session.id, None, &mask);
+    }
+    ctx.server.log.record("logout", ctx.actor(), &[("account", Value::Text(&account))]);
+    check_claim(ctx);
+}
+
+/// A login attempt in the activity log: the account tried, never the password.
+pub fn log(ctx: &Ctx<'_>, how: &'static str, account: &str, result: &'static str) {
+    let fields = [("mechanism", Value::Text(how)), ("account", Value::Text(account)), ("result", Value::Text(result))];
+    ctx.server.log.record("login", ctx.actor(), &fields);
+}
+
+/// Whether `nick` is an account's name that this connection is not logged
+/// in to. A point lookup in the database, on this thread: microseconds
+/// (a store error counts as "no", and is logged).
+pub fn nick_is_claimed(ctx: &Ctx<'_>, nick: &str) -> bool {
+    if ctx.session.account().is_some_and(|a| irc_eq(a, nick)) {
+        return false;
+    }
+    match ctx.server.accounts.get(nick) {
+        Ok(found) => found.is_some(),
+        Err(e) => {
+            tracing::error!(error = %e, "account lookup failed");
+            false
+        }
+    }
+}
+
+/// With `nick_enforcement = "refuse"`: whether `nick` may not be taken by
+/// this connection; says so (433) if not.
+pub fn refuse_claimed(ctx: &Ctx<'_>, nick: &str) -> bool {
+    if ctx.server.config.accounts.nick_enforcement != NickEnforcement::Refuse || !nick_is_claimed(ctx, nick) {
+        return false;
+    }
+    ctx.reply(
+        ERR_NICKNAMEINUSE,
+        &[nick, "Nickname is registered to an account: log in to it (SASL, or /msg NickServ IDENTIFY) first"],
+    );
+    true
+}
+
+/// After registration and each nick change: with `nick_enforcement =
+/// "rename"`, a registered nick used without logging in starts its grace
+/// period (and the user is told); any other nick ends one.
+pub fn check_claim(ctx: &mut Ctx<'_>) {
+    let accounts = &ctx.server.config.accounts;
+    if accounts.nick_enforcement != NickEnforcement::Rename || !ctx.session.registered {
+        return;
+    }
+    let grace = accounts.nick_grace_secs;
+    let nick = ctx.session.nick.clone().unwrap_or_default();
+    if !nick_is_claimed(ctx, &nick) {
+        if let Some(login) = ctx.session.login.as_mut() {
+            login.claim = None;
+        }
+        return;
+    }
+    ctx.session.login_mut().claim = Some(tokio::time::Instant::now() + Duration::from_secs(grace));
+    super::nickserv::notice(
+        ctx,
+        &format!(
+            "The nick {nick} is registered to an account. Log in within {grace} seconds \
+             (/msg NickServ IDENTIFY <password>) or it will be changed."
+        ),
+    );
+}
+
+/// When the connection's claim deadline, if any, falls.
+pub fn claim_deadline(session: &crate::session::Session) -> Option<tokio::time::Instant> {
+    session.login.as_ref().and_then(|l| l.claim)
+}
+
+/// Takes a registered nick back once its grace period is over: the user
+/// becomes `Guest` and digits.
+pub fn enforce_claim(ctx: &mut Ctx<'_>) {
+    let Some(login) = ctx.session.login.as_mut() else { return };
+    if login.claim.is_none_or(|at| tokio::time::Instant::now() < at) {
+        return;
+    }
+    login.claim = None;
+    let old = ctx.session.nick.clone().unwrap_or_default();
+    for _ in 0..10 {
+        let guest = format!("Guest{}", rand::random::<u32>() % 100_000);
+        let old_mask = ctx.session.hostmask();
+        if let Ok(relay) = ctx.server.registry.rename(ctx.session.id, &guest, old_mask) {
+            ctx.send_relay(&relay);
+            ctx.session.set_nick(&guest);
+            super::nickserv::notice(ctx, &format!("You did not log in to {old} in time: your nick is now {guest}."));
+            ctx.server.log.record(
+                "nick",
+                ctx.actor(),
+                &[("new", Value::Text(&guest)), ("why", Value::Text("claimed"))],
+            );
+            return;
+        }
+    }
+}
+
+/// Why a self-registration was refused, as `REGISTER` (FAIL codes) and
+/// NickServ (sentences) say it.
+pub enum RegisterRefusal {
+    Disallowed,
+    AlreadyLoggedIn,
+    NeedNick,
+    NameMustBeNick,
+    /// The name is an account already, or another connection's nick.
+    Exists,
+    BadName(String),
+    WeakPassword,
+    InvalidEmail,
+    /// The store failed, or the verification code could not be sent.
+    Unavailable(String),
+}
+
+impl RegisterRefusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegisterRefusal::Disallowed => "DISALLOWED",
+            RegisterRefusal::AlreadyLoggedIn => "ALREADY_AUTHENTICATED",
+            RegisterRefusal::NeedNick => "NEED_NICK",
+            RegisterRefusal::NameMustBeNick => "ACCOUNT_NAME_MUST_BE_NICK",
+            RegisterRefusal::Exists => "ACCOUNT_EXISTS",
+            RegisterRefusal::BadName(_) => "BAD_ACCOUNT_NAME",
+            RegisterRefusal::WeakPassword => "WEAK_PASSWORD",
+            RegisterRefusal::InvalidEmail => "INVALID_EMAIL",
+            RegisterRefusal::Unavailable(_) => "TEMPORARILY_UNAVAILABLE",
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            RegisterRefusal::Disallowed => "Registering accounts is turned off here; ask an administrator".into(),
+            RegisterRefusal::AlreadyLoggedIn => "You are already logged in to an account".into(),
+            RegisterRefusal::NeedNick => "Choose a nick first: the account is named after it".into(),
+            RegisterRefusal::NameMustBeNick => "The account name must be your current nick".into(),
+            RegisterRefusal::Exists => "That name is taken by an account or another user".into(),
+            RegisterRefusal::BadName(why) => format!("That cannot be an account name: {why}"),
+            RegisterRefusal::WeakPassword => "Choose a password of at least 4 characters".into(),
+            RegisterRefusal::InvalidEmail => {
+                "An e-mail address is needed here, to send the verification code to".into()
+            }
+            RegisterRefusal::Unavailable(why) => format!("Registration failed: {why}; try again later"),
+        }
+    }
+}
+
+/// How a registration ended.
+pub enum Registered {
+    /// Made and logged in to.
+    Done(String),
+    /// Made, waiting for `VERIFY` with the code `verify_command` delivered.
+    NeedsVerification(String),
+}
+
+/// Shortest password a user may choose.
+const MIN_PASSWORD: usize = 4;
+
+/// Self-registration of `name` (`*`: the current nick) with `password`,
+/// shared by `REGISTER` and `NickServ REGISTER`.
+pub async fn register(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    email: Option<&str>,
+    password: &str,
+) -> Result<Registered, RegisterRefusal> {
+    let config = &ctx.server.config.accounts;
+    if !config.self_registration {
+        return Err(RegisterRefusal::Disallowed);
+    }
+    if ctx.session.account().is_some() {
+        return Err(RegisterRefusal::AlreadyLoggedIn);
+    }
+    let nick = ctx.session.nick.clone().ok_or(RegisterRefusal::NeedNick)?;
+    let name = if name == "*" { nick.as_str() } else { name };
+    if !irc_eq(name, &nick) {
+        return Err(RegisterRefusal::NameMustBeNick);
+    }
+    if let Err(e) = parley_proto::validate_nick(name, ctx.server.config.limits.nick_len) {
+        return Err(RegisterRefusal::BadName(e.to_string()));
+    }
+    if ctx.server.registry.read().id_by_nick(name).is_some_and(|holder| holder != ctx.session.id) {
+        return Err(RegisterRefusal::Exists);
+    }
+    if password.chars().count() < MIN_PASSWORD || password == "*" {
+        return Err(RegisterRefusal::WeakPassword);
+    }
+    let email = email.filter(|e| *e != "*");
+    let verify = config.verify_command.clone();
+    if verify.is_some() && !email.is_some_and(looks_like_email) {
+        return Err(RegisterRefusal::InvalidEmail);
+    }
+    let code = verify.as_ref().map(|_| format!("{:08}", rand::random::<u32>() % 100_000_000));
+    let accounts = ctx.server.accounts.clone();
+    let (owned_name, owned_email, owned_password, owned_code) =
+        (name.to_string(), email.map(str::to_string), password.to_string(), code.clone());
+    let now = crate::clock::unix_now();
+    let made = tokio::task::spawn_blocking(move || match owned_code {
+        Some(code) => accounts.create_pending(&owned_name, &owned_password, owned_email.as_deref(), &code, now),
+        None => accounts.create(&owned_name, &owned_password, false, now),
+    })
+    .await;
+    let account = match made {
+        Ok(Ok(account)) => account,
+        Ok(Err(AccountError::Exists(_))) => return Err(RegisterRefusal::Exists),
+        Ok(Err(AccountError::BadName { reason, .. })) => return Err(RegisterRefusal::BadName(reason.to_string())),
+        Ok(Err(e)) => return Err(RegisterRefusal::Unavailable(e.to_string())),
+        Err(e) => return Err(RegisterRefusal::Unavailable(e.to_string())),
+    };
+    ctx.server.log.record("account_registered", ctx.actor(), &[("account", Value::Text(&account.name))]);
+    match (verify, code) {
+        (Some(command), Some(code)) => {
+            let limit = Duration::from_secs(ctx.server.config.accounts.verify_command_timeout_secs);
+            if let Err(why) = send_code(&command, &account.name, email.unwrap_or_default(), &code, limit).await {
+                tracing::error!(account = %account.name, error = %why, "verify_command failed");
+                // Nobody can verify it now: take it back so the name is free.
+                let (accounts, name) = (ctx.server.accounts.clone(), account.name.clone());
+                let _ = tokio::task::spawn_blocking(move || accounts.delete(&name)).await;
+                return Err(RegisterRefusal::Unavailable("the verification code could not be sent".into()));
+            }
+            Ok(Registered::NeedsVerification(account.name))
+        }
+        _ => {
+            log_in(ctx, &account.name, "REGISTER");
+            Ok(Registered::Done(account.name))
+        }
+    }
+}
+
+fn looks_like_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    !local.is_empty() && domain.contains('.') && !email.contains([' ', ',', '\0'])
+}
+
+/// Runs `accounts.verify_command` to deliver a verification code.
+async fn send_code(command: &str, account: &str, email: &str, code: &str, limit: Duration) -> Result<(), String> {
+    let mut child = tokio::process::Command::new(command)
+        .env("PARLEY_ACCOUNT", account)
+        .env("PARLEY_EMAIL", email)
+        .env("PARLEY_CODE", code)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {command}: {e}"))?;
+    match tokio::time::timeout(limit, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("{command} exited with {status}")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("{command} did not finish in {} seconds", limit.as_secs())),
+    }
+}
+
+/// Completes a registration waiting for verification, and logs in to it.
+pub async fn verify(ctx: &mut Ctx<'_>, name: &str, code: &str) -> Result<String, AccountError> {
+    let accounts = ctx.server.accounts.clone();
+    let (name, code) = (name.to_string(), code.to_string());
+    let account = tokio::task::spawn_blocking(move || accounts.verify_code(&name, &code))
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))??;
+    log_in(ctx, &account.name, "VERIFY");
+    Ok(account.name)
+}
