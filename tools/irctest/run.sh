@@ -7,7 +7,6 @@
 #
 #   bash tools/irctest/run.sh                 # the selection docs/CONFORMANCE.md counts
 #   bash tools/irctest/run.sh -k whowas -x    # one pass, with more pytest arguments
-#   PARLEY_IRCTEST_SERVICES=1 bash tools/irctest/run.sh -k sasl   # with accounts
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 shared=${IRCTEST_DIR:-$root/../shared/irctest}
@@ -36,21 +35,10 @@ fi
 
 # The selection: every server test that is not deprecated, not "strict"
 # (stricter than what servers do in practice) and not specific to another
-# implementation. Skips are reported with their reasons (-rs). Tests that
-# need accounts ("services") run in a second pass, only the SASL ones for
-# now: the others test account features still to be built.
+# implementation. Skips are reported with their reasons (-rs). Accounts
+# are built in, so the tests that need "services" run too.
 cd "$work/irctest"
-irctest() {
-    PATH="$root/target/debug:$PATH" PYTHONPATH="$root/tools/irctest" \
-        "$work/venv/bin/pytest" --controller parleyd_controller irctest/server_tests \
-        -m 'not implementation-specific' -n 2 -p no:cacheprovider -q -rfs --timeout 120 "$@"
-}
-if [ $# -gt 0 ]; then
-    irctest -k 'not deprecated and not strict' "$@"
-    exit
-fi
-status=0
-irctest -k 'not deprecated and not strict' || status=$?
-echo "== irctest with accounts: the SASL tests"
-PARLEY_IRCTEST_SERVICES=1 irctest -k 'sasl and not deprecated and not strict' || status=$?
-exit "$status"
+PATH="$root/target/debug:$PATH" PYTHONPATH="$root/tools/irctest" \
+    exec "$work/venv/bin/pytest" --controller parleyd_controller irctest/server_tests \
+    -m 'not implementation-specific' -n 2 -p no:cacheprovider -q -rfs --timeout 120 \
+    -k 'not deprecated and not strict' "$@"

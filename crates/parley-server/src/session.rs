@@ -28,6 +28,9 @@ pub struct Login {
     /// The nick in use is an account's, not logged in to: when it is taken
     /// back (`accounts.nick_enforcement = "rename"`).
     pub claim: Option<tokio::time::Instant>,
+    /// Before registration, a nick asked for but in use: what `REGISTER *`
+    /// names (and is refused, as the nick is someone else's).
+    pub refused_nick: Option<String>,
 }
 
 pub struct Session {
@@ -116,6 +119,9 @@ impl Session {
     /// and log name follow.
     pub fn set_nick(&mut self, nick: &str) {
         self.nick = Some(nick.to_string());
+        if let Some(login) = self.login.as_mut() {
+            login.refused_nick = None;
+        }
         if self.registered {
             self.mask = self.build_mask();
         }

@@ -208,7 +208,8 @@ pub async fn register(
     if ctx.session.account().is_some() {
         return Err(RegisterRefusal::AlreadyLoggedIn);
     }
-    let nick = ctx.session.nick.clone().ok_or(RegisterRefusal::NeedNick)?;
+    let refused = ctx.session.login.as_ref().and_then(|l| l.refused_nick.clone());
+    let nick = ctx.session.nick.clone().or(refused).ok_or(RegisterRefusal::NeedNick)?;
     let name = if name == "*" { nick.as_str() } else { name };
     if !irc_eq(name, &nick) {
         return Err(RegisterRefusal::NameMustBeNick);

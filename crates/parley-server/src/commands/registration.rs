@@ -156,6 +156,7 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if !ctx.session.registered {
         if ctx.server.registry.read().id_by_nick(new).is_some() {
             ctx.reply(ERR_NICKNAMEINUSE, &[new, "Nickname is already in use"]);
+            ctx.session.login_mut().refused_nick = Some(new.to_string());
             return;
         }
         ctx.session.set_nick(new);
