@@ -298,3 +298,83 @@ pub async fn verify(ctx: &mut Ctx<'_>, name: &str, code: &str) -> Result<String,
     log_in(ctx, &account.name, "VERIFY");
     Ok(account.name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{codes, Harness};
+    use crate::caps;
+    use crate::config::NickEnforcement;
+
+    #[tokio::test]
+    async fn account_notify_extended_join_and_account_tag_reach_those_who_asked() {
+        let h = Harness::new();
+        h.server.accounts.create("alice", "sesame", false, 0).unwrap();
+        let [mut alice, mut bob, mut carol] = h.in_channel("#c", ["alice", "bob", "carol"]);
+        h.run(&mut bob, "CAP REQ :account-notify extended-join account-tag");
+        h.received(&bob);
+        h.run_deferred(&mut alice, "NS IDENTIFY sesame").await;
+        assert_eq!(h.received(&bob), ":alice!~alice@127.0.0.1 ACCOUNT alice\r\n");
+        assert!(h.received(&carol).is_empty(), "carol did not ask");
+        h.run(&mut alice, "PRIVMSG #c :hi");
+        assert!(h.received(&bob).starts_with("@account=alice :alice!"));
+        assert!(h.received(&carol).starts_with(":alice!"));
+        h.run(&mut alice, "PART #c");
+        h.received(&bob);
+        h.received(&carol);
+        h.run(&mut alice, "JOIN #c");
+        assert_eq!(h.received(&bob), "@account=alice :alice!~alice@127.0.0.1 JOIN #c alice :alice here\r\n");
+        assert_eq!(h.received(&carol), ":alice!~alice@127.0.0.1 JOIN #c\r\n");
+        h.run(&mut carol, "CAP REQ extended-join");
+        h.run(&mut carol, "PART #c");
+        let own = h.run(&mut carol, "JOIN #c");
+        assert!(own.starts_with(":carol!~carol@127.0.0.1 JOIN #c * :carol here\r\n"), "{own}");
+        assert!(bob.has_cap(caps::ACCOUNT_TAG));
+    }
+
+    #[tokio::test]
+    async fn a_registered_nick_is_refused_to_others_when_so_configured() {
+        let h = Harness::with(|c| c.accounts.nick_enforcement = NickEnforcement::Refuse);
+        h.server.accounts.create("alice", "sesame", false, 0).unwrap();
+        let mut bob = h.user("bob");
+        let out = h.run(&mut bob, "NICK alice");
+        assert_eq!(codes(&out), ["433"], "{out}");
+        assert!(out.contains("registered to an account"));
+        // Registration with the nick is refused too, until logged in.
+        let mut s = h.connect();
+        h.run(&mut s, "NICK alice");
+        assert_eq!(codes(&h.run(&mut s, "USER a 0 * :A")), ["433"]);
+        let logged_in = h.run_deferred(&mut s, "PASS alice:sesame").await;
+        assert_eq!(codes(&logged_in), ["900"]);
+        assert!(codes(&h.run(&mut s, "NICK alice")).contains(&"001"), "USER was given: registered now");
+    }
+
+    #[tokio::test]
+    async fn a_registered_nick_is_taken_back_after_the_grace_period() {
+        let h = Harness::with(|c| c.accounts.nick_grace_secs = 30);
+        h.server.accounts.create("alice", "sesame", false, 0).unwrap();
+        let mut s = h.connect();
+        h.run(&mut s, "NICK alice");
+        let burst = h.run(&mut s, "USER a 0 * :A");
+        assert!(burst.contains("is registered to an account. Log in within 30 seconds"), "{burst}");
+        let deadline = super::claim_deadline(&s).expect("a claim");
+        assert!(deadline > tokio::time::Instant::now() + std::time::Duration::from_secs(29));
+        // Not yet due: nothing happens.
+        let mut ctx = crate::session::Ctx::new(&h.server, &mut s);
+        super::enforce_claim(&mut ctx);
+        assert!(ctx.take_output().is_empty());
+        drop(ctx);
+        // Due (as the ticker finds it): renamed to a guest nick.
+        s.login_mut().claim = Some(tokio::time::Instant::now());
+        let mut ctx = crate::session::Ctx::new(&h.server, &mut s);
+        super::enforce_claim(&mut ctx);
+        let out = String::from_utf8(ctx.take_output().to_vec()).unwrap();
+        drop(ctx);
+        assert!(out.starts_with(":alice!~a@127.0.0.1 NICK Guest"), "{out}");
+        assert!(s.nick.as_deref().unwrap().starts_with("Guest"));
+        assert!(super::claim_deadline(&s).is_none());
+        // Logging in ends a claim: taking the nick back then is fine.
+        h.run_deferred(&mut s, "NS IDENTIFY alice sesame").await;
+        h.run(&mut s, "NICK alice");
+        assert!(super::claim_deadline(&s).is_none());
+    }
+}

@@ -244,3 +244,58 @@ async fn cert(ctx: &mut Ctx<'_>, sub: &str, fingerprint: Option<&str>) {
         _ => notice(ctx, "The account store is unavailable; try again later."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{codes, Harness};
+
+    #[tokio::test]
+    async fn register_identify_and_ghost_through_nickserv() {
+        let h = Harness::new();
+        let mut alice = h.user("alice");
+        let made = h.run_deferred(&mut alice, "PRIVMSG NickServ :REGISTER sesame").await;
+        assert!(made.contains(" 900 ") && made.contains("Account alice registered"), "{made}");
+        assert_eq!(alice.account(), Some("alice"));
+        // A second connection of alice's, under another nick, logs in and
+        // takes the nick back from the first one.
+        let mut again = h.user("alice2");
+        let wrong = h.run_deferred(&mut again, "NS IDENTIFY alice wrong").await;
+        assert!(wrong.contains("Wrong account name or password"), "{wrong}");
+        assert!(h.run_deferred(&mut again, "PRIVMSG NickServ :GHOST alice").await.contains("Log in first"));
+        let ok = h.run_deferred(&mut again, "NICKSERV IDENTIFY alice sesame").await;
+        assert!(ok.contains(" 900 alice2 ") || ok.contains(" 900 "), "{ok}");
+        let ghost = h.run_deferred(&mut again, "PRIVMSG NickServ :GHOST alice").await;
+        assert!(ghost.contains("alice has been disconnected"), "{ghost}");
+        assert!(alice.client.close_reason().is_some(), "the ghost was closed");
+    }
+
+    #[tokio::test]
+    async fn info_set_password_cert_and_drop() {
+        let h = Harness::new();
+        h.server.accounts.create("bob", "old-pass", false, 0).unwrap();
+        let mut bob = h.user("bob");
+        h.received(&bob);
+        assert!(h.run_deferred(&mut bob, "NS INFO bob").await.contains("Account: bob"));
+        assert!(h.run_deferred(&mut bob, "NS INFO nobody").await.contains("There is no account nobody"));
+        assert!(h.run_deferred(&mut bob, "NS SET PASSWORD new-pass").await.contains("Log in first"));
+        h.run_deferred(&mut bob, "NS IDENTIFY old-pass").await;
+        assert!(h.run_deferred(&mut bob, "NS SET PASSWORD new-pass").await.contains("Password changed"));
+        assert!(h.server.accounts.verify("bob", "new-pass").is_ok());
+        let fp = "ab".repeat(32);
+        assert!(h.run_deferred(&mut bob, &format!("NS CERT ADD {fp}")).await.contains("Added certificate"));
+        assert!(h.run_deferred(&mut bob, "NS CERT ADD nothex").await.contains("not a SHA-256"));
+        assert!(h.run_deferred(&mut bob, "NS CERT LIST").await.contains(&fp));
+        assert!(h.run_deferred(&mut bob, "NS DROP someone").await.contains("DROP bob"));
+        let dropped = h.run_deferred(&mut bob, "NS DROP bob").await;
+        assert!(dropped.contains(" 901 ") && dropped.contains("deleted"), "{dropped}");
+        assert!(h.server.accounts.get("bob").unwrap().is_none());
+        assert!(h.run_deferred(&mut bob, "NS FROB").await.contains("Unknown command FROB"));
+    }
+
+    #[test]
+    fn nobody_may_take_the_nick_nickserv() {
+        let h = Harness::new();
+        let mut s = h.user("carol");
+        assert_eq!(codes(&h.run(&mut s, "NICK nickserv")), ["432"]);
+    }
+}
