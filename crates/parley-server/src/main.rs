@@ -100,6 +100,15 @@ enum AccountAction {
         #[arg(long)]
         revoke: bool,
     },
+    /// Register a TLS client certificate's SHA-256 fingerprint to an
+    /// account, for SASL EXTERNAL (`--remove` takes it off); with no
+    /// fingerprint, list the account's.
+    Cert {
+        name: String,
+        fingerprint: Option<String>,
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -323,6 +332,20 @@ fn account(config: &Config, action: AccountAction) -> anyhow::Result<()> {
         AccountAction::GrantOper { name, revoke } => {
             accounts.set_oper(&name, !revoke)?;
             println!("{name} is {}an operator", if revoke { "no longer " } else { "" });
+        }
+        AccountAction::Cert { name, fingerprint: None, .. } => {
+            anyhow::ensure!(accounts.get(&name)?.is_some(), "there is no account {name}");
+            for fp in accounts.certfps(&name)? {
+                println!("{fp}");
+            }
+        }
+        AccountAction::Cert { name, fingerprint: Some(fp), remove: false } => {
+            let fp = accounts.add_certfp(&name, &fp)?;
+            println!("certificate {fp} logs in to {name}");
+        }
+        AccountAction::Cert { name, fingerprint: Some(fp), remove: true } => {
+            anyhow::ensure!(accounts.remove_certfp(&name, &fp)?, "{name} has no certificate {fp}");
+            println!("certificate {fp} removed from {name}");
         }
     }
     Ok(())

@@ -200,6 +200,33 @@ impl Exchange {
     }
 }
 
+/// The client's side of the final step, for Parley's own tools and tests:
+/// given the password, the client's first message without its GS2 header
+/// (`n=...,r=...`) and the server's first message, the client's final
+/// message and the server signature (`v=...`) to expect back.
+pub fn client_final(password: &str, client_first_bare: &str, server_first: &str) -> Option<(String, String)> {
+    let mut nonce = None;
+    let mut salt = None;
+    let mut iterations = None;
+    for field in server_first.split(',') {
+        match field.split_at_checked(2) {
+            Some(("r=", v)) => nonce = Some(v),
+            Some(("s=", v)) => salt = B64.decode(v).ok(),
+            Some(("i=", v)) => iterations = v.parse().ok(),
+            _ => {}
+        }
+    }
+    let (nonce, salt, iterations) = (nonce?, salt?, iterations?);
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+    let salted = salted_password(password.as_bytes(), &salt, iterations);
+    let client_key = hmac(&salted, b"Client Key");
+    let signature = hmac(&Sha256::digest(client_key), auth_message.as_bytes());
+    let proof: Vec<u8> = client_key.iter().zip(signature).map(|(k, s)| k ^ s).collect();
+    let server_signature = hmac(&hmac(&salted, b"Server Key"), auth_message.as_bytes());
+    Some((format!("{without_proof},p={}", B64.encode(proof)), format!("v={}", B64.encode(server_signature))))
+}
+
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
@@ -259,6 +286,8 @@ mod tests {
         let (user, server_final) = exchange.finish(client_final).unwrap();
         assert_eq!(user, "user");
         assert_eq!(server_final, "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+        let ours = super::client_final("pencil", "n=user,r=rOprNGfwEbeRWgbNEkqO", &server_first).unwrap();
+        assert_eq!((ours.0.as_str(), ours.1.as_str()), (client_final, server_final.as_str()), "the client side agrees");
         let wrong = client_final.replace("p=dHzb", "p=dHzc");
         assert_eq!(exchange.finish(&wrong).unwrap_err(), ScramError::Refused);
         let other_nonce = client_final.replace("r=rOpr", "r=xOpr");
