@@ -124,6 +124,28 @@ impl Accounts {
         Ok(Account { name: name.to_string(), oper, created: now })
     }
 
+    /// Makes `name` an operator account with the password hash `phc` (a
+    /// config `[[oper]]` entry or an imported admin), creating it if need
+    /// be. A changed hash drops the SCRAM credentials made from the old one.
+    pub fn upsert_oper(&self, name: &str, phc: &str, now: i64) -> Result<(), AccountError> {
+        let key = self.check_name(name)?;
+        self.db.lock().execute(
+            "INSERT INTO accounts (key, name, password_hash, oper, created) VALUES (?1, ?2, ?3, 1, ?4)
+             ON CONFLICT (key) DO UPDATE SET oper = 1,
+                 scram = CASE WHEN password_hash = excluded.password_hash THEN scram ELSE NULL END,
+                 password_hash = excluded.password_hash",
+            (&key, name, phc, now),
+        )?;
+        Ok(())
+    }
+
+    /// Whether any account has operator rights.
+    pub fn any_oper(&self) -> Result<bool, AccountError> {
+        let found: Option<i64> =
+            self.db.lock().query_row("SELECT 1 FROM accounts WHERE oper = 1 LIMIT 1", [], |r| r.get(0)).optional()?;
+        Ok(found.is_some())
+    }
+
     /// Completes a registration that waits for verification.
     pub fn verify_code(&self, name: &str, code: &str) -> Result<Account, AccountError> {
         let conn = self.db.lock();

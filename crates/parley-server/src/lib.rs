@@ -122,7 +122,12 @@ impl Server {
     /// Creates the data directory, opens the activity log, loads or creates
     /// the TLS certificate and binds every listener, so that port,
     /// certificate and permission problems show before `run`.
-    pub async fn bind(config: Config, operators: Operators) -> Result<Server, StartError> {
+    /// `accounts` is the store `Operators::bootstrap` was given.
+    pub async fn bind(
+        config: Config,
+        operators: Operators,
+        accounts: accounts::Accounts,
+    ) -> Result<Server, StartError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
         let log_path = config.data_dir.join(&config.log.file);
@@ -168,8 +173,6 @@ impl Server {
         let tokens = tokens::Tokens::load_or_create(&key_path, &config.server_name, config.files.token_ttl_secs)
             .map_err(|source| StartError::TokenKey { path: key_path.display().to_string(), source })?;
         let sts_port = local_addrs(&ircs).first().map(|a| a.port());
-        let db = Arc::new(db::Db::open(&config.data_dir)?);
-        let accounts = accounts::Accounts::new(db, config.limits.nick_len).map_err(StartError::Accounts)?;
         let identity = Identity { operators, accounts, tokens };
         let state = Arc::new(ServerState::new(config, log, identity, filehost, sts_port, Shutdown::new()));
         let ticker = ticker::Ticker::start(state.clone()).map_err(StartError::Ticker)?;

@@ -202,21 +202,26 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let env_password = std::env::var(operators::ADMIN_PASSWORD_ENV).ok();
-    let (ops, boot) = Operators::bootstrap(&config, env_password).context("setting up operators")?;
+    let db = std::sync::Arc::new(Db::open(&config.data_dir)?);
+    let accounts = Accounts::new(db, config.limits.nick_len)?;
+    let (ops, boot) = Operators::bootstrap(&config, env_password, &accounts).context("setting up operators")?;
     match boot {
         Bootstrap::Created { name, password } => {
             eprintln!(
-                "parleyd: created administrator '{name}' with password: {password}\n\
+                "parleyd: created administrator account '{name}' with password: {password}\n\
                  parleyd: this is shown once; only its hash is kept in {}.",
-                config.data_dir.join("admin.toml").display()
+                config.data_dir.join(parley_server::db::FILE).display()
             );
         }
         Bootstrap::FromEnv { name } => {
             eprintln!("parleyd: administrator '{name}' password set from {}", operators::ADMIN_PASSWORD_ENV);
         }
+        Bootstrap::Imported { name } => {
+            eprintln!("parleyd: administrator '{name}' of admin.toml is now an account (admin.toml.imported)");
+        }
         Bootstrap::Existing | Bootstrap::FromConfig => {}
     }
-    let mut server = match Server::bind(config, ops).await {
+    let mut server = match Server::bind(config, ops, accounts).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("parleyd: {e}");

@@ -1,17 +1,20 @@
-//! Operator credentials, checked under the login failure limits.
+//! Operators: accounts with operator rights, and the failure limits that
+//! OPER and every account login share.
 //!
-//! Passwords exist here only as argon2id PHC hashes. When the config names no
-//! operator, the first run creates one (`admin` by default) with a random
-//! password that is printed once and whose hash is kept in
-//! `<data_dir>/admin.toml`; `PARLEY_ADMIN_PASSWORD` sets that password for
-//! scripted setups. An account with operator rights may OPER as well.
-//! Verification runs on the blocking pool (argon2 is deliberately slow) and
-//! always costs one full hash, whether or not the name exists (the account
-//! store checks unknown names against a decoy), so timing does not reveal
-//! valid operator names.
+//! At start, `bootstrap` makes sure an administrator exists: each
+//! `[[oper]]` entry of the config becomes (or updates) an account with
+//! operator rights and that password hash, at every start, so the config
+//! stays the source of truth for them. Without entries, the first run
+//! creates an administrator account (`admin` by default) with a random
+//! password that is printed once; `PARLEY_ADMIN_PASSWORD` sets it for
+//! scripted setups. The `admin.toml` of earlier versions is imported once
+//! (then renamed `admin.toml.imported`). Passwords exist only as argon2id
+//! hashes. Verification runs on the blocking pool and always costs one full
+//! hash, whether or not the name exists (the account store checks unknown
+//! names against a decoy), so timing does not reveal operator names.
 
-use crate::accounts::Accounts;
-use crate::config::{Config, OperConfig};
+use crate::accounts::{AccountError, Accounts};
+use crate::config::Config;
 use crate::login_failures::LoginFailures;
 use crate::passwords;
 use std::net::IpAddr;
@@ -25,12 +28,14 @@ pub const ADMIN_PASSWORD_ENV: &str = "PARLEY_ADMIN_PASSWORD";
 
 #[derive(Debug, Error)]
 pub enum OperatorsError {
-    #[error("cannot read or write {path}: {source}")]
+    #[error("cannot read or rename {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error("{path} is damaged: {reason}; delete it to create a new admin password")]
     Damaged { path: String, reason: String },
     #[error("hashing failed: {0}")]
     Hash(String),
+    #[error("operator {name:?}: {source}")]
+    Account { name: String, source: AccountError },
 }
 
 /// The result of an OPER attempt.
@@ -46,8 +51,10 @@ pub enum OperOutcome {
 pub enum Bootstrap {
     /// Operators come from the config file.
     FromConfig,
-    /// An existing `admin.toml` was used.
+    /// An account with operator rights existed already.
     Existing,
+    /// The `admin.toml` of an earlier version became this account.
+    Imported { name: String },
     /// A new admin was created with this password (show it once).
     Created { name: String, password: String },
     /// The admin's password was set from `PARLEY_ADMIN_PASSWORD`.
@@ -55,7 +62,6 @@ pub enum Bootstrap {
 }
 
 pub struct Operators {
-    entries: Vec<OperConfig>,
     /// Failed logins, shared with account logins (the same limits).
     failures: Arc<LoginFailures>,
 }
@@ -65,51 +71,66 @@ pub fn hash_password(password: &str) -> Result<String, OperatorsError> {
     passwords::hash(password).map_err(|e| OperatorsError::Hash(e.to_string()))
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 struct AdminFile {
     name: String,
     password_hash: String,
 }
 
 impl Operators {
-    /// Loads operators from the config, or creates/loads the generated admin
-    /// in `data_dir/admin.toml`.
-    pub fn bootstrap(config: &Config, env_password: Option<String>) -> Result<(Operators, Bootstrap), OperatorsError> {
+    /// Makes sure an administrator account exists (see the module comment).
+    pub fn bootstrap(
+        config: &Config,
+        env_password: Option<String>,
+        accounts: &Accounts,
+    ) -> Result<(Operators, Bootstrap), OperatorsError> {
         let limits = &config.limits;
-        let failures = Arc::new(LoginFailures::new(
-            limits.oper_failures_per_ip,
-            limits.oper_failures_global,
-            Duration::from_secs(limits.oper_failure_window_secs),
-        ));
-        let make = |entries| Operators { entries, failures: failures.clone() };
+        let operators = Operators {
+            failures: Arc::new(LoginFailures::new(
+                limits.oper_failures_per_ip,
+                limits.oper_failures_global,
+                Duration::from_secs(limits.oper_failure_window_secs),
+            )),
+        };
+        let now = crate::clock::unix_now();
+        let upsert = |name: &str, hash: &str| {
+            accounts
+                .upsert_oper(name, hash, now)
+                .map_err(|source| OperatorsError::Account { name: name.to_string(), source })
+        };
         if !config.opers.is_empty() {
-            return Ok((make(config.opers.clone()), Bootstrap::FromConfig));
+            for entry in &config.opers {
+                upsert(&entry.name, &entry.password_hash)?;
+            }
+            return Ok((operators, Bootstrap::FromConfig));
         }
-        let path = config.data_dir.join("admin.toml");
         let name = config.admin.default_name.clone();
         if let Some(password) = env_password.filter(|p| !p.is_empty()) {
-            let entry = OperConfig { name: name.clone(), password_hash: hash_password(&password)? };
-            write_admin_file(&path, &entry)?;
-            return Ok((make(vec![entry]), Bootstrap::FromEnv { name }));
+            upsert(&name, &hash_password(&password)?)?;
+            return Ok((operators, Bootstrap::FromEnv { name }));
         }
+        let path = config.data_dir.join("admin.toml");
         if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|source| OperatorsError::Io { path: path.display().to_string(), source })?;
-            let file: AdminFile = toml::from_str(&text)
-                .map_err(|e| OperatorsError::Damaged { path: path.display().to_string(), reason: e.to_string() })?;
-            if !passwords::is_hash(&file.password_hash) {
-                return Err(OperatorsError::Damaged {
-                    path: path.display().to_string(),
-                    reason: "not a PHC hash".into(),
-                });
+            let file = read_admin_file(&path)?;
+            let existing = accounts
+                .get(&file.name)
+                .map_err(|source| OperatorsError::Account { name: file.name.clone(), source })?;
+            // Imported once: a password changed since (NickServ, `parleyd
+            // account passwd`) is not overwritten by the old file.
+            if existing.is_none() {
+                upsert(&file.name, &file.password_hash)?;
             }
-            let entry = OperConfig { name: file.name, password_hash: file.password_hash };
-            return Ok((make(vec![entry]), Bootstrap::Existing));
+            let io = |source| OperatorsError::Io { path: path.display().to_string(), source };
+            std::fs::rename(&path, path.with_extension("toml.imported")).map_err(io)?;
+            return Ok((operators, Bootstrap::Imported { name: file.name }));
+        }
+        let any = accounts.any_oper().map_err(|source| OperatorsError::Account { name: name.clone(), source })?;
+        if any {
+            return Ok((operators, Bootstrap::Existing));
         }
         let password = passwords::random();
-        let entry = OperConfig { name: name.clone(), password_hash: hash_password(&password)? };
-        write_admin_file(&path, &entry)?;
-        Ok((make(vec![entry]), Bootstrap::Created { name, password }))
+        upsert(&name, &hash_password(&password)?)?;
+        Ok((operators, Bootstrap::Created { name, password }))
     }
 
     /// The failure limits OPER applies, for account logins to share.
@@ -118,8 +139,7 @@ impl Operators {
     }
 
     /// Checks a name and password from `ip`, applying the failure limits:
-    /// an operator of the config (or the generated admin), or else an
-    /// account with operator rights. Runs the hash on the blocking pool;
+    /// an account with operator rights. Runs the hash on the blocking pool;
     /// an unknown name costs one hash, as a known one does.
     pub async fn check(
         self: &Arc<Self>,
@@ -131,15 +151,11 @@ impl Operators {
         if let Some(wait) = self.failures.limited(ip) {
             return OperOutcome::RateLimited(wait);
         }
-        let hash = self.entries.iter().find(|e| e.name == name).map(|e| e.password_hash.clone());
         let (name, password, accounts) = (name.to_string(), password.to_string(), accounts.clone());
-        let ok = tokio::task::spawn_blocking(move || match hash {
-            Some(hash) => passwords::verify(&password, &hash),
-            // Accounts check an unknown name against a decoy hash too.
-            None => accounts.verify(&name, &password).is_ok_and(|a| a.oper),
-        })
-        .await
-        .unwrap_or(false);
+        // Accounts check an unknown name against a decoy hash too.
+        let ok = tokio::task::spawn_blocking(move || accounts.verify(&name, &password).is_ok_and(|a| a.oper))
+            .await
+            .unwrap_or(false);
         if ok {
             OperOutcome::Granted
         } else {
@@ -149,26 +165,15 @@ impl Operators {
     }
 }
 
-fn write_admin_file(path: &Path, entry: &OperConfig) -> Result<(), OperatorsError> {
-    let io = |source| OperatorsError::Io { path: path.display().to_string(), source };
-    let text = toml::to_string(&AdminFile { name: entry.name.clone(), password_hash: entry.password_hash.clone() })
-        .map_err(|e| OperatorsError::Hash(e.to_string()))?;
-    let tmp = path.with_extension("toml.tmp");
-    {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io)?;
-        f.write_all(b"# The generated administrator. Only the argon2id hash is stored.\n").map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
+fn read_admin_file(path: &Path) -> Result<AdminFile, OperatorsError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| OperatorsError::Io { path: shown.clone(), source })?;
+    let file: AdminFile =
+        toml::from_str(&text).map_err(|e| OperatorsError::Damaged { path: shown.clone(), reason: e.to_string() })?;
+    if !passwords::is_hash(&file.password_hash) {
+        return Err(OperatorsError::Damaged { path: shown, reason: "not a PHC hash".into() });
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -184,41 +189,69 @@ mod tests {
         Arc::new(Accounts::new(db, 30).unwrap())
     }
 
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     #[tokio::test]
     async fn an_account_with_operator_rights_can_oper_and_others_cannot() {
         let dir = tempfile::tempdir().unwrap();
-        let (ops, _) = Operators::bootstrap(&config(dir.path()), Some("admin-pw".into())).unwrap();
-        let (ops, accounts) = (Arc::new(ops), accounts(dir.path()));
+        let accounts = accounts(dir.path());
+        let (ops, _) = Operators::bootstrap(&config(dir.path()), Some("admin-pw".into()), &accounts).unwrap();
+        let ops = Arc::new(ops);
         accounts.create("boss", "boss-pw", true, 0).unwrap();
         accounts.create("worker", "worker-pw", false, 0).unwrap();
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(ops.check(ip, "boss", "boss-pw", &accounts).await, OperOutcome::Granted);
-        assert_eq!(ops.check(ip, "boss", "wrong", &accounts).await, OperOutcome::Denied);
-        assert_eq!(ops.check(ip, "worker", "worker-pw", &accounts).await, OperOutcome::Denied, "no rights");
-        assert_eq!(ops.check(ip, "admin", "admin-pw", &accounts).await, OperOutcome::Granted, "the admin still can");
+        assert_eq!(ops.check(IP, "boss", "boss-pw", &accounts).await, OperOutcome::Granted);
+        assert_eq!(ops.check(IP, "boss", "wrong", &accounts).await, OperOutcome::Denied);
+        assert_eq!(ops.check(IP, "worker", "worker-pw", &accounts).await, OperOutcome::Denied, "no rights");
+        assert_eq!(ops.check(IP, "admin", "admin-pw", &accounts).await, OperOutcome::Granted, "the admin is one");
+        assert!(accounts.get("admin").unwrap().unwrap().oper);
     }
 
     #[tokio::test]
-    async fn first_run_creates_admin_then_reuses_it() {
+    async fn first_run_creates_an_admin_account_then_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
-        let c = config(dir.path());
-        let (ops, boot) = Operators::bootstrap(&c, None).unwrap();
+        let (c, accounts) = (config(dir.path()), accounts(dir.path()));
+        let (ops, boot) = Operators::bootstrap(&c, None, &accounts).unwrap();
         let Bootstrap::Created { name, password } = boot else { panic!("expected a new admin") };
-        let file = std::fs::read_to_string(dir.path().join("admin.toml")).unwrap();
-        assert!(!file.contains(&password) && file.contains("$argon2id$"));
+        assert!(!dir.path().join("admin.toml").exists(), "the account store holds it");
         let ops = Arc::new(ops);
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(ops.check(ip, &name, &password, &accounts(dir.path())).await, OperOutcome::Granted);
-        let (_, again) = Operators::bootstrap(&c, None).unwrap();
+        assert_eq!(ops.check(IP, &name, &password, &accounts).await, OperOutcome::Granted);
+        let (_, again) = Operators::bootstrap(&c, None, &accounts).unwrap();
         assert!(matches!(again, Bootstrap::Existing));
+    }
+
+    #[tokio::test]
+    async fn an_old_admin_file_and_config_operators_become_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = accounts(dir.path());
+        let hash = hash_password("from-file").unwrap();
+        std::fs::write(dir.path().join("admin.toml"), format!("name = \"root\"\npassword_hash = \"{hash}\"\n"))
+            .unwrap();
+        let (ops, boot) = Operators::bootstrap(&config(dir.path()), None, &accounts).unwrap();
+        assert!(matches!(boot, Bootstrap::Imported { ref name } if name == "root"));
+        assert!(dir.path().join("admin.toml.imported").exists() && !dir.path().join("admin.toml").exists());
+        let ops = Arc::new(ops);
+        assert_eq!(ops.check(IP, "root", "from-file", &accounts).await, OperOutcome::Granted);
+        // Config operators are set at every start: a new hash wins.
+        let mut c = config(dir.path());
+        let entry =
+            |pw: &str| crate::config::OperConfig { name: "chief".into(), password_hash: hash_password(pw).unwrap() };
+        c.opers = vec![entry("one")];
+        Operators::bootstrap(&c, None, &accounts).unwrap();
+        c.opers = vec![entry("two")];
+        Operators::bootstrap(&c, None, &accounts).unwrap();
+        assert_eq!(ops.check(IP, "chief", "one", &accounts).await, OperOutcome::Denied);
+        assert_eq!(ops.check(IP, "chief", "two", &accounts).await, OperOutcome::Granted);
+        c.opers = vec![crate::config::OperConfig { name: "bad name".into(), password_hash: hash }];
+        let err = Operators::bootstrap(&c, None, &accounts).err().expect("refused");
+        assert!(err.to_string().contains("cannot be an account name"), "{err}");
     }
 
     #[tokio::test]
     async fn failures_are_limited_per_address() {
         let dir = tempfile::tempdir().unwrap();
-        let c = config(dir.path());
-        let (ops, _) = Operators::bootstrap(&c, Some("right".into())).unwrap();
-        let (ops, a) = (Arc::new(ops), accounts(dir.path()));
+        let a = accounts(dir.path());
+        let (ops, _) = Operators::bootstrap(&config(dir.path()), Some("right".into()), &a).unwrap();
+        let ops = Arc::new(ops);
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..3 {
             assert_eq!(ops.check(ip, "admin", "wrong", &a).await, OperOutcome::Denied);

@@ -30,13 +30,7 @@ impl Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
         tweak(&mut config);
-        let log = ActivityLog::open(&dir.path().join("server_log.txt"), 1 << 20, false).expect("log");
-        let (operators, _) = Operators::bootstrap(&config, Some(OPER_PASSWORD.into())).expect("operators");
-        let tokens = Tokens::load_or_create(&dir.path().join("jwt.key"), &config.server_name, 60).expect("tokens");
-        let db = std::sync::Arc::new(crate::db::Db::open(dir.path()).expect("database"));
-        let accounts = crate::accounts::Accounts::new(db, config.limits.nick_len).expect("accounts");
-        let identity = crate::server::Identity { operators, accounts, tokens };
-        let server = ServerState::new(config, log, identity, None, None, Shutdown::new());
+        let server = server_state(config, dir.path());
         Harness { server, _dir: dir }
     }
 
@@ -102,6 +96,18 @@ impl Harness {
     pub fn received(&self, s: &Session) -> String {
         String::from_utf8(s.client.take_pending().to_vec()).expect("UTF-8 output")
     }
+}
+
+/// A real `ServerState` over `dir` (no listeners): the activity log, an
+/// administrator (`admin` / [`OPER_PASSWORD`]), the token key, accounts.
+pub fn server_state(config: Config, dir: &std::path::Path) -> ServerState {
+    let log = ActivityLog::open(&dir.join("server_log.txt"), 1 << 20, false).expect("log");
+    let tokens = Tokens::load_or_create(&dir.join("jwt.key"), &config.server_name, 60).expect("tokens");
+    let db = Arc::new(crate::db::Db::open(dir).expect("database"));
+    let accounts = crate::accounts::Accounts::new(db, config.limits.nick_len).expect("accounts");
+    let (operators, _) = Operators::bootstrap(&config, Some(OPER_PASSWORD.into()), &accounts).expect("operators");
+    let identity = crate::server::Identity { operators, accounts, tokens };
+    ServerState::new(config, log, identity, None, None, Shutdown::new())
 }
 
 /// The numeric codes (or commands) of each line of `text`, in order.

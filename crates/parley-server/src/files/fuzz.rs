@@ -37,12 +37,7 @@ proptest! {
 
 mod requests {
     use super::super::{router, storage::Store, FileState, Peer};
-    use crate::activity_log::ActivityLog;
     use crate::config::Config;
-    use crate::operators::Operators;
-    use crate::server::ServerState;
-    use crate::shutdown::Shutdown;
-    use crate::tokens::Tokens;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use proptest::prelude::*;
@@ -63,13 +58,7 @@ mod requests {
 
     fn state(dir: &std::path::Path) -> Arc<FileState> {
         let config = Config { data_dir: dir.to_path_buf(), ..Default::default() };
-        let log = ActivityLog::open(&dir.join("log.txt"), 1 << 20, false).unwrap();
-        let (ops, _) = Operators::bootstrap(&config, Some("pw".into())).unwrap();
-        let tokens = Tokens::load_or_create(&dir.join("key"), "parley.local", 60).unwrap();
-        let db = Arc::new(crate::db::Db::open(dir).unwrap());
-        let accounts = crate::accounts::Accounts::new(db, config.limits.nick_len).unwrap();
-        let identity = crate::server::Identity { operators: ops, accounts, tokens };
-        let server = Arc::new(ServerState::new(config, log, identity, None, None, Shutdown::new()));
+        let server = Arc::new(crate::commands::testing::server_state(config, dir));
         let store = Arc::new(Store::open(&dir.join("files")).unwrap());
         Arc::new(FileState {
             config: Arc::new(server.config.clone()),
