@@ -260,22 +260,21 @@ impl Accounts {
     }
 
     fn row(&self, key: &str) -> Result<Option<Row>, AccountError> {
-        let row = self
-            .db
-            .lock()
-            .query_row(
+        // Cached: the nick claim looks accounts up on every registration.
+        let conn = self.db.lock();
+        let row = conn
+            .prepare_cached(
                 "SELECT name, oper, created, password_hash, scram IS NOT NULL, verify_code IS NOT NULL
                  FROM accounts WHERE key = ?1",
-                [key],
-                |r| {
-                    Ok(Row {
-                        account: Account { name: r.get(0)?, oper: r.get(1)?, created: r.get(2)? },
-                        hash: r.get(3)?,
-                        has_scram: r.get(4)?,
-                        pending: r.get(5)?,
-                    })
-                },
-            )
+            )?
+            .query_row([key], |r| {
+                Ok(Row {
+                    account: Account { name: r.get(0)?, oper: r.get(1)?, created: r.get(2)? },
+                    hash: r.get(3)?,
+                    has_scram: r.get(4)?,
+                    pending: r.get(5)?,
+                })
+            })
             .optional()?;
         Ok(row)
     }
