@@ -15,6 +15,12 @@ pub const ACCOUNT_TAG: u32 = 1 << 9;
 pub const EXTENDED_JOIN: u32 = 1 << 10;
 pub const ACCOUNT_REGISTRATION: u32 = 1 << 11;
 
+// Notifications about users: MONITOR's extension, SETNAME and INVITE.
+// High bits, so capabilities added elsewhere meanwhile keep theirs.
+pub const EXTENDED_MONITOR: u32 = 1 << 16;
+pub const SETNAME: u32 = 1 << 17;
+pub const INVITE_NOTIFY: u32 = 1 << 18;
+
 /// Every capability with its name, in the order `CAP LS` lists them
 /// (`sasl` with its mechanisms, `sasl=PLAIN`, to `CAP LS 302`).
 pub const ALL: &[(&str, u32)] = &[
@@ -30,6 +36,10 @@ pub const ALL: &[(&str, u32)] = &[
     ("sasl", SASL),
     ("server-time", SERVER_TIME),
     ("userhost-in-names", USERHOST_IN_NAMES),
+    // Notifications about users.
+    ("extended-monitor", EXTENDED_MONITOR),
+    ("invite-notify", INVITE_NOTIFY),
+    ("setname", SETNAME),
 ];
 
 /// The bit for a capability name, if Parley offers it.

@@ -1,5 +1,6 @@
 //! One channel's state and its own rules: members and their prefixes,
-//! topic, modes, bans and invites; who may join, who may speak, and how a
+//! topic, modes, the mask lists (bans, ban exceptions, invite exceptions)
+//! and invites; who may join, who may speak, and how a
 //! MODE command changes it. The registry owns the map of channels, takes
 //! the lock and does the broadcasting; it never changes a channel's modes
 //! by hand.
@@ -19,6 +20,16 @@ pub struct MemberFlags {
 }
 
 impl MemberFlags {
+    /// Whether these privileges reach a STATUSMSG prefix: `@` operators,
+    /// `+` voiced members and operators.
+    pub fn reaches(&self, prefix: char) -> bool {
+        match prefix {
+            '@' => self.op,
+            '+' => self.op || self.voice,
+            _ => false,
+        }
+    }
+
     /// The prefix shown in NAMES/WHO: all of them with multi-prefix,
     /// otherwise only the highest.
     pub fn prefix(&self, multi: bool) -> &'static str {
@@ -43,14 +54,20 @@ pub struct Topic {
     pub set_at: i64,
 }
 
+/// An entry of one of a channel's mask lists: bans (`+b`), ban exceptions
+/// (`+e`) and invite exceptions (`+I`).
 #[derive(Debug, Clone)]
-pub struct Ban {
+pub struct ListEntry {
     pub mask: String,
     pub set_by: String,
     pub set_at: i64,
 }
 
-/// Channel modes `i k l m n p s t` (b, o, v live in their own lists).
+/// The list modes, each a list of masks: `b` bans, `e` exceptions to bans,
+/// `I` masks that may join past `+i` (ISUPPORT `CHANMODES` type A).
+pub const LIST_MODES: [char; 3] = ['b', 'e', 'I'];
+
+/// Channel modes `i k l m n p s t` (b, e, I, o, v live in their own lists).
 #[derive(Debug, Clone, Default)]
 pub struct ChannelModes {
     pub invite_only: bool,
@@ -118,7 +135,11 @@ pub struct Channel {
     pub created: i64,
     pub topic: Option<Topic>,
     pub modes: ChannelModes,
-    pub bans: Vec<Ban>,
+    pub bans: Vec<ListEntry>,
+    /// `+e`: masks the bans do not apply to.
+    pub excepts: Vec<ListEntry>,
+    /// `+I`: masks that may join past `+i` without an invitation.
+    pub invex: Vec<ListEntry>,
     pub invites: HashSet<ClientId>,
     pub members: IdMap<Member>,
     /// An auto-join channel: above `quiet_lobby_above` members its joins,
@@ -134,6 +155,8 @@ impl Channel {
             topic: None,
             modes: ChannelModes { no_external: true, topic_ops_only: true, ..Default::default() },
             bans: Vec::new(),
+            excepts: Vec::new(),
+            invex: Vec::new(),
             invites: HashSet::new(),
             members: IdMap::default(),
             is_lobby,
@@ -148,8 +171,27 @@ impl Channel {
         self.flags(id).is_some_and(|f| f.op)
     }
 
+    /// Banned: matched by a ban and by no ban exception.
     pub fn is_banned(&self, hostmask: &str) -> bool {
-        self.bans.iter().any(|b| mask_matches(&b.mask, hostmask))
+        let matches = |list: &[ListEntry]| list.iter().any(|b| mask_matches(&b.mask, hostmask));
+        matches(&self.bans) && !matches(&self.excepts)
+    }
+
+    /// The list a list mode (`b`, `e`, `I`) names.
+    pub fn list(&self, mode: char) -> &[ListEntry] {
+        match mode {
+            'e' => &self.excepts,
+            'I' => &self.invex,
+            _ => &self.bans,
+        }
+    }
+
+    fn list_mut(&mut self, mode: char) -> &mut Vec<ListEntry> {
+        match mode {
+            'e' => &mut self.excepts,
+            'I' => &mut self.invex,
+            _ => &mut self.bans,
+        }
     }
 
     /// Whether `id` may see the channel in LIST, NAMES, WHO and WHOIS.
@@ -164,11 +206,12 @@ impl Channel {
 
     /// Whether `id` (hostmask `mask`) may join with `key`: invite-only,
     /// key, limit and bans, in that order; an invitation passes all but the
-    /// key.
+    /// key, an invite exception (`+I`) only invite-only.
     pub fn check_join(&self, id: ClientId, key: Option<&str>, mask: &str) -> Result<(), Refusal> {
         let invited = self.invites.contains(&id);
         let name = || self.name.clone();
-        if self.modes.invite_only && !invited {
+        let excepted = || self.invex.iter().any(|e| mask_matches(&e.mask, mask));
+        if self.modes.invite_only && !invited && !excepted() {
             Err(Refusal::InviteOnly(name()))
         } else if self.modes.key.is_some() && self.modes.key.as_deref() != key {
             Err(Refusal::BadKey(name()))
@@ -200,14 +243,16 @@ impl Channel {
 
     /// Applies a MODE command's parsed changes on behalf of `id`, in order.
     /// `targets` maps the casefolded nicks named by `+o`/`+v` to ids; `nick`
-    /// goes on new bans as their setter.
+    /// goes on new list entries as their setter; each list holds at most
+    /// `max_list` entries. Anyone may see the ban list, only operators
+    /// the exception lists.
     pub fn apply_modes(
         &mut self,
         id: ClientId,
         ops: Vec<ModeOp>,
         targets: &[(String, ClientId)],
         nick: &str,
-        max_bans: usize,
+        max_list: usize,
     ) -> ModeOutcome {
         let mut out = ModeOutcome { channel: self.name.clone(), ..Default::default() };
         let is_op = self.is_op(id);
@@ -222,8 +267,12 @@ impl Channel {
                     out.errors.push(ModeError::MissingParam(c));
                     continue;
                 }
-                ModeOp::ListBans => {
-                    out.bans = Some(self.bans.clone());
+                ModeOp::List(mode) => {
+                    if mode == 'b' || is_op {
+                        out.lists.push((mode, self.list(mode).to_vec()));
+                    } else {
+                        denied = true;
+                    }
                     continue;
                 }
                 ModeOp::Set { adding, mode, arg } => (adding, mode, arg),
@@ -290,12 +339,13 @@ impl Channel {
                         }
                     }
                 }
-                ('b', Some(raw)) => {
+                ('b' | 'e' | 'I', Some(raw)) => {
                     let m = normalize_mask(&raw);
-                    let exists = self.bans.iter().position(|b| casefold(&b.mask) == casefold(&m));
+                    let list = self.list_mut(mode);
+                    let exists = list.iter().position(|b| casefold(&b.mask) == casefold(&m));
                     match (adding, exists) {
-                        (true, None) if self.bans.len() < max_bans => {
-                            self.bans.push(Ban {
+                        (true, None) if list.len() < max_list => {
+                            list.push(ListEntry {
                                 mask: m.clone(),
                                 set_by: nick.to_string(),
                                 set_at: crate::clock::unix_now(),
@@ -304,11 +354,11 @@ impl Channel {
                             true
                         }
                         (true, None) => {
-                            out.errors.push(ModeError::BanListFull(m));
+                            out.errors.push(ModeError::ListFull(mode, m));
                             false
                         }
                         (false, Some(i)) => {
-                            self.bans.remove(i);
+                            list.remove(i);
                             out.args.push(m);
                             true
                         }
@@ -339,8 +389,8 @@ pub enum ModeOp {
     Unknown(char),
     /// A mode that needs a parameter came without one.
     MissingParam(char),
-    /// `b` without a mask: list the bans.
-    ListBans,
+    /// A list mode (`b`, `e`, `I`) without a mask: show the list.
+    List(char),
 }
 
 /// Why one mode change was not made.
@@ -352,7 +402,8 @@ pub enum ModeError {
     BadLimit(String),
     NoSuchNick(String),
     NotInChannel(String),
-    BanListFull(String),
+    /// The list of this mode is full; the mask was not added.
+    ListFull(char, String),
     NotOperator,
 }
 
@@ -364,8 +415,8 @@ pub struct ModeOutcome {
     pub applied: ModeString,
     pub args: Vec<String>,
     pub errors: Vec<ModeError>,
-    /// The ban list, when asked for.
-    pub bans: Option<Vec<Ban>>,
+    /// The lists asked for, by mode.
+    pub lists: Vec<(char, Vec<ListEntry>)>,
 }
 
 /// Changes as a mode string (`+ov-k`), a sign only where it changes.

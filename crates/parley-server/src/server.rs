@@ -64,7 +64,7 @@ impl ServerState {
             isupport.push(format!("draft/FILEHOST={url}"));
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let registry = Registry::new(&config.irc.auto_join, now, config.limits.whowas_entries);
+        let registry = Registry::new(&config.server_name, &config.irc.auto_join, now, config.limits.whowas_entries);
         ServerState {
             config,
             registry,
@@ -85,25 +85,34 @@ impl ServerState {
 fn isupport_tokens(c: &Config) -> Vec<String> {
     let l = &c.limits;
     let t = l.max_targets;
+    let b = l.max_bans;
     vec![
         format!("AWAYLEN={}", l.away_len),
+        "BOT=B".into(),
         format!("CASEMAPPING={}", parley_proto::casemap::CASEMAPPING),
         format!("CHANLIMIT=#:{}", l.max_channels_per_user),
-        "CHANMODES=b,k,l,imnpst".into(),
+        "CHANMODES=beI,k,l,imnpst".into(),
         format!("CHANNELLEN={}", l.channel_len),
         "CHANTYPES=#".into(),
-        "ELIST=".into(),
+        format!("ELIST={}", crate::commands::elist::SUPPORTED),
+        "EXCEPTS".into(),
         "HOSTLEN=64".into(),
+        "INVEX".into(),
         format!("KICKLEN={}", l.kick_len),
-        format!("MAXLIST=b:{}", l.max_bans),
+        format!("MAXLIST=b:{b},e:{b},I:{b}"),
         "MODES=4".into(),
+        format!("MONITOR={}", l.monitor_max),
         format!("NETWORK={}", c.network),
         format!("NICKLEN={}", l.nick_len),
         "PREFIX=(ov)@+".into(),
-        format!("TARGMAX=PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:1,WHOIS:1,NAMES:1,ISON:,USERHOST:5"),
+        "STATUSMSG=@+".into(),
+        format!(
+            "TARGMAX=PRIVMSG:{t},NOTICE:{t},TAGMSG:{t},JOIN:,PART:,KICK:1,WHOIS:1,NAMES:1,ISON:,USERHOST:5,MONITOR:"
+        ),
         format!("TOPICLEN={}", l.topic_len),
         "USERLEN=18".into(),
         "UTF8ONLY".into(),
+        "WHOX".into(),
     ]
 }
 

@@ -51,6 +51,8 @@ pub struct Session {
     pub registered: bool,
     /// The connection came in over TLS.
     pub secure: bool,
+    /// User mode `+B`, kept here too: every message it sends is tagged.
+    pub bot: bool,
     /// Set when the connection must end; the text is the QUIT reason.
     pub quit: Option<String>,
     /// SASL in progress, the account logged in, the client certificate.
@@ -79,6 +81,7 @@ impl Session {
             caps: 0,
             registered: false,
             secure: false,
+            bot: false,
             quit: None,
             login: None,
             mask: String::new(),

@@ -6,13 +6,14 @@
 //! broadcast (a broadcast per join grows with the square of the member
 //! count) and NAMES on join lists only you and the channel operators.
 
+use super::elist::ListFilter;
 use super::{split_list, truncate};
 use crate::activity_log::Value;
 use crate::channel::Topic;
 use crate::registry::JoinLimits;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
-use parley_proto::{casefold, validate_channel, MessageRef};
+use parley_proto::{validate_channel, MessageRef};
 
 pub fn join(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if msg.params[0] == "0" {
@@ -129,14 +130,22 @@ pub fn names(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
 }
 
+/// LIST [filters]: the channels you may see, filtered as `elist` says.
 pub fn list(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
-    let filter: Option<Vec<String>> = msg.param(0).map(|l| split_list(l).map(casefold).collect());
+    let filter = match ListFilter::parse(msg.param(0).unwrap_or("")) {
+        Ok(filter) => filter,
+        Err(bad) => {
+            ctx.reply(ERR_UNKNOWNERROR, &["LIST", &format!("Bad filter {:?}: {}", bad.item, bad.why)]);
+            ctx.reply(RPL_LISTEND, &["End of /LIST"]);
+            return;
+        }
+    };
+    let now = crate::clock::unix_now();
     let rows: Vec<(String, usize, String)> = {
         let view = ctx.server.registry.read();
         let mut rows: Vec<_> = view
             .channels()
-            .filter(|(key, _)| filter.as_ref().is_none_or(|f| f.iter().any(|k| k == key)))
-            .filter(|(_, c)| c.visible_to(ctx.session.id))
+            .filter(|(_, c)| c.visible_to(ctx.session.id) && filter.accepts(c, now))
             .map(|(_, c)| {
                 let (modes, _) = c.modes.describe(false);
                 let topic = c.topic.as_ref().map_or("", |t| t.text.as_str());
@@ -153,8 +162,23 @@ pub fn list(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     ctx.reply(RPL_LISTEND, &["End of /LIST"]);
 }
 
+/// INVITE nick #channel; INVITE alone lists the channels you are invited to.
 pub fn invite(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
-    let (nick, name) = (msg.params[0], msg.params[1]);
+    let (nick, name) = match msg.params[..] {
+        [] => {
+            let channels = ctx.server.registry.read().invitations(ctx.session.id);
+            for name in channels {
+                ctx.reply(RPL_INVITELIST, &[name]);
+            }
+            ctx.reply(RPL_ENDOFINVITELIST, &["End of /INVITE list"]);
+            return;
+        }
+        [nick, name, ..] => (nick, name),
+        _ => {
+            ctx.reply(ERR_NEEDMOREPARAMS, &["INVITE", "Not enough parameters"]);
+            return;
+        }
+    };
     let mask = ctx.session.hostmask();
     match ctx.server.registry.invite(ctx.session.id, nick, name, &mask) {
         Ok((target_nick, chan_name)) => ctx.reply(RPL_INVITING, &[target_nick, chan_name]),
@@ -275,12 +299,64 @@ mod tests {
     }
 
     #[test]
+    fn invite_alone_lists_your_invitations() {
+        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
+        h.run(&mut alice, "JOIN #b,#a");
+        h.run(&mut alice, "INVITE bob #b");
+        h.run(&mut alice, "INVITE bob #a");
+        let out = h.run(&mut bob, "INVITE");
+        assert_eq!(
+            out,
+            ":parley.local 336 bob #a\r\n:parley.local 336 bob #b\r\n:parley.local 337 bob :End of /INVITE list\r\n"
+        );
+        h.run(&mut bob, "JOIN #a");
+        assert_eq!(codes(&h.run(&mut bob, "INVITE")), ["336", "337"], "a join uses the invitation up");
+        assert_eq!(codes(&h.run(&mut bob, "INVITE alice")), ["461"]);
+    }
+
+    #[test]
+    fn members_with_invite_notify_see_invitations() {
+        let h = Harness::new();
+        let [mut alice, mut bob, carol] = h.in_channel("#room", ["alice", "bob", "carol"]);
+        h.run(&mut bob, "CAP REQ invite-notify");
+        let dave = h.user("dave");
+        h.received(&bob);
+        assert!(h.run(&mut alice, "INVITE dave #room").contains(" 341 alice dave #room"));
+        assert_eq!(h.received(&bob), ":alice!~alice@127.0.0.1 INVITE dave #room\r\n");
+        assert!(!h.received(&carol).contains("INVITE"), "no invite-notify, no INVITE");
+        assert!(h.received(&dave).contains("INVITE dave #room"));
+    }
+
+    #[test]
     fn list_shows_channels_with_their_counts() {
         let (h, [mut alice]) = Harness::start(["alice"]);
         h.run(&mut alice, "JOIN #room");
         let out = h.run(&mut alice, "LIST");
         assert!(out.contains(" 322 alice #lobby 1 :") && out.contains(" 322 alice #room 1 :"), "{out}");
         assert!(codes(&out).ends_with(&["323"]));
+    }
+
+    #[test]
+    fn list_filters_by_mask_and_count_and_names_a_bad_filter() {
+        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
+        h.run(&mut alice, "JOIN #one,#two");
+        h.run(&mut bob, "JOIN #two");
+        let names = |out: String| -> Vec<String> {
+            out.lines().filter(|l| l.contains(" 322 ")).map(|l| l.split(' ').nth(3).unwrap().to_string()).collect()
+        };
+        let mut sorted = |param: &str| {
+            let mut n = names(h.run(&mut alice, &format!("LIST {param}")));
+            n.sort();
+            n
+        };
+        assert_eq!(sorted("#t*"), ["#two"]);
+        assert_eq!(sorted("!#t*,!#l*"), ["#one"]);
+        assert_eq!(sorted(">1"), ["#lobby", "#two"]);
+        assert_eq!(sorted("<2,C<5"), ["#one"]);
+        assert_eq!(sorted("T>0"), Vec::<String>::new(), "no topics");
+        let out = h.run(&mut alice, "LIST >many");
+        assert_eq!(codes(&out), ["400", "323"], "{out}");
+        assert!(out.contains(" 400 alice LIST :Bad filter \">many\""), "{out}");
     }
 
     #[test]

@@ -31,13 +31,17 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         err(ctx, ERR_NOTEXTTOSEND, &["No text to send"]);
         return;
     }
-    let client_tags: Vec<Tag> = if ctx.session.has_cap(caps::MESSAGE_TAGS) {
+    let mut client_tags: Vec<Tag> = if ctx.session.has_cap(caps::MESSAGE_TAGS) {
         msg.tags.iter().filter(|t| t.key.starts_with('+')).cloned().collect()
     } else {
         Vec::new()
     };
     if is_tagmsg && client_tags.is_empty() {
         return;
+    }
+    // Bot mode: recipients with message-tags see that a bot sent it.
+    if ctx.session.bot {
+        client_tags.push(Tag { key: "bot".into(), value: None });
     }
     // Each target once (the first spelling wins), without collecting them.
     let distinct = || {
@@ -88,12 +92,17 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
 }
 
-/// Delivers to a channel or a nick; returns how many got it, or `None`
-/// if it was refused (NOTICE is refused silently).
+/// Delivers to a channel, the members of a channel with a status
+/// (STATUSMSG: `@#chan`, `+#chan`) or a nick; returns how many got it, or
+/// `None` if it was refused (NOTICE is refused silently).
 fn deliver(ctx: &Ctx<'_>, target: &str, mask: &str, relay: &Relay, is_notice: bool) -> Option<usize> {
     let registry = &ctx.server.registry;
-    let delivered = if target.starts_with('#') {
-        registry.message_channel(ctx.session.id, target, mask, relay)
+    let (status, channel) = match target.as_bytes() {
+        [p @ (b'@' | b'+'), b'#', ..] => (Some(char::from(*p)), &target[1..]),
+        _ => (None, target),
+    };
+    let delivered = if channel.starts_with('#') {
+        registry.message_channel(ctx.session.id, channel, status, mask, relay)
     } else {
         registry.message_user(target, relay).map(|away| {
             // Only a PRIVMSG hears that its recipient is away.
@@ -152,6 +161,41 @@ mod tests {
         h.run(&mut alice, "CAP REQ echo-message");
         let echoed = h.run(&mut alice, "PRIVMSG bob :again");
         assert!(echoed.ends_with(":alice!~alice@127.0.0.1 PRIVMSG bob again\r\n"), "{echoed}");
+    }
+
+    #[test]
+    fn a_status_message_reaches_members_with_that_status_or_higher() {
+        let h = Harness::new();
+        let [mut op, mut voiced, plain] = h.in_channel("#room", ["op", "voiced", "plain"]);
+        h.run(&mut op, "MODE #room +v voiced");
+        for s in [&op, &voiced, &plain] {
+            h.received(s);
+        }
+        assert!(h.run(&mut voiced, "PRIVMSG @#room :ops only").is_empty());
+        assert_eq!(h.received(&op), ":voiced!~voiced@127.0.0.1 PRIVMSG @#room :ops only\r\n");
+        assert!(h.received(&plain).is_empty());
+        h.run(&mut op, "NOTICE +#room :voices and ops");
+        assert!(h.received(&voiced).contains("NOTICE +#room :voices and ops"));
+        assert!(h.received(&plain).is_empty());
+        let mut outsider = h.user("outsider");
+        assert_eq!(codes(&h.run(&mut outsider, "PRIVMSG @#room :hi")), ["404"], "+n still applies");
+        assert_eq!(codes(&h.run(&mut outsider, "PRIVMSG @#nowhere :hi")), ["403"]);
+    }
+
+    #[test]
+    fn a_bots_messages_carry_the_bot_tag_for_message_tags_clients() {
+        let (h, [mut bot, mut tagged, plain]) = Harness::start(["bot", "tagged", "plain"]);
+        h.run(&mut tagged, "CAP REQ message-tags");
+        h.run(&mut bot, "MODE bot +B");
+        h.received(&tagged);
+        h.received(&plain);
+        h.run(&mut bot, "PRIVMSG #lobby :beep");
+        let seen = h.received(&tagged);
+        assert!(seen.starts_with("@msgid=") && seen.contains(";bot :bot!~bot@127.0.0.1 PRIVMSG"), "{seen}");
+        assert_eq!(h.received(&plain), ":bot!~bot@127.0.0.1 PRIVMSG #lobby beep\r\n");
+        h.run(&mut bot, "MODE bot -B");
+        h.run(&mut bot, "PRIVMSG #lobby :human again");
+        assert!(!h.received(&tagged).contains("bot "), "no tag once -B");
     }
 
     #[test]

@@ -6,17 +6,23 @@
 
 pub mod account;
 pub mod channel;
+pub mod elist;
 pub mod extjwt;
+pub mod help;
+pub mod help_texts;
 pub mod messaging;
 pub mod mode;
+pub mod monitor;
 pub mod nickserv;
 pub mod oper;
 pub mod query;
 pub mod register;
 pub mod registration;
 pub mod sasl;
+pub mod setname;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod who;
 
 use crate::server::ServerState;
 use crate::session::{Ctx, Session};
@@ -82,10 +88,10 @@ const COMMANDS: &[Spec] = &[
     spec("TOPIC", 1, true, channel::topic),
     spec("NAMES", 0, true, channel::names),
     spec("LIST", 0, true, channel::list),
-    spec("INVITE", 2, true, channel::invite),
+    spec("INVITE", 0, true, channel::invite),
     spec("KICK", 2, true, channel::kick),
     spec("MODE", 1, true, mode::mode),
-    spec("WHO", 1, true, query::who),
+    spec("WHO", 1, true, who::who),
     spec("WHOIS", 1, true, query::whois),
     spec("WHOWAS", 0, true, query::whowas),
     spec("AWAY", 0, true, query::away),
@@ -105,7 +111,19 @@ const COMMANDS: &[Spec] = &[
     spec("KILL", 1, true, oper::kill),
     spec("DIE", 0, true, oper::die),
     spec("EXTJWT", 1, true, extjwt::extjwt),
+    spec("MONITOR", 1, true, monitor::monitor),
+    spec("HELP", 0, true, help::help),
+    spec("HELPOP", 0, true, help::help),
+    spec("LINKS", 0, true, query::links),
+    spec("WALLOPS", 1, true, oper::wallops),
+    spec("SETNAME", 1, true, setname::setname),
 ];
+
+/// The name of every command in the dispatch table (HELP's test).
+#[cfg(test)]
+pub(crate) fn command_names() -> Vec<&'static str> {
+    COMMANDS.iter().map(|s| s.name).collect()
+}
 
 /// A command that has to be awaited; see [`Run::Deferred`].
 pub struct Deferred(Message);

@@ -1,9 +1,10 @@
-//! MODE for channels (`b i k l m n o t v`) and users (`i o`): the mode
+//! MODE for channels (`b e I i k l m n o p s t v`) and users (`B i o w`): the mode
 //! string is parsed here, applied by the channel's own rules (`channel.rs`,
 //! through the registry), and the outcome rendered here as replies.
 
 use crate::activity_log::Value;
 use crate::channel::{ModeError, ModeOp, ModeString};
+use crate::registry::UserFlag;
 use crate::session::Ctx;
 use parley_proto::numeric::*;
 use parley_proto::{irc_eq, Message, MessageRef};
@@ -51,11 +52,10 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         let view = ctx.server.registry.read();
         let mut modes = String::from("+");
         if let Some(u) = view.user(id) {
-            if u.invisible {
-                modes.push('i');
-            }
-            if u.oper.is_some() {
-                modes.push('o');
+            for (on, c) in [(u.invisible, 'i'), (u.oper.is_some(), 'o'), (u.wallops, 'w'), (u.bot, 'B')] {
+                if on {
+                    modes.push(c);
+                }
             }
         }
         drop(view);
@@ -68,6 +68,11 @@ fn user_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     for (adding, c) in signed_modes(changes) {
         let changed = match c {
             'i' => registry.set_invisible(id, adding),
+            'w' => registry.set_flag(id, UserFlag::Wallops, adding),
+            'B' => {
+                ctx.session.bot = adding;
+                registry.set_flag(id, UserFlag::Bot, adding)
+            }
             // Operator status is gained only through OPER.
             'o' if !adding => registry.set_oper(id, None),
             'o' => false,
@@ -109,9 +114,9 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let ops = parse_channel_modes(changes, &msg.params[2..]);
     let nick = ctx.session.nick.clone().unwrap_or_default();
     let mask = ctx.session.hostmask();
-    let max_bans = ctx.server.config.limits.max_bans;
+    let max_list = ctx.server.config.limits.max_bans;
     let (outcome, relay) =
-        match ctx.server.registry.change_channel_modes(ctx.session.id, name, ops, &nick, &mask, max_bans) {
+        match ctx.server.registry.change_channel_modes(ctx.session.id, name, ops, &nick, &mask, max_list) {
             Ok(done) => done,
             Err(refusal) => {
                 ctx.refuse(&refusal);
@@ -125,11 +130,16 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     for error in &outcome.errors {
         render_mode_error(ctx, chan_name, error);
     }
-    if let Some(bans) = &outcome.bans {
-        for b in bans {
-            ctx.reply(RPL_BANLIST, &[chan_name, &b.mask, &b.set_by, &b.set_at.to_string()]);
+    for (mode, entries) in &outcome.lists {
+        let (entry, end, text) = match mode {
+            'e' => (RPL_EXCEPTLIST, RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+            'I' => (RPL_INVEXLIST, RPL_ENDOFINVEXLIST, "End of channel invite exception list"),
+            _ => (RPL_BANLIST, RPL_ENDOFBANLIST, "End of channel ban list"),
+        };
+        for b in entries {
+            ctx.reply(entry, &[chan_name, &b.mask, &b.set_by, &b.set_at.to_string()]);
         }
-        ctx.reply(RPL_ENDOFBANLIST, &[chan_name, "End of channel ban list"]);
+        ctx.reply(end, &[chan_name, text]);
     }
     if !outcome.applied.is_empty() {
         let mut text = outcome.applied.as_str().to_string();
@@ -145,15 +155,16 @@ fn channel_mode(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
 }
 
-/// Assigns parameters to a channel MODE's changes, in order: `o v b`
-/// always take one, `k l` when set; at most `MAX_PARAM_MODES` are used.
+/// Assigns parameters to a channel MODE's changes, in order: `o v` and the
+/// list modes `b e I` always take one (a list mode without one shows its
+/// list), `k l` when set; at most `MAX_PARAM_MODES` are used.
 fn parse_channel_modes(changes: &str, params: &[&str]) -> Vec<ModeOp> {
     let mut args = params.iter();
     let mut param_modes = 0;
     let mut ops = Vec::new();
     for (adding, c) in signed_modes(changes) {
         let takes_param = match c {
-            'o' | 'v' | 'b' => true,
+            'o' | 'v' | 'b' | 'e' | 'I' => true,
             'k' | 'l' => adding,
             'i' | 'm' | 'n' | 'p' | 's' | 't' => false,
             _ => {
@@ -170,8 +181,8 @@ fn parse_channel_modes(changes: &str, params: &[&str]) -> Vec<ModeOp> {
                     param_modes += 1;
                     Some(a.to_string())
                 }
-                None if c == 'b' => {
-                    ops.push(ModeOp::ListBans);
+                None if crate::channel::LIST_MODES.contains(&c) => {
+                    ops.push(ModeOp::List(c));
                     continue;
                 }
                 None => {
@@ -203,7 +214,10 @@ fn render_mode_error(ctx: &Ctx<'_>, chan: &str, error: &ModeError) {
         }
         ModeError::NoSuchNick(nick) => ctx.reply(ERR_NOSUCHNICK, &[nick, "No such nick/channel"]),
         ModeError::NotInChannel(nick) => ctx.reply(ERR_USERNOTINCHANNEL, &[nick, chan, "They aren't on that channel"]),
-        ModeError::BanListFull(mask) => ctx.reply(ERR_INVALIDMODEPARAM, &[chan, "b", mask, "The ban list is full"]),
+        ModeError::ListFull(mode, mask) => {
+            let text = format!("The +{mode} list is full (at most {} entries)", ctx.server.config.limits.max_bans);
+            ctx.reply(ERR_INVALIDMODEPARAM, &[chan, &mode.to_string(), mask, &text])
+        }
         ModeError::NotOperator => ctx.reply(ERR_CHANOPRIVSNEEDED, &[chan, "You're not channel operator"]),
     }
 }
@@ -265,12 +279,38 @@ mod apply_tests {
     }
 
     #[test]
+    fn exception_lists_are_listed_to_operators_only() {
+        let h = Harness::new();
+        let [mut alice, mut bob] = h.in_channel("#room", ["alice", "bob"]);
+        assert!(h.run(&mut alice, "MODE #room +eI bob!*@* *!*@trusted").contains("MODE #room +eI bob!*@* *!*@trusted"));
+        let out = h.run(&mut alice, "MODE #room e");
+        assert_eq!(codes(&out), ["348", "349"], "{out}");
+        assert!(out.starts_with(":parley.local 348 alice #room bob!*@* alice "), "{out}");
+        assert_eq!(codes(&h.run(&mut alice, "MODE #room +I")), ["346", "347"]);
+        assert_eq!(codes(&h.run(&mut bob, "MODE #room +I")), ["482"]);
+        assert_eq!(codes(&h.run(&mut bob, "MODE #room +b")), ["368"], "the ban list is for everyone");
+        assert!(h.run(&mut alice, "MODE #room -e bob").contains("MODE #room -e bob!*@*"));
+    }
+
+    #[test]
+    fn a_full_list_is_named_in_696() {
+        let h = Harness::with(|c| c.limits.max_bans = 1);
+        let [mut alice] = h.in_channel("#room", ["alice"]);
+        h.run(&mut alice, "MODE #room +I a!*@*");
+        let out = h.run(&mut alice, "MODE #room +I b!*@*");
+        assert!(out.contains(" 696 alice #room I b!*@* :The +I list is full (at most 1 entries)"), "{out}");
+    }
+
+    #[test]
     fn user_modes_change_only_your_own() {
         let (h, [mut alice, _bob]) = Harness::start(["alice", "bob"]);
         assert_eq!(codes(&h.run(&mut alice, "MODE bob +i")), ["502"]);
         assert!(h.run(&mut alice, "MODE alice +i").contains("MODE alice +i"));
         assert!(h.run(&mut alice, "MODE alice +o").is_empty(), "+o only through OPER");
         assert!(h.run(&mut alice, "MODE alice").contains(" 221 alice +i"));
+        assert!(h.run(&mut alice, "MODE alice +wB").contains("MODE alice +wB"));
+        assert!(h.run(&mut alice, "MODE alice").contains(" 221 alice +iwB"));
+        assert!(h.run(&mut alice, "MODE alice -B").contains("MODE alice -B"));
     }
 
     #[test]

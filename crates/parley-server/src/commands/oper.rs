@@ -1,4 +1,4 @@
-//! The administrator's commands: OPER, KILL, DIE.
+//! The administrator's commands: OPER, KILL, DIE, WALLOPS.
 //!
 //! OPER answers 464 whether the name or the password was wrong, so a
 //! guesser learns nothing about which operator names exist. Failed attempts
@@ -8,6 +8,7 @@
 use crate::activity_log::Value;
 use crate::close_reason::CloseReason;
 use crate::operators::OperOutcome;
+use crate::relay::Relay;
 use crate::session::Ctx;
 use crate::shutdown::ShutdownCause;
 use parley_proto::numeric::*;
@@ -90,6 +91,24 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     ctx.server.log.record("kill", ctx.actor(), &[("target", Value::Text(&nick)), ("reason", Value::Text(&reason))]);
 }
 
+/// WALLOPS :text — from an operator to every user with `+w` (the sender
+/// too, if it has `+w`).
+pub fn wallops(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let Some(_) = require_oper(ctx) else { return };
+    let text = msg.params[0];
+    if text.is_empty() {
+        ctx.reply(ERR_NEEDMOREPARAMS, &["WALLOPS", "Not enough parameters"]);
+        return;
+    }
+    let relay = Relay::new(Message::new("WALLOPS", vec![text.to_string()]).with_source(ctx.session.mask()), Vec::new())
+        .with_account(ctx.session.account());
+    let (recipients, echo) = ctx.server.registry.wallops(ctx.session.id, &relay);
+    if echo {
+        ctx.send_relay(&relay);
+    }
+    ctx.server.log.record("wallops", ctx.actor(), &[("recipients", Value::Num(recipients as u64))]);
+}
+
 pub fn die(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let Some(oper_name) = require_oper(ctx) else {
         return;
@@ -111,6 +130,21 @@ mod tests {
         assert_eq!(codes(&h.run(&mut alice, "KILL bob :bye")), ["481"]);
         assert_eq!(codes(&h.run(&mut alice, "DIE")), ["481"]);
         assert!(h.server.shutdown.cause().is_none());
+    }
+
+    #[tokio::test]
+    async fn wallops_is_for_operators_and_reaches_users_with_w() {
+        let (h, [mut alice, mut bob, carol]) = Harness::start(["alice", "bob", "carol"]);
+        assert_eq!(codes(&h.run(&mut alice, "WALLOPS :hi")), ["481"]);
+        assert!(h.run(&mut bob, "MODE bob +w").contains("MODE bob +w"));
+        h.run_deferred(&mut alice, &format!("OPER admin :{OPER_PASSWORD}")).await;
+        h.received(&bob);
+        assert!(h.run(&mut alice, "WALLOPS :maintenance at noon").is_empty(), "alice has no +w");
+        assert_eq!(h.received(&bob), ":alice!~alice@127.0.0.1 WALLOPS :maintenance at noon\r\n");
+        assert!(!h.received(&carol).contains("WALLOPS"), "carol has no +w");
+        h.run(&mut alice, "MODE alice +w");
+        assert!(h.run(&mut alice, "WALLOPS :again").contains("WALLOPS again"), "the sender with +w too");
+        assert_eq!(codes(&h.run(&mut alice, "WALLOPS :")), ["461"]);
     }
 
     #[tokio::test]

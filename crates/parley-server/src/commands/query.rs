@@ -1,9 +1,8 @@
-//! Questions about users and the server: WHO, WHOIS, AWAY, ISON, USERHOST,
-//! VERSION, TIME, LUSERS, MOTD, and the ISUPPORT burst.
+//! Questions about users and the server: WHOIS, WHOWAS, AWAY, ISON,
+//! USERHOST, VERSION, TIME, INFO, LINKS, LUSERS, MOTD, and the ISUPPORT
+//! burst. WHO has a module of its own (`who`).
 
 use super::{split_list, truncate};
-use crate::caps;
-use crate::registry::User;
 use crate::session::Ctx;
 use parley_proto::mask::mask_matches;
 use parley_proto::numeric::*;
@@ -68,115 +67,75 @@ pub fn time(ctx: &mut Ctx<'_>, _msg: &MessageRef<'_>) {
     ctx.reply(RPL_TIME, &[server, now]);
 }
 
-/// The H/G, `*` and prefix flags of a WHO reply.
-fn who_flags(user: &User, prefix: &str) -> String {
-    let mut flags = String::from(if user.away.is_some() { "G" } else { "H" });
-    if user.oper.is_some() {
-        flags.push('*');
-    }
-    flags.push_str(prefix);
-    flags
-}
-
-pub fn who(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
-    let mask = msg.params[0];
-    let id = ctx.session.id;
-    let multi = ctx.session.has_cap(caps::MULTI_PREFIX);
-    let server = ctx.server.config.server_name.clone();
-    let rows: Vec<Vec<String>> = {
-        let view = ctx.server.registry.read();
-        let row = |chan: &str, u: &User, prefix: &str| {
-            vec![
-                chan.to_string(),
-                u.user.clone(),
-                u.host.clone(),
-                server.clone(),
-                u.nick.clone(),
-                who_flags(u, prefix),
-                format!("0 {}", u.realname),
-            ]
-        };
-        if mask.starts_with('#') {
-            match view.channel(mask).filter(|chan| chan.visible_to(id)) {
-                Some(chan) => chan
-                    .members
-                    .iter()
-                    .filter_map(|(mid, m)| view.user(*mid).map(|u| row(&chan.name, u, m.flags.prefix(multi))))
-                    .collect(),
-                None => Vec::new(),
-            }
-        } else if let Some(u) = view.user_by_nick(mask) {
-            vec![row("*", u, "")]
-        } else {
-            view.users()
-                .filter(|(uid, u)| !u.invisible || *uid == id || view.shares_channel(id, *uid))
-                .filter(|(_, u)| {
-                    mask_matches(mask, &u.nick) || mask_matches(mask, &u.host) || mask_matches(mask, &u.realname)
-                })
-                .take(1000)
-                .map(|(_, u)| row("*", u, ""))
-                .collect()
-        }
-    };
-    for r in rows {
-        ctx.reply(RPL_WHOREPLY, &r);
-    }
-    ctx.reply(RPL_ENDOFWHO, &[mask, "End of WHO list"]);
+/// What WHOIS tells about a user, gathered under the read lock.
+struct Whois {
+    nick: String,
+    user: String,
+    host: String,
+    realname: String,
+    channels: Vec<String>,
+    oper: bool,
+    bot: bool,
+    account: Option<Box<str>>,
+    away: Option<String>,
+    idle: i64,
+    signon: i64,
 }
 
 pub fn whois(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     // WHOIS [server] nick: the nick is the last parameter.
     let nick = msg.params.last().copied().unwrap_or("");
     let nick = split_list(nick).next().unwrap_or(nick);
-    let server = ctx.server.config.server_name.clone();
-    let network = ctx.server.config.network.clone();
     let me = ctx.session.id;
     let info = {
         let view = ctx.server.registry.read();
-        view.user_by_nick(nick).map(|u| {
-            let chans: Vec<String> = u
+        view.user_by_nick(nick).map(|u| Whois {
+            nick: u.nick.clone(),
+            user: u.user.clone(),
+            host: u.host.clone(),
+            realname: u.realname.clone(),
+            channels: u
                 .channels
                 .iter()
                 .filter_map(|k| view.channel_by_key(k))
                 .filter(|c| c.visible_to(me))
                 .map(|c| format!("{}{}", c.flags(u.client.id).map_or("", |f| f.prefix(false)), c.name))
-                .collect();
-            let idle = (crate::clock::unix_now() - u.client.last_spoke().max(u.signon)).max(0);
-            (
-                u.nick.clone(),
-                u.user.clone(),
-                u.host.clone(),
-                u.realname.clone(),
-                chans,
-                u.oper.is_some(),
-                u.account.clone(),
-                u.away.clone(),
-                idle,
-                u.signon,
-            )
+                .collect(),
+            oper: u.oper.is_some(),
+            bot: u.bot,
+            account: u.account.clone(),
+            away: u.away.clone(),
+            idle: (crate::clock::unix_now() - u.client.last_spoke().max(u.signon)).max(0),
+            signon: u.signon,
         })
     };
-    let Some((nick, user, host, realname, chans, oper, account, away, idle, signon)) = info else {
+    let Some(w) = info else {
         ctx.reply(ERR_NOSUCHNICK, &[nick, "No such nick/channel"]);
         ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list"]);
         return;
     };
-    ctx.reply(RPL_WHOISUSER, &[nick.clone(), user, host, "*".into(), realname]);
-    if !chans.is_empty() {
-        ctx.reply(RPL_WHOISCHANNELS, &[nick.clone(), chans.join(" ")]);
+    let cfg = &ctx.server.config;
+    let nick = w.nick.as_str();
+    ctx.reply(RPL_WHOISUSER, &[nick, &w.user, &w.host, "*", &w.realname]);
+    if !w.channels.is_empty() {
+        ctx.reply(RPL_WHOISCHANNELS, &[nick, &w.channels.join(" ")]);
     }
-    ctx.reply(RPL_WHOISSERVER, &[nick.clone(), server, format!("{network} server")]);
-    if oper {
-        ctx.reply(RPL_WHOISOPERATOR, &[nick.clone(), "is an IRC operator".into()]);
+    ctx.reply(RPL_WHOISSERVER, &[nick, &cfg.server_name, &cfg.description]);
+    if w.oper {
+        ctx.reply(RPL_WHOISOPERATOR, &[nick, "is an IRC operator"]);
     }
-    if let Some(account) = account {
-        ctx.reply(RPL_WHOISACCOUNT, &[nick.clone(), account.into(), "is logged in as".into()]);
+    if w.bot {
+        ctx.reply(RPL_WHOISBOT, &[nick, "is a bot"]);
     }
-    if let Some(a) = away {
-        ctx.reply(RPL_AWAY, &[nick.clone(), a]);
+    if let Some(account) = &w.account {
+        ctx.reply(RPL_WHOISACCOUNT, &[nick, account, "is logged in as"]);
     }
-    ctx.reply(RPL_WHOISIDLE, &[nick.clone(), idle.to_string(), signon.to_string(), "seconds idle, signon time".into()]);
-    ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list".into()]);
+    if let Some(a) = &w.away {
+        ctx.reply(RPL_AWAY, &[nick, a]);
+    }
+    let (idle, signon) = (w.idle.to_string(), w.signon.to_string());
+    ctx.reply(RPL_WHOISIDLE, &[nick, &idle, &signon, "seconds idle, signon time"]);
+    ctx.reply(RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list"]);
 }
 
 /// WHOWAS nick[,nick] [count]: what the history remembers of nicks
@@ -217,6 +176,17 @@ pub fn info(ctx: &mut Ctx<'_>, _msg: &MessageRef<'_>) {
         ctx.reply(RPL_INFO, &[line]);
     }
     ctx.reply(RPL_ENDOFINFO, &["End of INFO list"]);
+}
+
+/// LINKS [[server] mask]: this server alone (Parley is never linked to
+/// another), if it matches the mask.
+pub fn links(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let mask = msg.params.last().copied().unwrap_or("*");
+    let cfg = &ctx.server.config;
+    if mask_matches(mask, &cfg.server_name) {
+        ctx.reply(RPL_LINKS, &[&cfg.server_name, &cfg.server_name, &format!("0 {}", cfg.description)]);
+    }
+    ctx.reply(RPL_ENDOFLINKS, &[mask, "End of /LINKS list"]);
 }
 
 pub fn away(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
@@ -278,18 +248,6 @@ mod tests {
     }
 
     #[test]
-    fn who_hides_invisible_users_from_strangers_only() {
-        let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
-        h.run(&mut bob, "MODE bob +i");
-        // They share the lobby, so alice still sees bob.
-        assert!(h.run(&mut alice, "WHO b*").contains(" 352 alice * ~bob "));
-        h.run(&mut bob, "PART #lobby");
-        h.run(&mut alice, "PART #lobby");
-        assert_eq!(codes(&h.run(&mut alice, "WHO b*")), ["315"]);
-        assert_eq!(codes(&h.run(&mut alice, "WHO bob")), ["352", "315"], "by exact nick, always");
-    }
-
-    #[test]
     fn ison_userhost_and_lusers_count_what_is_there() {
         let (h, [mut alice, _bob]) = Harness::start(["alice", "bob"]);
         assert!(h.run(&mut alice, "ISON bob ghost alice").contains(" 303 alice :bob alice"));
@@ -310,6 +268,23 @@ mod tests {
     }
 
     #[test]
+    fn extended_monitor_tells_away_changes_to_watchers_outside_shared_channels() {
+        let (h, [mut alice, mut bob, mut carol]) = Harness::start(["alice", "bob", "carol"]);
+        h.run(&mut bob, "PART #lobby");
+        h.run(&mut alice, "CAP REQ :extended-monitor away-notify");
+        h.run(&mut carol, "CAP REQ away-notify");
+        h.run(&mut alice, "MONITOR + bob,carol");
+        h.run(&mut carol, "MONITOR + bob");
+        h.received(&alice);
+        h.received(&carol);
+        h.run(&mut bob, "AWAY :gone");
+        assert_eq!(h.received(&alice), ":bob!~bob@127.0.0.1 AWAY gone\r\n");
+        assert!(h.received(&carol).is_empty(), "no extended-monitor");
+        h.run(&mut carol, "AWAY :also gone");
+        assert_eq!(h.received(&alice).matches("AWAY").count(), 1, "once, though they share the lobby too");
+    }
+
+    #[test]
     fn whowas_remembers_departed_nicks_newest_first() {
         let (h, [mut alice, mut bob]) = Harness::start(["alice", "bob"]);
         h.run(&mut bob, "NICK robert");
@@ -322,6 +297,25 @@ mod tests {
         assert_eq!(codes(&h.run(&mut alice, "WHOWAS ghost")), ["406", "369"]);
         assert_eq!(codes(&h.run(&mut alice, "WHOWAS")), ["431"]);
         assert!(h.run(&mut second, "PING x").contains("PONG"), "the harness still runs the session");
+    }
+
+    #[test]
+    fn whois_names_bots() {
+        let (h, [mut alice, mut bot]) = Harness::start(["alice", "bot"]);
+        h.run(&mut bot, "MODE bot +B");
+        let out = h.run(&mut alice, "WHOIS bot");
+        assert_eq!(codes(&out), ["311", "319", "312", "335", "317", "318"], "{out}");
+        assert!(out.contains(" 335 alice bot :is a bot\r\n"), "{out}");
+        assert!(out.contains(" 312 alice bot parley.local :Parley chat server\r\n"), "{out}");
+    }
+
+    #[test]
+    fn links_shows_this_server_alone() {
+        let (h, [mut alice]) = Harness::start(["alice"]);
+        let out = h.run(&mut alice, "LINKS");
+        assert_eq!(out, ":parley.local 364 alice parley.local parley.local :0 Parley chat server\r\n:parley.local 365 alice * :End of /LINKS list\r\n");
+        assert_eq!(codes(&h.run(&mut alice, "LINKS other.server")), ["365"]);
+        assert_eq!(codes(&h.run(&mut alice, "LINKS * *.local")), ["364", "365"]);
     }
 
     #[test]

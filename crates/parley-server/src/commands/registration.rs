@@ -200,7 +200,8 @@ pub fn user(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let username = format!("~{}", if clean.is_empty() { "user" } else { &clean });
     // Control characters (CTCP, colours, bells) have no place in a name
     // others see in WHO and WHOIS.
-    let realname: String = super::truncate(msg.params[3], 100).chars().filter(|c| !c.is_control()).collect();
+    let max = ctx.server.config.limits.realname_len;
+    let realname: String = super::truncate(msg.params[3], max).chars().filter(|c| !c.is_control()).collect();
     ctx.session.user = Some((username, realname));
     try_complete(ctx);
 }
@@ -252,6 +253,8 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         realname,
         away: None,
         invisible: false,
+        wallops: false,
+        bot: false,
         oper: None,
         account: ctx.session.account().map(Into::into),
         channels: Vec::new(),
@@ -282,7 +285,7 @@ fn welcome(ctx: &mut Ctx<'_>) {
     ctx.reply(RPL_WELCOME, &[format!("Welcome to the {} IRC Network, {mask}", cfg.network)]);
     ctx.reply(RPL_YOURHOST, &[format!("Your host is {}, running version {}", cfg.server_name, crate::server::VERSION)]);
     ctx.reply(RPL_CREATED, &[format!("This server was created {}", ctx.server.created)]);
-    ctx.reply(RPL_MYINFO, &[cfg.server_name.as_str(), crate::server::VERSION, "io", "biklmnopstv", "bklov"]);
+    ctx.reply(RPL_MYINFO, &[cfg.server_name.as_str(), crate::server::VERSION, "Biow", "Ibeiklmnopstv", "Ibeklov"]);
     query::isupport(ctx);
     query::lusers(ctx);
     query::motd(ctx);

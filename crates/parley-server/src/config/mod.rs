@@ -27,6 +27,14 @@ pub enum ConfigError {
 /// The longest busy-polling window `limits.busy_poll_us` may set: 10 ms.
 pub const MAX_BUSY_POLL_US: u64 = 10_000;
 
+/// The most nicks `limits.monitor_max` may let one client watch: every
+/// entry is kept in memory, so one client must not hold a great many.
+pub const MAX_MONITOR: usize = 10_000;
+
+/// The longest realname `limits.realname_len` may allow: a realname must
+/// fit in a 512-byte line together with the rest of a WHOIS reply.
+pub const MAX_REALNAME_LEN: usize = 390;
+
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, reason: reason.into() }
 }
@@ -40,6 +48,8 @@ pub struct Config {
     pub server_name: String,
     /// The network name advertised in ISUPPORT `NETWORK=`.
     pub network: String,
+    /// What this server is, in a few words: LINKS and WHOIS (312) show it.
+    pub description: String,
     /// Where files, the activity log and the server's own state live.
     pub data_dir: PathBuf,
     /// Message of the day lines; empty means "no MOTD" (422).
@@ -197,8 +207,15 @@ pub struct Limits {
     pub topic_len: usize,
     pub away_len: usize,
     pub kick_len: usize,
-    /// Entries in one channel's ban list.
+    /// Entries in each of a channel's mask lists: bans (`+b`), ban
+    /// exceptions (`+e`) and invite exceptions (`+I`) (ISUPPORT `MAXLIST`).
     pub max_bans: usize,
+    /// Nicks one client may watch with MONITOR (ISUPPORT `MONITOR`); each
+    /// costs the server a little memory until the client drops it or leaves.
+    pub monitor_max: usize,
+    /// Longest realname (USER, SETNAME), in bytes: USER cuts a longer one,
+    /// SETNAME refuses it.
+    pub realname_len: usize,
     /// Departed nicks WHOWAS remembers, the oldest forgotten first (0: none).
     pub whowas_entries: usize,
     /// Failed OPER attempts allowed per address within the window.
@@ -241,6 +258,7 @@ impl Default for Config {
         Config {
             server_name: "parley.local".into(),
             network: "Parley".into(),
+            description: "Parley chat server".into(),
             data_dir: PathBuf::from("parley-data"),
             motd: vec!["Welcome to Parley. Say hello in #lobby.".into()],
             irc: IrcConfig::default(),
@@ -320,6 +338,8 @@ impl Default for Limits {
             away_len: 390,
             kick_len: 390,
             max_bans: 100,
+            monitor_max: 100,
+            realname_len: 100,
             whowas_entries: 1000,
             oper_failures_per_ip: 3,
             oper_failures_global: 20,
@@ -441,6 +461,10 @@ impl Config {
         if self.network.is_empty() || self.network.contains([' ', ',', '\r', '\n']) {
             return Err(invalid("network", "must be one word"));
         }
+        if self.description.is_empty() || self.description.len() > 100 || self.description.contains(['\r', '\n', '\0'])
+        {
+            return Err(invalid("description", "must be one line of 1 to 100 bytes"));
+        }
         if self.irc.listen.is_empty() && self.irc.tls_listen.is_empty() {
             return Err(invalid("irc.listen", "needs at least one address (or irc.tls_listen)"));
         }
@@ -470,6 +494,12 @@ impl Config {
             if p.is_empty() || p.contains([' ', '\r', '\n', '\0']) {
                 return Err(invalid("irc.password", "must be non-empty without spaces or line breaks"));
             }
+        }
+        if !(1..=MAX_MONITOR).contains(&l.monitor_max) {
+            return Err(invalid("limits.monitor_max", format!("must be between 1 and {MAX_MONITOR}")));
+        }
+        if !(1..=MAX_REALNAME_LEN).contains(&l.realname_len) {
+            return Err(invalid("limits.realname_len", format!("must be between 1 and {MAX_REALNAME_LEN}")));
         }
         if l.max_line_bytes < 512 {
             return Err(invalid("limits.max_line_bytes", "must be at least 512 (RFC 1459)"));
@@ -578,6 +608,16 @@ mod tests {
         let mut c = Config::default();
         c.limits.busy_poll_us = MAX_BUSY_POLL_US + 1;
         assert!(c.validate().unwrap_err().to_string().contains("limits.busy_poll_us"));
+        let mut c = Config::default();
+        c.limits.monitor_max = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("limits.monitor_max"));
+        c.limits.monitor_max = MAX_MONITOR + 1;
+        assert!(c.validate().unwrap_err().to_string().contains("limits.monitor_max"));
+        let mut c = Config::default();
+        c.limits.realname_len = MAX_REALNAME_LEN + 1;
+        assert!(c.validate().unwrap_err().to_string().contains("limits.realname_len"));
+        let c = Config { description: "two\nlines".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("description"));
     }
 
     #[test]

@@ -17,15 +17,19 @@
 //! This is the seam a cluster backend sits behind: nothing outside this
 //! module knows how users and channels are stored.
 
+mod monitor;
+mod users;
 mod view;
 
 pub use crate::refusal::Refusal;
+pub use users::{Monitored, UserFlag};
 pub use view::{Counts, View};
 
 use crate::caps;
 use crate::channel::{Channel, Member, MemberFlags, ModeOp, ModeOutcome, Topic};
 use crate::outbound::{Client, ClientId, IdMap};
 use crate::relay::Relay;
+use monitor::Monitors;
 use parley_proto::{casefold, casefolded, Message};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -41,6 +45,10 @@ pub struct User {
     pub realname: String,
     pub away: Option<String>,
     pub invisible: bool,
+    /// `+w`: receives WALLOPS.
+    pub wallops: bool,
+    /// `+B`: marks itself as a bot (IRCv3 bot mode).
+    pub bot: bool,
     /// The operator name this user authenticated as, if any.
     pub oper: Option<String>,
     /// The account logged in to, if any (boxed: a pointer and a length).
@@ -87,6 +95,10 @@ struct State {
     /// Departed nicks, newest last, at most `whowas_entries`.
     whowas: std::collections::VecDeque<WasUser>,
     whowas_entries: usize,
+    /// Who watches which nick (MONITOR).
+    monitors: Monitors,
+    /// The source of the numerics the registry sends itself (MONITOR's).
+    server_name: String,
 }
 
 /// What a successful join hands back to the joiner.
@@ -122,10 +134,10 @@ pub struct Registry {
 
 impl Registry {
     /// An empty registry with the auto-join channels already made (they
-    /// live for the server's life).
-    /// `whowas_entries` bounds the WHOWAS history.
-    pub fn new(lobbies: &[String], now: i64, whowas_entries: usize) -> Registry {
-        let mut state = State { whowas_entries, ..State::default() };
+    /// live for the server's life). `server_name` is the source of the
+    /// numerics it sends; `whowas_entries` bounds the WHOWAS history.
+    pub fn new(server_name: &str, lobbies: &[String], now: i64, whowas_entries: usize) -> Registry {
+        let mut state = State { whowas_entries, server_name: server_name.to_string(), ..State::default() };
         for name in lobbies {
             state.channels.insert(casefold(name), Channel::new(name, true, now));
         }
@@ -142,6 +154,7 @@ impl Registry {
 
     /// Adds a registered user; refused if the nick is taken (checked and
     /// inserted under one lock, so two registrations cannot both win it).
+    /// Whoever monitors the nick hears that it is online.
     pub fn register(&self, id: ClientId, user: User) -> Result<(), Refusal> {
         let mut st = self.write();
         let key = casefold(&user.nick);
@@ -151,14 +164,16 @@ impl Registry {
         st.nicks.insert(key, id);
         st.invisible_count += usize::from(user.invisible);
         st.oper_count += usize::from(user.oper.is_some());
+        st.tell_watchers(&user.nick, Some(&user.hostmask()));
         st.users.insert(id, Box::new(user));
         st.max_users = st.max_users.max(st.users.len());
         Ok(())
     }
 
     /// Renames `id` to `new`, telling everyone who shares a channel with it
-    /// (crowded lobbies too: a nick change must not go unseen). Returns the
-    /// NICK line for the user's own copy.
+    /// (crowded lobbies too: a nick change must not go unseen), and those
+    /// monitoring the old nick or the new one (unless only the case
+    /// changed). Returns the NICK line for the user's own copy.
     pub fn rename(&self, id: ClientId, new: &str, old_mask: String) -> Result<Relay, Refusal> {
         let mut st = self.write();
         let key = casefold(new);
@@ -170,9 +185,15 @@ impl Registry {
         };
         let was = State::was(user);
         let account = user.account.clone();
-        let old = casefold(&std::mem::replace(&mut user.nick, new.to_string()));
+        let old_nick = std::mem::replace(&mut user.nick, new.to_string());
+        let new_mask = user.hostmask();
+        let old = casefold(&old_nick);
         st.remember(was);
         st.nicks.remove(&old);
+        if old != key {
+            st.tell_watchers(&old_nick, None);
+            st.tell_watchers(new, Some(&new_mask));
+        }
         st.nicks.insert(key, id);
         let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new())
             .with_account(account.as_deref());
@@ -315,8 +336,9 @@ impl Registry {
         Ok(Announced { channel, relay })
     }
 
-    /// Invites `nick` to channel `name` and tells them. Returns their nick
-    /// and the channel's name as stored.
+    /// Invites `nick` to channel `name` and tells them, and the members
+    /// who asked for `invite-notify`. Returns their nick and the channel's
+    /// name as stored.
     pub fn invite(&self, id: ClientId, nick: &str, name: &str, mask: &str) -> Result<(String, String), Refusal> {
         let mut st = self.write();
         let target = st.id_by_nick(nick).ok_or_else(|| Refusal::NoSuchNick(nick.to_string()))?;
@@ -330,6 +352,7 @@ impl Registry {
         }
         chan.invites.insert(target);
         let account = st.users.get(&id).and_then(|u| u.account.clone());
+        let key = casefold(&channel);
         let target_user = &st.users[&target];
         let relay = Relay::new(
             Message::new("INVITE", vec![target_user.nick.clone(), channel.clone()]).with_source(mask),
@@ -337,6 +360,7 @@ impl Registry {
         )
         .with_account(account.as_deref());
         target_user.client.push(relay.bytes_for(target_user.client.caps()));
+        st.send_to_channel_with(&key, &relay, Some(id), caps::INVITE_NOTIFY);
         Ok((target_user.nick.clone(), channel))
     }
 
@@ -371,7 +395,8 @@ impl Registry {
     }
 
     /// Applies parsed channel mode changes for `id` and tells the channel
-    /// what changed. `nick` and the time go on new bans.
+    /// what changed. `nick` and the time go on new list entries; each list
+    /// holds at most `max_list`.
     pub fn change_channel_modes(
         &self,
         id: ClientId,
@@ -379,7 +404,7 @@ impl Registry {
         ops: Vec<ModeOp>,
         nick: &str,
         mask: &str,
-        max_bans: usize,
+        max_list: usize,
     ) -> Result<(ModeOutcome, Option<Relay>), Refusal> {
         let key = casefold(name);
         let mut st = self.write();
@@ -392,7 +417,7 @@ impl Registry {
             })
             .collect();
         let chan = st.channels.get_mut(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
-        let outcome = chan.apply_modes(id, ops, &targets, nick, max_bans);
+        let outcome = chan.apply_modes(id, ops, &targets, nick, max_list);
         let relay = (!outcome.applied.is_empty()).then(|| {
             let mut params = vec![outcome.channel.clone(), outcome.applied.as_str().to_string()];
             params.extend(outcome.args.iter().cloned());
@@ -435,25 +460,22 @@ impl Registry {
         was != now
     }
 
-    /// Records the account `id` logged in to after registering.
     /// Sets or clears the account a user is logged in to, and tells the
-    /// neighbours that asked for `account-notify` (`ACCOUNT name`, or `*`).
+    /// neighbours and monitors that asked for `account-notify` (`ACCOUNT
+    /// name`, or `*`).
     pub fn set_account(&self, id: ClientId, account: Option<&str>, mask: &str) {
         let mut st = self.write();
         let Some(user) = st.users.get_mut(&id) else { return };
         user.account = account.map(Into::into);
         let relay =
             Relay::new(Message::new("ACCOUNT", vec![account.unwrap_or("*").to_string()]).with_source(mask), Vec::new());
-        for client in st.neighbours(id, false, usize::MAX) {
-            let caps = client.caps();
-            if caps & caps::ACCOUNT_NOTIFY != 0 {
-                client.push(relay.bytes_for(caps));
-            }
+        for client in st.followers(id, caps::ACCOUNT_NOTIFY) {
+            client.push(relay.bytes_for(client.caps()));
         }
     }
 
-    /// Sets or clears the away message and tells the neighbours that
-    /// asked for `away-notify`.
+    /// Sets or clears the away message and tells the neighbours and
+    /// monitors that asked for `away-notify`.
     pub fn set_away(&self, id: ClientId, text: Option<String>, mask: &str) {
         let mut st = self.write();
         let Some(user) = st.users.get_mut(&id) else { return };
@@ -461,11 +483,8 @@ impl Registry {
         let account = user.account.clone();
         let relay = Relay::new(Message::new("AWAY", text.into_iter().collect()).with_source(mask), Vec::new())
             .with_account(account.as_deref());
-        for client in st.neighbours(id, true, usize::MAX) {
-            let caps = client.caps();
-            if caps & caps::AWAY_NOTIFY != 0 {
-                client.push(relay.bytes_for(caps));
-            }
+        for client in st.followers(id, caps::AWAY_NOTIFY) {
+            client.push(relay.bytes_for(client.caps()));
         }
     }
 
@@ -482,13 +501,25 @@ impl Registry {
     }
 
     /// Delivers a message from `id` (hostmask `mask`) to channel `target`
-    /// if the channel's modes allow it. Returns how many members got it.
-    pub fn message_channel(&self, id: ClientId, target: &str, mask: &str, relay: &Relay) -> Result<usize, Refusal> {
+    /// if the channel's modes allow it; with `status` (STATUSMSG: `@` or
+    /// `+`), only to the members with at least that prefix. Returns how
+    /// many members got it.
+    pub fn message_channel(
+        &self,
+        id: ClientId,
+        target: &str,
+        status: Option<char>,
+        mask: &str,
+        relay: &Relay,
+    ) -> Result<usize, Refusal> {
         let key = casefold(target);
         let st = self.read();
         let chan = st.0.channels.get(&key).ok_or_else(|| Refusal::NoSuchChannel(target.to_string()))?;
         chan.check_send(id, mask)?;
-        Ok(st.0.send_to_channel(&key, relay, Some(id)))
+        Ok(match status {
+            None => st.0.send_to_channel(&key, relay, Some(id)),
+            Some(prefix) => st.0.send_to_members(&key, relay, Some(id), 0, |f| f.reaches(prefix)),
+        })
     }
 
     /// Delivers a message to the user `nick` (not a TAGMSG to a client that
@@ -547,6 +578,10 @@ impl State {
         self.nicks.get(casefolded(nick).as_ref()).copied()
     }
 
+    fn user_by_nick(&self, nick: &str) -> Option<&User> {
+        self.id_by_nick(nick).and_then(|id| self.users.get(&id)).map(|u| &**u)
+    }
+
     /// Delivers `relay` to every member of channel `key` except `except`.
     /// Members without message-tags skip tag-only messages (TAGMSG).
     /// Returns how many recipients it was queued for.
@@ -557,13 +592,26 @@ impl State {
     /// [`send_to_channel`](Self::send_to_channel) to the members that have
     /// every capability in `needs`.
     fn send_to_channel_with(&self, key: &str, relay: &Relay, except: Option<ClientId>, needs: u32) -> usize {
+        self.send_to_members(key, relay, except, needs, |_| true)
+    }
+
+    /// [`send_to_channel_with`](Self::send_to_channel_with) to the members
+    /// whose channel privileges pass `privileged`.
+    fn send_to_members(
+        &self,
+        key: &str,
+        relay: &Relay,
+        except: Option<ClientId>,
+        needs: u32,
+        privileged: impl Fn(&MemberFlags) -> bool,
+    ) -> usize {
         let Some(chan) = self.channels.get(key) else {
             return 0;
         };
         let tags_only = relay.tags_only();
         let mut n = 0;
         for (id, member) in &chan.members {
-            if Some(*id) == except {
+            if Some(*id) == except || !privileged(&member.flags) {
                 continue;
             }
             let caps = member.client.caps();
@@ -632,7 +680,8 @@ impl State {
         }
     }
 
-    /// Removes a user from every channel and the nick map.
+    /// Removes a user from every channel, the nick map and MONITOR (its
+    /// own list; those monitoring it hear that it is offline).
     fn remove_user(&mut self, id: ClientId) -> Option<User> {
         let channels = self.users.get(&id)?.channels.clone();
         for key in &channels {
@@ -641,6 +690,8 @@ impl State {
         let user = self.users.remove(&id)?;
         self.remember(State::was(&user));
         self.nicks.remove(&casefold(&user.nick));
+        self.monitors.clear(id);
+        self.tell_watchers(&user.nick, None);
         self.invisible_count -= usize::from(user.invisible);
         self.oper_count -= usize::from(user.oper.is_some());
         Some(*user)

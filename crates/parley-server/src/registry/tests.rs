@@ -12,6 +12,8 @@ fn user(id: ClientId, nick: &str) -> User {
         realname: "R".into(),
         away: None,
         invisible: false,
+        wallops: false,
+        bot: false,
         oper: None,
         account: None,
         channels: Vec::new(),
@@ -23,7 +25,7 @@ const LIMITS: JoinLimits = JoinLimits { max_channels: 10, quiet_above: 2 };
 
 #[test]
 fn nicks_are_unique_across_case_and_counts_follow_modes() {
-    let reg = Registry::new(&[], 0, 10);
+    let reg = Registry::new("parley.local", &[], 0, 10);
     assert!(reg.register(1, user(1, "Alice")).is_ok());
     assert_eq!(reg.register(2, user(2, "alice")), Err(Refusal::NickInUse("alice".into())));
     assert!(reg.register(2, user(2, "bob")).is_ok());
@@ -40,7 +42,7 @@ fn nicks_are_unique_across_case_and_counts_follow_modes() {
 
 #[test]
 fn a_rename_frees_the_old_nick_and_refuses_a_taken_one() {
-    let reg = Registry::new(&[], 0, 10);
+    let reg = Registry::new("parley.local", &[], 0, 10);
     reg.register(1, user(1, "alice")).unwrap();
     reg.register(2, user(2, "bob")).unwrap();
     assert_eq!(reg.rename(1, "BOB", "alice!~u@h".into()).err(), Some(Refusal::NickInUse("BOB".into())));
@@ -53,7 +55,7 @@ fn a_rename_frees_the_old_nick_and_refuses_a_taken_one() {
 
 #[test]
 fn the_creator_is_operator_and_a_keyed_channel_wants_its_key() {
-    let reg = Registry::new(&[], 0, 10);
+    let reg = Registry::new("parley.local", &[], 0, 10);
     reg.register(1, user(1, "alice")).unwrap();
     reg.register(2, user(2, "bob")).unwrap();
     let joined = reg.join(1, "#Room", None, "alice!~u@h", 0, &LIMITS).unwrap().unwrap();
@@ -69,7 +71,7 @@ fn the_creator_is_operator_and_a_keyed_channel_wants_its_key() {
 
 #[test]
 fn the_last_member_leaving_ends_a_channel_but_not_the_lobby() {
-    let reg = Registry::new(&["#lobby".into()], 0, 10);
+    let reg = Registry::new("parley.local", &["#lobby".into()], 0, 10);
     reg.register(1, user(1, "alice")).unwrap();
     reg.join(1, "#lobby", None, "a!u@h", 0, &LIMITS).unwrap();
     reg.join(1, "#side", None, "a!u@h", 0, &LIMITS).unwrap();
@@ -78,4 +80,54 @@ fn the_last_member_leaving_ends_a_channel_but_not_the_lobby() {
     assert!(reg.read().channel("#side").is_none());
     assert!(reg.read().channel("#lobby").is_some());
     assert_eq!(reg.part(1, "#lobby", "", "a!u@h", 2).err(), Some(Refusal::NotOnChannel("#lobby".into())));
+}
+
+fn pending(reg: &Registry, id: ClientId) -> String {
+    let view = reg.read();
+    String::from_utf8(view.user(id).unwrap().client.take_pending().to_vec()).unwrap()
+}
+
+#[test]
+fn monitors_hear_of_arrivals_renames_and_departures_of_their_nicks_only() {
+    let reg = Registry::new("parley.local", &[], 0, 10);
+    reg.register(1, user(1, "watcher")).unwrap();
+    reg.register(2, user(2, "Bob")).unwrap();
+    let found = reg.monitor_add(1, &["bob", "carol", "dave"], 2);
+    assert_eq!(found.online, ["Bob!~u@127.0.0.1"]);
+    assert_eq!((found.offline, found.refused), (vec!["carol".to_string()], vec!["dave".to_string()]));
+    assert_eq!(reg.monitor_add(1, &["CAROL"], 2), Monitored { offline: vec!["CAROL".into()], ..Default::default() });
+    assert_eq!(reg.read().monitored(1), ["bob", "carol"], "already listed: not refused, not added twice");
+
+    reg.register(3, user(3, "carol")).unwrap();
+    assert_eq!(pending(&reg, 1), ":parley.local 730 watcher carol!~u@127.0.0.1\r\n");
+    reg.rename(3, "Carol", "carol!~u@127.0.0.1".into()).unwrap();
+    assert_eq!(pending(&reg, 1), "", "a change of case is the same nick");
+    reg.rename(2, "robert", "Bob!~u@127.0.0.1".into()).unwrap();
+    assert_eq!(pending(&reg, 1), ":parley.local 731 watcher Bob\r\n", "offline under the nick it had");
+    reg.quit(3, None, 0);
+    assert_eq!(pending(&reg, 1), ":parley.local 731 watcher Carol\r\n");
+    reg.monitor_remove(1, &["CAROL"]);
+    reg.register(4, user(4, "carol")).unwrap();
+    assert_eq!(pending(&reg, 1), "", "no longer monitored");
+    reg.quit(1, None, 0);
+    assert!(reg.read().monitored(1).is_empty(), "a departed user's list goes with it");
+}
+
+#[test]
+fn ban_exceptions_lift_bans_and_invite_exceptions_open_invite_only() {
+    let reg = Registry::new("parley.local", &[], 0, 10);
+    reg.register(1, user(1, "alice")).unwrap();
+    reg.register(2, user(2, "bob")).unwrap();
+    reg.join(1, "#room", None, "alice!~u@h", 0, &LIMITS).unwrap();
+    let set = |mode: char, arg: &str| ModeOp::Set { adding: true, mode, arg: Some(arg.into()) };
+    let ops = vec![set('b', "bob!*@*"), ModeOp::Set { adding: true, mode: 'i', arg: None }];
+    reg.change_channel_modes(1, "#room", ops, "alice", "alice!~u@h", 10).unwrap();
+    assert_eq!(reg.join(2, "#room", None, "bob!~u@h", 0, &LIMITS).err(), Some(Refusal::InviteOnly("#room".into())));
+    reg.change_channel_modes(1, "#room", vec![set('I', "bob!*@*")], "alice", "alice!~u@h", 10).unwrap();
+    assert_eq!(reg.join(2, "#room", None, "bob!~u@h", 0, &LIMITS).err(), Some(Refusal::Banned("#room".into())));
+    let (outcome, _) = reg.change_channel_modes(1, "#room", vec![set('e', "*!*@h")], "alice", "a!u@h", 1).unwrap();
+    assert_eq!(outcome.applied.as_str(), "+e");
+    let (full, _) = reg.change_channel_modes(1, "#room", vec![set('e', "x!*@*")], "alice", "a!u@h", 1).unwrap();
+    assert_eq!(full.errors, [crate::channel::ModeError::ListFull('e', "x!*@*".into())], "one list, one limit");
+    assert!(reg.join(2, "#room", None, "bob!~u@h", 0, &LIMITS).unwrap().is_some());
 }

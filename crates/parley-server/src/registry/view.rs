@@ -68,6 +68,19 @@ impl View<'_> {
         }
     }
 
+    /// The nicks `id` monitors, as it spelled them, in the order added.
+    pub fn monitored(&self, id: ClientId) -> &[String] {
+        self.0.monitors.list(id)
+    }
+
+    /// The names of the channels `id` has been invited to and not joined.
+    pub fn invitations(&self, id: ClientId) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.0.channels.values().filter(|c| c.invites.contains(&id)).map(|c| c.name.clone()).collect();
+        names.sort();
+        names
+    }
+
     pub fn shares_channel(&self, a: ClientId, b: ClientId) -> bool {
         let (Some(ua), Some(ub)) = (self.user(a), self.user(b)) else {
             return false;
