@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v ii >/dev/null 2>&1 || need+=(ii)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# irctest's LIST C/T filter tests make time pass with libfaketime.
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 if ((${#need[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "tools/test.sh: installing ${need[*]} from Debian"

@@ -5,9 +5,13 @@ expects a client in no channel after registration; no file store), starts
 the `parleyd` found on PATH, and waits until it answers. The operator
 irctest uses (`operuser` / `operpassword`) is the first-run administrator,
 named through the config and given its password through the environment.
+Tests that make time pass (LIST's C and T filters) run the server under
+libfaketime's `faketime`; without it they are skipped, as they would
+otherwise wait minutes of real time.
 """
 
 import os
+import shutil
 import subprocess
 from typing import Optional, Set
 
@@ -20,6 +24,7 @@ from irctest.basecontrollers import (
 TEMPLATE_CONFIG = """
 server_name = "My.Little.Server"
 network = "testnet"
+description = "test server"
 motd = ["irctest"]
 
 [irc]
@@ -71,6 +76,12 @@ class ParleydController(BaseServerController, DirectoryBasedController):
         if websocket_hostname is not None or websocket_port is not None:
             raise NotImplementedByController("Websocket")
         # Accounts are built in: "services" need nothing more to run.
+        faketime_cmd = []
+        if faketime:
+            if not shutil.which("faketime"):
+                raise NotImplementedByController("faketime (install libfaketime)")
+            faketime_cmd = ["faketime", "-f", faketime]
+            self.faketime_enabled = True
         assert self.proc is None
         self.port = port
         self.hostname = hostname
@@ -97,6 +108,7 @@ class ParleydController(BaseServerController, DirectoryBasedController):
         env = dict(os.environ, PARLEY_ADMIN_PASSWORD="operpassword")
         self.proc = self.execute(
             [
+                *faketime_cmd,
                 "parleyd",
                 "--config",
                 self.directory / "parleyd.toml",
