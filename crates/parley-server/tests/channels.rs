@@ -1,6 +1,8 @@
 //! Channels beyond the lobby: JOIN/PART, channel operator on creation,
-//! TOPIC, KICK, INVITE and the modes that gate entry and speech (+i +k +t
-//! +m +b, and voice).
+//! TOPIC, KICK, INVITE (with invite-notify and the list of your
+//! invitations), the modes that gate entry and speech (+i +k +t +m +b, and
+//! voice), and messages to a channel's operators or voiced members only
+//! (STATUSMSG).
 
 use parley_testkit::numeric::*;
 use parley_testkit::{Client, Line, Server, TIMEOUT};
@@ -239,4 +241,58 @@ fn lobby_has_no_channel_operator_even_for_its_first_member() {
     // So nobody can take the lobby over.
     first.send("MODE #lobby +i");
     first.expect(|l| l.is(ERR_CHANOPRIVSNEEDED), TIMEOUT);
+}
+
+#[test]
+fn a_status_message_reaches_only_members_with_that_status() {
+    let server = Server::start();
+    let mut op = Client::registered(server.irc_addr(), "op");
+    let mut voiced = Client::registered(server.irc_addr(), "voiced");
+    let mut plain = Client::registered(server.irc_addr(), "plain");
+    for c in [&mut op, &mut voiced, &mut plain] {
+        join(c, "#room");
+    }
+    op.send("MODE #room +v voiced");
+    voiced.expect(|l| l.is("MODE"), TIMEOUT);
+    plain.expect(|l| l.is("MODE"), TIMEOUT);
+
+    plain.send("PRIVMSG @#room :for the operators");
+    assert!(plain.sync().is_empty(), "accepted without a reply");
+    let got = op.expect(|l| l.is("PRIVMSG"), TIMEOUT);
+    assert_eq!(got.params, ["@#room", "for the operators"]);
+    voiced.expect_none(|l| l.is("PRIVMSG"), "an @#room message without operator status");
+
+    op.send("PRIVMSG +#room :for voices");
+    let got = voiced.expect(|l| l.is("PRIVMSG"), TIMEOUT);
+    assert_eq!(got.params, ["+#room", "for voices"]);
+    plain.expect_none(|l| l.is("PRIVMSG"), "a +#room message without voice");
+
+    let mut outsider = Client::registered(server.irc_addr(), "outsider");
+    outsider.send("PRIVMSG @#room :let me in");
+    outsider.expect(|l| l.is(ERR_CANNOTSENDTOCHAN), TIMEOUT);
+}
+
+#[test]
+fn members_with_invite_notify_see_invitations_and_invite_alone_lists_yours() {
+    let server = Server::start();
+    let mut op = Client::registered(server.irc_addr(), "op");
+    let mut watcher = Client::connect(server.irc_addr());
+    watcher.register_with_caps("watcher", &["invite-notify"]);
+    let mut plain = Client::registered(server.irc_addr(), "plain");
+    let mut guest = Client::registered(server.irc_addr(), "guest");
+    for c in [&mut op, &mut watcher, &mut plain] {
+        join(c, "#room");
+    }
+    op.send("INVITE guest #room");
+    op.expect(|l| l.is(RPL_INVITING), TIMEOUT);
+    let seen = watcher.expect(|l| l.is("INVITE"), TIMEOUT);
+    assert_eq!((seen.nick(), seen.params.as_slice()), ("op", &["guest".to_string(), "#room".to_string()][..]));
+    plain.expect_none(|l| l.is("INVITE"), "an INVITE without invite-notify");
+
+    guest.send("INVITE");
+    let lines = guest.collect_until(|l| l.is("337"), TIMEOUT);
+    let listed: Vec<&str> = lines.iter().filter(|l| l.is("336")).map(|l| l.param(1)).collect();
+    assert_eq!(listed, ["#room"]);
+    guest.send("INVITE op");
+    guest.expect(|l| l.is(ERR_NEEDMOREPARAMS), TIMEOUT);
 }

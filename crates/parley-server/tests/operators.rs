@@ -1,6 +1,6 @@
-//! The administrator's commands: OPER (with its failure limit), KILL, and
-//! DIE (the seed's "close the server"), plus what each leaves in the
-//! activity log.
+//! The administrator's commands: OPER (with its failure limit), KILL,
+//! WALLOPS and DIE (the seed's "close the server"), plus what each leaves
+//! in the activity log.
 
 use parley_testkit::numeric::*;
 use parley_testkit::{log_event, Client, Line, Server, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
@@ -142,4 +142,26 @@ fn die_by_an_operator_tells_every_user_who_and_why_then_the_server_exits_0() {
     log_event(&log, "die", &["nick=\"alice\"", "oper=\"admin\"", "reason=\"maintenance window\""]);
     log_event(&log, "shutdown", &["by=\"alice (operator admin)\"", "reason=\"maintenance window\""]);
     assert!(!log.contains(ADMIN_PASSWORD), "{log}");
+}
+
+#[test]
+fn wallops_needs_an_operator_and_reaches_only_users_with_w() {
+    let mut server = Server::start();
+    let mut alice = Client::registered(server.irc_addr(), "alice");
+    let mut bob = Client::registered(server.irc_addr(), "bob");
+    let mut carol = Client::registered(server.irc_addr(), "carol");
+    alice.send("WALLOPS :not yet");
+    alice.expect(|l| l.is(ERR_NOPRIVILEGES), TIMEOUT);
+    bob.send("MODE bob +w");
+    assert_eq!(bob.expect(|l| l.is("MODE"), TIMEOUT).params, ["bob", "+w"]);
+
+    assert!(oper(&mut alice, ADMIN_PASSWORD).is(RPL_YOUREOPER));
+    alice.send("WALLOPS :restart at noon");
+    let got = bob.expect(|l| l.is("WALLOPS"), TIMEOUT);
+    assert_eq!((got.source.as_deref(), got.last()), (Some("alice!~alice@127.0.0.1"), "restart at noon"));
+    carol.expect_none(|l| l.is("WALLOPS"), "WALLOPS without +w");
+    alice.expect_none(|l| l.is("WALLOPS"), "WALLOPS to its sender without +w");
+
+    server.stop();
+    log_event(&server.log_text(), "wallops", &["nick=\"alice\"", "recipients=1"]);
 }

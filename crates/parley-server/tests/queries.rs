@@ -1,5 +1,6 @@
 //! Questions about users and the server (WHO, WHOIS, ISON, USERHOST, AWAY,
-//! LUSERS, MOTD), PING/PONG, and QUIT as others see it.
+//! LUSERS, MOTD, HELP, LINKS), PING/PONG, SETNAME, and QUIT as others see
+//! it.
 
 use parley_testkit::numeric::*;
 use parley_testkit::{Client, Line, Server, TIMEOUT};
@@ -190,4 +191,62 @@ fn user_mode_i_is_set_shown_counted_and_only_for_yourself() {
     alice.send("MODE alice -i");
     let unset = alice.expect(|l| l.is("MODE") && l.param(0) == "alice", TIMEOUT);
     assert_eq!(unset.last(), "-i", "+o is ignored without OPER; -i applies");
+}
+
+#[test]
+fn help_answers_a_topic_in_704_705_706_and_an_unknown_one_with_524() {
+    let server = Server::start();
+    let mut c = Client::registered(server.irc_addr(), "reader");
+    for command in ["HELP", "HELPOP"] {
+        c.send(&format!("{command} monitor"));
+        let lines = c.collect_until(|l| l.is("706"), TIMEOUT);
+        let codes: Vec<&str> = lines.iter().map(|l| l.command.as_str()).collect();
+        assert_eq!(codes, ["704", "705", "705", "706"], "{command}");
+        assert!(lines.iter().all(|l| l.param(1) == "MONITOR"), "{}", parley_testkit::show(&lines));
+        assert!(lines[0].last().starts_with("MONITOR + <nicks>"), "{}", lines[0].raw);
+    }
+    c.send("HELP");
+    let index = c.collect_until(|l| l.is("706"), TIMEOUT);
+    assert!(index.iter().any(|l| l.is("705") && l.last().contains("WHOIS")), "{}", parley_testkit::show(&index));
+    c.send("HELP NOSUCHCOMMAND");
+    let missing = c.expect(|l| l.is("524"), TIMEOUT);
+    assert_eq!(missing.params[..2], ["reader", "NOSUCHCOMMAND"]);
+}
+
+#[test]
+fn links_names_this_server_with_its_description() {
+    let server = Server::start_with("description = \"Our own server\"\n");
+    let mut c = Client::registered(server.irc_addr(), "reader");
+    c.send("LINKS");
+    let lines = c.collect_until(|l| l.is("365"), TIMEOUT);
+    assert_eq!(lines.len(), 2, "{}", parley_testkit::show(&lines));
+    assert_eq!(lines[0].params, ["reader", "parley.local", "parley.local", "0 Our own server"]);
+    assert_eq!(lines[1].params[..2], ["reader", "*"]);
+    c.send("WHOIS reader");
+    let server_line = c.expect(|l| l.is(RPL_WHOISSERVER), TIMEOUT);
+    assert_eq!(server_line.last(), "Our own server");
+}
+
+#[test]
+fn setname_changes_the_realname_for_whois_and_tells_setname_peers() {
+    let server = Server::start();
+    let mut alice = Client::connect(server.irc_addr());
+    alice.register_with_caps("alice", &["setname"]);
+    let mut bob = Client::connect(server.irc_addr());
+    bob.register_with_caps("bob", &["setname"]);
+    let mut carol = Client::registered(server.irc_addr(), "carol");
+    alice.sync();
+
+    alice.send("SETNAME :Alice Liddell");
+    let own = alice.expect(|l| l.is("SETNAME"), TIMEOUT);
+    assert_eq!((own.nick(), own.last()), ("alice", "Alice Liddell"));
+    let seen = bob.expect(|l| l.is("SETNAME"), TIMEOUT);
+    assert_eq!((seen.nick(), seen.last()), ("alice", "Alice Liddell"));
+    carol.expect_none(|l| l.is("SETNAME"), "SETNAME without the setname capability");
+    carol.send("WHOIS alice");
+    assert_eq!(carol.expect(|l| l.is(RPL_WHOISUSER), TIMEOUT).last(), "Alice Liddell");
+
+    alice.send(&format!("SETNAME :{}", "x".repeat(101)));
+    let fail = alice.expect(|l| l.is("FAIL"), TIMEOUT);
+    assert_eq!(fail.params[..2], ["SETNAME", "INVALID_REALNAME"], "{}", fail.raw);
 }
