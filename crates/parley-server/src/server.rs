@@ -44,6 +44,9 @@ pub struct ServerState {
     pub isupport: Vec<String>,
     /// Every open IRC connection (see `lifecycle`).
     pub connections: Connections,
+    /// Self-registrations (REGISTER, NickServ REGISTER) per address and in
+    /// total over a window: each costs a password hash and a name.
+    pub registrations: crate::login_failures::LoginFailures,
 }
 
 impl ServerState {
@@ -65,6 +68,12 @@ impl ServerState {
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let registry = Registry::new(&config.server_name, &config.irc.auto_join, now, config.limits.whowas_entries);
+        let a = &config.accounts;
+        let registrations = crate::login_failures::LoginFailures::new(
+            a.registrations_per_ip,
+            a.registrations_total,
+            std::time::Duration::from_secs(a.registration_window_secs),
+        );
         ServerState {
             config,
             registry,
@@ -78,6 +87,7 @@ impl ServerState {
             created,
             isupport,
             connections: Connections::default(),
+            registrations,
         }
     }
 }

@@ -148,6 +148,8 @@ pub enum RegisterRefusal {
     InvalidEmail,
     /// The store failed, or the verification code could not be sent.
     Unavailable(String),
+    /// Over `accounts.registrations_per_ip` (or `_total`): seconds to wait.
+    TooMany(u64),
 }
 
 impl RegisterRefusal {
@@ -161,7 +163,7 @@ impl RegisterRefusal {
             RegisterRefusal::BadName(_) => "BAD_ACCOUNT_NAME",
             RegisterRefusal::WeakPassword => "WEAK_PASSWORD",
             RegisterRefusal::InvalidEmail => "INVALID_EMAIL",
-            RegisterRefusal::Unavailable(_) => "TEMPORARILY_UNAVAILABLE",
+            RegisterRefusal::Unavailable(_) | RegisterRefusal::TooMany(_) => "TEMPORARILY_UNAVAILABLE",
         }
     }
 
@@ -178,6 +180,9 @@ impl RegisterRefusal {
                 "An e-mail address is needed here, to send the verification code to".into()
             }
             RegisterRefusal::Unavailable(why) => format!("Registration failed: {why}; try again later"),
+            RegisterRefusal::TooMany(wait) => {
+                format!("Too many accounts registered from here lately; try again in {wait} seconds")
+            }
         }
     }
 }
@@ -223,6 +228,10 @@ pub async fn register(
     if password.chars().count() < MIN_PASSWORD || password == "*" {
         return Err(RegisterRefusal::WeakPassword);
     }
+    let ip = ctx.session.addr.ip();
+    if let Some(wait) = ctx.server.registrations.limited(ip) {
+        return Err(RegisterRefusal::TooMany(wait));
+    }
     let email = email.filter(|e| *e != "*");
     let verify = config.verify_command.clone();
     if verify.is_some() && !email.is_some_and(looks_like_email) {
@@ -239,7 +248,10 @@ pub async fn register(
     })
     .await;
     let account = match made {
-        Ok(Ok(account)) => account,
+        Ok(Ok(account)) => {
+            ctx.server.registrations.note(ip);
+            account
+        }
         Ok(Err(AccountError::Exists(_))) => return Err(RegisterRefusal::Exists),
         Ok(Err(AccountError::BadName { reason, .. })) => return Err(RegisterRefusal::BadName(reason.to_string())),
         Ok(Err(e)) => return Err(RegisterRefusal::Unavailable(e.to_string())),

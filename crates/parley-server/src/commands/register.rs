@@ -139,4 +139,19 @@ mod tests {
         assert!(out.contains("FAIL REGISTER TEMPORARILY_UNAVAILABLE"), "{out}");
         assert!(h.server.accounts.get("hank").unwrap().is_none());
     }
+
+    #[tokio::test]
+    async fn registrations_from_one_address_are_limited() {
+        let h = Harness::with(|c| c.accounts.registrations_per_ip = 2);
+        for (i, nick) in ["ann", "ben", "cat"].into_iter().enumerate() {
+            let mut s = h.user(nick);
+            let out = h.run_deferred(&mut s, "REGISTER * * sesame1").await;
+            if i < 2 {
+                assert!(out.contains("REGISTER SUCCESS"), "{out}");
+            } else {
+                assert!(out.contains("FAIL REGISTER TEMPORARILY_UNAVAILABLE * :Too many accounts"), "{out}");
+            }
+        }
+        assert!(h.server.accounts.get("cat").unwrap().is_none());
+    }
 }

@@ -27,6 +27,12 @@ pub struct AccountsConfig {
     pub nick_enforcement: NickEnforcement,
     /// Time to log in (NickServ IDENTIFY) before a nick is taken back.
     pub nick_grace_secs: u64,
+    /// Self-registrations allowed from one address within
+    /// `registration_window_secs`.
+    pub registrations_per_ip: u32,
+    /// Self-registrations allowed in all within `registration_window_secs`.
+    pub registrations_total: u32,
+    pub registration_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -46,6 +52,9 @@ impl Default for AccountsConfig {
             verify_command_timeout_secs: 10,
             nick_enforcement: NickEnforcement::Rename,
             nick_grace_secs: 30,
+            registrations_per_ip: 5,
+            registrations_total: 100,
+            registration_window_secs: 3600,
         }
     }
 }
@@ -63,6 +72,15 @@ impl AccountsConfig {
                 "accounts.nick_grace_secs",
                 "must be at least 1 second with nick_enforcement = \"rename\"",
             ));
+        }
+        if self.registrations_per_ip == 0 || self.registrations_total == 0 {
+            return Err(invalid(
+                "accounts.registrations_per_ip",
+                "registrations_per_ip and registrations_total must be at least 1 (turn registration off with self_registration = false)",
+            ));
+        }
+        if self.registration_window_secs == 0 {
+            return Err(invalid("accounts.registration_window_secs", "must be at least 1 second"));
         }
         Ok(())
     }
