@@ -135,7 +135,7 @@ fn nickserv_register_identify_and_the_account_survives_a_restart() {
 
 #[test]
 fn two_clients_registering_one_name_at_once_exactly_one_wins() {
-    let server = Server::start();
+    let server = Server::start_with("[accounts]\nregistrations_per_ip = 100\n");
     for round in 0..5 {
         let name = format!("racer{round}");
         let start = Arc::new(Barrier::new(2));
