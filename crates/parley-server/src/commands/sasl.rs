@@ -122,9 +122,12 @@ pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         return;
     }
     let mechanism = pending.mechanism;
+    // The account tried, for the activity log.
+    let mut tried = String::new();
     let outcome = match (mechanism, pending.stage) {
         (Mechanism::Plain, _) => match plain_credentials(&payload) {
             Some((name, password)) => {
+                tried.clone_from(&name);
                 let accounts = ctx.server.accounts.clone();
                 blocking(move || accounts.verify(&name, &password).map(|a| a.name)).await
             }
@@ -181,6 +184,7 @@ pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             }
         }
         (Mechanism::Scram, Stage::ScramDone(user)) => {
+            tried.clone_from(&user);
             if !payload.is_empty() {
                 Err(Failure::Malformed("the SCRAM exchange is over: send +"))
             } else {
@@ -198,7 +202,7 @@ pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             account::log_in(ctx, &name, mechanism.name());
             ctx.reply(RPL_SASLSUCCESS, &["SASL authentication successful"]);
         }
-        Err(failure) => report(ctx, mechanism, "", failure),
+        Err(failure) => report(ctx, mechanism, &tried, failure),
     }
 }
 
