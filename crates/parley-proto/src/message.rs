@@ -173,6 +173,14 @@ impl<'a> MessageRef<'a> {
         Ok(msg)
     }
 
+    /// The tags of a line that need not parse as a message, so that the
+    /// error sent back can still carry them (a label): `None` for a line
+    /// without tags or with malformed ones.
+    pub fn tags_of(line: &str) -> Option<Vec<Tag>> {
+        let raw = line.trim_start_matches(' ').strip_prefix('@')?;
+        parse_tags(split_word(raw).0).ok()
+    }
+
     /// Parameter `i`, if present.
     pub fn param(&self, i: usize) -> Option<&'a str> {
         self.params.get(i).copied()
@@ -342,6 +350,15 @@ mod tests {
         assert_eq!(m.tags[2].value, None);
         assert_eq!(m.tag("bad"), Some("z"));
         assert_eq!(m.source.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn the_tags_of_a_line_that_is_no_message_can_still_be_read() {
+        assert_eq!(MessageRef::parse("@label=a\\sb BAD_CMD x"), Err(ParseError::BadCommand));
+        let tags = MessageRef::tags_of("@label=a\\sb BAD_CMD x").unwrap();
+        assert_eq!(tags, vec![Tag { key: "label".into(), value: Some("a b".into()) }]);
+        assert_eq!(MessageRef::tags_of("BAD_CMD x"), None);
+        assert_eq!(MessageRef::tags_of("@=x BAD_CMD"), None, "malformed");
     }
 
     #[test]

@@ -21,16 +21,23 @@ pub const EXTENDED_MONITOR: u32 = 1 << 16;
 pub const SETNAME: u32 = 1 << 17;
 pub const INVITE_NOTIFY: u32 = 1 << 18;
 
+// Batches and labeled responses (`batch.rs`, `labeled_response.rs`): a
+// block of bits of their own, clear of the ones above.
+pub const BATCH: u32 = 1 << 20;
+pub const LABELED_RESPONSE: u32 = 1 << 21;
+
 /// Every capability with its name, in the order `CAP LS` lists them
 /// (`sasl` with its mechanisms, `sasl=PLAIN`, to `CAP LS 302`).
 pub const ALL: &[(&str, u32)] = &[
     ("account-notify", ACCOUNT_NOTIFY),
     ("account-tag", ACCOUNT_TAG),
     ("away-notify", AWAY_NOTIFY),
+    ("batch", BATCH),
     ("cap-notify", CAP_NOTIFY),
     ("draft/account-registration", ACCOUNT_REGISTRATION),
     ("echo-message", ECHO_MESSAGE),
     ("extended-join", EXTENDED_JOIN),
+    ("labeled-response", LABELED_RESPONSE),
     ("message-tags", MESSAGE_TAGS),
     ("multi-prefix", MULTI_PREFIX),
     ("sasl", SASL),
@@ -61,6 +68,17 @@ mod tests {
         }
         assert_eq!(super::names(super::SERVER_TIME | super::ECHO_MESSAGE), "echo-message server-time");
         assert_eq!(super::by_name("sasl"), Some(super::SASL));
-        assert_eq!(super::by_name("batch"), None);
+        assert_eq!(super::by_name("batch"), Some(super::BATCH));
+        assert_eq!(super::by_name("draft/multiline"), None);
+    }
+
+    #[test]
+    fn every_capability_has_a_bit_of_its_own() {
+        let mut seen = 0u32;
+        for (name, bit) in super::ALL {
+            assert_eq!(bit.count_ones(), 1, "{name}");
+            assert_eq!(seen & bit, 0, "{name} shares its bit with another capability");
+            seen |= bit;
+        }
     }
 }

@@ -410,10 +410,13 @@ fn handle_line(s: &mut Session, server: &ServerState, frame: Frame<'_>) -> Optio
             return None;
         }
         Frame::NotUtf8(raw) => {
-            let ctx = Ctx::new(server, s);
+            let mut ctx = Ctx::new(server, s);
             let lossy = String::from_utf8_lossy(raw);
-            let command =
-                MessageRef::parse(&lossy).map(|m| m.command.to_ascii_uppercase()).unwrap_or_else(|_| "*".into());
+            let parsed = MessageRef::parse(&lossy);
+            if let Ok(msg) = &parsed {
+                ctx.set_label(&msg.tags);
+            }
+            let command = parsed.map(|m| m.command.to_ascii_uppercase()).unwrap_or_else(|_| "*".into());
             ctx.fail(
                 &command,
                 "INVALID_UTF8",
@@ -425,15 +428,22 @@ fn handle_line(s: &mut Session, server: &ServerState, frame: Frame<'_>) -> Optio
         }
     };
     let mut ctx = Ctx::new(server, s);
-    match MessageRef::parse(text) {
+    let error = match MessageRef::parse(text) {
         Ok(msg) => return commands::dispatch(&mut ctx, msg),
-        Err(ParseError::Empty) => {}
-        Err(ParseError::BadCommand) => {
+        Err(ParseError::Empty) => return None,
+        Err(e) => e,
+    };
+    // The error answers a labeled line too.
+    if let Some(tags) = MessageRef::tags_of(text) {
+        ctx.set_label(&tags);
+    }
+    match error {
+        ParseError::BadCommand => {
             let word = text.split(' ').find(|w| !w.starts_with(['@', ':'])).unwrap_or("");
             let word = commands::truncate(word, 32).to_string();
             ctx.reply(ERR_UNKNOWNCOMMAND, &[word.as_str(), "Unknown command"]);
         }
-        Err(e) => ctx.fail("*", "INVALID_MESSAGE", &[], &format!("Could not parse that line: {e}")),
+        e => ctx.fail("*", "INVALID_MESSAGE", &[], &format!("Could not parse that line: {e}")),
     }
     None
 }

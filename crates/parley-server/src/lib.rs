@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activity_log;
 pub mod admission;
+pub mod batch;
 pub mod busy_poll;
 pub mod caps;
 pub mod channel;
@@ -16,6 +17,7 @@ pub mod connection;
 pub mod db;
 pub mod files;
 pub mod hostname;
+pub mod labeled_response;
 pub mod lifecycle;
 pub mod listener;
 pub mod liveness;

@@ -167,10 +167,14 @@ pub struct Ctx<'a> {
     pub session: &'a mut Session,
     /// A `RefCell` so the reply helpers can take `&self`.
     out: RefCell<BytesMut>,
+    /// The command's label (IRCv3 labeled-response), applied to all it
+    /// said when it is queued.
+    label: Option<Box<str>>,
 }
 
 impl Drop for Ctx<'_> {
     fn drop(&mut self) {
+        self.apply_label();
         let out = self.out.get_mut();
         if out.capacity() == 0 {
             return;
@@ -185,12 +189,36 @@ impl Drop for Ctx<'_> {
 
 impl<'a> Ctx<'a> {
     pub fn new(server: &'a ServerState, session: &'a mut Session) -> Ctx<'a> {
-        Ctx { server, session, out: RefCell::new(BytesMut::new()) }
+        Ctx { server, session, out: RefCell::new(BytesMut::new()), label: None }
     }
 
-    /// Takes what the handler has said so far (for tests: then nothing is
-    /// queued on drop).
+    /// Answers the command carrying `tags` as a labeled response, if they
+    /// hold a label this client may use (see `labeled_response`).
+    pub fn set_label(&mut self, tags: &[parley_proto::Tag]) {
+        self.label = crate::labeled_response::label_of(self.session.caps, tags);
+    }
+
+    /// Drops the label: the command is handed on, to be answered (and
+    /// labeled) in another `Ctx`.
+    pub fn hand_on_label(&mut self) {
+        self.label = None;
+    }
+
+    /// Labels what the command said, once it has said everything.
+    fn apply_label(&mut self) {
+        if let Some(label) = self.label.take() {
+            let out = self.out.get_mut();
+            if out.capacity() == 0 {
+                *out = spare::take(spare::Slot::Replies);
+            }
+            crate::labeled_response::finish(out, &label, &self.server.config.server_name);
+        }
+    }
+
+    /// Takes what the handler has said so far, labeled if the command was
+    /// (for tests: then nothing is queued on drop).
     pub fn take_output(&mut self) -> BytesMut {
+        self.apply_label();
         std::mem::take(self.out.get_mut())
     }
 
@@ -216,6 +244,17 @@ impl<'a> Ctx<'a> {
     /// Adds this client's copy of a line relayed to others.
     pub fn send_relay(&self, relay: &Relay) {
         self.send_bytes(relay.bytes_for(self.session.caps));
+    }
+
+    /// Wraps what `lines` says in a batch of type `kind` (IRCv3 `batch`),
+    /// for a client that negotiated it; for others, its lines as they are.
+    pub fn batch(&self, kind: &str, params: &[&str], lines: impl FnOnce(&Self)) {
+        if !self.session.has_cap(caps::BATCH) {
+            return lines(self);
+        }
+        let from = self.out().len();
+        lines(self);
+        crate::batch::wrap(&mut self.out(), from, &self.server.config.server_name, kind, params, &[]);
     }
 
     /// Adds a message, with a `time` tag if the client asked for

@@ -10,6 +10,8 @@ pub mod elist;
 pub mod extjwt;
 pub mod help;
 pub mod help_texts;
+#[cfg(test)]
+mod labeled_response_tests;
 pub mod messaging;
 pub mod mode;
 pub mod monitor;
@@ -131,6 +133,9 @@ pub struct Deferred(Message);
 /// Runs one parsed message from the client; returns it instead if it has to
 /// be awaited.
 pub fn dispatch(ctx: &mut Ctx<'_>, mut msg: MessageRef<'_>) -> Option<Deferred> {
+    if !msg.tags.is_empty() {
+        ctx.set_label(&msg.tags);
+    }
     let Some(spec) = COMMANDS.iter().find(|s| s.name.eq_ignore_ascii_case(msg.command)) else {
         if ctx.session.registered {
             ctx.reply(ERR_UNKNOWNCOMMAND, &[&msg.command.to_ascii_uppercase(), "Unknown command"]);
@@ -149,11 +154,16 @@ pub fn dispatch(ctx: &mut Ctx<'_>, mut msg: MessageRef<'_>) -> Option<Deferred> 
         ctx.reply(ERR_NEEDMOREPARAMS, &[spec.name, "Not enough parameters"]);
         return None;
     }
+    let hand_on = |ctx: &mut Ctx<'_>| {
+        // Answered, and labeled, by `run_deferred`'s own `Ctx`.
+        ctx.hand_on_label();
+        Some(Deferred(msg.to_message()))
+    };
     match spec.run {
         Run::Now(handler) => handler(ctx, &msg),
-        Run::DeferredIf(defer, _) if defer(ctx, &msg) => return Some(Deferred(msg.to_message())),
+        Run::DeferredIf(defer, _) if defer(ctx, &msg) => return hand_on(ctx),
         Run::DeferredIf(_, handler) => handler(ctx, &msg),
-        Run::Deferred => return Some(Deferred(msg.to_message())),
+        Run::Deferred => return hand_on(ctx),
     }
     None
 }
@@ -168,6 +178,7 @@ pub fn run_deferred<'a>(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
     Box::pin(async move {
         let mut ctx = Ctx::new(server, session);
+        ctx.set_label(&msg.tags);
         let msg = msg.borrowed();
         match msg.command {
             "AUTHENTICATE" => sasl::authenticate(&mut ctx, &msg).await,

@@ -110,7 +110,11 @@ pub fn server_state(config: Config, dir: &std::path::Path) -> ServerState {
     ServerState::new(config, log, identity, None, None, Shutdown::new())
 }
 
-/// The numeric codes (or commands) of each line of `text`, in order.
+/// The numeric codes (or commands) of each line of `text`, in order
+/// (after the tags of a line that has them).
 pub fn codes(text: &str) -> Vec<&str> {
-    text.lines().filter_map(|l| l.split(' ').nth(1)).collect()
+    text.lines()
+        .map(|l| if l.starts_with('@') { l.split_once(' ').map_or("", |(_, rest)| rest) } else { l })
+        .filter_map(|l| l.split(' ').nth(1))
+        .collect()
 }
