@@ -1,5 +1,6 @@
 //! Labeled responses (IRCv3 labeled-response, `labeled_response.rs`) end
-//! to end through `dispatch`: which replies carry the label, and when.
+//! to end through `dispatch`: which replies carry the label, and when; and
+//! server batches (`Ctx::batch`), alone and inside a labeled response.
 //! (Here, not beside `labeled_response.rs`, which `session` uses: its tests
 //! would make the harness and the session depend on each other.)
 
@@ -98,4 +99,36 @@ fn a_server_batch_goes_only_to_clients_with_the_cap() {
     let out = run(&mut plain);
     assert_eq!(codes(&out), ["BATCH", "NOTICE", "NOTICE", "BATCH"]);
     assert!(out.starts_with(":parley.local BATCH +") && out.contains(" example.com/test p\r\n@batch="));
+}
+
+#[test]
+fn a_labeled_response_that_is_one_batch_labels_it_and_more_nests_it() {
+    let h = Harness::new();
+    let mut s = labeling(&h, "alice", "");
+    let label = [parley_proto::Tag { key: "label".into(), value: Some("h1".into()) }];
+    let run = |s: &mut Session, also: bool| {
+        let mut ctx = crate::session::Ctx::new(&h.server, s);
+        ctx.set_label(&label);
+        ctx.batch("chathistory", &["#c"], |ctx| ctx.server_notice("from history"));
+        if also {
+            ctx.server_notice("after it");
+        }
+        String::from_utf8(ctx.take_output().to_vec()).unwrap()
+    };
+    let one = run(&mut s, false);
+    assert!(one.starts_with("@label=h1 :parley.local BATCH +") && one.contains(" chathistory #c\r\n"), "{one}");
+    assert_eq!(codes(&one), ["BATCH", "NOTICE", "BATCH"], "no second batch around the one: {one}");
+    let nested = run(&mut s, true);
+    let lines: Vec<&str> = nested.lines().collect();
+    assert!(lines[0].starts_with("@label=h1 ") && lines[0].ends_with(" labeled-response"), "{nested}");
+    let outer = lines[0].split(' ').nth(3).unwrap().trim_start_matches('+');
+    assert!(
+        lines[1].starts_with(&format!("@batch={outer} :parley.local BATCH +")),
+        "inner start in the outer: {nested}"
+    );
+    let inner = lines[1].split(' ').nth(3).unwrap().trim_start_matches('+');
+    assert!(lines[2].starts_with(&format!("@batch={inner} ")), "{nested}");
+    assert_eq!(lines[3], format!("@batch={outer} :parley.local BATCH -{inner}"));
+    assert!(lines[4].starts_with(&format!("@batch={outer} ")) && lines[4].ends_with("after it"), "{nested}");
+    assert_eq!(lines[5], format!(":parley.local BATCH -{outer}"));
 }
