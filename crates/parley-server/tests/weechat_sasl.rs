@@ -1,7 +1,9 @@
 //! A real IRC client logs in with SASL PLAIN: WeeChat (`weechat-headless`
 //! from Debian) connects to the real parleyd with an account made by
 //! `parleyd account add`, joins a channel and says something, and a test
-//! client on the server's side sees it there, logged in (WHOIS 330).
+//! client on the server's side sees it there, logged in: the account in
+//! its JOIN (extended-join), in WHOIS (330) and on its message
+//! (account-tag).
 //!
 //! WeeChat is driven through its FIFO plugin (commands written into a
 //! pipe), and every step waits for what the test client sees, never for a
@@ -128,12 +130,14 @@ fn add_account(data_dir: &Path, name: &str, password: &str) {
 fn weechat_logs_in_with_sasl_plain_joins_and_speaks() {
     let server = Server::start();
     add_account(&server.data_dir(), ACCOUNT, PASSWORD);
-    let mut watcher = Client::registered(server.irc_addr(), "watcher");
+    let mut watcher = Client::connect(server.irc_addr());
+    watcher.register_with_caps("watcher", &["account-tag", "extended-join"]);
     watcher.send(&format!("JOIN {CHANNEL}"));
     watcher.expect(|l| l.is("366") && l.param(1) == CHANNEL, TIMEOUT);
 
     let weechat = WeeChat::start(server.irc_addr().port());
-    watcher.expect(|l| l.is_from("JOIN", NICK) && l.param(0) == CHANNEL, TIMEOUT);
+    let joined = watcher.expect(|l| l.is_from("JOIN", NICK) && l.param(0) == CHANNEL, TIMEOUT);
+    assert_eq!(joined.param(1), ACCOUNT, "extended-join names the account: {}", joined.raw);
 
     // Logged in before registering: WHOIS names the account.
     watcher.send(&format!("WHOIS {NICK}"));
@@ -152,6 +156,7 @@ fn weechat_logs_in_with_sasl_plain_joins_and_speaks() {
     weechat.command(&format!("irc.parley.{CHANNEL} *hello from WeeChat"));
     let said = watcher.expect(|l| l.is_from("PRIVMSG", NICK), TIMEOUT);
     assert_eq!(said.params, [CHANNEL, "hello from WeeChat"]);
+    assert_eq!(said.tag("account"), Some(ACCOUNT), "account-tag names the account: {}", said.raw);
 
     // And leaves: the watcher sees its QUIT, and WeeChat exits.
     let mut weechat = weechat;
