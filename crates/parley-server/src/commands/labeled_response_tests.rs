@@ -81,6 +81,17 @@ async fn a_command_that_awaits_is_labeled_once_it_is_answered() {
     assert_eq!(codes(&granted), ["BATCH", "381", "MODE", "BATCH"]);
 }
 
+#[tokio::test]
+async fn a_message_to_nickserv_is_labeled_once_nickserv_answers() {
+    let h = Harness::new();
+    let mut s = labeling(&h, "alice", "");
+    let help = h.run_deferred(&mut s, "@label=ns PRIVMSG NickServ :HELP").await;
+    assert!(help.starts_with("@label=ns :parley.local BATCH +"), "{help}");
+    assert!(codes(&help)[1..help.lines().count() - 1].iter().all(|c| *c == "NOTICE"), "{help}");
+    let unknown = h.run_deferred(&mut s, "@label=ns2 PRIVMSG NickServ :FROB").await;
+    assert!(unknown.starts_with("@label=ns2 :NickServ!") && unknown.lines().count() == 1, "{unknown}");
+}
+
 #[test]
 fn a_server_batch_goes_only_to_clients_with_the_cap() {
     let h = Harness::new();
