@@ -10,6 +10,7 @@ libfaketime's `faketime`; without it they are skipped, as they would
 otherwise wait minutes of real time.
 """
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -117,6 +118,15 @@ class ParleydController(BaseServerController, DirectoryBasedController):
             ],
             env=env,
         )
+        atexit.register(self._kill_leftover)
+
+    def _kill_leftover(self) -> None:
+        """Stops a server still running when the pytest worker exits. A test
+        whose setUp fails or skips after the server started never gets its
+        tearDown (BotModeTestCase skipped that way before Parley had bot
+        mode, leaving six servers running after every run)."""
+        if self.proc is not None:
+            self.kill_proc()
 
     def wait_for_services(self) -> None:
         pass  # built in: ready when the server is
