@@ -21,6 +21,7 @@ pub mod labeled_response;
 pub mod lifecycle;
 pub mod listener;
 pub mod liveness;
+pub mod login;
 pub mod login_failures;
 pub mod memory;
 pub mod operators;

@@ -3,6 +3,7 @@
 //! Everything other users can see lives in the registry instead.
 
 use crate::caps;
+pub use crate::login::Login;
 use crate::outbound::Client;
 use crate::refusal::Refusal;
 use crate::relay::Relay;
@@ -13,25 +14,6 @@ use parley_proto::{write_line, Message};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-/// A connection's login and what leads to it (`commands::sasl`,
-/// `commands::account`): boxed in the session, as most connections never
-/// log in.
-#[derive(Default)]
-pub struct Login {
-    /// The account logged in.
-    pub account: Option<String>,
-    /// A SASL exchange under way.
-    pub pending: Option<crate::commands::sasl::Pending>,
-    /// The fingerprint of the TLS client certificate (SASL EXTERNAL).
-    pub certfp: Option<Box<str>>,
-    /// The nick in use is an account's, not logged in to: when it is taken
-    /// back (`accounts.nick_enforcement = "rename"`).
-    pub claim: Option<tokio::time::Instant>,
-    /// Before registration, a nick asked for but in use: what `REGISTER *`
-    /// names (and is refused, as the nick is someone else's).
-    pub refused_nick: Option<String>,
-}
 
 pub struct Session {
     pub id: u64,

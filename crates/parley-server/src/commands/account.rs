@@ -94,7 +94,7 @@ pub fn check_claim(ctx: &mut Ctx<'_>) {
         return;
     }
     ctx.session.login_mut().claim = Some(tokio::time::Instant::now() + Duration::from_secs(grace));
-    super::nickserv::notice(
+    super::services::notice(
         ctx,
         &format!(
             "The nick {nick} is registered to an account. Log in within {grace} seconds \
@@ -123,7 +123,7 @@ pub fn enforce_claim(ctx: &mut Ctx<'_>) {
         if let Ok(relay) = ctx.server.registry.rename(ctx.session.id, &guest, old_mask) {
             ctx.send_relay(&relay);
             ctx.session.set_nick(&guest);
-            super::nickserv::notice(ctx, &format!("You did not log in to {old} in time: your nick is now {guest}."));
+            super::services::notice(ctx, &format!("You did not log in to {old} in time: your nick is now {guest}."));
             ctx.server.log.record(
                 "nick",
                 ctx.actor(),

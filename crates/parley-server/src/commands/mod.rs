@@ -21,6 +21,7 @@ pub mod query;
 pub mod register;
 pub mod registration;
 pub mod sasl;
+pub mod services;
 pub mod setname;
 #[cfg(test)]
 pub(crate) mod testing;

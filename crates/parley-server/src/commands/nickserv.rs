@@ -11,19 +11,7 @@ use crate::close_reason::CloseReason;
 use crate::session::Ctx;
 use parley_proto::{irc_eq, Message};
 
-/// The service's nick; nobody else may take it.
-pub const NICK: &str = "NickServ";
-const SOURCE: &str = "NickServ!NickServ@services.parley";
-
-/// Whether a PRIVMSG target is NickServ.
-pub fn is_target(target: &str) -> bool {
-    irc_eq(target, NICK)
-}
-
-/// A NOTICE from NickServ to this client.
-pub fn notice(ctx: &Ctx<'_>, text: &str) {
-    ctx.send(Message::new("NOTICE", vec![ctx.target().to_string(), text.to_string()]).with_source(SOURCE));
-}
+pub use super::services::{is_target, notice, NICK};
 
 const HELP: &[&str] = &[
     "NickServ keeps accounts: a name (your nick), a password, and what you may do with them.",

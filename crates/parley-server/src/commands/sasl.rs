@@ -11,6 +11,7 @@
 
 use super::account;
 use crate::accounts::AccountError;
+use crate::login::{Mechanism, Pending, Stage};
 use crate::scram;
 use crate::session::Ctx;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -25,41 +26,6 @@ pub const MECHANISMS: &str = "PLAIN,EXTERNAL,SCRAM-SHA-256";
 const CHUNK: usize = 400;
 /// The longest payload, all chunks together (name, name, password).
 const MAX_PAYLOAD: usize = 4 * CHUNK;
-
-/// A SASL exchange under way, kept in the session between lines.
-pub struct Pending {
-    mechanism: Mechanism,
-    /// The base64 of the client's current message, so far.
-    buffer: String,
-    stage: Stage,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mechanism {
-    Plain,
-    External,
-    Scram,
-}
-
-impl Mechanism {
-    fn name(self) -> &'static str {
-        match self {
-            Mechanism::Plain => "PLAIN",
-            Mechanism::External => "EXTERNAL",
-            Mechanism::Scram => "SCRAM-SHA-256",
-        }
-    }
-}
-
-enum Stage {
-    /// Waiting for the client's first message.
-    First,
-    /// SCRAM: the server's first message sent; waiting for the proof.
-    ScramProof(Box<scram::Exchange>),
-    /// SCRAM: proof accepted and the server's signature sent; waiting for
-    /// the client's empty acknowledgement. Holds the account name given.
-    ScramDone(String),
-}
 
 pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let arg = msg.params[0];
