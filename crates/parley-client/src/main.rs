@@ -67,8 +67,10 @@ struct Cli {
 enum Cmd {
     /// Send a message to the lobby (or to --to NICK/#CHANNEL)
     Send {
-        /// The message; several words are joined with spaces
-        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        /// The message; several words are joined with spaces. Options may
+        /// come before or after it; put `--` before a message that starts
+        /// with `-`.
+        #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
         /// Send to this nick or channel instead of the lobby
         #[arg(long, value_name = "TARGET")]

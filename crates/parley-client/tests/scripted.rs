@@ -24,6 +24,18 @@ fn send_reaches_another_client_in_the_lobby() {
 }
 
 #[test]
+fn options_after_the_message_stay_options() {
+    let server = Server::start();
+    let mut obs = observer(&server, "watcher");
+    let run = parley(&server.workdir(), &["send", "hello", "there", "--server", server.irc(), "-n", "bob"], "");
+    ok(&run);
+    obs.expect_raw(|l| l.starts_with(":bob!") && l.ends_with("PRIVMSG #lobby :hello there"), TIMEOUT);
+    let run = parley(&server.workdir(), &["send", "-s", server.irc(), "-n", "carl", "--", "-5 degrees", "--here"], "");
+    ok(&run);
+    obs.expect_raw(|l| l.starts_with(":carl!") && l.contains("PRIVMSG #lobby :-5 degrees --here"), TIMEOUT);
+}
+
+#[test]
 fn send_to_a_missing_nick_fails_with_not_found() {
     let server = Server::start();
     let run = parley(&server.workdir(), &["send", "-s", server.irc(), "-n", "alice", "--to", "nobody", "hi"], "");
