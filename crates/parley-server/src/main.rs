@@ -144,7 +144,7 @@ fn main() -> anyhow::Result<()> {
     };
     match cli.command {
         Some(Command::CheckConfig) => {
-            println!("configuration is valid: {config:#?}");
+            println!("configuration is valid: {:#?}", config.redacted());
             return Ok(());
         }
         Some(Command::Account { action }) => {

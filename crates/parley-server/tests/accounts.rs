@@ -99,3 +99,20 @@ fn an_account_made_while_the_server_runs_logs_in_with_sasl_and_survives_kill_9()
     let (_again, answer) = sasl_plain(&server, "carol", "carol", "hunter22");
     assert_eq!(answer, "903", "the committed account is still there after kill -9");
 }
+
+#[test]
+fn check_config_never_prints_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("parleyd.toml");
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+    std::fs::write(
+        &config,
+        format!("[irc]\npassword = \"hunter2secret\"\n[[oper]]\nname = \"boss\"\npassword_hash = \"{hash}\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(parleyd_bin()).arg("--config").arg(&config).arg("check-config").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("configuration is valid") && shown.contains("<set>"), "{shown}");
+    assert!(!shown.contains("hunter2secret") && !shown.contains("argon2id"), "{shown}");
+}

@@ -446,6 +446,19 @@ impl Config {
         }
     }
 
+    /// A copy fit to show (`parleyd check-config`): every secret (the
+    /// server password, operator password hashes) replaced by `<set>`.
+    pub fn redacted(&self) -> Config {
+        let mut shown = self.clone();
+        if shown.irc.password.is_some() {
+            shown.irc.password = Some("<set>".into());
+        }
+        for oper in &mut shown.opers {
+            oper.password_hash = "<set>".into();
+        }
+        shown
+    }
+
     /// The file store's directory.
     pub fn files_dir(&self) -> PathBuf {
         self.data_dir.join(&self.files.dir)
