@@ -276,19 +276,30 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    /// A closed terminal or logrotate: must not stop the server (its
+    /// default action would kill it uncleanly). Reloading the config on
+    /// it is still to come.
+    hup: tokio::signal::unix::Signal,
 }
 
 #[cfg(unix)]
 impl Signals {
     fn install() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
 
     async fn wait(mut self) -> ShutdownCause {
-        let name = tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.int.recv() => "SIGINT",
+        let name = loop {
+            tokio::select! {
+                _ = self.term.recv() => break "SIGTERM",
+                _ = self.int.recv() => break "SIGINT",
+                _ = self.hup.recv() => eprintln!("parleyd: SIGHUP ignored (reloading the configuration is not supported yet)"),
+            }
         };
         ShutdownCause { by: format!("signal {name}"), reason: "the server process was asked to stop".into() }
     }

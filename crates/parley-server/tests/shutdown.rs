@@ -1,7 +1,7 @@
 //! Clean shutdown on signals: every connected user is told, the activity
 //! log records who stopped the server, and the process exits 0.
 
-use parley_testkit::{log_event, Client, Server, Signal};
+use parley_testkit::{log_event, Client, Server, Signal, TIMEOUT};
 use std::time::Duration;
 
 fn every_client_is_told_and_the_server_exits_0(signal: Signal, name: &str) {
@@ -86,6 +86,19 @@ fn shutdown_does_not_wait_longer_than_the_grace_period_for_a_client_that_stopped
     eprintln!("shutdown with a stuck client took {took:?}");
     assert!(took < Duration::from_secs(6), "shutdown took {took:?}");
     drop(stuck);
+}
+
+/// SIGHUP (a closed terminal, logrotate) leaves the server and its
+/// clients as they were.
+#[test]
+fn sighup_does_not_stop_the_server() {
+    let server = Server::start();
+    let mut alice = Client::registered(server.irc_addr(), "alice");
+    server.signal(Signal::Hup);
+    server.wait_for_stderr(|l| l.contains("SIGHUP ignored"), TIMEOUT);
+    alice.send("PING still-here");
+    alice.expect(|l| l.is("PONG") && l.last() == "still-here", TIMEOUT);
+    assert!(Client::can_register(server.irc_addr(), "bob"));
 }
 
 /// The readiness line is the signal that the server is up; a SIGTERM sent

@@ -103,6 +103,7 @@ fn newest_mtime(dir: &Path) -> Option<SystemTime> {
 pub enum Signal {
     Term,
     Int,
+    Hup,
 }
 
 impl Signal {
@@ -110,6 +111,7 @@ impl Signal {
         match self {
             Signal::Term => "TERM",
             Signal::Int => "INT",
+            Signal::Hup => "HUP",
         }
     }
 }
@@ -149,6 +151,17 @@ impl Output {
         let line = self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
         self.record("[stdout] ", &line);
         Ok(line)
+    }
+
+    /// Waits for a stderr line that `pred` accepts, until `deadline`.
+    fn wait_stderr(&mut self, pred: &dyn Fn(&str) -> bool, deadline: Instant) -> Option<String> {
+        while let Ok(line) = self.stderr.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            self.record("[stderr] ", &line);
+            if pred(&line) {
+                return Some(line);
+            }
+        }
+        None
     }
 
     /// Everything printed so far.
@@ -307,6 +320,16 @@ impl Server {
     pub fn wait_for_log(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
         let dir = self.data_dir();
         wait_for_file(&dir, &dir.join("server_log.txt"), "the activity log", pred, timeout)
+    }
+
+    /// Waits until the server prints a line on stderr that `pred` accepts
+    /// (its diagnostics: a readiness signal for what it reports there).
+    pub fn wait_for_stderr(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
+        let mut output = self.output.lock().unwrap();
+        match output.wait_stderr(&pred, Instant::now() + timeout) {
+            Some(line) => line,
+            None => panic!("parleyd printed no such line within {timeout:?}; output:\n{}", output.all()),
+        }
     }
 
     /// Everything the server printed so far (stdout and stderr).
