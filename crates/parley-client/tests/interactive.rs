@@ -72,7 +72,7 @@ fn text(c: &expectrl::Captures) -> String {
 #[test]
 fn a_taken_username_is_explained_and_asked_again() {
     let server = Server::start();
-    let _alice = observer(&server, "alice");
+    let mut alice = observer(&server, "alice");
     let mut t = terminal(&server, &[]);
     t.expect("Username: ").unwrap();
     type_line(&mut t, "alice");
@@ -84,6 +84,9 @@ fn a_taken_username_is_explained_and_asked_again() {
     type_line(&mut t, "alice2");
     t.expect("Welcome, alice2!").unwrap();
     t.expect("You are in #lobby with alice").unwrap();
+    // The username is the accepted nick's, not the refused one's.
+    let joined = alice.expect_raw(|l| l.contains(" JOIN ") && l.starts_with(":alice2!"), TIMEOUT);
+    assert!(joined.starts_with(":alice2!~alice2@"), "{joined}");
     t.expect("1 Download file | 2 Upload file | 3 Send message | 4 Disconnect | 5 Close the server").unwrap();
     t.expect("alice2> ").unwrap();
     type_line(&mut t, "4");

@@ -38,7 +38,16 @@ pub struct Connector {
     caps_offered: Vec<String>,
     /// From the `sts` capability: where the server offers TLS.
     sts_port: Option<u16>,
+    /// USER goes only once a nick is accepted, so its username is that
+    /// nick's and not one the server refused.
     user_sent: bool,
+    /// Capability negotiation is over (ACK/NAK, or nothing to ask for):
+    /// `CAP END` can go with USER.
+    caps_done: bool,
+    cap_end_sent: bool,
+    /// Numbers each attempt's nick check, so a late answer to an earlier
+    /// one is not taken for this one's.
+    attempts: u32,
 }
 
 impl Connector {
@@ -51,6 +60,9 @@ impl Connector {
             caps_offered: Vec::new(),
             sts_port: None,
             user_sent: false,
+            caps_done: false,
+            cap_end_sent: false,
+            attempts: 0,
         };
         c.open().await?;
         Ok(c)
@@ -88,6 +100,8 @@ impl Connector {
         self.opened = Instant::now();
         self.caps_offered.clear();
         self.user_sent = false;
+        self.caps_done = false;
+        self.cap_end_sent = false;
         Ok(())
     }
 
@@ -107,16 +121,21 @@ impl Connector {
     async fn attempt_once(&mut self, nick: &str) -> Result<Attempt, IrcError> {
         let (reader, writer) = self.conn.as_mut().ok_or_else(|| IrcError::Closed("not connected".into()))?;
         writer.send(&Message::new("NICK", vec![nick.to_string()])).await?;
-        if !self.user_sent {
-            writer
-                .send(&Message::new("USER", vec![nick.to_string(), "0".into(), "*".into(), "Parley user".into()]))
-                .await?;
-            self.user_sent = true;
-        }
+        // A refusal of the nick comes before the answer to this PING; the
+        // answer alone means the nick was taken, and USER may follow.
+        self.attempts += 1;
+        let nick_check = format!("parley-nick-{}-{}", std::process::id(), self.attempts);
+        writer.send(&Message::new("PING", vec![nick_check.clone()])).await?;
         let mut welcome = Welcome { nick: nick.to_string(), ..Default::default() };
         let mut sync: Option<String> = None;
         let mut caps_ls = Vec::new();
         loop {
+            // Registration ends with CAP END once USER is in and the
+            // capabilities are settled (checked before each wait).
+            if self.user_sent && self.caps_done && !self.cap_end_sent {
+                writer.send(&Message::new("CAP", vec!["END".into()])).await?;
+                self.cap_end_sent = true;
+            }
             let msg = match tokio::time::timeout(REPLY_TIMEOUT, reader.next()).await {
                 Err(_) => return Err(IrcError::Timeout),
                 Ok(Err(e)) => return Err(IrcError::Io(e)),
@@ -147,15 +166,13 @@ impl Connector {
                                 .filter(|w| self.caps_offered.iter().any(|c| c == w))
                                 .collect();
                             if wanted.is_empty() {
-                                writer.send(&Message::new("CAP", vec!["END".into()])).await?;
+                                self.caps_done = true;
                             } else {
                                 writer.send(&Message::new("CAP", vec!["REQ".into(), wanted.join(" ")])).await?;
                             }
                         }
                     }
-                    Some("ACK") | Some("NAK") => {
-                        writer.send(&Message::new("CAP", vec!["END".into()])).await?;
-                    }
+                    Some("ACK") | Some("NAK") => self.caps_done = true,
                     _ => {}
                 },
                 ERR_NICKNAMEINUSE | ERR_ERRONEUSNICKNAME | ERR_NONICKNAMEGIVEN => {
@@ -199,6 +216,12 @@ impl Connector {
                 }
                 "PONG" if sync.is_some() && msg.params.last() == sync.as_ref() => {
                     return Ok(Attempt::Registered(Box::new(welcome)));
+                }
+                "PONG" if msg.params.last() == Some(&nick_check) && !self.user_sent => {
+                    let user =
+                        Message::new("USER", vec![nick.to_string(), "0".into(), "*".into(), "Parley user".into()]);
+                    writer.send(&user).await?;
+                    self.user_sent = true;
                 }
                 "ERROR" => {
                     return Err(IrcError::Closed(msg.params.last().cloned().unwrap_or_default()));
