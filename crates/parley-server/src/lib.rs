@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activity_log;
 pub mod admission;
+pub mod backup;
 pub mod batch;
 pub mod busy_poll;
 pub mod caps;

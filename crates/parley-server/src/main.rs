@@ -71,6 +71,12 @@ enum Command {
     HashPassword,
     /// Load and validate the configuration, print it, and exit.
     CheckConfig,
+    /// Copy the data directory's state (database, file store, keys) into
+    /// DIR, which must be new or empty; safe while the server runs.
+    Backup { dir: PathBuf },
+    /// Put a backup made by `backup` into the data directory, which must
+    /// be new or empty.
+    Restore { dir: PathBuf },
     /// Manage accounts offline, in the data directory's database (safe
     /// while the server runs).
     Account {
@@ -147,6 +153,34 @@ fn main() -> anyhow::Result<()> {
             println!("configuration is valid: {:#?}", config.redacted());
             return Ok(());
         }
+        Some(Command::Backup { dir }) => match parley_server::backup::backup(&config, &dir) {
+            Ok(s) => {
+                println!(
+                    "backed up {} into {}: database {}, {} file entries, {} blobs, {} keys",
+                    config.data_dir.display(),
+                    dir.display(),
+                    if s.database { "copied" } else { "none" },
+                    s.files,
+                    s.blobs,
+                    s.keys
+                );
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("parleyd backup: {e}");
+                std::process::exit(1);
+            }
+        },
+        Some(Command::Restore { dir }) => match parley_server::backup::restore(&config, &dir) {
+            Ok(_) => {
+                println!("restored {} into {}", dir.display(), config.data_dir.display());
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("parleyd restore: {e}");
+                std::process::exit(1);
+            }
+        },
         Some(Command::Account { action }) => {
             if let Err(e) = account(&config, action) {
                 eprintln!("parleyd account: {e:#}");

@@ -199,6 +199,17 @@ impl Server {
         Server::launch(dir, args.iter().map(|a| a.to_string()).collect())
     }
 
+    /// Like [`Server::start_with`], with `prepare` run on the (not yet
+    /// existing) data directory's path first: for example to restore a
+    /// backup into it.
+    pub fn start_prepared(toml: &str, prepare: impl FnOnce(&Path)) -> Server {
+        let dir = tempfile::Builder::new().prefix("parleyd-test-").tempdir().expect("creating a temp dir");
+        std::fs::write(config_path(dir.path()), format!("# written by parley-testkit\n{toml}"))
+            .expect("writing the test config");
+        prepare(&dir.path().join("data"));
+        Server::launch(dir, Vec::new())
+    }
+
     /// Kills the server with SIGKILL (no chance to clean up), then starts a
     /// new one on the same configuration and data directory.
     pub fn kill_and_restart(mut self) -> Server {
