@@ -3,6 +3,7 @@
 //! new data directory, holds every account committed before it began and
 //! every file uploaded, byte for byte, and a server starts on it.
 
+#[allow(dead_code)] // this test uses a part of the shared support code
 mod support;
 
 use parley_testkit::server::parleyd_bin;
