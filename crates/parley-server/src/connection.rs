@@ -155,6 +155,7 @@ where
             }
         };
         let transport = if secure { "tls" } else { "plain" };
+        crate::metrics::get().connections.get_or_create(&crate::metrics::TransportLabel { transport }).inc();
         server.log.record(
             "connect",
             Actor { conn: id, addr: Some(peer), nick: None },

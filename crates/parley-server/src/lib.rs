@@ -25,6 +25,7 @@ pub mod liveness;
 pub mod login;
 pub mod login_failures;
 pub mod memory;
+pub mod metrics;
 pub mod operators;
 pub mod outbound;
 pub mod passwords;
@@ -91,6 +92,8 @@ pub struct Server {
     ircs: Vec<TcpListener>,
     http: Vec<TcpListener>,
     https: Vec<TcpListener>,
+    /// The admin listener (`/metrics`, `/healthz`), when configured.
+    admin: Vec<TcpListener>,
     irc_tls: Option<tokio_rustls::TlsAcceptor>,
     http_tls: Option<tokio_rustls::TlsAcceptor>,
     tls_info: Option<TlsInfo>,
@@ -142,6 +145,7 @@ impl Server {
         let ircs = bind_all(&config.irc.tls_listen, backlog).await?;
         let http = bind_all(&config.files.listen, backlog).await?;
         let https = bind_all(&config.files.tls_listen, backlog).await?;
+        let admin = bind_all(&config.metrics.listen, backlog).await?;
         let (mut irc_tls, mut http_tls, mut tls_info) = (None, None, None);
         if !ircs.is_empty() || !https.is_empty() {
             let names = vec![config.server_name.clone()];
@@ -180,7 +184,20 @@ impl Server {
         let identity = Identity { operators, accounts, tokens };
         let state = Arc::new(ServerState::new(config, log, identity, filehost, sts_port, Shutdown::new()));
         let ticker = ticker::Ticker::start(state.clone()).map_err(StartError::Ticker)?;
-        Ok(Server { state, irc, ircs, http, https, irc_tls, http_tls, tls_info, store, ticker, files_runtime: None })
+        Ok(Server {
+            state,
+            irc,
+            ircs,
+            http,
+            https,
+            admin,
+            irc_tls,
+            http_tls,
+            tls_info,
+            store,
+            ticker,
+            files_runtime: None,
+        })
     }
 
     /// The bound plain-text IRC addresses (with real ports when 0 was asked for).
@@ -201,6 +218,11 @@ impl Server {
     /// The bound HTTPS (file store) addresses.
     pub fn https_addrs(&self) -> Vec<SocketAddr> {
         local_addrs(&self.https)
+    }
+
+    /// The bound admin (metrics) addresses.
+    pub fn admin_addrs(&self) -> Vec<SocketAddr> {
+        local_addrs(&self.admin)
     }
 
     /// The TLS certificate in use, if any listener uses TLS.
@@ -250,6 +272,9 @@ impl Server {
                 tracker.clone(),
                 state.shutdown.listener(),
             ));
+        }
+        for listener in self.admin {
+            tracker.spawn(metrics::http::serve(listener, state.clone(), state.shutdown.listener()));
         }
         if let Some(store) = self.store {
             let files = Arc::new(files::FileState {

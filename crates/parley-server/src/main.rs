@@ -283,6 +283,7 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
         ("ircs", server.ircs_addrs()),
         ("http", server.http_addrs()),
         ("https", server.https_addrs()),
+        ("metrics", server.admin_addrs()),
     ] {
         if !addrs.is_empty() {
             let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();

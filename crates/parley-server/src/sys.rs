@@ -1,6 +1,7 @@
 //! The system calls `parleyd` makes that the standard library does not
 //! wrap: a file system's free space (`statvfs`) and glibc's allocator knobs
-//! (`mallopt`, `malloc_trim`). Each is a safe function around one `unsafe`
+//! (`mallopt`, `malloc_trim`), the page size; and what `/proc` says of
+//! this process. Each is a safe function around one `unsafe`
 //! block that says why it is sound.
 //!
 //! This is the only module of the crate allowed `unsafe` (the workspace
@@ -85,4 +86,21 @@ mod tests {
         malloc_trim();
         malloc_trim();
     }
+}
+
+/// This process's resident memory in bytes (`/proc/self/statm`), on Linux.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    #[cfg(unix)]
+    // SAFETY: sysconf takes no pointers and only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    #[cfg(not(unix))]
+    let page = 4096;
+    Some(pages * u64::try_from(page).ok()?)
+}
+
+/// How many file descriptors this process has open (`/proc/self/fd`), on Linux.
+pub fn open_files() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
 }

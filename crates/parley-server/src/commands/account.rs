@@ -46,6 +46,7 @@ pub fn log_out(ctx: &mut Ctx<'_>) {
 pub fn log(ctx: &Ctx<'_>, how: &'static str, account: &str, result: &'static str) {
     let fields = [("mechanism", Value::Text(how)), ("account", Value::Text(account)), ("result", Value::Text(result))];
     ctx.server.log.record("login", ctx.actor(), &fields);
+    crate::metrics::login(result);
 }
 
 /// Whether `nick` is an account's name that this connection is not logged

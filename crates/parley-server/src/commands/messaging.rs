@@ -68,9 +68,12 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     for target in one.into_iter().chain(many.into_iter().flatten()) {
         let params: &[&str] = if is_tagmsg { &[target] } else { &[target, text] };
         let relay = Relay::line(mask, command, params, client_tags.clone()).with_account(ctx.session.account());
+        let metrics = crate::metrics::get();
+        metrics.messages_in.inc();
         let Some(recipients) = deliver(ctx, target, mask, &relay, is_notice) else {
             continue;
         };
+        metrics.deliveries.inc_by(recipients as u64);
         if echo {
             ctx.send_relay(&relay);
         }

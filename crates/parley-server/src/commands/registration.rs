@@ -267,6 +267,7 @@ fn try_complete(ctx: &mut Ctx<'_>) {
     }
     ctx.session.set_registered();
     ctx.server.connections.registered();
+    crate::metrics::get().registrations.inc();
     ctx.server.log.record("registered", ctx.actor(), &[("user", Value::Text(ctx.session.mask()))]);
     // The registry holds the realname now; the session keeps only what it uses.
     if let Some((_, realname)) = ctx.session.user.as_mut() {

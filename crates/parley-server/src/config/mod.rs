@@ -6,8 +6,10 @@
 //! failing later at runtime.
 
 mod accounts;
+mod metrics;
 
 pub use accounts::{AccountsConfig, NickEnforcement};
+pub use metrics::MetricsConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,6 +63,7 @@ pub struct Config {
     pub log: LogConfig,
     pub admin: AdminConfig,
     pub accounts: AccountsConfig,
+    pub metrics: MetricsConfig,
     /// Operators from the config file. When empty, an `admin` operator is
     /// created on first run (see `operators.rs`).
     #[serde(rename = "oper")]
@@ -268,6 +271,7 @@ impl Default for Config {
             log: LogConfig::default(),
             admin: AdminConfig::default(),
             accounts: AccountsConfig::default(),
+            metrics: MetricsConfig::default(),
             opers: Vec::new(),
         }
     }

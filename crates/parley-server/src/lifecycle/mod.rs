@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 /// closing `ERROR` line after whatever was still queued.
 pub fn farewell(s: &mut Session, server: &ServerState, reason: CloseReason) {
     let text = reason.text().into_owned();
+    crate::metrics::disconnected(&reason);
     let shutting_down = matches!(reason, CloseReason::Shutdown(_));
     if reason == CloseReason::SendQExceeded {
         let fields = [("what", Value::Text("sendq")), ("bytes", Value::Num(server.config.limits.sendq_bytes as u64))];

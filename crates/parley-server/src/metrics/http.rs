@@ -1,0 +1,42 @@
+//! The admin listener: `GET /metrics` (Prometheus text, OpenMetrics
+//! flavour) and `GET /healthz` (200 while serving, 503 once stopping).
+
+use crate::server::ServerState;
+use crate::shutdown::ShutdownListener;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Serves until the server stops.
+pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut stop: ShutdownListener) {
+    let router = axum::Router::new().route("/metrics", get(metrics)).route("/healthz", get(healthz)).with_state(state);
+    let served = axum::serve(listener, router).with_graceful_shutdown(async move {
+        stop.recv().await;
+    });
+    if let Err(e) = served.await {
+        tracing::error!(error = %e, "the metrics listener failed");
+    }
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<ServerState>>) -> impl IntoResponse {
+    let counts = state.registry.read().counts();
+    let mut open = 0i64;
+    state.connections.for_each(|_| open += 1);
+    let snapshot = super::Snapshot {
+        connections_open: open,
+        users: counts.users as i64,
+        channels: counts.channels as i64,
+        ..Default::default()
+    };
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], super::render(&snapshot))
+}
+
+async fn healthz(axum::extract::State(state): axum::extract::State<Arc<ServerState>>) -> impl IntoResponse {
+    if state.shutdown.cause().is_some() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping\n")
+    } else {
+        (StatusCode::OK, "ok\n")
+    }
+}

@@ -1,0 +1,143 @@
+//! Counters for operators, exported in the Prometheus text format by the
+//! admin listener (`http.rs`, off unless `[metrics] listen` is set).
+//!
+//! The counters are process-wide atomics (`prometheus-client`'s `Counter`)
+//! in one static, so any module can count without holding the server's
+//! state; the message path adds to them once per message (not per
+//! recipient: deliveries are added as one sum). Gauges that describe the
+//! whole server (users, connections, memory, open files) are read only
+//! when scraped.
+
+pub mod http;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::LazyLock;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabel {
+    /// `plain` or `tls`.
+    pub transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `granted`, `denied`, `rate_limited`, `error`.
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `sendq`, `flood`, `ping_timeout`, `registration_timeout`, `killed`,
+    /// `write_error`, `quit`, `shutdown`.
+    pub reason: &'static str,
+}
+
+/// Every counter Parley keeps.
+#[derive(Default)]
+pub struct Metrics {
+    pub connections: Family<TransportLabel, Counter>,
+    pub registrations: Counter,
+    pub logins: Family<ResultLabel, Counter>,
+    pub messages_in: Counter,
+    pub deliveries: Counter,
+    pub disconnects: Family<ReasonLabel, Counter>,
+    pub uploads: Counter,
+    pub upload_bytes: Counter,
+    pub downloads: Counter,
+    pub download_bytes: Counter,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
+
+/// The process's counters.
+pub fn get() -> &'static Metrics {
+    &METRICS
+}
+
+/// What the server reports about itself at a scrape.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub connections_open: i64,
+    pub users: i64,
+    pub channels: i64,
+    pub store_bytes: Option<i64>,
+    pub history_queue: Option<i64>,
+}
+
+/// The Prometheus text exposition of the counters and `snapshot`.
+pub fn render(snapshot: &Snapshot) -> String {
+    let m = get();
+    let mut registry = Registry::with_prefix("parley");
+    registry.register("connections", "Connections accepted, by transport", m.connections.clone());
+    registry.register("registrations", "Connections that completed IRC registration", m.registrations.clone());
+    registry.register("logins", "Account logins (SASL, PASS, NickServ, REGISTER), by result", m.logins.clone());
+    registry.register("messages_in", "PRIVMSG, NOTICE and TAGMSG received", m.messages_in.clone());
+    registry.register("deliveries", "Copies of those messages queued for recipients", m.deliveries.clone());
+    registry.register("disconnects", "Connections closed, by reason", m.disconnects.clone());
+    registry.register("uploads", "Files stored", m.uploads.clone());
+    registry.register("upload_bytes", "Bytes of files stored", m.upload_bytes.clone());
+    registry.register("downloads", "File downloads served", m.downloads.clone());
+    registry.register("download_bytes", "Bytes of file downloads served", m.download_bytes.clone());
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: i64| {
+        let g: Gauge = Gauge::default();
+        g.set(value);
+        registry.register(name, help, g);
+    };
+    gauge(&mut registry, "connections_open", "IRC connections open now", snapshot.connections_open);
+    gauge(&mut registry, "users", "Registered users online", snapshot.users);
+    gauge(&mut registry, "channels", "Channels", snapshot.channels);
+    if let Some(bytes) = snapshot.store_bytes {
+        gauge(&mut registry, "store_bytes", "Bytes held by the file store", bytes);
+    }
+    if let Some(queued) = snapshot.history_queue {
+        gauge(&mut registry, "history_queue", "Messages waiting for the history writer", queued);
+    }
+    if let Some(rss) = crate::sys::resident_bytes() {
+        gauge(&mut registry, "process_resident_memory_bytes", "Resident memory", rss as i64);
+    }
+    if let Some(fds) = crate::sys::open_files() {
+        gauge(&mut registry, "process_open_fds", "Open file descriptors", fds as i64);
+    }
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry).expect("writing to a String");
+    out
+}
+
+/// Counts a closed connection under its reason.
+pub fn disconnected(reason: &crate::close_reason::CloseReason) {
+    use crate::close_reason::CloseReason as R;
+    let reason = match reason {
+        R::Left(_) => "quit",
+        R::SendQExceeded => "sendq",
+        R::ExcessFlood => "flood",
+        R::RegistrationTimeout => "registration_timeout",
+        R::PingTimeout { .. } => "ping_timeout",
+        R::WriteError => "write_error",
+        R::Killed(_) => "killed",
+        R::Shutdown(_) => "shutdown",
+    };
+    get().disconnects.get_or_create(&ReasonLabel { reason }).inc();
+}
+
+/// Counts a login attempt's result.
+pub fn login(result: &'static str) {
+    get().logins.get_or_create(&ResultLabel { result }).inc();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_text_format_names_every_counter() {
+        super::get().registrations.inc();
+        super::login("granted");
+        let text = super::render(&super::Snapshot { users: 3, ..Default::default() });
+        for name in ["parley_registrations_total", "parley_logins_total{result=\"granted\"}", "parley_users 3"] {
+            assert!(text.contains(name), "{name} in:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
