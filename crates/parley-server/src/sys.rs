@@ -64,6 +64,23 @@ pub fn malloc_trim() {
     }
 }
 
+/// This process's resident memory in bytes (`/proc/self/statm`), on Linux.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    #[cfg(unix)]
+    // SAFETY: sysconf takes no pointers and only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    #[cfg(not(unix))]
+    let page = 4096;
+    Some(pages * u64::try_from(page).ok()?)
+}
+
+/// How many file descriptors this process has open (`/proc/self/fd`), on Linux.
+pub fn open_files() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,21 +103,4 @@ mod tests {
         malloc_trim();
         malloc_trim();
     }
-}
-
-/// This process's resident memory in bytes (`/proc/self/statm`), on Linux.
-pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    #[cfg(unix)]
-    // SAFETY: sysconf takes no pointers and only reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    #[cfg(not(unix))]
-    let page = 4096;
-    Some(pages * u64::try_from(page).ok()?)
-}
-
-/// How many file descriptors this process has open (`/proc/self/fd`), on Linux.
-pub fn open_files() -> Option<usize> {
-    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
 }
