@@ -139,7 +139,8 @@ impl Server {
             .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
         let log_path = config.data_dir.join(&config.log.file);
         let log = ActivityLog::open(&log_path, config.log.buffer_bytes, config.log.message_bodies)
-            .map_err(|source| StartError::Log { path: log_path.display().to_string(), source })?;
+            .map_err(|source| StartError::Log { path: log_path.display().to_string(), source })?
+            .with_rotation(config.log_rotation());
         let backlog = config.limits.listen_backlog;
         let irc = bind_all(&config.irc.listen, backlog).await?;
         let ircs = bind_all(&config.irc.tls_listen, backlog).await?;
@@ -236,6 +237,11 @@ impl Server {
     /// a single thread).
     pub fn run_files_on(&mut self, runtime: tokio::runtime::Handle) {
         self.files_runtime = Some(runtime);
+    }
+
+    /// The activity log (`SIGHUP` reopens it).
+    pub fn activity_log(&self) -> Arc<ActivityLog> {
+        self.state.log.clone()
     }
 
     /// The handle that stops the server (signals use it; so does DIE).

@@ -296,8 +296,9 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
     println!("{ready}");
     std::io::stdout().flush().ok();
     let shutdown = server.shutdown_handle();
+    let log = server.activity_log();
     let signals = tokio::spawn(async move {
-        let cause = signals.wait().await;
+        let cause = signals.wait(log).await;
         shutdown.trigger(cause);
     });
     let cause = server.run().await;
@@ -311,9 +312,9 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
-    /// A closed terminal or logrotate: must not stop the server (its
-    /// default action would kill it uncleanly). Reloading the config on
-    /// it is still to come.
+    /// A closed terminal or logrotate: reopens the activity log by name
+    /// (its default action would kill the server uncleanly). Reloading the
+    /// config on it is still to come.
     hup: tokio::signal::unix::Signal,
 }
 
@@ -328,12 +329,15 @@ impl Signals {
         })
     }
 
-    async fn wait(mut self) -> ShutdownCause {
+    async fn wait(mut self, log: std::sync::Arc<parley_server::activity_log::ActivityLog>) -> ShutdownCause {
         let name = loop {
             tokio::select! {
                 _ = self.term.recv() => break "SIGTERM",
                 _ = self.int.recv() => break "SIGINT",
-                _ = self.hup.recv() => eprintln!("parleyd: SIGHUP ignored (reloading the configuration is not supported yet)"),
+                _ = self.hup.recv() => {
+                    log.reopen();
+                    eprintln!("parleyd: SIGHUP: reopening the activity log (reloading the configuration is not supported yet)");
+                }
             }
         };
         ShutdownCause { by: format!("signal {name}"), reason: "the server process was asked to stop".into() }
@@ -349,7 +353,7 @@ impl Signals {
         Ok(Signals)
     }
 
-    async fn wait(self) -> ShutdownCause {
+    async fn wait(self, _log: std::sync::Arc<parley_server::activity_log::ActivityLog>) -> ShutdownCause {
         let _ = tokio::signal::ctrl_c().await;
         ShutdownCause { by: "signal SIGINT".into(), reason: "the server process was asked to stop".into() }
     }

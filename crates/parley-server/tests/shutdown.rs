@@ -89,16 +89,23 @@ fn shutdown_does_not_wait_longer_than_the_grace_period_for_a_client_that_stopped
 }
 
 /// SIGHUP (a closed terminal, logrotate) leaves the server and its
-/// clients as they were.
+/// clients as they were, and reopens the activity log by name.
 #[test]
-fn sighup_does_not_stop_the_server() {
+fn sighup_reopens_the_log_and_does_not_stop_the_server() {
     let server = Server::start();
     let mut alice = Client::registered(server.irc_addr(), "alice");
+    server.wait_for_log(|t| t.contains(" registered "), TIMEOUT);
+    let log = server.data_dir().join("server_log.txt");
+    std::fs::rename(&log, server.data_dir().join("server_log.txt.old")).unwrap();
     server.signal(Signal::Hup);
-    server.wait_for_stderr(|l| l.contains("SIGHUP ignored"), TIMEOUT);
+    server.wait_for_stderr(|l| l.contains("SIGHUP: reopening the activity log"), TIMEOUT);
     alice.send("PING still-here");
     alice.expect(|l| l.is("PONG") && l.last() == "still-here", TIMEOUT);
     assert!(Client::can_register(server.irc_addr(), "bob"));
+    let fresh = server.wait_for_log(|t| t.contains("nick=\"bob\""), TIMEOUT);
+    assert!(!fresh.lines().any(|l| l.contains(" registered ") && l.contains("alice")), "{fresh}");
+    let old = std::fs::read_to_string(server.data_dir().join("server_log.txt.old")).unwrap();
+    assert!(old.contains("alice"), "the moved file kept what came before");
 }
 
 /// The readiness line is the signal that the server is up; a SIGTERM sent

@@ -239,6 +239,12 @@ pub struct LogConfig {
     /// Events wait in memory for the once-a-second write, up to this many
     /// bytes; a thread that fills the buffer writes it out at once.
     pub buffer_bytes: usize,
+    /// Start a new file once the log holds this many bytes (0: never by size).
+    pub rotate_bytes: u64,
+    /// Start a new file once the log is this old (0: never by age).
+    pub rotate_age_secs: u64,
+    /// Old files kept as `server_log.txt.1` (newest) to `.N`.
+    pub keep: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -354,7 +360,14 @@ impl Default for Limits {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { file: "server_log.txt".into(), message_bodies: false, buffer_bytes: 1 << 20 }
+        LogConfig {
+            file: "server_log.txt".into(),
+            message_bodies: false,
+            buffer_bytes: 1 << 20,
+            rotate_bytes: 64 << 20,
+            rotate_age_secs: 0,
+            keep: 10,
+        }
     }
 }
 
@@ -461,6 +474,15 @@ impl Config {
             oper.password_hash = "<set>".into();
         }
         shown
+    }
+
+    /// The activity log's rotation policy.
+    pub fn log_rotation(&self) -> crate::activity_log::Rotation {
+        crate::activity_log::Rotation {
+            max_bytes: self.log.rotate_bytes,
+            max_age: (self.log.rotate_age_secs > 0).then(|| std::time::Duration::from_secs(self.log.rotate_age_secs)),
+            keep: self.log.keep,
+        }
     }
 
     /// The file store's directory.

@@ -18,11 +18,14 @@
 //! bounded (`log.buffer_bytes`): a thread that fills them writes them out
 //! itself.
 
+mod rotation;
+
+pub use rotation::Rotation;
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,8 +41,12 @@ pub struct ActivityLog {
     /// taken. Lock order: `writer`, then `pending`.
     writer: Mutex<Writer>,
     /// The same file, for `sync_data` without holding `writer`'s lock: a
-    /// message's record never waits for the disk.
-    sync: File,
+    /// message's record never waits for the disk. Replaced when the file is.
+    sync: Mutex<File>,
+    /// Set by `SIGHUP`: the next write reopens the file by name.
+    reopen: AtomicBool,
+    path: PathBuf,
+    rotation: Rotation,
     /// Lines were written since the last sync: an idle second costs no
     /// disk sync.
     unsynced: AtomicBool,
@@ -77,6 +84,9 @@ enum Field {
 /// Formats taken records and writes them.
 struct Writer {
     file: File,
+    /// Bytes in the file, and when it was started: for rotation.
+    written: u64,
+    opened: SystemTime,
     clock: Clock,
     /// The records being written (swapped with `pending`, so both keep
     /// their room from one second to the next).
@@ -114,21 +124,39 @@ impl ActivityLog {
     /// Opens (creating if needed) the log at `path` for appending; at most
     /// `buffer_limit` bytes of events wait in memory for the next flush.
     pub fn open(path: &Path, buffer_limit: usize, message_bodies: bool) -> std::io::Result<ActivityLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = rotation::open_append(path)?;
         let sync = file.try_clone()?;
+        let written = file.metadata()?.len();
         Ok(ActivityLog {
             pending: Mutex::new(Records::default()),
             writer: Mutex::new(Writer {
                 file,
+                written,
+                opened: SystemTime::now(),
                 clock: Clock::default(),
                 taken: Records::default(),
                 lines: String::new(),
             }),
-            sync,
+            sync: Mutex::new(sync),
+            reopen: AtomicBool::new(false),
+            path: path.to_path_buf(),
+            rotation: Rotation::default(),
             unsynced: AtomicBool::new(false),
             buffer_limit,
             message_bodies,
         })
+    }
+
+    /// Rotates the file by `rotation` from now on.
+    pub fn with_rotation(mut self, rotation: Rotation) -> ActivityLog {
+        self.rotation = rotation;
+        self
+    }
+
+    /// Asks the writer to reopen the file by name at its next write
+    /// (`SIGHUP`, after an outside tool moved it).
+    pub fn reopen(&self) {
+        self.reopen.store(true, Ordering::Release);
     }
 
     /// Whether message bodies are to be recorded.
@@ -215,7 +243,8 @@ impl ActivityLog {
         if !self.unsynced.swap(false, Ordering::AcqRel) {
             return;
         }
-        if let Err(e) = self.sync.sync_data() {
+        let sync = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = sync.sync_data() {
             tracing::error!(error = %e, "activity log sync failed");
         }
     }
@@ -227,6 +256,12 @@ impl ActivityLog {
         // The recording threads wait only for this swap, not for the
         // formatting or the write.
         std::mem::swap(&mut w.taken, &mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        // After SIGHUP the lines go to the file now at the path.
+        if self.reopen.swap(false, Ordering::AcqRel) {
+            if let Err(e) = self.replace_file(w, false) {
+                tracing::error!(error = %e, path = %self.path.display(), "activity log reopen failed");
+            }
+        }
         let used = w.taken.bytes();
         w.lines.clear();
         if !w.taken.events.is_empty() {
@@ -234,7 +269,14 @@ impl ActivityLog {
             if let Err(e) = w.file.write_all(w.lines.as_bytes()) {
                 tracing::error!(error = %e, "activity log write failed");
             }
+            w.written += w.lines.len() as u64;
             self.unsynced.store(true, Ordering::Release);
+        }
+        // Between two writes of whole lines: nothing is split or lost.
+        if self.rotation.due(w.written, w.opened, SystemTime::now()) {
+            if let Err(e) = self.replace_file(w, true) {
+                tracing::error!(error = %e, path = %self.path.display(), "activity log rotation failed");
+            }
         }
         // Under a steady load the buffers keep their room, so recording never
         // grows (and copies) them; after a burst, or when idle, what the last
@@ -246,6 +288,23 @@ impl ActivityLog {
             w.taken = Records::default();
         }
         w.taken.clear();
+    }
+}
+
+impl ActivityLog {
+    /// Starts a new file at the log's path: after moving the old one aside
+    /// (`rotate`), or after an outside tool did (reopen).
+    fn replace_file(&self, w: &mut Writer, rotate: bool) -> std::io::Result<()> {
+        if rotate {
+            w.file.sync_data()?;
+            rotation::shift(&self.path, self.rotation.keep)?;
+        }
+        let file = rotation::open_append(&self.path)?;
+        *self.sync.lock().unwrap_or_else(|p| p.into_inner()) = file.try_clone()?;
+        w.written = file.metadata()?.len();
+        w.opened = SystemTime::now();
+        w.file = file;
+        Ok(())
     }
 }
 
@@ -540,5 +599,67 @@ mod tests {
             text.contains(" message conn=7 addr=127.0.0.1:5000 nick=\"al\\u{d}ice\" target=\"#lobby\" bytes=5"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_storm_across_rotations_keeps_every_line_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.txt");
+        let rotation = Rotation { max_bytes: 8 * 1024, max_age: None, keep: 1000 };
+        let log = std::sync::Arc::new(ActivityLog::open(&path, 4096, false).unwrap().with_rotation(rotation));
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2000u64 {
+                        log.record("probe", Actor::server(), &[("id", Value::Num(t * 1_000_000 + i))]);
+                    }
+                })
+            })
+            .collect();
+        let flusher = {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    log.flush();
+                }
+            })
+        };
+        for w in writers {
+            w.join().unwrap();
+        }
+        flusher.join().unwrap();
+        log.flush();
+        let mut seen = std::collections::HashSet::new();
+        let mut files = 0;
+        for n in 0..=1000 {
+            let p = if n == 0 { path.clone() } else { rotation::numbered(&path, n) };
+            let Ok(text) = std::fs::read_to_string(&p) else { continue };
+            files += 1;
+            for line in text.lines() {
+                assert!(line.contains(" probe ") && line.ends_with(|c: char| c.is_ascii_digit()), "whole: {line:?}");
+                let id = line.rsplit("id=").next().unwrap().to_string();
+                assert!(seen.insert(id), "once: {line}");
+            }
+        }
+        assert_eq!(seen.len(), 8000, "every line");
+        assert!(files > 10, "it rotated ({files} files)");
+    }
+
+    #[test]
+    fn a_reopen_follows_a_file_moved_away() {
+        let (dir, path, log) = temp_log(1 << 20);
+        log.record("first", Actor::server(), &[]);
+        log.flush();
+        std::fs::rename(&path, dir.path().join("moved")).unwrap();
+        log.reopen();
+        log.record("second", Actor::server(), &[]);
+        log.flush();
+        log.record("third", Actor::server(), &[]);
+        log.flush();
+        let moved = std::fs::read_to_string(dir.path().join("moved")).unwrap();
+        let now = std::fs::read_to_string(&path).unwrap();
+        assert!(moved.contains(" first") && !moved.contains(" second"), "{moved}");
+        assert!(now.contains(" second") && now.contains(" third") && !now.contains(" first"), "{now}");
     }
 }
