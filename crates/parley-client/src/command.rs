@@ -5,7 +5,7 @@ use thiserror::Error;
 
 /// Every slash command, for `/help` and tab completion.
 pub const SLASH_COMMANDS: &[&str] =
-    &["/msg", "/say", "/me", "/files", "/upload", "/download", "/who", "/quit", "/shutdown", "/help"];
+    &["/msg", "/say", "/me", "/nick", "/files", "/upload", "/download", "/who", "/quit", "/shutdown", "/help"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -32,6 +32,8 @@ pub enum Command {
         force: bool,
     },
     Who,
+    /// `/nick NEW`: change nick.
+    Nick(String),
     Quit(Option<String>),
     /// Menu 5: close the server. `admin` skips the name question.
     Shutdown {
@@ -123,6 +125,10 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
             Ok(Command::Download { name: Some(name), path, force })
         }
         "who" | "names" => Ok(Command::Who),
+        "nick" => match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [nick] => Ok(Command::Nick(nick.to_string())),
+            _ => Err(CommandError::Usage("/nick NEWNICK")),
+        },
         "quit" | "exit" | "disconnect" => Ok(Command::Quit((!args.is_empty()).then(|| args.to_string()))),
         "shutdown" | "close" | "die" => {
             let admin = words(args)?.into_iter().next();
@@ -185,6 +191,7 @@ Commands:
   /say TEXT                    send TEXT to the lobby (even if it is a number or starts with /)
   /me ACTION                   send an action to the lobby (* you waves)
   /msg NICK TEXT               send a private message
+  /nick NEWNICK                change your nick
   /files                       list the files on the server
   /upload PATH [NAME]          upload a file (asks before replacing; --overwrite, --no-overwrite)
   /download NAME [PATH]        download a file (asks before replacing a local file; --force)
@@ -237,6 +244,9 @@ mod tests {
         assert_eq!(parse("/QUIT bye all").unwrap(), Command::Quit(Some("bye all".into())));
         assert_eq!(parse("/shutdown admin").unwrap(), Command::Shutdown { admin: Some("admin".into()) });
         assert_eq!(parse("/files").unwrap(), Command::Files);
+        assert_eq!(parse("/nick bob2").unwrap(), Command::Nick("bob2".into()));
+        assert_eq!(parse("/nick"), Err(CommandError::Usage("/nick NEWNICK")));
+        assert_eq!(parse("/nick a b"), Err(CommandError::Usage("/nick NEWNICK")));
         assert_eq!(parse("/nope"), Err(CommandError::Unknown("/nope".into())));
     }
 

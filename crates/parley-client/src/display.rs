@@ -77,7 +77,8 @@ pub fn describe(msg: &Message, me: &str, lobby: &str) -> Option<String> {
             Some(r) if !r.is_empty() => format!("<-- {from} quit ({})", clean(r)),
             _ => format!("<-- {from} quit"),
         },
-        "NICK" if irc_eq(&from, me) => format!("You are now known as {}", p(0)),
+        // The session follows its own change first, so `me` may be the new nick.
+        "NICK" if irc_eq(&from, me) || irc_eq(&p(0), me) => format!("You are now known as {}", p(0)),
         "NICK" => format!("{from} is now known as {}", p(0)),
         "KICK" => format!("<-- {} was kicked from {} by {from} ({})", p(1), p(0), p(2)),
         "TOPIC" => format!("{from} set the topic of {}: {}", p(0), p(1)),

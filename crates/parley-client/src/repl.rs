@@ -246,6 +246,7 @@ impl Repl {
                 self.session.privmsg(&self.session.lobby(), &format!("\u{1}ACTION {text}\u{1}")).await?;
             }
             Command::Msg { target, text } => self.session.privmsg(&target, &text).await?,
+            Command::Nick(nick) => self.session.change_nick(&nick).await?,
             Command::Who => {
                 let lobby = self.session.lobby();
                 let names = self.session.names(&lobby).await?;

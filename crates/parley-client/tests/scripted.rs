@@ -57,6 +57,18 @@ fn piped_lines_are_messages_and_commands() {
 }
 
 #[test]
+fn nick_changes_the_nick_and_a_taken_one_is_refused() {
+    let server = Server::start();
+    let mut obs = observer(&server, "watcher");
+    let run = parley(&server.workdir(), &["-s", server.irc(), "-n", "bob"], "/nick watcher\n/nick bobby\nnow bobby\n");
+    assert_eq!(run.code, Some(4), "the taken nick failed (4: exists): {run:#?}");
+    assert!(run.stderr.contains("Nickname is already in use"), "{run:#?}");
+    obs.expect_raw(|l| l.starts_with(":bob!") && l.ends_with("NICK bobby"), TIMEOUT);
+    obs.expect_raw(|l| l.starts_with(":bobby!") && l.contains("PRIVMSG #lobby :now bobby"), TIMEOUT);
+    assert!(run.stdout.contains("You are now known as bobby"), "{run:#?}");
+}
+
+#[test]
 fn piped_menu_numbers_read_their_answers_from_the_next_lines() {
     let server = Server::start();
     server.require_file_store();

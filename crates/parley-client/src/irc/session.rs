@@ -242,6 +242,13 @@ impl Session {
         Ok(())
     }
 
+    /// NICK: `Ok` once the server took it (the session follows the echo),
+    /// the server's refusal (432, 433) otherwise.
+    pub async fn change_nick(&self, nick: &str) -> Result<(), IrcError> {
+        self.request(&[Message::new("NICK", vec![nick.to_string()])]).await?.check()?;
+        Ok(())
+    }
+
     /// The nicks in `channel`.
     pub async fn names(&self, channel: &str) -> Result<Vec<String>, IrcError> {
         let replies = self.request(&[Message::new("NAMES", vec![channel.to_string()])]).await?.check()?;
