@@ -21,12 +21,14 @@ use crate::files::Progress;
 use crate::sys::{self, StdinRedirect, TermMode};
 use indicatif::{ProgressBar, ProgressStyle};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::config::Configurer;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, ExternalPrinter, Helper};
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
@@ -284,6 +286,23 @@ enum EditorRequest {
     Secret { prompt: String, reply: oneshot::Sender<Answer> },
 }
 
+/// Typed lines kept across runs.
+const HISTORY_LINES: usize = 1000;
+
+/// Writes the history file (owner-only: it holds what was typed).
+fn save_history(editor: &mut Editor<CommandHelper, DefaultHistory>, path: &std::path::Path) {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if editor.save_history(path).is_ok() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
+
 /// rustyline on its own thread.
 pub struct LineEditor {
     tx: std::sync::mpsc::SyncSender<EditorRequest>,
@@ -294,7 +313,8 @@ pub struct LineEditor {
 impl LineEditor {
     /// Starts the editor thread; also returns the printer that writes above
     /// the prompt (`None` on terminals rustyline cannot drive).
-    pub fn start() -> io::Result<(LineEditor, Option<Printer>)> {
+    /// Typed lines are remembered across runs in `history` (if given).
+    pub fn start(history: Option<PathBuf>) -> io::Result<(LineEditor, Option<Printer>)> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<EditorRequest>(1);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let reading = Arc::new(AtomicBool::new(false));
@@ -308,19 +328,27 @@ impl LineEditor {
                 }
             };
             editor.set_helper(Some(CommandHelper { files: FilenameCompleter::new() }));
+            let _ = editor.set_max_history_size(HISTORY_LINES);
+            if let Some(path) = &history {
+                // A first run has none yet.
+                let _ = editor.load_history(path);
+            }
             let printer = editor.create_external_printer().ok().map(|p| Box::new(p) as Printer);
             let _ = ready_tx.send(Ok(printer));
             // Ends when the LineEditor is dropped.
             while let Ok(request) = rx.recv() {
                 match request {
-                    EditorRequest::Line { prompt, history, reply } => {
+                    EditorRequest::Line { prompt, history: keep, reply } => {
                         in_editor.store(true, Ordering::SeqCst);
                         let read = editor.readline(&prompt);
                         in_editor.store(false, Ordering::SeqCst);
                         let answer = match read {
                             Ok(line) => {
-                                if history && !line.trim().is_empty() {
+                                if keep && !line.trim().is_empty() {
                                     let _ = editor.add_history_entry(line.as_str());
+                                    if let Some(path) = &history {
+                                        save_history(&mut editor, path);
+                                    }
                                 }
                                 Answer::Line(line)
                             }

@@ -9,7 +9,9 @@ mod error;
 mod files;
 mod irc;
 mod oneshot;
+mod paths;
 mod repl;
+mod settings;
 mod status;
 mod sys;
 mod tls;
@@ -137,10 +139,22 @@ fn main() {
     std::process::exit(status.code());
 }
 
-async fn run(cli: Cli) -> Status {
-    let server = cli.server_arg.or(cli.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
-    let endpoint = Endpoint::parse(&server, cli.tls);
-    let trust = match Trust::new(cli.ca.as_deref(), cli.insecure) {
+async fn run(mut cli: Cli) -> Status {
+    // The config file's defaults, under flags and PARLEY_* variables.
+    let settings = match paths::config_file().map(|p| settings::Settings::load(&p)) {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            eprintln!("parley: config file {e}");
+            return Status::Usage;
+        }
+        None => settings::Settings::default(),
+    };
+    cli.nick = cli.nick.or(settings.nick);
+    cli.ca = cli.ca.or(settings.ca);
+    let server = cli.server_arg.or(cli.server).or(settings.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let endpoint = Endpoint::parse(&server, cli.tls || settings.tls.unwrap_or(false));
+    let insecure = cli.insecure || settings.insecure.unwrap_or(false);
+    let trust = match Trust::new(cli.ca.as_deref(), insecure) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("parley: {e}");
@@ -258,7 +272,7 @@ async fn interactive(endpoint: Endpoint, trust: Trust, nick: Option<String>) -> 
 }
 
 async fn interactive_session(endpoint: Endpoint, trust: Trust, nick: Option<String>) -> Status {
-    let (editor, printer) = match LineEditor::start() {
+    let (editor, printer) = match LineEditor::start(paths::history_file()) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("parley: cannot use this terminal ({e}); pipe commands in instead");

@@ -17,6 +17,8 @@ fn terminal(server: &Server, args: &[&str]) -> OsSession {
         .arg(server.irc())
         .args(args)
         .env("TERM", "xterm-256color")
+        .env("XDG_CONFIG_HOME", server.workdir().join(".config"))
+        .env("XDG_STATE_HOME", server.workdir().join(".state"))
         .env_remove("PARLEY_NICK")
         .env_remove("PARLEY_SERVER")
         .env_remove("PARLEY_ADMIN_PASSWORD");
@@ -92,6 +94,19 @@ fn a_taken_username_is_explained_and_asked_again() {
     type_line(&mut t, "4");
     t.expect("Disconnected.").unwrap();
     assert_eq!(exit_code(&mut t), 0);
+}
+
+#[test]
+fn typed_lines_are_remembered_for_the_next_run() {
+    let server = Server::start();
+    let mut t = logged_in(&server, "hana");
+    type_line(&mut t, "remember this line");
+    t.expect("hana> ").unwrap();
+    type_line(&mut t, "4");
+    t.expect("Disconnected.").unwrap();
+    assert_eq!(exit_code(&mut t), 0);
+    let history = std::fs::read_to_string(server.workdir().join(".state/parley/history")).unwrap();
+    assert!(history.contains("remember this line"), "{history}");
 }
 
 #[test]

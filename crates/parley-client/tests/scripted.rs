@@ -57,6 +57,24 @@ fn piped_lines_are_messages_and_commands() {
 }
 
 #[test]
+fn the_config_file_gives_defaults_and_flags_win() {
+    let server = Server::start();
+    let mut obs = observer(&server, "watcher");
+    let dir = server.workdir();
+    let config = dir.join(".config/parley/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, format!("server = \"{}\"\nnick = \"fromfile\"\n", server.irc())).unwrap();
+    ok(&parley(&dir, &["send", "hello from the file"], ""));
+    obs.expect_raw(|l| l.starts_with(":fromfile!") && l.ends_with("hello from the file"), TIMEOUT);
+    ok(&parley(&dir, &["send", "-n", "flagged", "flags win"], ""));
+    obs.expect_raw(|l| l.starts_with(":flagged!") && l.ends_with("flags win"), TIMEOUT);
+    std::fs::write(&config, "sever = \"typo\"\n").unwrap();
+    let bad = parley(&dir, &["send", "x"], "");
+    assert_eq!(bad.code, Some(2), "{bad:#?}");
+    assert!(bad.stderr.contains("config.toml") && bad.stderr.contains("sever"), "{bad:#?}");
+}
+
+#[test]
 fn nick_changes_the_nick_and_a_taken_one_is_refused() {
     let server = Server::start();
     let mut obs = observer(&server, "watcher");

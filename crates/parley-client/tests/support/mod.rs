@@ -49,6 +49,9 @@ pub fn parley_env(dir: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) 
     let mut cmd = Command::new(parley_bin());
     cmd.current_dir(dir)
         .args(args)
+        // The client's own files (config, history) stay in the test's directory.
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .env("XDG_STATE_HOME", dir.join(".state"))
         .env_remove("PARLEY_SERVER")
         .env_remove("PARLEY_NICK")
         .env_remove("PARLEY_ADMIN_PASSWORD")
