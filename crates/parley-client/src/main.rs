@@ -13,6 +13,7 @@ mod paths;
 mod repl;
 mod settings;
 mod status;
+mod sts;
 mod sys;
 mod tls;
 

@@ -431,6 +431,36 @@ fn over_tls_an_untrusted_certificate_is_refused_and_ca_or_insecure_let_you_in() 
 }
 
 #[test]
+fn an_sts_policy_moves_the_client_to_tls_and_is_remembered() {
+    let server = Server::start_with("[irc]\ntls_listen = [\"127.0.0.1:0\"]\nsts_duration_secs = 600\n");
+    let dir = server.workdir();
+    let mut obs = observer(&server, "watcher");
+    let plain_connects =
+        || server.log_text().lines().filter(|l| l.contains(" connect ") && l.contains("transport=\"plain\"")).count();
+    // Untrusted certificate: no fallback to plain text.
+    let run = parley(&dir, &["send", "-s", server.irc(), "-n", "wary", "hi"], "");
+    assert_eq!(run.code, Some(6), "{run:#?}");
+    assert!(run.stderr.contains("STS") && run.stderr.contains("not trusted"), "{run:#?}");
+    let cert = server.tls_cert();
+    let ca = cert.to_str().unwrap();
+    let run = parley(&dir, &["send", "-s", server.irc(), "--ca", ca, "-n", "upgraded", "now over tls"], "");
+    ok(&run);
+    obs.expect_raw(|l| l.starts_with(":upgraded!") && l.ends_with("now over tls"), TIMEOUT);
+    let log = server.wait_for_log(|t| t.contains("nick=\"upgraded\""), TIMEOUT);
+    assert!(!log.lines().any(|l| l.contains(" registered ") && l.contains("upgraded") && l.contains("plain")));
+    let policy = std::fs::read_to_string(dir.join(".state/parley/sts")).expect("the policy is kept");
+    let tls_port = server.addr("ircs").unwrap().port();
+    assert!(policy.starts_with(&format!("127.0.0.1 {tls_port} ")), "{policy}");
+    // Next time the client goes to TLS at once: no plain connection.
+    let before = plain_connects();
+    let run = parley(&dir, &["send", "-s", server.irc(), "--ca", ca, "-n", "direct", "straight to tls"], "");
+    ok(&run);
+    obs.expect_raw(|l| l.starts_with(":direct!") && l.ends_with("straight to tls"), TIMEOUT);
+    server.wait_for_log(|t| t.contains("nick=\"direct\""), TIMEOUT);
+    assert_eq!(plain_connects(), before, "the remembered policy skipped plain text");
+}
+
+#[test]
 fn files_travel_over_https_when_the_server_advertises_it() {
     let server = Server::start_with(TLS_CONFIG);
     let dir = server.workdir();

@@ -26,6 +26,13 @@ pub enum Attempt {
     },
 }
 
+/// What one registration attempt came to, inside the connector.
+enum Outcome {
+    Done(Attempt),
+    /// The plain-text server offered TLS on this port (STS): go there.
+    Upgrade(u16),
+}
+
 /// Opens a connection and registers; the caller decides what to do when a
 /// nickname is refused.
 pub struct Connector {
@@ -51,7 +58,13 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub async fn connect(endpoint: Endpoint, trust: &Trust) -> Result<Connector, IrcError> {
+    pub async fn connect(mut endpoint: Endpoint, trust: &Trust) -> Result<Connector, IrcError> {
+        // A remembered STS policy: this host is reached over TLS only.
+        if !endpoint.tls {
+            if let Some(port) = crate::sts::lookup(&endpoint.host) {
+                endpoint = Endpoint { host: endpoint.host, port, tls: true };
+            }
+        }
         let mut c = Connector {
             endpoint,
             trust: trust.clone(),
@@ -109,16 +122,36 @@ impl Connector {
     /// another attempt. A connection the server dropped while the person was
     /// choosing a nick (registration timeout) is reopened once.
     pub async fn attempt(&mut self, nick: &str) -> Result<Attempt, IrcError> {
-        match self.attempt_once(nick).await {
+        let outcome = match self.attempt_once(nick).await {
             Err(IrcError::Closed(_)) | Err(IrcError::Io(_)) if self.opened.elapsed() > Duration::from_secs(5) => {
                 self.open().await?;
-                self.attempt_once(nick).await
+                self.attempt_once(nick).await?
             }
-            other => other,
+            other => other?,
+        };
+        match outcome {
+            Outcome::Done(attempt) => Ok(attempt),
+            Outcome::Upgrade(port) => {
+                // STS: this connection is dropped for TLS, never back.
+                self.conn = None;
+                let plain = self.endpoint.addr();
+                self.endpoint = Endpoint { host: self.endpoint.host.clone(), port, tls: true };
+                self.open().await.map_err(|e| match e {
+                    IrcError::Tls { addr, reason } => IrcError::Tls {
+                        addr,
+                        reason: format!("{plain} asks clients to use TLS here (STS), and: {reason}"),
+                    },
+                    other => other,
+                })?;
+                match self.attempt_once(nick).await? {
+                    Outcome::Done(attempt) => Ok(attempt),
+                    Outcome::Upgrade(_) => Err(IrcError::Closed("the TLS connection asked to upgrade again".into())),
+                }
+            }
         }
     }
 
-    async fn attempt_once(&mut self, nick: &str) -> Result<Attempt, IrcError> {
+    async fn attempt_once(&mut self, nick: &str) -> Result<Outcome, IrcError> {
         let (reader, writer) = self.conn.as_mut().ok_or_else(|| IrcError::Closed("not connected".into()))?;
         writer.send(&Message::new("NICK", vec![nick.to_string()])).await?;
         // A refusal of the nick comes before the answer to this PING; the
@@ -155,10 +188,17 @@ impl Connector {
                             let (name, value) = cap.split_once('=').unwrap_or((cap, ""));
                             if name == "sts" {
                                 self.sts_port = sts_port(value);
+                                // Over TLS the policy says how long to keep to TLS.
+                                if let Some(secs) = crate::sts::duration(value).filter(|_| self.endpoint.tls) {
+                                    crate::sts::remember(&self.endpoint.host, self.endpoint.port, secs);
+                                }
                             }
                             caps_ls.push(name.to_string());
                         }
                         if !more {
+                            if let Some(port) = self.sts_port.filter(|_| !self.endpoint.tls) {
+                                return Ok(Outcome::Upgrade(port));
+                            }
                             self.caps_offered = std::mem::take(&mut caps_ls);
                             let wanted: Vec<&str> = WANTED_CAPS
                                 .iter()
@@ -177,7 +217,7 @@ impl Connector {
                 },
                 ERR_NICKNAMEINUSE | ERR_ERRONEUSNICKNAME | ERR_NONICKNAMEGIVEN => {
                     let reason = msg.params.last().cloned().unwrap_or_default();
-                    return Ok(Attempt::Rejected { code: msg.command, reason });
+                    return Ok(Outcome::Done(Attempt::Rejected { code: msg.command, reason }));
                 }
                 ERR_PASSWDMISMATCH => {
                     return Err(IrcError::Rejected {
@@ -215,7 +255,7 @@ impl Connector {
                     welcome.members.extend(names.split(' ').filter(|n| !n.is_empty()).map(strip_prefixes));
                 }
                 "PONG" if sync.is_some() && msg.params.last() == sync.as_ref() => {
-                    return Ok(Attempt::Registered(Box::new(welcome)));
+                    return Ok(Outcome::Done(Attempt::Registered(Box::new(welcome))));
                 }
                 "PONG" if msg.params.last() == Some(&nick_check) && !self.user_sent => {
                     let user =
