@@ -174,16 +174,26 @@ impl Server {
             .first()
             .map(|a| format!("https://{a}"))
             .or_else(|| local_addrs(&http).first().map(|a| format!("http://{a}")));
-        let filehost = store.as_ref().and(advertised).map(|default| {
-            let base = config.files.public_url.clone().unwrap_or(default);
-            format!("{}/files", base.trim_end_matches('/'))
+        let files_url = |base: &str| format!("{}/files", base.trim_end_matches('/'));
+        let public = config.files.public_url.clone();
+        let filehost = store.as_ref().and(advertised).map(|default| files_url(&public.clone().unwrap_or(default)));
+        // Over TLS only an https URL will do: the configured one if it is,
+        // else the HTTPS listener's.
+        let filehost_tls = store.as_ref().and_then(|_| {
+            public
+                .clone()
+                .filter(|u| u.starts_with("https://"))
+                .or_else(|| local_addrs(&https).first().map(|a| format!("https://{a}")))
+                .map(|base| files_url(&base))
         });
         let key_path = config.data_dir.join("jwt.key");
         let tokens = tokens::Tokens::load_or_create(&key_path, &config.server_name, config.files.token_ttl_secs)
             .map_err(|source| StartError::TokenKey { path: key_path.display().to_string(), source })?;
         let sts_port = local_addrs(&ircs).first().map(|a| a.port());
         let identity = Identity { operators, accounts, tokens };
-        let state = Arc::new(ServerState::new(config, log, identity, filehost, sts_port, Shutdown::new()));
+        let mut state = ServerState::new(config, log, identity, filehost, sts_port, Shutdown::new());
+        state.filehost_tls = filehost_tls;
+        let state = Arc::new(state);
         let ticker = ticker::Ticker::start(state.clone()).map_err(StartError::Ticker)?;
         Ok(Server {
             state,
@@ -283,22 +293,27 @@ impl Server {
             tracker.spawn(metrics::http::serve(listener, state.clone(), state.shutdown.listener()));
         }
         if let Some(store) = self.store {
+            let plain_url = state.filehost.clone().unwrap_or_default();
             let files = Arc::new(files::FileState {
                 config: Arc::new(state.config.clone()),
                 log: state.log.clone(),
                 tokens: state.tokens.clone(),
+                accounts: state.accounts.clone(),
+                failures: state.operators.failures().clone(),
                 chat: state.clone(),
                 store,
                 transfers: Arc::new(tokio::sync::Semaphore::new(state.config.files.max_concurrent_transfers)),
-                base_url: state.filehost.clone().unwrap_or_default(),
+                base_url: plain_url.clone(),
             });
+            // Answers over HTTPS name https URLs (Location, share links).
+            let tls_url = state.filehost_tls.clone().unwrap_or(plain_url);
+            let files_tls = Arc::new(files.with_base_url(tls_url));
             let http_limits =
                 ConnectionLimits::new(state.config.files.max_connections, state.config.files.max_connections_per_ip);
-            let plain = self.http.into_iter().map(|l| (l, None));
-            let secure = self.https.into_iter().map(|l| (l, self.http_tls.clone()));
-            for (listener, tls) in plain.chain(secure) {
-                let (files, limits, tasks, stop) =
-                    (files.clone(), http_limits.clone(), tracker.clone(), state.shutdown.listener());
+            let plain = self.http.into_iter().map(|l| (l, None, files.clone()));
+            let secure = self.https.into_iter().map(|l| (l, self.http_tls.clone(), files_tls.clone()));
+            for (listener, tls, files) in plain.chain(secure) {
+                let (limits, tasks, stop) = (http_limits.clone(), tracker.clone(), state.shutdown.listener());
                 let accept = move |listener| files::accept_http(listener, tls, files, limits, tasks, stop);
                 let Some(runtime) = &self.files_runtime else {
                     tracker.spawn(accept(listener));

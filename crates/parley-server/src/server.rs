@@ -34,13 +34,19 @@ pub struct ServerState {
     pub shutdown: Shutdown,
     /// Signs and checks the file store's EXTJWT tokens.
     pub tokens: Arc<Tokens>,
-    /// The file store's public `/files` URL, if the store is on.
+    /// The file store's public `/files` URL for IRC connections without
+    /// TLS, if the store is on.
     pub filehost: Option<String>,
+    /// The same over `https`, for IRC connections with TLS: FILEHOST
+    /// clients refuse a plain `http` upload URL there, so without one
+    /// those connections are offered none.
+    pub filehost_tls: Option<String>,
     /// The TLS port named by the `sts` policy, when one is configured.
     pub sts_port: Option<u16>,
     /// "This server was created ..." text for 003.
     pub created: String,
-    /// ISUPPORT tokens in the order they are sent.
+    /// ISUPPORT tokens in the order they are sent, but for the FILEHOST
+    /// ones, which depend on the connection (see `filehost_for`).
     pub isupport: Vec<String>,
     /// Every open IRC connection (see `lifecycle`).
     pub connections: Connections,
@@ -63,9 +69,6 @@ impl ServerState {
         let config_has_sts = config.irc.sts_duration_secs.is_some();
         let mut isupport = isupport_tokens(&config);
         isupport.push("EXTJWT=1".into());
-        if let Some(url) = &filehost {
-            isupport.push(format!("draft/FILEHOST={url}"));
-        }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let registry = Registry::new(&config.server_name, &config.irc.auto_join, now, config.limits.whowas_entries);
         let a = &config.accounts;
@@ -82,12 +85,24 @@ impl ServerState {
             accounts: Arc::new(identity.accounts),
             shutdown,
             tokens: Arc::new(identity.tokens),
+            filehost_tls: filehost.clone().filter(|u| u.starts_with("https://")),
             filehost,
             sts_port: sts_port.filter(|_| config_has_sts),
             created,
             isupport,
             connections: Connections::default(),
             registrations,
+        }
+    }
+}
+
+impl ServerState {
+    /// The file store URL to offer a connection: `https` only over TLS.
+    pub fn filehost_for(&self, secure: bool) -> Option<&str> {
+        if secure {
+            self.filehost_tls.as_deref()
+        } else {
+            self.filehost.as_deref()
         }
     }
 }

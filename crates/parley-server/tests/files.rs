@@ -395,7 +395,12 @@ fn uploads_are_announced_in_the_lobby() {
     assert_eq!(put(&server, &alice, "report.pdf", b"%PDF-1.7", &[]).status, 201);
     let notice = carol.expect(|l| l.is("NOTICE") && l.param(0) == "#lobby", TIMEOUT);
     let text = notice.last();
-    assert!(text.contains("alice uploaded report.pdf (8 bytes)") && text.contains("/files/report.pdf"), "{text}");
+    assert!(text.contains("alice uploaded report.pdf (8 bytes)"), "{text}");
+    // The announcement carries the share link, which opens without a login.
+    let link = text.rsplit(' ').next().unwrap();
+    assert!(link.contains("/files/s/") && link.ends_with("/report.pdf"), "{text}");
+    let path = &link[link.find("/files/").unwrap()..];
+    assert_eq!(request(http(&server), "GET", path, &[], None).body, b"%PDF-1.7");
 }
 
 #[test]
@@ -406,10 +411,11 @@ fn post_takes_the_name_from_content_disposition_and_never_overwrites() {
     let cd = ("Content-Disposition", "attachment; filename=\"notes.txt\"".to_string());
     let r = request(addr, "POST", "/files", &[alice.auth(), cd.clone()], Some(b"first"));
     assert_eq!(r.status, 201, "{}", r.text());
-    assert!(r.header("location").unwrap().ends_with("/files/notes.txt"));
+    assert!(r.header("location").unwrap().ends_with("/notes.txt"));
+    assert!(r.json()["url"].as_str().unwrap().ends_with("/files/notes.txt"));
     let r = request(addr, "POST", "/files", &[alice.auth(), cd], Some(b"second"));
     assert_eq!(r.status, 201);
-    assert!(r.header("location").unwrap().ends_with("/files/notes-2.txt"));
+    assert!(r.header("location").unwrap().ends_with("/notes-2.txt"));
     assert_eq!(get(&server, &alice, "notes.txt", &[]).body, b"first");
     let r = request(addr, "POST", "/files", &[alice.auth()], Some(b"anonymous"));
     assert_eq!(r.status, 201);

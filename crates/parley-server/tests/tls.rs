@@ -152,3 +152,35 @@ fn sts_tells_plain_clients_the_tls_port_and_tls_clients_the_duration() {
     let line = read_until(&mut reader, " LS ");
     assert!(line.contains("sts=duration=86400"), "{line}");
 }
+
+/// Registers over TLS and returns every line up to the end of the MOTD.
+fn register_over_tls(server: &Server) -> String {
+    let mut tls = connect_tls(server.addr("ircs").unwrap(), client_config(&server_cert(server))).unwrap();
+    tls.write_all(b"NICK secure\r\nUSER s 0 * :S\r\n").unwrap();
+    let mut reader = BufReader::new(tls);
+    let mut seen = String::new();
+    loop {
+        let line = read_until(&mut reader, "");
+        seen.push_str(&line);
+        if line.contains(" 376 ") || line.contains(" 422 ") {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn filehost_over_tls_is_offered_only_as_https() {
+    let server = Server::start_with(TLS_CONFIG);
+    let lines = register_over_tls(&server);
+    let https = format!("https://{}/files", server.addr("https").unwrap());
+    assert!(lines.contains(&format!("soju.im/FILEHOST={https}")), "{lines}");
+    assert!(lines.contains(&format!("draft/FILEHOST={https}")), "{lines}");
+    // With the store on plain HTTP only, a TLS connection is offered no
+    // upload URL: FILEHOST clients must refuse http under TLS anyway.
+    let server = Server::start_with("[irc]\ntls_listen = [\"127.0.0.1:0\"]\n");
+    let lines = register_over_tls(&server);
+    assert!(!lines.contains("FILEHOST="), "{lines}");
+    let mut plain = Client::connect(server.irc_addr());
+    let seen = plain.register("plain");
+    assert!(seen.iter().flat_map(|l| l.params.iter()).any(|p| p.starts_with("soju.im/FILEHOST=http://")));
+}

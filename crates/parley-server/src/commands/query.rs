@@ -8,9 +8,16 @@ use parley_proto::mask::mask_matches;
 use parley_proto::numeric::*;
 use parley_proto::MessageRef;
 
-/// Sends RPL_ISUPPORT, at most 13 tokens per line.
+/// Sends RPL_ISUPPORT, at most 13 tokens per line. The file store's URL
+/// is offered under both names clients look for: `soju.im/FILEHOST`
+/// (goguma, gamja, halloy, senpai) and `draft/FILEHOST`.
 pub fn isupport(ctx: &Ctx<'_>) {
-    for chunk in ctx.server.isupport.chunks(13) {
+    let mut tokens = ctx.server.isupport.clone();
+    if let Some(url) = ctx.server.filehost_for(ctx.session.secure) {
+        tokens.push(format!("soju.im/FILEHOST={url}"));
+        tokens.push(format!("draft/FILEHOST={url}"));
+    }
+    for chunk in tokens.chunks(13) {
         let mut params: Vec<String> = chunk.to_vec();
         params.push("are supported by this server".into());
         ctx.reply(RPL_ISUPPORT, &params);

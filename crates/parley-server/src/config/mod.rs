@@ -6,9 +6,11 @@
 //! failing later at runtime.
 
 mod accounts;
+mod files;
 mod metrics;
 
 pub use accounts::{AccountsConfig, NickEnforcement};
+pub use files::FilesConfig;
 pub use metrics::MetricsConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -91,49 +93,6 @@ pub struct IrcConfig {
     /// are no longer broadcast and NAMES on join shows only you and the
     /// operators (explicit NAMES still lists everyone).
     pub quiet_lobby_above: usize,
-}
-
-/// The HTTP file store (see `files/`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FilesConfig {
-    /// HTTP listeners; empty (with no `tls_listen` either) turns the file
-    /// store off.
-    pub listen: Vec<SocketAddr>,
-    /// HTTPS listeners; see `[tls]`.
-    pub tls_listen: Vec<SocketAddr>,
-    /// The URL clients use to reach the store, advertised in ISUPPORT
-    /// `draft/FILEHOST` (with `/files` appended). Default: `http://` and the
-    /// first listen address. Set it when listening on all interfaces or
-    /// behind a proxy.
-    pub public_url: Option<String>,
-    /// Directory of the store, relative to `data_dir` unless absolute.
-    pub dir: PathBuf,
-    /// Largest file accepted, in bytes (413 beyond).
-    pub max_file_bytes: u64,
-    /// Total bytes all files may take (507 beyond).
-    pub quota_bytes: u64,
-    /// Free disk space that uploads must leave untouched (507 otherwise).
-    pub min_free_bytes: u64,
-    /// Uploads plus downloads running at once (503 beyond).
-    pub max_concurrent_transfers: usize,
-    /// Seconds an upload body may stall before the upload is dropped.
-    pub body_idle_timeout_secs: u64,
-    /// Seconds a client has to send its request headers.
-    pub header_timeout_secs: u64,
-    /// Total bytes of request headers accepted (431 beyond).
-    pub max_header_bytes: usize,
-    /// Lifetime of an `EXTJWT` token, in seconds.
-    pub token_ttl_secs: u64,
-    /// Whether listing and downloading need a token too (uploads always do).
-    pub require_token_for_reads: bool,
-    /// Longest file name, in bytes.
-    pub max_name_bytes: usize,
-    /// Announce completed uploads in the lobby.
-    pub announce_uploads: bool,
-    /// HTTP connections in total and per address.
-    pub max_connections: usize,
-    pub max_connections_per_ip: usize,
 }
 
 /// Certificates for the TLS listeners. Without `cert` and `key`, a
@@ -293,30 +252,6 @@ impl Default for IrcConfig {
             lobby: "#lobby".into(),
             auto_join: vec!["#lobby".into()],
             quiet_lobby_above: 200,
-        }
-    }
-}
-
-impl Default for FilesConfig {
-    fn default() -> Self {
-        FilesConfig {
-            listen: vec![SocketAddr::from(([127, 0, 0, 1], 6680))],
-            tls_listen: Vec::new(),
-            public_url: None,
-            dir: PathBuf::from("files"),
-            max_file_bytes: 2 << 30,
-            quota_bytes: 20 << 30,
-            min_free_bytes: 256 << 20,
-            max_concurrent_transfers: 64,
-            body_idle_timeout_secs: 30,
-            header_timeout_secs: 10,
-            max_header_bytes: 16 * 1024,
-            token_ttl_secs: 600,
-            require_token_for_reads: true,
-            max_name_bytes: 200,
-            announce_uploads: true,
-            max_connections: 1024,
-            max_connections_per_ip: 64,
         }
     }
 }
@@ -591,28 +526,7 @@ impl Config {
                 ));
             }
         }
-        let f = &self.files;
-        if let Some(url) = &f.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains([' ', '\r', '\n']) {
-                return Err(invalid("files.public_url", "must be an http:// or https:// URL"));
-            }
-        }
-        for (key, v) in [
-            ("files.max_file_bytes", f.max_file_bytes),
-            ("files.quota_bytes", f.quota_bytes),
-            ("files.body_idle_timeout_secs", f.body_idle_timeout_secs),
-            ("files.header_timeout_secs", f.header_timeout_secs),
-            ("files.max_header_bytes", f.max_header_bytes as u64),
-            ("files.token_ttl_secs", f.token_ttl_secs),
-            ("files.max_concurrent_transfers", f.max_concurrent_transfers as u64),
-            ("files.max_name_bytes", f.max_name_bytes as u64),
-            ("files.max_connections", f.max_connections as u64),
-            ("files.max_connections_per_ip", f.max_connections_per_ip as u64),
-        ] {
-            if v == 0 {
-                return Err(invalid(key, "must be at least 1"));
-            }
-        }
+        self.files.validate()?;
         if self.admin.default_name.is_empty() || self.admin.default_name.contains(' ') {
             return Err(invalid("admin.default_name", "must be one word"));
         }

@@ -10,11 +10,18 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After`, when the refusal is temporary.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> ApiError {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -48,10 +55,15 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "error": self.code, "message": self.message });
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"parley\""));
+            // Basic first: a browser then asks for the account's name and
+            // password, which is how a person opens the listing.
+            let h = resp.headers_mut();
+            h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"parley\", charset=\"UTF-8\""));
+            h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"parley\""));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let retry = self.retry_after.or((self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(5));
+        if let Some(secs) = retry {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

@@ -64,6 +64,8 @@ mod requests {
             config: Arc::new(server.config.clone()),
             log: server.log.clone(),
             tokens: server.tokens.clone(),
+            accounts: server.accounts.clone(),
+            failures: server.operators.failures().clone(),
             chat: server,
             store,
             transfers: Arc::new(tokio::sync::Semaphore::new(4)),

@@ -125,9 +125,16 @@ pub fn disposition_filename(value: &str) -> Option<String> {
     plain
 }
 
-/// `attachment; filename*=UTF-8''<name>` for a download.
-pub fn attachment(name: &str) -> String {
-    format!("attachment; filename*=UTF-8''{}", encode_segment(name))
+/// `Content-Disposition` for a download: `inline` or `attachment`, with
+/// both an ASCII `filename` (for curl's `-J`, which ignores `filename*`)
+/// and the exact UTF-8 `filename*` of RFC 6266/8187 (which browsers
+/// prefer). In the ASCII form, anything that is not printable ASCII, and
+/// the quote and backslash, become `_`.
+pub fn disposition(inline: bool, name: &str) -> String {
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    let kind = if inline { "inline" } else { "attachment" };
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{}", encode_segment(name))
 }
 
 #[cfg(test)]
@@ -166,6 +173,17 @@ mod tests {
             Some("été.txt".into())
         );
         assert_eq!(disposition_filename("inline"), None);
+    }
+
+    #[test]
+    fn dispositions_carry_both_names() {
+        assert_eq!(disposition(false, "a b.txt"), "attachment; filename=\"a b.txt\"; filename*=UTF-8''a%20b.txt");
+        assert_eq!(
+            disposition(true, "été \"x\".png"),
+            "inline; filename=\"_t_ _x_.png\"; filename*=UTF-8''%C3%A9t%C3%A9%20%22x%22.png"
+        );
+        // What we send, we can read back.
+        assert_eq!(disposition_filename(&disposition(false, "日本.txt")), Some("日本.txt".into()));
     }
 
     #[test]

@@ -1,26 +1,38 @@
 //! The HTTP file store: the seed's upload and download, as a second
 //! listener of `parleyd`.
 //!
-//! `storage` owns the bytes on disk (all-or-nothing commits), `routes` the
-//! HTTP semantics, `auth` the EXTJWT tokens, `names` what a file may be
-//! called, `headers` the header formats. This module runs the accept loop:
+//! `storage` owns the bytes on disk (all-or-nothing commits); `auth` who is
+//! calling (Basic with an account, Bearer with an EXTJWT token); `upload`,
+//! `download`, `listing` and `share` the HTTP semantics of each kind of
+//! request; `cors` what browsers on other origins may do; `routes` the
+//! small handlers and the guards every response passes; `names` what a
+//! file may be called; `headers` the header formats. This module runs the
+//! accept loop:
 //! hyper HTTP/1.1 per connection, with a header read timeout and a bounded
 //! header buffer, and a graceful close on shutdown.
 
+pub mod auth;
+pub mod cors;
+pub mod download;
 pub mod errors;
 #[cfg(test)]
 mod fuzz;
 pub mod headers;
+pub mod listing;
 pub mod names;
 pub mod routes;
+pub mod share;
 pub mod storage;
+pub mod upload;
 
+use crate::accounts::Accounts;
 use crate::activity_log::ActivityLog;
 use crate::admission::ConnectionLimits;
 use crate::config::Config;
+use crate::login_failures::LoginFailures;
 use crate::shutdown::ShutdownListener;
 use crate::tokens::Tokens;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
@@ -61,6 +73,10 @@ pub struct FileState {
     pub config: Arc<Config>,
     pub log: Arc<ActivityLog>,
     pub tokens: Arc<Tokens>,
+    /// For HTTP Basic logins (calls block: run them on the blocking pool).
+    pub accounts: Arc<Accounts>,
+    /// Failed password logins, shared with SASL and OPER.
+    pub failures: Arc<LoginFailures>,
     pub chat: Arc<dyn Chat>,
     pub store: Arc<Store>,
     /// Uploads and downloads running at once.
@@ -69,13 +85,37 @@ pub struct FileState {
     pub base_url: String,
 }
 
+impl FileState {
+    /// The same store answering under another public URL (the HTTPS
+    /// listeners name https URLs).
+    pub fn with_base_url(&self, base_url: String) -> FileState {
+        FileState {
+            config: self.config.clone(),
+            log: self.log.clone(),
+            tokens: self.tokens.clone(),
+            accounts: self.accounts.clone(),
+            failures: self.failures.clone(),
+            chat: self.chat.clone(),
+            store: self.store.clone(),
+            transfers: self.transfers.clone(),
+            base_url,
+        }
+    }
+}
+
 pub fn router(state: Arc<FileState>) -> Router {
     Router::new()
-        .route("/files", get(routes::list).post(routes::post))
-        .route("/files/", get(routes::list))
-        .route("/files/{name}", get(routes::download).put(routes::put).delete(routes::delete))
+        .route("/files", get(listing::list).post(upload::post).options(routes::options_collection))
+        .route("/files/", get(listing::list).post(upload::post).options(routes::options_collection))
+        .route(
+            "/files/{name}",
+            get(download::download).put(upload::put).delete(routes::delete).options(routes::options_file),
+        )
+        .route("/files/{name}/share", post(share::create).delete(share::revoke).options(routes::options_share))
+        .route("/files/s/{token}/{name}", get(share::download).options(routes::options_shared))
         .fallback(routes::no_route)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), routes::limit_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), routes::guard))
         .with_state(state)
 }
 

@@ -39,6 +39,38 @@ pub struct Entry {
     pub uploaded_by: String,
     /// Unix seconds.
     pub modified: i64,
+    /// The media type the uploader declared, if it was a usable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// The share link of this version, unless revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareLink>,
+}
+
+/// A share link as stored: only the SHA-256 of its secret, so the store's
+/// files (or a backup of them) do not hold working links.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShareLink {
+    /// Lower-case hex SHA-256 of the secret in the URL.
+    pub id: String,
+    /// Unix seconds after which the link no longer works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+}
+
+impl ShareLink {
+    pub fn live_at(&self, now: i64) -> bool {
+        self.expires.is_none_or(|t| now < t)
+    }
+}
+
+/// What an upload says about itself, beside its bytes.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub uploaded_by: String,
+    pub modified: i64,
+    pub content_type: Option<String>,
+    pub share: Option<ShareLink>,
 }
 
 /// What must hold at commit time for the upload to take effect.
@@ -55,7 +87,7 @@ pub enum Precondition {
 #[derive(Debug, Error)]
 pub enum CommitError {
     #[error("precondition failed")]
-    Precondition(Option<Entry>),
+    Precondition(Option<Box<Entry>>),
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -115,7 +147,32 @@ impl Drop for StagingWriter {
 #[derive(Default)]
 struct Index {
     by_name: HashMap<String, Entry>,
+    /// Share link id → name.
+    by_share: HashMap<String, String>,
     total_bytes: u64,
+}
+
+impl Index {
+    fn insert(&mut self, e: Entry) -> Option<Entry> {
+        if let Some(link) = &e.share {
+            self.by_share.insert(link.id.clone(), e.name.clone());
+        }
+        self.total_bytes += e.size;
+        let old = self.by_name.insert(e.name.clone(), e);
+        if let Some(old) = &old {
+            self.forget(old);
+        }
+        old
+    }
+
+    /// Drops what `old` added to the counters and the link map (its name
+    /// may already hold a newer entry).
+    fn forget(&mut self, old: &Entry) {
+        self.total_bytes -= old.size;
+        if let Some(link) = &old.share {
+            self.by_share.remove(&link.id);
+        }
+    }
 }
 
 pub struct Store {
@@ -161,8 +218,7 @@ impl Store {
             });
             match valid {
                 Some(e) => {
-                    index.total_bytes += e.size;
-                    index.by_name.insert(e.name.clone(), e);
+                    index.insert(e);
                 }
                 None => {
                     tracing::warn!(path = %item.path().display(), "removing a damaged file-store entry");
@@ -195,6 +251,12 @@ impl Store {
         v
     }
 
+    /// The entry a share link id points to, live or not.
+    pub fn by_share(&self, id: &str) -> Option<Entry> {
+        let index = self.lock();
+        index.by_share.get(id).and_then(|name| index.by_name.get(name)).cloned()
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.lock().total_bytes
     }
@@ -223,8 +285,7 @@ impl Store {
         &self,
         mut staged: Staged,
         name: &str,
-        uploaded_by: &str,
-        modified: i64,
+        new: NewEntry,
         precondition: &Precondition,
     ) -> Result<(Entry, Option<Entry>), CommitError> {
         let mut index = self.lock();
@@ -236,7 +297,7 @@ impl Store {
             (Precondition::IfMatch(_), None) => false,
         };
         if !ok {
-            return Err(CommitError::Precondition(current));
+            return Err(CommitError::Precondition(current.map(Box::new)));
         }
         let blob = self.blob_path(&staged.sha256);
         let staged_path = staged.path.take().expect("a staged upload has its file until commit");
@@ -251,25 +312,45 @@ impl Store {
             name: name.to_string(),
             size: staged.size,
             sha256: staged.sha256.clone(),
-            uploaded_by: uploaded_by.to_string(),
-            modified,
+            uploaded_by: new.uploaded_by,
+            modified: new.modified,
+            content_type: new.content_type,
+            share: new.share,
         };
-        let meta_name = meta_file_name(name);
-        let tmp = self.root.join("tmp").join(format!("{meta_name}.entry"));
-        {
-            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-            f.write_all(&serde_json::to_vec(&entry).map_err(io::Error::other)?)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, self.root.join("meta").join(&meta_name))?;
-        sync_dir(&self.root.join("meta"))?;
-        index.total_bytes += entry.size;
-        let old = index.by_name.insert(name.to_string(), entry.clone());
+        self.write_entry(&entry)?;
+        let old = index.insert(entry.clone());
         if let Some(old) = &old {
-            index.total_bytes -= old.size;
             self.drop_blob_if_unused(&index, &old.sha256);
         }
         Ok((entry, old))
+    }
+
+    /// Writes `entry` to `tmp/`, fsyncs it and renames it over its name's
+    /// meta file: the one step that makes it current.
+    fn write_entry(&self, entry: &Entry) -> io::Result<()> {
+        let meta_name = meta_file_name(&entry.name);
+        let tmp = self.root.join("tmp").join(format!("{meta_name}.entry"));
+        {
+            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+            f.write_all(&serde_json::to_vec(entry).map_err(io::Error::other)?)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, self.root.join("meta").join(&meta_name))?;
+        sync_dir(&self.root.join("meta"))
+    }
+
+    /// Gives the version of `name` with digest `sha256` a new share link,
+    /// or none (`None` revokes). Returns the updated entry, or `None` if
+    /// that version is no longer current. Blocking.
+    pub fn set_share(&self, name: &str, sha256: &str, share: Option<ShareLink>) -> io::Result<Option<Entry>> {
+        let mut index = self.lock();
+        let Some(current) = index.by_name.get(name).filter(|e| e.sha256 == sha256).cloned() else {
+            return Ok(None);
+        };
+        let updated = Entry { share, ..current };
+        self.write_entry(&updated)?;
+        index.insert(updated.clone());
+        Ok(Some(updated))
     }
 
     /// Removes `name`. Blocking.
@@ -281,7 +362,7 @@ impl Store {
         fs::remove_file(self.root.join("meta").join(meta_file_name(name)))?;
         sync_dir(&self.root.join("meta"))?;
         index.by_name.remove(name);
-        index.total_bytes -= old.size;
+        index.forget(&old);
         self.drop_blob_if_unused(&index, &old.sha256);
         Ok(Some(old))
     }
@@ -297,6 +378,10 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn by(who: &str, modified: i64) -> NewEntry {
+        NewEntry { uploaded_by: who.into(), modified, content_type: None, share: None }
+    }
+
     fn upload(store: &Store, bytes: &[u8]) -> Staged {
         let mut w = store.stage().unwrap();
         w.write(bytes).unwrap();
@@ -307,13 +392,15 @@ mod tests {
     fn commit_then_overwrite_keeps_one_blob_and_counts_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (e, old) = store.commit(upload(&store, b"one"), "a.txt", "alice", 1, &Precondition::CreateOnly).unwrap();
+        let (e, old) =
+            store.commit(upload(&store, b"one"), "a.txt", by("alice", 1), &Precondition::CreateOnly).unwrap();
         assert!(old.is_none());
         assert_eq!(fs::read(store.blob_path(&e.sha256)).unwrap(), b"one");
-        let refused = store.commit(upload(&store, b"two"), "a.txt", "bob", 2, &Precondition::CreateOnly);
+        let refused = store.commit(upload(&store, b"two"), "a.txt", by("bob", 2), &Precondition::CreateOnly);
         assert!(matches!(refused, Err(CommitError::Precondition(Some(_)))));
-        let (e2, old) =
-            store.commit(upload(&store, b"two!"), "a.txt", "bob", 3, &Precondition::IfMatch(e.sha256.clone())).unwrap();
+        let (e2, old) = store
+            .commit(upload(&store, b"two!"), "a.txt", by("bob", 3), &Precondition::IfMatch(e.sha256.clone()))
+            .unwrap();
         assert_eq!(old.unwrap().sha256, e.sha256);
         assert!(!store.blob_path(&e.sha256).exists(), "old blob is gone");
         assert_eq!(store.total_bytes(), 4);
@@ -327,7 +414,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            store.commit(upload(&store, b"keep"), "k", "a", 1, &Precondition::None).unwrap();
+            store.commit(upload(&store, b"keep"), "k", by("a", 1), &Precondition::None).unwrap();
             // A crash mid-upload: a temp file and an orphan blob stay behind.
             let mut w = store.stage().unwrap();
             w.write(b"half").unwrap();
@@ -357,11 +444,46 @@ mod tests {
     fn identical_contents_share_a_blob_until_both_are_gone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (a, _) = store.commit(upload(&store, b"same"), "a", "x", 1, &Precondition::None).unwrap();
-        store.commit(upload(&store, b"same"), "b", "x", 1, &Precondition::None).unwrap();
+        let (a, _) = store.commit(upload(&store, b"same"), "a", by("x", 1), &Precondition::None).unwrap();
+        store.commit(upload(&store, b"same"), "b", by("x", 1), &Precondition::None).unwrap();
         store.delete("a").unwrap();
         assert!(store.blob_path(&a.sha256).exists());
         store.delete("b").unwrap();
         assert!(!store.blob_path(&a.sha256).exists());
+    }
+
+    #[test]
+    fn share_links_are_found_by_id_until_revoked_replaced_or_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let link = |id: &str| Some(ShareLink { id: id.into(), expires: None });
+        let new = NewEntry { share: link("one"), ..by("alice", 1) };
+        let (e, _) = store.commit(upload(&store, b"v1"), "a", new, &Precondition::None).unwrap();
+        assert_eq!(store.by_share("one").unwrap().name, "a");
+        // A link survives a restart.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.by_share("one").unwrap().sha256, e.sha256);
+        // Revoked: gone at once, and for good.
+        store.set_share("a", &e.sha256, None).unwrap().unwrap();
+        assert!(store.by_share("one").is_none());
+        assert!(Store::open(dir.path()).unwrap().by_share("one").is_none());
+        // A new link for the same version; then a new version drops it.
+        store.set_share("a", &e.sha256, link("two")).unwrap().unwrap();
+        assert!(store.by_share("two").is_some());
+        let new = NewEntry { share: link("three"), ..by("alice", 2) };
+        store.commit(upload(&store, b"v2"), "a", new, &Precondition::None).unwrap();
+        assert!(store.by_share("two").is_none());
+        assert!(store.set_share("a", &e.sha256, link("four")).unwrap().is_none(), "an old version is not current");
+        store.delete("a").unwrap();
+        assert!(store.by_share("three").is_none());
+        assert_eq!(store.total_bytes(), 0);
+    }
+
+    #[test]
+    fn a_link_expires_at_its_time() {
+        let link = ShareLink { id: "x".into(), expires: Some(100) };
+        assert!(link.live_at(99));
+        assert!(!link.live_at(100));
+        assert!(ShareLink { id: "x".into(), expires: None }.live_at(i64::MAX));
     }
 }
