@@ -302,6 +302,7 @@ impl Server {
                 failures: state.operators.failures().clone(),
                 chat: state.clone(),
                 store,
+                uploads: Default::default(),
                 transfers: Arc::new(tokio::sync::Semaphore::new(state.config.files.max_concurrent_transfers)),
                 base_url: plain_url.clone(),
             });

@@ -57,6 +57,13 @@ pub struct FilesConfig {
     /// Seconds a share link works after the upload; 0 = until revoked or
     /// the file is deleted or replaced.
     pub share_link_ttl_secs: u64,
+    /// Seconds a resumable upload may sit without a request before it is
+    /// removed with its bytes (the `max-age` of `Upload-Limit`).
+    pub resumable_timeout_secs: u64,
+    /// Resumable uploads in progress at once, in all (503 beyond).
+    pub max_resumable_uploads: usize,
+    /// Resumable uploads in progress at once for one user (429 beyond).
+    pub max_resumable_uploads_per_user: usize,
 }
 
 impl Default for FilesConfig {
@@ -82,6 +89,9 @@ impl Default for FilesConfig {
             cors_allowed_origins: Vec::new(),
             cors_max_age_secs: 600,
             share_link_ttl_secs: 0,
+            resumable_timeout_secs: 3600,
+            max_resumable_uploads: 256,
+            max_resumable_uploads_per_user: 8,
         }
     }
 }
@@ -106,6 +116,9 @@ impl FilesConfig {
             ("files.max_connections", f.max_connections as u64),
             ("files.max_connections_per_ip", f.max_connections_per_ip as u64),
             ("files.cors_max_age_secs", f.cors_max_age_secs),
+            ("files.resumable_timeout_secs", f.resumable_timeout_secs),
+            ("files.max_resumable_uploads", f.max_resumable_uploads as u64),
+            ("files.max_resumable_uploads_per_user", f.max_resumable_uploads_per_user as u64),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));

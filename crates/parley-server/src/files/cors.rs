@@ -10,7 +10,7 @@
 //! with `Allow` and `Accept-Post`), and it answers preflights from origins
 //! it does not allow. The rules fit in this file.
 
-use super::routes::{options_answer, ALLOW_COLLECTION, ALLOW_FILE, ALLOW_SHARE, ALLOW_SHARED};
+use super::routes::{options_answer, ALLOW_COLLECTION, ALLOW_FILE, ALLOW_SHARE, ALLOW_SHARED, ALLOW_UPLOAD};
 use super::FileState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method};
@@ -35,6 +35,7 @@ fn allow_for(path: &str) -> &'static str {
         ["files", _] => ALLOW_FILE,
         ["files", _, "share"] => ALLOW_SHARE,
         ["files", "s", _, _] => ALLOW_SHARED,
+        ["files", "uploads", _] => ALLOW_UPLOAD,
         _ => "OPTIONS",
     }
 }
@@ -89,6 +90,7 @@ mod tests {
         assert_eq!(allow_for("/files/a.txt"), ALLOW_FILE);
         assert_eq!(allow_for("/files/a.txt/share"), ALLOW_SHARE);
         assert_eq!(allow_for("/files/s/secret/a.txt"), ALLOW_SHARED);
+        assert_eq!(allow_for("/files/uploads/abc"), ALLOW_UPLOAD);
         assert_eq!(allow_for("/elsewhere"), "OPTIONS");
     }
 }

@@ -20,10 +20,12 @@ mod fuzz;
 pub mod headers;
 pub mod listing;
 pub mod names;
+pub mod resumable;
 pub mod routes;
 pub mod share;
 pub mod storage;
 pub mod upload;
+pub mod uploads;
 
 use crate::accounts::Accounts;
 use crate::activity_log::ActivityLog;
@@ -32,7 +34,7 @@ use crate::config::Config;
 use crate::login_failures::LoginFailures;
 use crate::shutdown::ShutdownListener;
 use crate::tokens::Tokens;
-use axum::routing::{get, post};
+use axum::routing::{get, head, post};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
@@ -79,6 +81,8 @@ pub struct FileState {
     pub failures: Arc<LoginFailures>,
     pub chat: Arc<dyn Chat>,
     pub store: Arc<Store>,
+    /// Resumable uploads in progress.
+    pub uploads: Arc<uploads::Uploads>,
     /// Uploads and downloads running at once.
     pub transfers: Arc<Semaphore>,
     /// The public URL of `/files`, without a trailing slash.
@@ -97,6 +101,7 @@ impl FileState {
             failures: self.failures.clone(),
             chat: self.chat.clone(),
             store: self.store.clone(),
+            uploads: self.uploads.clone(),
             transfers: self.transfers.clone(),
             base_url,
         }
@@ -112,6 +117,10 @@ pub fn router(state: Arc<FileState>) -> Router {
             get(download::download).put(upload::put).delete(routes::delete).options(routes::options_file),
         )
         .route("/files/{name}/share", post(share::create).delete(share::revoke).options(routes::options_share))
+        .route(
+            "/files/uploads/{id}",
+            head(resumable::offset).patch(resumable::append).delete(resumable::cancel).options(routes::options_upload),
+        )
         .route("/files/s/{token}/{name}", get(share::download).options(routes::options_shared))
         .fallback(routes::no_route)
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
@@ -129,9 +138,19 @@ pub async fn accept_http(
     mut shutdown: ShutdownListener,
 ) {
     let app = router(state.clone());
+    let timeout = Duration::from_secs(state.config.files.resumable_timeout_secs);
+    let mut sweep = tokio::time::interval((timeout / 2).clamp(Duration::from_secs(1), Duration::from_secs(60)));
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.recv() => return,
+            _ = sweep.tick() => {
+                let removed = state.uploads.sweep(timeout);
+                if removed > 0 {
+                    let fields = [("count", crate::activity_log::Value::Num(removed as u64))];
+                    state.log.record("uploads_abandoned", crate::activity_log::Actor::server(), &fields);
+                }
+                continue;
+            }
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {

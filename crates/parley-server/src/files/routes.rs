@@ -83,6 +83,7 @@ pub const ALLOW_COLLECTION: &str = "GET, HEAD, POST, OPTIONS";
 pub const ALLOW_FILE: &str = "GET, HEAD, PUT, DELETE, OPTIONS";
 pub const ALLOW_SHARE: &str = "POST, DELETE, OPTIONS";
 pub const ALLOW_SHARED: &str = "GET, HEAD, OPTIONS";
+pub const ALLOW_UPLOAD: &str = "HEAD, PATCH, DELETE, OPTIONS";
 
 /// The `OPTIONS` answer `soju.im/FILEHOST` asks for: `204`, what methods
 /// the path takes and, where POST is one, that any media type is accepted.
@@ -95,12 +96,23 @@ pub fn options_answer(allow: &'static str) -> Response {
     resp
 }
 
-pub async fn options_collection() -> Response {
-    options_answer(ALLOW_COLLECTION)
+/// Where uploads are created (POST, PUT), resumable ones are too.
+fn options_resumable(st: &FileState, allow: &'static str) -> Response {
+    let mut resp = options_answer(allow);
+    super::resumable::options_headers(st, resp.headers_mut());
+    resp
 }
 
-pub async fn options_file() -> Response {
-    options_answer(ALLOW_FILE)
+pub async fn options_collection(State(st): State<Arc<FileState>>) -> Response {
+    options_resumable(&st, ALLOW_COLLECTION)
+}
+
+pub async fn options_file(State(st): State<Arc<FileState>>) -> Response {
+    options_resumable(&st, ALLOW_FILE)
+}
+
+pub async fn options_upload(State(st): State<Arc<FileState>>) -> Response {
+    options_resumable(&st, ALLOW_UPLOAD)
 }
 
 pub async fn options_share() -> Response {

@@ -37,10 +37,15 @@ fn id_of(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// 256 random bits, base64url: a share-link secret or an upload id.
+pub fn random_id() -> String {
+    let bytes: [u8; SECRET_BYTES] = rand::random();
+    B64.encode(bytes)
+}
+
 /// A new secret and the link record to store for it.
 pub fn new_link(cfg: &FilesConfig, now: i64) -> (String, ShareLink) {
-    let bytes: [u8; SECRET_BYTES] = rand::random();
-    let secret = B64.encode(bytes);
+    let secret = random_id();
     let expires = (cfg.share_link_ttl_secs > 0).then(|| now.saturating_add(cfg.share_link_ttl_secs as i64));
     let link = ShareLink { id: id_of(&secret), expires };
     (secret, link)

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use thiserror::Error;
@@ -108,6 +108,12 @@ impl Drop for Staged {
     }
 }
 
+/// A point in a staged upload (see `StagingWriter::checkpoint`).
+pub struct Checkpoint {
+    size: u64,
+    hasher: Sha256,
+}
+
 /// Streams bytes into a temp file while hashing them.
 pub struct StagingWriter {
     file: File,
@@ -125,6 +131,22 @@ impl StagingWriter {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Where the upload stands now, to come back to if what follows is
+    /// refused (a resumable append over a limit).
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint { size: self.size, hasher: self.hasher.clone() }
+    }
+
+    /// Forgets everything written since `cp`: the file is cut back and the
+    /// digest resumes from there.
+    pub fn rollback(&mut self, cp: Checkpoint) -> io::Result<()> {
+        self.file.set_len(cp.size)?;
+        self.file.seek(SeekFrom::Start(cp.size))?;
+        self.size = cp.size;
+        self.hasher = cp.hasher;
+        Ok(())
     }
 
     /// Flushes and fsyncs the data; the digest is final.
@@ -477,6 +499,23 @@ mod tests {
         store.delete("a").unwrap();
         assert!(store.by_share("three").is_none());
         assert_eq!(store.total_bytes(), 0);
+    }
+
+    #[test]
+    fn a_rolled_back_append_leaves_the_bytes_and_digest_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut w = store.stage().unwrap();
+        w.write(b"kept ").unwrap();
+        let cp = w.checkpoint();
+        w.write(b"refused").unwrap();
+        w.rollback(cp).unwrap();
+        w.write(b"and more").unwrap();
+        let (staged, digest) = w.finish().unwrap();
+        assert_eq!(staged.size, 13);
+        assert_eq!(hex::encode(digest), hex::encode(Sha256::digest(b"kept and more")));
+        let (e, _) = store.commit(staged, "r", by("a", 1), &Precondition::None).unwrap();
+        assert_eq!(fs::read(store.blob_path(&e.sha256)).unwrap(), b"kept and more");
     }
 
     #[test]

@@ -13,9 +13,11 @@ use super::download::{declared_type, entry_headers};
 use super::errors::ApiError;
 use super::headers;
 use super::listing::{listed, Listed};
+use super::resumable;
 use super::routes::check_name;
 use super::share;
 use super::storage::{CommitError, Entry, NewEntry, Precondition, Staged};
+use super::uploads::Target;
 use super::{FileState, Peer};
 use crate::activity_log::Value;
 use axum::body::Body;
@@ -44,7 +46,7 @@ struct Uploaded {
 }
 
 /// The precondition a PUT asks for, from If-None-Match / If-Match.
-fn precondition(headers: &HeaderMap, current: Option<&Entry>) -> Result<Precondition, ApiError> {
+pub(super) fn precondition(headers: &HeaderMap, current: Option<&Entry>) -> Result<Precondition, ApiError> {
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         if inm.trim() == "*" {
             return Ok(Precondition::CreateOnly);
@@ -68,7 +70,7 @@ fn precondition(headers: &HeaderMap, current: Option<&Entry>) -> Result<Precondi
     Ok(Precondition::None)
 }
 
-fn precondition_failed(name: &str, current: Option<&Entry>, wanted: &Precondition) -> ApiError {
+pub(super) fn precondition_failed(name: &str, current: Option<&Entry>, wanted: &Precondition) -> ApiError {
     match (wanted, current) {
         (Precondition::CreateOnly, Some(e)) => ApiError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -107,6 +109,10 @@ pub async fn put(
         log_refused(&st, &peer, &caller, &name);
         return Err(precondition_failed(&name, current.as_ref(), &wanted));
     }
+    if resumable::upload_complete(&headers) == Some(false) {
+        let target = Target::Put { name, precondition: wanted };
+        return resumable::create(&st, &peer, &caller, &headers, body, target).await;
+    }
     let staged = receive(&st, &peer, &caller, &headers, body).await?;
     store(&st, &peer, &caller, &name, staged, declared_type(&headers), wanted).await
 }
@@ -127,6 +133,10 @@ pub async fn post(
         }
         None => format!("upload-{}-{:04x}", now(), rand::random::<u16>()),
     };
+    if resumable::upload_complete(&headers) == Some(false) {
+        // The name is picked when the upload completes.
+        return resumable::create(&st, &peer, &caller, &headers, body, Target::Post { base }).await;
+    }
     let name = free_name(&st, &base).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -139,7 +149,7 @@ pub async fn post(
 }
 
 /// `base`, or `stem-2.ext`, `stem-3.ext`, ... whichever is free first.
-fn free_name(st: &FileState, base: &str) -> Option<String> {
+pub(super) fn free_name(st: &FileState, base: &str) -> Option<String> {
     if st.store.get(base).is_none() {
         return Some(base.to_string());
     }
@@ -152,7 +162,7 @@ fn free_name(st: &FileState, base: &str) -> Option<String> {
         .find(|n| n.len() <= st.config.files.max_name_bytes && st.store.get(n).is_none())
 }
 
-fn log_refused(st: &FileState, peer: &Peer, caller: &Caller, name: &str) {
+pub(super) fn log_refused(st: &FileState, peer: &Peer, caller: &Caller, name: &str) {
     st.log.record(
         "upload_refused",
         actor(peer, Some(caller)),
@@ -160,12 +170,12 @@ fn log_refused(st: &FileState, peer: &Peer, caller: &Caller, name: &str) {
     );
 }
 
-fn limit(st: &FileState, peer: &Peer, caller: &Caller, what: &str, err: ApiError) -> ApiError {
+pub(super) fn limit(st: &FileState, peer: &Peer, caller: &Caller, what: &str, err: ApiError) -> ApiError {
     st.log.record("limit", actor(peer, Some(caller)), &[("what", Value::Text(what))]);
     err
 }
 
-fn too_big(st: &FileState) -> ApiError {
+pub(super) fn too_big(st: &FileState) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "too_large",
@@ -173,7 +183,7 @@ fn too_big(st: &FileState) -> ApiError {
     )
 }
 
-fn no_space(why: &str) -> ApiError {
+pub(super) fn no_space(why: &str) -> ApiError {
     ApiError::new(
         StatusCode::INSUFFICIENT_STORAGE,
         "no_space",
@@ -182,16 +192,21 @@ fn no_space(why: &str) -> ApiError {
 }
 
 /// What an upload's headers say about its body.
-struct Declared {
-    len: Option<u64>,
+pub(super) struct Declared {
+    pub len: Option<u64>,
     /// From `Repr-Digest` or `Content-Digest`.
-    sha256: Option<[u8; 32]>,
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// Reads and checks an upload's headers before any of its body: the
 /// declared size against the limit, no content coding, a well-formed
 /// digest.
-fn declared(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderMap) -> Result<Declared, ApiError> {
+pub(super) fn declared(
+    st: &FileState,
+    peer: &Peer,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> Result<Declared, ApiError> {
     let len: Option<u64> =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     if len.is_some_and(|n| n > st.config.files.max_file_bytes) {
@@ -220,11 +235,16 @@ fn declared(st: &FileState, peer: &Peer, caller: &Caller, headers: &HeaderMap) -
     Ok(Declared { len, sha256 })
 }
 
+/// Bytes the quota counts: stored files and resumable uploads staged.
+pub(super) fn used_bytes(st: &FileState) -> u64 {
+    st.store.total_bytes() + st.uploads.staged_bytes()
+}
+
 /// Refuses an upload of `reserve` bytes that would pass the quota or eat
 /// into the disk's free reserve.
-fn check_room(st: &FileState, peer: &Peer, caller: &Caller, reserve: u64) -> Result<(), ApiError> {
+pub(super) fn check_room(st: &FileState, peer: &Peer, caller: &Caller, reserve: u64) -> Result<(), ApiError> {
     let cfg = &st.config.files;
-    if st.store.total_bytes() + reserve > cfg.quota_bytes {
+    if used_bytes(st) + reserve > cfg.quota_bytes {
         return Err(limit(st, peer, caller, "quota", no_space("quota reached")));
     }
     if st.store.free_bytes().map_err(ApiError::internal)? < reserve.saturating_add(cfg.min_free_bytes) {
@@ -322,7 +342,7 @@ async fn read_body(
         if received > cfg.max_file_bytes {
             return Err(limit(st, peer, caller, "file_too_large", too_big(st)));
         }
-        if check_quota && st.store.total_bytes() + received > cfg.quota_bytes {
+        if check_quota && used_bytes(st) + received > cfg.quota_bytes {
             return Err(limit(st, peer, caller, "quota", no_space("quota reached")));
         }
         if tx.send(data).await.is_err() {
@@ -334,7 +354,7 @@ async fn read_body(
 
 /// Commits a staged upload with a new share link, answers, announces and
 /// logs it.
-async fn store(
+pub(super) async fn store(
     st: &Arc<FileState>,
     peer: &Peer,
     caller: &Caller,
