@@ -1,5 +1,6 @@
-//! The file store, spoken over HTTP: list, upload (create-only or replace),
-//! download with resume, each request carrying the session's EXTJWT token.
+//! The file store, spoken over HTTP: list, upload (create-only or replace;
+//! resumable where the server offers it, see `resume.rs`), download with
+//! resume, each request carrying the session's EXTJWT token.
 //!
 //! Files are streamed in both directions, never held in memory, and every
 //! transfer is checked against its SHA-256: uploads send `Repr-Digest` so
@@ -25,7 +26,7 @@ use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Read and write in chunks of this size.
-const CHUNK: usize = 256 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 /// Characters left as they are in a URL path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
@@ -108,6 +109,10 @@ pub struct Uploaded {
     pub sha256: String,
     /// True when an existing file of that name was replaced.
     pub replaced: bool,
+    /// The link anyone can open the file with, when the server gives one.
+    pub share_url: Option<String>,
+    /// Bytes an earlier, interrupted attempt had already sent.
+    pub resumed_from: u64,
 }
 
 /// What a download did.
@@ -124,8 +129,8 @@ pub struct Downloaded {
 
 /// The file store of one IRC session.
 pub struct Store {
-    http: reqwest::Client,
-    base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
     irc: Session,
 }
 
@@ -143,13 +148,16 @@ impl Store {
         Ok(Store { http, base: base.trim_end_matches('/').to_string(), irc: irc.clone() })
     }
 
-    fn url(&self, name: &str) -> String {
+    pub(crate) fn url(&self, name: &str) -> String {
         format!("{}/{}", self.base, utf8_percent_encode(name, SEGMENT))
     }
 
     /// Sends a request with the session token; on 401 gets a fresh token
     /// and tries once more (tokens expire, and end with the IRC session).
-    async fn send(&self, make: impl Fn() -> Result<RequestBuilder, FileError>) -> Result<Response, FileError> {
+    pub(crate) async fn send(
+        &self,
+        make: impl Fn() -> Result<RequestBuilder, FileError>,
+    ) -> Result<Response, FileError> {
         let mut refresh = false;
         loop {
             let token = self.irc.file_token(refresh).await.map_err(FileError::Token)?;
@@ -210,6 +218,9 @@ impl Store {
         // one to send.
         progress.begin(&format!("hashing {name}"), size, 0);
         let digest = hash_file(local, progress).await.map_err(local_err)?;
+        if self.takes_resumable_uploads().await {
+            return self.upload_resumable(local, name, overwrite, size, digest, progress).await;
+        }
         let sha256 = to_hex(&digest);
         progress.begin(&format!("uploading {name}"), size, 0);
         let url = self.url(name);
@@ -247,7 +258,10 @@ impl Store {
                         return Err(FileError::DigestMismatch { expected: sha256, actual: etag });
                     }
                 }
-                Ok(Uploaded { size, sha256, replaced: s == StatusCode::OK || s == StatusCode::NO_CONTENT })
+                let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                let share_url = body.get("share_url").and_then(|v| v.as_str()).map(str::to_string);
+                let replaced = s == StatusCode::OK || s == StatusCode::NO_CONTENT;
+                Ok(Uploaded { size, sha256, replaced, share_url, resumed_from: 0 })
             }
             _ => Err(api_error(resp).await),
         }
@@ -378,7 +392,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The error a non-success response carries: its JSON `message` when it has
 /// one, otherwise the status line.
-async fn api_error(resp: Response) -> FileError {
+pub(crate) async fn api_error(resp: Response) -> FileError {
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     #[derive(Deserialize)]

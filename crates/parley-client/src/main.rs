@@ -11,6 +11,7 @@ mod irc;
 mod oneshot;
 mod paths;
 mod repl;
+mod resume;
 mod settings;
 mod status;
 mod sts;

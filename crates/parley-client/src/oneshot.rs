@@ -66,7 +66,9 @@ pub async fn run(session: &Session, task: Task) -> Result<(), ActionError> {
                 }
                 other => other?,
             };
-            console.out(&upload_summary(&name, &uploaded));
+            for line in upload_summary(&name, &uploaded) {
+                console.out(&line);
+            }
         }
         Task::Download { name, output, force } => {
             let dest = files::download_path(&name, output.as_deref())?;

@@ -1,7 +1,8 @@
 //! Where the client keeps its own files, by the XDG base directories:
 //! the config file (`$XDG_CONFIG_HOME/parley/config.toml`, else
-//! `~/.config/...`) and the history of typed lines
-//! (`$XDG_STATE_HOME/parley/history`, else `~/.local/state/...`).
+//! `~/.config/...`), the history of typed lines
+//! (`$XDG_STATE_HOME/parley/history`, else `~/.local/state/...`) and the
+//! URLs of unfinished uploads (`$XDG_STATE_HOME/parley/uploads/`).
 
 use std::path::PathBuf;
 
@@ -19,4 +20,9 @@ pub fn config_file() -> Option<PathBuf> {
 
 pub fn history_file() -> Option<PathBuf> {
     base("XDG_STATE_HOME", ".local/state").map(|dir| dir.join("parley").join("history"))
+}
+
+/// One small file per unfinished resumable upload (see `resume.rs`).
+pub fn uploads_dir() -> Option<PathBuf> {
+    base("XDG_STATE_HOME", ".local/state").map(|dir| dir.join("parley").join("uploads"))
 }

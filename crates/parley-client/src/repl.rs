@@ -315,7 +315,9 @@ impl Repl {
             }
             other => other?,
         };
-        self.console.out(&upload_summary(&name, &uploaded));
+        for line in upload_summary(&name, &uploaded) {
+            self.console.out(&line);
+        }
         Ok(())
     }
 
@@ -426,9 +428,20 @@ pub fn expand_home(path: &str) -> PathBuf {
     }
 }
 
-pub fn upload_summary(name: &str, u: &files::Uploaded) -> String {
+/// What to tell after an upload: what happened, and the share link on a
+/// line of its own so it is easy to copy.
+pub fn upload_summary(name: &str, u: &files::Uploaded) -> Vec<String> {
     let verb = if u.replaced { "Replaced" } else { "Uploaded" };
-    format!("{verb} {name} ({}, SHA-256 {})", display::human_bytes(u.size), u.sha256)
+    let resumed = if u.resumed_from > 0 {
+        format!(", resumed after {}", display::human_bytes(u.resumed_from))
+    } else {
+        String::new()
+    };
+    let mut lines = vec![format!("{verb} {name} ({}, SHA-256 {}{resumed})", display::human_bytes(u.size), u.sha256)];
+    if let Some(url) = &u.share_url {
+        lines.push(format!("Share link: {url}"));
+    }
+    lines
 }
 
 pub fn download_summary(name: &str, d: &files::Downloaded) -> String {

@@ -4,7 +4,7 @@
 
 mod support;
 
-use parley_testkit::{Server, ADMIN_PASSWORD};
+use parley_testkit::{Client, Server, ADMIN_PASSWORD};
 use support::*;
 
 fn ok(run: &Run) {
@@ -265,6 +265,110 @@ fn upload_then_upload_again_is_refused_unless_overwrite_is_given() {
     let run = parley(&dir, &["download", "-s", s, "-n", "ann", "notes.txt", "-o", "check2.txt"], "");
     ok(&run);
     assert_eq!(std::fs::read(dir.join("check2.txt")).unwrap(), b"second version\n");
+}
+
+/// Runs curl against the file store; returns (response headers, body).
+fn curl(args: &[&str]) -> (String, Vec<u8>) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-D", "/dev/stderr"])
+        .args(args)
+        .output()
+        .expect("curl is installed (tools/test.sh installs it)");
+    (String::from_utf8_lossy(&out.stderr).into_owned(), out.stdout)
+}
+
+#[test]
+fn an_upload_prints_its_share_link_which_opens_without_a_login() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    write_file(&dir, "shared.txt", b"for everyone\n");
+    let run = parley(&dir, &["upload", "-s", server.irc(), "-n", "ann", "shared.txt"], "");
+    ok(&run);
+    let link = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Share link: "))
+        .unwrap_or_else(|| panic!("no share link printed: {run:#?}"))
+        .trim()
+        .to_string();
+    let (_, body) = curl(&[&link]);
+    assert_eq!(body, b"for everyone\n");
+}
+
+#[test]
+fn an_upload_stopped_midway_continues_on_the_next_run() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let data = pattern(300_000, 5);
+    write_file(&dir, "r.bin", &data);
+    // What a killed `parley upload` leaves: an upload on the server holding
+    // the first part, and the state file naming it.
+    let base = format!("http://{}/files", server.http_addr().unwrap());
+    let mut irc = Client::registered(server.irc_addr(), "ann");
+    irc.send("EXTJWT *");
+    let token = irc.expect(|l| l.is("EXTJWT"), TIMEOUT).last().to_string();
+    let auth = format!("Authorization: Bearer {token}");
+    let (head, _) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        &auth,
+        "-H",
+        "Upload-Complete: ?0",
+        "-H",
+        "Upload-Length: 300000",
+        "-H",
+        "If-None-Match: *",
+        "--data-binary",
+        "",
+        &format!("{base}/r.bin"),
+    ]);
+    let upload = head
+        .lines()
+        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+        .unwrap_or_else(|| panic!("no upload URL: {head}"))
+        .trim()
+        .to_string();
+    let prefix = write_file(&dir, "prefix", &data[..123_456]);
+    let prefix = format!("@{}", prefix.display());
+    let (head, _) = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        &auth,
+        "-H",
+        "Content-Type: application/partial-upload",
+        "-H",
+        "Upload-Offset: 0",
+        "-H",
+        "Upload-Complete: ?0",
+        "--data-binary",
+        &prefix,
+        &upload,
+    ]);
+    assert!(head.starts_with("HTTP/1.1 204") && head.contains("upload-offset: 123456"), "{head}");
+    let digest = parley_hex(&sha2::Sha256::digest(&data));
+    let key = parley_hex(&sha2::Sha256::digest(format!("{base}\nr.bin\n{digest}\nfalse")));
+    let state = dir.join(".state/parley/uploads");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join(key), &upload).unwrap();
+    irc.send("QUIT");
+    irc.expect_closed(TIMEOUT);
+
+    let run = parley(&dir, &["upload", "-s", server.irc(), "-n", "ann", "r.bin"], "");
+    ok(&run);
+    assert!(run.stdout.contains("resumed after"), "{run:#?}");
+    assert!(run.stdout.contains("Share link: "), "{run:#?}");
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "the state file is gone");
+    let run = parley(&dir, &["download", "-s", server.irc(), "-n", "ann", "r.bin", "-o", "back.bin"], "");
+    ok(&run);
+    assert_eq!(std::fs::read(dir.join("back.bin")).unwrap(), data);
+}
+
+fn parley_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

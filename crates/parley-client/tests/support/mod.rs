@@ -49,7 +49,8 @@ pub fn parley_env(dir: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) 
     let mut cmd = Command::new(parley_bin());
     cmd.current_dir(dir)
         .args(args)
-        // The client's own files (config, history) stay in the test's directory.
+        // The client's own files (config, history, unfinished uploads) stay in
+        // the test's directory.
         .env("XDG_CONFIG_HOME", dir.join(".config"))
         .env("XDG_STATE_HOME", dir.join(".state"))
         .env_remove("PARLEY_SERVER")
@@ -105,6 +106,7 @@ impl PipeClient {
         let mut child = Command::new(parley_bin())
             .current_dir(server.workdir())
             .args(["--server", server.irc(), "--nick", nick])
+            .env("XDG_STATE_HOME", server.workdir().join(".state"))
             .env_remove("PARLEY_SERVER")
             .env_remove("PARLEY_NICK")
             .stdin(Stdio::piped())
