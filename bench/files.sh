@@ -62,31 +62,49 @@ done
 [ -n "$TOKEN" ] || { echo "no token from parleyd" >&2; exit 1; }
 AUTH="Authorization: Bearer $TOKEN"
 
-# Upload once to Parley so there is something to download.
-curl -sf -o /dev/null -H "$AUTH" -T "$WORK/blob.bin" "http://$HTTP/files/blob.bin"
+# Upload once to Parley so there is something to download; its Location
+# is the share link (no login needed to fetch it).
+SHARE=$(curl -sf -o /dev/null -D - -H "$AUTH" -T "$WORK/blob.bin" "http://$HTTP/files/blob.bin" \
+    | sed -n 's/^[Ll]ocation: //p' | tr -d '\r')
+[ -n "$SHARE" ] || { echo "no share link from parleyd" >&2; exit 1; }
+BYTES=$((SIZE_MIB * 1024 * 1024))
+# A resumable upload (IETF draft): create with no bytes, then one PATCH
+# with the whole file; prints the PATCH's upload speed.
+resumable() {
+    local url
+    url=$(curl -sf -o /dev/null -D - -X POST -H "$AUTH" -H 'Upload-Complete: ?0' -H "Upload-Length: $BYTES" \
+        -H "Content-Disposition: attachment; filename=\"r-$1.bin\"" --data-binary '' "http://$HTTP/files" \
+        | sed -n 's/^[Ll]ocation: //p' | tr -d '\r')
+    curl -s -o /dev/null -w '%{speed_upload}' -X PATCH -H "$AUTH" -H 'Content-Type: application/partial-upload' \
+        -H 'Upload-Offset: 0' -H 'Upload-Complete: ?1' -T "$WORK/blob.bin" "$url"
+}
 
 speed() { # prints MiB/s from curl's bytes/s
     awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'
 }
 best() { sort -n | tail -1; }
 
-dl_nginx=(); dl_parley=(); ul_nginx=(); ul_parley=(); sha=()
+dl_nginx=(); dl_parley=(); dl_share=(); ul_nginx=(); ul_parley=(); ul_resume=(); sha=()
 for r in $(seq "$ROUNDS"); do
     dl_nginx+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$NGINX_PORT/files/blob.bin")")")
     dl_parley+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' -H "$AUTH" "http://$HTTP/files/blob.bin")")")
+    dl_share+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' "$SHARE")")")
     ul_nginx+=("$(speed "$(curl -s -o /dev/null -w '%{speed_upload}' -T "$WORK/blob.bin" "http://127.0.0.1:$NGINX_PORT/files/up-$r.bin")")")
     ul_parley+=("$(speed "$(curl -s -o /dev/null -w '%{speed_upload}' -H "$AUTH" -T "$WORK/blob.bin" "http://$HTTP/files/up-$r.bin")")")
+    ul_resume+=("$(speed "$(resumable "$r")")")
     t0=$(date +%s.%N); sha256sum "$WORK/blob.bin" >/dev/null; t1=$(date +%s.%N)
     sha+=("$(awk -v s="$SIZE_MIB" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", s / (b - a) }')")
 done
 D_N=$(printf '%s\n' "${dl_nginx[@]}" | best); D_P=$(printf '%s\n' "${dl_parley[@]}" | best)
 U_N=$(printf '%s\n' "${ul_nginx[@]}" | best); U_P=$(printf '%s\n' "${ul_parley[@]}" | best)
+D_S=$(printf '%s\n' "${dl_share[@]}" | best); U_R=$(printf '%s\n' "${ul_resume[@]}" | best)
 S=$(printf '%s\n' "${sha[@]}" | best)
 echo
-echo "file: ${SIZE_MIB} MiB, loopback, best of $ROUNDS rounds (MiB/s); every round: nginx dl ${dl_nginx[*]} | parley dl ${dl_parley[*]} | nginx ul ${ul_nginx[*]} | parley ul ${ul_parley[*]} | sha256sum ${sha[*]}"
+echo "file: ${SIZE_MIB} MiB, loopback, best of $ROUNDS rounds (MiB/s); every round: nginx dl ${dl_nginx[*]} | parley dl ${dl_parley[*]} | share link dl ${dl_share[*]} | nginx ul ${ul_nginx[*]} | parley ul ${ul_parley[*]} | resumable ul ${ul_resume[*]} | sha256sum ${sha[*]}"
 printf '| %-28s | %8s |\n' "measure" "MiB/s"
 printf '| %-28s | %8s |\n' "---" "---"
 printf '| %-28s | %8s |\n' "download, nginx (sendfile)" "$D_N" "download, parleyd" "$D_P" \
-    "upload, nginx (PUT, dav)" "$U_N" "upload, parleyd (hash+fsync)" "$U_P" "sha256sum of the file" "$S"
-awk -v dp="$D_P" -v dn="$D_N" -v up="$U_P" -v un="$U_N" -v s="$S" 'BEGIN {
-    printf "\nratios: download parley/nginx = %.2f; upload parley/nginx = %.2f; upload parley/sha256sum = %.2f\n", dp/dn, up/un, up/s }'
+    "download, parleyd share link" "$D_S" "upload, nginx (PUT, dav)" "$U_N" "upload, parleyd (hash+fsync)" "$U_P" \
+    "upload, parleyd resumable" "$U_R" "sha256sum of the file" "$S"
+awk -v dp="$D_P" -v dn="$D_N" -v up="$U_P" -v un="$U_N" -v s="$S" -v ds="$D_S" -v ur="$U_R" 'BEGIN {
+    printf "\nratios: download parley/nginx = %.2f; share link/nginx = %.2f; upload parley/nginx = %.2f; resumable/plain upload = %.2f; upload parley/sha256sum = %.2f\n", dp/dn, ds/dn, up/un, ur/up, up/s }'

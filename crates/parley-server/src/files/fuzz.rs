@@ -74,6 +74,36 @@ mod requests {
         })
     }
 
+    /// Files named like the fixed path segments (`s`, `uploads`) are
+    /// still reachable: the router falls back from a static segment to a
+    /// parameter (a `401` means the file's own handler asked for a login).
+    /// Only `/files/uploads/share` is ambiguous, which is why `uploads` is
+    /// a reserved name (`routes::check_name`).
+    #[test]
+    fn files_named_like_route_segments_reach_their_handlers() {
+        let (_, st, rt) = shared();
+        for (method, path) in [
+            ("GET", "/files/s"),
+            ("PUT", "/files/s"),
+            ("POST", "/files/s/share"),
+        ] {
+            let status = rt.block_on(async {
+                let mut req = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+                req.extensions_mut().insert(Peer("127.0.0.1:1".parse().unwrap()));
+                router(st.clone()).oneshot(req).await.unwrap().status()
+            });
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn the_reserved_name_is_refused_with_a_reason() {
+        let (_, st, _) = shared();
+        let err = crate::files::routes::check_name(st, "uploads").unwrap_err();
+        assert_eq!((err.status, err.code), (StatusCode::BAD_REQUEST, "reserved_name"));
+        assert!(crate::files::routes::check_name(st, "uploads.txt").is_ok());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 

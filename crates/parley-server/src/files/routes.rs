@@ -13,9 +13,20 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use std::sync::Arc;
 
+/// Names that are path segments of the store's own routes: a file named
+/// `uploads` would make `/files/uploads/share` ambiguous.
+const RESERVED: &[&str] = &["uploads"];
+
 pub fn check_name(st: &FileState, name: &str) -> Result<(), ApiError> {
     names::validate(name, st.config.files.max_name_bytes)
-        .map_err(|e| ApiError::bad_request("bad_name", format!("Refused file name {name:?}: {e}.")))
+        .map_err(|e| ApiError::bad_request("bad_name", format!("Refused file name {name:?}: {e}.")))?;
+    if RESERVED.contains(&name) {
+        return Err(ApiError::bad_request(
+            "reserved_name",
+            format!("{name:?} is reserved for the store's own URLs; pick another name."),
+        ));
+    }
+    Ok(())
 }
 
 pub async fn delete(
