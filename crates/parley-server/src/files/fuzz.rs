@@ -82,11 +82,7 @@ mod requests {
     #[test]
     fn files_named_like_route_segments_reach_their_handlers() {
         let (_, st, rt) = shared();
-        for (method, path) in [
-            ("GET", "/files/s"),
-            ("PUT", "/files/s"),
-            ("POST", "/files/s/share"),
-        ] {
+        for (method, path) in [("GET", "/files/s"), ("PUT", "/files/s"), ("POST", "/files/s/share")] {
             let status = rt.block_on(async {
                 let mut req = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
                 req.extensions_mut().insert(Peer("127.0.0.1:1".parse().unwrap()));
