@@ -367,6 +367,24 @@ fn an_upload_stopped_midway_continues_on_the_next_run() {
     assert_eq!(std::fs::read(dir.join("back.bin")).unwrap(), data);
 }
 
+#[test]
+fn an_upload_cut_by_the_network_resumes_in_the_same_run() {
+    let proxy = Proxy::start();
+    let server = Server::start_with_args("", &["--public-url", &proxy.url()]);
+    server.require_file_store();
+    proxy.set_upstream(&server.http_addr().unwrap().to_string());
+    let dir = server.workdir();
+    let data = pattern(4 << 20, 9);
+    write_file(&dir, "cut.bin", &data);
+    proxy.cut_next_request_after(1 << 20);
+    let run = parley(&dir, &["upload", "-s", server.irc(), "-n", "ann", "cut.bin"], "");
+    ok(&run);
+    assert!(run.stdout.contains("resumed after"), "{run:#?}");
+    let run = parley(&dir, &["download", "-s", server.irc(), "-n", "ann", "cut.bin", "-o", "back.bin"], "");
+    ok(&run);
+    assert_eq!(std::fs::read(dir.join("back.bin")).unwrap(), data);
+}
+
 fn parley_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -203,6 +203,9 @@ pub struct Proxy {
     upstream: Arc<Mutex<Option<String>>>,
     requests: Arc<Gate>,
     responses: Arc<Gate>,
+    /// Once armed, the next request to pass this many bytes has its
+    /// connection cut, both ways, as a network failure would.
+    cut: Arc<Mutex<Option<u64>>>,
 }
 
 /// `Some(n)`: let n bytes through, then wait; `None`: open.
@@ -234,18 +237,19 @@ impl Proxy {
         let port = listener.local_addr().expect("proxy address").port();
         let upstream: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let (requests, responses) = (Arc::new(Gate::default()), Arc::new(Gate::default()));
-        let (up, req, resp) = (upstream.clone(), requests.clone(), responses.clone());
+        let cut: Arc<Mutex<Option<u64>>> = Arc::default();
+        let (up, req, resp, cut2) = (upstream.clone(), requests.clone(), responses.clone(), cut.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { break };
                 let Some(addr) = up.lock().unwrap().clone() else { continue };
                 let Ok(server) = TcpStream::connect(&addr) else { continue };
                 let (c2, s2) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
-                pipe(client, s2, req.clone());
-                pipe(server, c2, resp.clone());
+                pipe(client, s2, req.clone(), Some(cut2.clone()));
+                pipe(server, c2, resp.clone(), None);
             }
         });
-        Proxy { port, upstream, requests, responses }
+        Proxy { port, upstream, requests, responses, cut }
     }
 
     pub fn url(&self) -> String {
@@ -266,6 +270,11 @@ impl Proxy {
         self.requests.set(Some(bytes));
     }
 
+    /// The next request to pass `bytes` is cut there (once).
+    pub fn cut_next_request_after(&self, bytes: u64) {
+        *self.cut.lock().unwrap() = Some(bytes);
+    }
+
     pub fn open(&self) {
         self.requests.set(None);
         self.responses.set(None);
@@ -278,8 +287,9 @@ impl Drop for Proxy {
     }
 }
 
-/// Copies `from` to `to` through `gate`, then passes the end of stream on.
-fn pipe(mut from: TcpStream, mut to: TcpStream, gate: Arc<Gate>) {
+/// Copies `from` to `to` through `gate`, then passes the end of stream on;
+/// with `cut` armed, drops both sockets once that many bytes went through.
+fn pipe(mut from: TcpStream, mut to: TcpStream, gate: Arc<Gate>, cut: Option<Arc<Mutex<Option<u64>>>>) {
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         let mut sent = 0u64;
@@ -293,6 +303,15 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, gate: Arc<Gate>) {
                 break;
             }
             sent += n as u64;
+            if let Some(cut) = &cut {
+                let mut armed = cut.lock().unwrap();
+                if armed.is_some_and(|at| sent >= at) {
+                    *armed = None;
+                    let _ = from.shutdown(std::net::Shutdown::Both);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+            }
         }
         let _ = to.shutdown(std::net::Shutdown::Write);
     });
