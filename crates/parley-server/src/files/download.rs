@@ -8,7 +8,7 @@
 use super::auth::{actor, read_auth, Caller};
 use super::errors::ApiError;
 use super::headers::{self, RangeReq};
-use super::routes::check_name;
+use super::names;
 use super::storage::Entry;
 use super::{FileState, Peer};
 use crate::activity_log::Value;
@@ -89,7 +89,7 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = read_auth(&st, &headers, &peer).await?;
-    check_name(&st, &name)?;
+    names::check(&name, st.config.files.max_name_bytes)?;
     let Some(entry) = st.store.get(&name) else {
         return Err(ApiError::not_found(&name));
     };

@@ -78,7 +78,7 @@ mod requests {
     /// still reachable: the router falls back from a static segment to a
     /// parameter (a `401` means the file's own handler asked for a login).
     /// Only `/files/uploads/share` is ambiguous, which is why `uploads` is
-    /// a reserved name (`routes::check_name`).
+    /// a reserved name (`names::check`).
     #[test]
     fn files_named_like_route_segments_reach_their_handlers() {
         let (_, st, rt) = shared();
@@ -90,14 +90,6 @@ mod requests {
             });
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
         }
-    }
-
-    #[test]
-    fn the_reserved_name_is_refused_with_a_reason() {
-        let (_, st, _) = shared();
-        let err = crate::files::routes::check_name(st, "uploads").unwrap_err();
-        assert_eq!((err.status, err.code), (StatusCode::BAD_REQUEST, "reserved_name"));
-        assert!(crate::files::routes::check_name(st, "uploads.txt").is_ok());
     }
 
     proptest! {

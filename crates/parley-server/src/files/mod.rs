@@ -3,8 +3,10 @@
 //!
 //! `storage` owns the bytes on disk (all-or-nothing commits); `auth` who is
 //! calling (Basic with an account, Bearer with an EXTJWT token); `upload`,
-//! `download`, `listing` and `share` the HTTP semantics of each kind of
-//! request; `cors` what browsers on other origins may do; `routes` the
+//! `resumable`, `download`, `listing` and `share` the HTTP semantics of
+//! each kind of request, with `limits` and `commit` the checks and the
+//! ending every upload shares, and `uploads` the resumable ones in
+//! progress; `cors` what browsers on other origins may do; `routes` the
 //! small handlers and the guards every response passes; `names` what a
 //! file may be called; `headers` the header formats. This module runs the
 //! accept loop:
@@ -12,12 +14,14 @@
 //! header buffer, and a graceful close on shutdown.
 
 pub mod auth;
+pub mod commit;
 pub mod cors;
 pub mod download;
 pub mod errors;
 #[cfg(test)]
 mod fuzz;
 pub mod headers;
+pub mod limits;
 pub mod listing;
 pub mod names;
 pub mod resumable;

@@ -6,7 +6,12 @@
 //! impossible by construction; these rules exist so that what users see,
 //! download and save locally is unambiguous and safe.
 
+use super::errors::ApiError;
 use thiserror::Error;
+
+/// Names that are path segments of the store's own routes: a file named
+/// `uploads` would make `/files/uploads/share` ambiguous.
+const RESERVED: &[&str] = &["uploads"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BadName {
@@ -68,6 +73,19 @@ pub fn validate(name: &str, max_bytes: usize) -> Result<(), BadName> {
     Ok(())
 }
 
+/// `validate`, plus the reserved names, as the HTTP refusal to send.
+pub fn check(name: &str, max_bytes: usize) -> Result<(), ApiError> {
+    validate(name, max_bytes)
+        .map_err(|e| ApiError::bad_request("bad_name", format!("Refused file name {name:?}: {e}.")))?;
+    if RESERVED.contains(&name) {
+        return Err(ApiError::bad_request(
+            "reserved_name",
+            format!("{name:?} is reserved for the store's own URLs; pick another name."),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +95,14 @@ mod tests {
         for n in ["report.pdf", "notes 2026.txt", "ünïcødé.md", ".hidden", "a..b", "日本語.txt"] {
             assert_eq!(validate(n, 200), Ok(()), "{n}");
         }
+    }
+
+    #[test]
+    fn the_reserved_name_is_refused_with_a_reason() {
+        let err = check("uploads", 200).unwrap_err();
+        assert_eq!(err.code, "reserved_name");
+        assert!(check("uploads.txt", 200).is_ok());
+        assert_eq!(check("a/b", 200).unwrap_err().code, "bad_name");
     }
 
     #[test]

@@ -22,10 +22,11 @@
 //! ?0` (and an empty or first part of the body), then append.
 
 use super::auth::{actor, authenticate, Caller};
+use super::commit::{commit, free_name};
 use super::download::declared_type;
 use super::errors::ApiError;
+use super::limits::{check_room, declared, limit, no_space, too_big, used_bytes};
 use super::storage::{Precondition, StagingWriter};
-use super::upload::{check_room, declared, free_name, limit, no_space, store, too_big, used_bytes};
 use super::uploads::{Full, Intent, Progress, Target, Ticket, Upload};
 use super::{FileState, Peer};
 use crate::activity_log::Value;
@@ -399,7 +400,7 @@ async fn finish(
             (name, Precondition::CreateOnly)
         }
     };
-    let mut resp = store(st, peer, caller, &name, staged, intent.content_type, precondition).await?;
+    let mut resp = commit(st, peer, caller, &name, staged, intent.content_type, precondition).await?;
     set(resp.headers_mut(), INTEROP, INTEROP_VERSION);
     set(resp.headers_mut(), UPLOAD_COMPLETE, "?1");
     Ok(resp)

@@ -13,22 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use std::sync::Arc;
 
-/// Names that are path segments of the store's own routes: a file named
-/// `uploads` would make `/files/uploads/share` ambiguous.
-const RESERVED: &[&str] = &["uploads"];
-
-pub fn check_name(st: &FileState, name: &str) -> Result<(), ApiError> {
-    names::validate(name, st.config.files.max_name_bytes)
-        .map_err(|e| ApiError::bad_request("bad_name", format!("Refused file name {name:?}: {e}.")))?;
-    if RESERVED.contains(&name) {
-        return Err(ApiError::bad_request(
-            "reserved_name",
-            format!("{name:?} is reserved for the store's own URLs; pick another name."),
-        ));
-    }
-    Ok(())
-}
-
 pub async fn delete(
     State(st): State<Arc<FileState>>,
     Path(name): Path<String>,
@@ -36,7 +20,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&st, &headers, &peer).await?;
-    check_name(&st, &name)?;
+    names::check(&name, st.config.files.max_name_bytes)?;
     let Some(entry) = st.store.get(&name) else {
         return Err(ApiError::not_found(&name));
     };

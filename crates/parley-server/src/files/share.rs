@@ -15,7 +15,7 @@ use super::download::serve;
 use super::errors::ApiError;
 use super::headers;
 use super::listing::rfc3339;
-use super::routes::check_name;
+use super::names;
 use super::storage::{Entry, ShareLink};
 use super::{FileState, Peer};
 use crate::activity_log::Value;
@@ -101,7 +101,7 @@ pub async fn download(
 
 /// The entry `name`, if `caller` may manage its links.
 fn managed(st: &FileState, peer: &Peer, caller: &Caller, name: &str) -> Result<Entry, ApiError> {
-    check_name(st, name)?;
+    names::check(name, st.config.files.max_name_bytes)?;
     let Some(entry) = st.store.get(name) else {
         return Err(ApiError::not_found(name));
     };

@@ -9,41 +9,26 @@
 //! network reads overlap and memory stays flat whatever the file size.
 
 use super::auth::{actor, authenticate, now, Caller};
-use super::download::{declared_type, entry_headers};
+use super::commit::{commit, free_name, log_refused, precondition_failed};
+use super::download::declared_type;
 use super::errors::ApiError;
 use super::headers;
-use super::listing::{listed, Listed};
+use super::limits::{check_room, declared, limit, no_space, too_big, used_bytes};
+use super::names;
 use super::resumable;
-use super::routes::check_name;
-use super::share;
-use super::storage::{CommitError, Entry, NewEntry, Precondition, Staged};
+use super::storage::{Entry, Precondition, Staged};
 use super::uploads::Target;
 use super::{FileState, Peer};
 use crate::activity_log::Value;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Extension;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The answer to an upload: the file as listed, and where to get it.
-#[derive(serde::Serialize)]
-struct Uploaded {
-    #[serde(flatten)]
-    file: Listed,
-    /// The file by name (needs a login when reads do).
-    url: String,
-    /// The share link: works for anyone who has it, until revoked or
-    /// expired.
-    share_url: String,
-    /// When the share link stops working (RFC 3339), if it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    share_expires: Option<String>,
-}
 
 /// The precondition a PUT asks for, from If-None-Match / If-Match.
 pub(super) fn precondition(headers: &HeaderMap, current: Option<&Entry>) -> Result<Precondition, ApiError> {
@@ -70,24 +55,6 @@ pub(super) fn precondition(headers: &HeaderMap, current: Option<&Entry>) -> Resu
     Ok(Precondition::None)
 }
 
-pub(super) fn precondition_failed(name: &str, current: Option<&Entry>, wanted: &Precondition) -> ApiError {
-    match (wanted, current) {
-        (Precondition::CreateOnly, Some(e)) => ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "exists",
-            format!(
-                "A file named {name:?} already exists ({} bytes, uploaded by {}). Upload again without If-None-Match to replace it, or pick another name.",
-                e.size, e.uploaded_by
-            ),
-        ),
-        _ => ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "changed",
-            format!("{name:?} is not the version you named in If-Match; fetch it again and retry."),
-        ),
-    }
-}
-
 pub async fn put(
     State(st): State<Arc<FileState>>,
     Path(name): Path<String>,
@@ -96,7 +63,7 @@ pub async fn put(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&st, &headers, &peer).await?;
-    check_name(&st, &name)?;
+    names::check(&name, st.config.files.max_name_bytes)?;
     let current = st.store.get(&name);
     let wanted = precondition(&headers, current.as_ref())?;
     let holds = match (&wanted, &current) {
@@ -114,7 +81,7 @@ pub async fn put(
         return resumable::create(&st, &peer, &caller, &headers, body, target).await;
     }
     let staged = receive(&st, &peer, &caller, &headers, body).await?;
-    store(&st, &peer, &caller, &name, staged, declared_type(&headers), wanted).await
+    commit(&st, &peer, &caller, &name, staged, declared_type(&headers), wanted).await
 }
 
 pub async fn post(
@@ -128,7 +95,7 @@ pub async fn post(
         headers.get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).and_then(headers::disposition_filename);
     let base = match requested {
         Some(n) => {
-            check_name(&st, &n)?;
+            names::check(&n, st.config.files.max_name_bytes)?;
             n
         }
         None => format!("upload-{}-{:04x}", now(), rand::random::<u16>()),
@@ -145,112 +112,7 @@ pub async fn post(
         )
     })?;
     let staged = receive(&st, &peer, &caller, &headers, body).await?;
-    store(&st, &peer, &caller, &name, staged, declared_type(&headers), Precondition::CreateOnly).await
-}
-
-/// `base`, or `stem-2.ext`, `stem-3.ext`, ... whichever is free first.
-pub(super) fn free_name(st: &FileState, base: &str) -> Option<String> {
-    if st.store.get(base).is_none() {
-        return Some(base.to_string());
-    }
-    let (stem, ext) = match base.rfind('.') {
-        Some(i) if i > 0 => (&base[..i], &base[i..]),
-        _ => (base, ""),
-    };
-    (2..1000)
-        .map(|i| format!("{stem}-{i}{ext}"))
-        .find(|n| n.len() <= st.config.files.max_name_bytes && st.store.get(n).is_none())
-}
-
-pub(super) fn log_refused(st: &FileState, peer: &Peer, caller: &Caller, name: &str) {
-    st.log.record(
-        "upload_refused",
-        actor(peer, Some(caller)),
-        &[("name", Value::Text(name)), ("reason", Value::Text("exists"))],
-    );
-}
-
-pub(super) fn limit(st: &FileState, peer: &Peer, caller: &Caller, what: &str, err: ApiError) -> ApiError {
-    st.log.record("limit", actor(peer, Some(caller)), &[("what", Value::Text(what))]);
-    err
-}
-
-pub(super) fn too_big(st: &FileState) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("This server accepts files of at most {} bytes.", st.config.files.max_file_bytes),
-    )
-}
-
-pub(super) fn no_space(why: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::INSUFFICIENT_STORAGE,
-        "no_space",
-        format!("The file store is out of space ({why}); delete files or ask the administrator."),
-    )
-}
-
-/// What an upload's headers say about its body.
-pub(super) struct Declared {
-    pub len: Option<u64>,
-    /// From `Repr-Digest` or `Content-Digest`.
-    pub sha256: Option<[u8; 32]>,
-}
-
-/// Reads and checks an upload's headers before any of its body: the
-/// declared size against the limit, no content coding, a well-formed
-/// digest.
-pub(super) fn declared(
-    st: &FileState,
-    peer: &Peer,
-    caller: &Caller,
-    headers: &HeaderMap,
-) -> Result<Declared, ApiError> {
-    let len: Option<u64> =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    if len.is_some_and(|n| n > st.config.files.max_file_bytes) {
-        return Err(limit(st, peer, caller, "file_too_large", too_big(st)));
-    }
-    // Bytes are stored exactly as sent: nothing is ever decompressed, so a
-    // small body cannot expand into a huge file.
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()) {
-        if !enc.trim().eq_ignore_ascii_case("identity") {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "content_encoding",
-                format!("Uploads are stored as sent; send the file without Content-Encoding (got {enc:?})."),
-            ));
-        }
-    }
-    let sha256 = match headers.get("repr-digest").or_else(|| headers.get("content-digest")) {
-        Some(v) => headers::parse_digest(v.to_str().unwrap_or("")).map_err(|_| {
-            ApiError::bad_request(
-                "bad_digest_header",
-                "The digest header must look like `sha-256=:<base64 of the 32-byte SHA-256>:`.",
-            )
-        })?,
-        None => None,
-    };
-    Ok(Declared { len, sha256 })
-}
-
-/// Bytes the quota counts: stored files and resumable uploads staged.
-pub(super) fn used_bytes(st: &FileState) -> u64 {
-    st.store.total_bytes() + st.uploads.staged_bytes()
-}
-
-/// Refuses an upload of `reserve` bytes that would pass the quota or eat
-/// into the disk's free reserve.
-pub(super) fn check_room(st: &FileState, peer: &Peer, caller: &Caller, reserve: u64) -> Result<(), ApiError> {
-    let cfg = &st.config.files;
-    if used_bytes(st) + reserve > cfg.quota_bytes {
-        return Err(limit(st, peer, caller, "quota", no_space("quota reached")));
-    }
-    if st.store.free_bytes().map_err(ApiError::internal)? < reserve.saturating_add(cfg.min_free_bytes) {
-        return Err(limit(st, peer, caller, "disk_reserve", no_space("disk nearly full")));
-    }
-    Ok(())
+    commit(&st, &peer, &caller, &name, staged, declared_type(&headers), Precondition::CreateOnly).await
 }
 
 /// Streams the request body into a staged, fsynced, verified temp file.
@@ -350,67 +212,4 @@ async fn read_body(
             return Ok(received);
         }
     }
-}
-
-/// Commits a staged upload with a new share link, answers, announces and
-/// logs it.
-pub(super) async fn store(
-    st: &Arc<FileState>,
-    peer: &Peer,
-    caller: &Caller,
-    name: &str,
-    staged: Staged,
-    content_type: Option<String>,
-    wanted: Precondition,
-) -> Result<Response, ApiError> {
-    let store = st.store.clone();
-    let (secret, link) = share::new_link(&st.config.files, now());
-    let new = NewEntry { uploaded_by: caller.nick.clone(), modified: now(), content_type, share: Some(link) };
-    let (n, w) = (name.to_string(), wanted.clone());
-    let committed =
-        tokio::task::spawn_blocking(move || store.commit(staged, &n, new, &w)).await.map_err(ApiError::internal)?;
-    let (entry, old) = match committed {
-        Ok(done) => done,
-        Err(CommitError::Precondition(current)) => {
-            log_refused(st, peer, caller, name);
-            return Err(precondition_failed(name, current.as_deref(), &wanted));
-        }
-        Err(CommitError::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) => {
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "no_space",
-                "The disk is full; nothing was stored.",
-            ));
-        }
-        Err(CommitError::Io(e)) => return Err(ApiError::internal(e)),
-    };
-    let url = format!("{}/{}", st.base_url, headers::encode_segment(&entry.name));
-    let share_url = share::url(&st.base_url, &secret, &entry.name);
-    let kind = if old.is_some() { "overwrite" } else { "upload" };
-    st.log.record(
-        kind,
-        actor(peer, Some(caller)),
-        &[
-            ("name", Value::Text(&entry.name)),
-            ("bytes", Value::Num(entry.size)),
-            ("sha256", Value::Text(&entry.sha256)),
-        ],
-    );
-    if st.config.files.announce_uploads {
-        announce(st, &entry, old.is_some(), &share_url);
-    }
-    let mut resp_headers = HeaderMap::new();
-    entry_headers(&entry, &mut resp_headers);
-    if let Ok(v) = HeaderValue::from_str(&share_url) {
-        resp_headers.insert(header::LOCATION, v);
-    }
-    let status = if old.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    let share_expires = entry.share.as_ref().and_then(|s| s.expires).map(super::listing::rfc3339);
-    let body = Uploaded { file: listed(&entry, now()), url, share_url, share_expires };
-    Ok((status, resp_headers, Json(body)).into_response())
-}
-
-fn announce(st: &FileState, entry: &Entry, replaced: bool, url: &str) {
-    let verb = if replaced { "replaced" } else { "uploaded" };
-    st.chat.announce(&format!("{} {verb} {} ({} bytes): {url}", entry.uploaded_by, entry.name, entry.size));
 }
