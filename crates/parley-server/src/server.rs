@@ -146,7 +146,11 @@ impl crate::files::Chat for ServerState {
     fn holder(&self, sid: u64) -> Option<crate::files::Holder> {
         let view = self.registry.read();
         let user = view.user(sid)?;
-        Some(crate::files::Holder { nick: user.nick.clone(), oper: user.oper.is_some() })
+        Some(crate::files::Holder {
+            nick: user.nick.clone(),
+            account: user.account.as_deref().map(str::to_string),
+            oper: user.oper.is_some(),
+        })
     }
 
     fn announce(&self, text: &str) {

@@ -161,6 +161,27 @@ fn post_with_a_bearer_token_gets_201() {
     assert!(d.header("content-disposition").unwrap().starts_with("attachment;"));
 }
 
+/// A token names the account its session is logged in to; a session
+/// using an account's nick without logging in gets no say over its files.
+#[test]
+fn a_token_speaks_for_the_account_and_never_for_a_squatter() {
+    let server = Server::start();
+    add_account(&server, "ivy", "sesame");
+    let upload = |auth: (&'static str, String)| {
+        let headers = [auth, ("Content-Disposition", "attachment; filename=\"ivy.txt\"".to_string())];
+        request(http(&server), "POST", "/files", &headers, Some(b"mine"))
+    };
+    let mut squatter = Client::registered(server.irc_addr(), "ivy");
+    let refused = upload(bearer(&mut squatter));
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    assert!(refused.message().contains("belongs to an account"), "{}", refused.text());
+    squatter.send("PRIVMSG NickServ :IDENTIFY sesame");
+    squatter.expect(|l| l.is("900"), TIMEOUT);
+    let made = upload(bearer(&mut squatter));
+    assert_eq!(made.status, 201, "{}", made.text());
+    assert_eq!(made.json()["uploaded_by"], "ivy", "the account, as with Basic");
+}
+
 /// gamja in a browser on another origin: the preflight, then the POST
 /// with `Origin` and credentials; the page may read `Location`.
 #[test]

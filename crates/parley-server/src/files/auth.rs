@@ -67,7 +67,29 @@ pub async fn authenticate(st: &FileState, headers: &HeaderMap, peer: &Peer) -> R
             "The IRC session this token belongs to has ended. Reconnect, then send `EXTJWT *` again and use the new token.".into(),
         ));
     };
-    Ok(Caller { nick: holder.nick, sid: claims.sid, oper: holder.oper })
+    // The name files are owned by: the account when logged in (the same
+    // as a Basic login's), else the nick. A nick that is an account's name,
+    // used without logging in to it, stands for nobody here: else whoever
+    // sat on the nick (during the claim's grace period, or with
+    // `nick_enforcement = "off"`) could manage that account's files.
+    let name = match holder.account {
+        Some(account) => account,
+        None => {
+            let (accounts, nick) = (st.accounts.clone(), holder.nick.clone());
+            let claimed = tokio::task::spawn_blocking(move || accounts.get(&nick)).await.map_err(ApiError::internal)?;
+            if !matches!(claimed, Ok(None)) {
+                return Err(fail(
+                    "nick_of_an_account",
+                    format!(
+                        "The nick {} belongs to an account: log in to it on IRC (SASL, or /msg NickServ IDENTIFY) and ask for a new token, or use HTTP Basic.",
+                        holder.nick
+                    ),
+                ));
+            }
+            holder.nick
+        }
+    };
+    Ok(Caller { nick: name, sid: claims.sid, oper: holder.oper })
 }
 
 /// HTTP Basic: `base64(name:password)`, checked like SASL PLAIN.

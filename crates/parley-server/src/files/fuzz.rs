@@ -155,7 +155,7 @@ mod resumable_model {
 
     impl Chat for EveryoneOnline {
         fn holder(&self, sid: u64) -> Option<Holder> {
-            Some(Holder { nick: format!("user{sid}"), oper: false })
+            Some(Holder { nick: format!("user{sid}"), account: None, oper: false })
         }
         fn announce(&self, _text: &str) {}
     }

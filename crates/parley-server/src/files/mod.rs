@@ -61,6 +61,8 @@ pub struct Peer(pub SocketAddr);
 /// The IRC session an EXTJWT token belongs to, as the file store sees it.
 pub struct Holder {
     pub nick: String,
+    /// The account the session is logged in to, if any.
+    pub account: Option<String>,
     pub oper: bool,
 }
 
