@@ -4,8 +4,20 @@
 use thiserror::Error;
 
 /// Every slash command, for `/help` and tab completion.
-pub const SLASH_COMMANDS: &[&str] =
-    &["/msg", "/say", "/me", "/nick", "/files", "/upload", "/download", "/who", "/quit", "/shutdown", "/help"];
+pub const SLASH_COMMANDS: &[&str] = &[
+    "/msg",
+    "/say",
+    "/me",
+    "/nick",
+    "/files",
+    "/upload",
+    "/download",
+    "/delete",
+    "/who",
+    "/quit",
+    "/shutdown",
+    "/help",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -34,6 +46,8 @@ pub enum Command {
     Who,
     /// `/nick NEW`: change nick.
     Nick(String),
+    /// `/delete NAME`: delete one of your files.
+    Delete(String),
     Quit(Option<String>),
     /// Menu 5: close the server. `admin` skips the name question.
     Shutdown {
@@ -125,6 +139,10 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
             Ok(Command::Download { name: Some(name), path, force })
         }
         "who" | "names" => Ok(Command::Who),
+        "delete" | "rm" => match words(args)?.as_slice() {
+            [name] => Ok(Command::Delete(name.clone())),
+            _ => Err(CommandError::Usage("/delete NAME")),
+        },
         "nick" => match args.split_whitespace().collect::<Vec<_>>()[..] {
             [nick] => Ok(Command::Nick(nick.to_string())),
             _ => Err(CommandError::Usage("/nick NEWNICK")),
@@ -195,6 +213,7 @@ Commands:
   /files                       list the files on the server
   /upload PATH [NAME]          upload a file (asks before replacing; --overwrite, --no-overwrite)
   /download NAME [PATH]        download a file (asks before replacing a local file; --force)
+  /delete NAME                 delete one of your files from the server
   /who                         list the people in the lobby
   /shutdown [ADMIN]            close the server for everyone (asks for the admin password)
   /quit [REASON]               disconnect
@@ -245,6 +264,8 @@ mod tests {
         assert_eq!(parse("/shutdown admin").unwrap(), Command::Shutdown { admin: Some("admin".into()) });
         assert_eq!(parse("/files").unwrap(), Command::Files);
         assert_eq!(parse("/nick bob2").unwrap(), Command::Nick("bob2".into()));
+        assert_eq!(parse("/delete \"my file.txt\"").unwrap(), Command::Delete("my file.txt".into()));
+        assert_eq!(parse("/delete"), Err(CommandError::Usage("/delete NAME")));
         assert_eq!(parse("/nick"), Err(CommandError::Usage("/nick NEWNICK")));
         assert_eq!(parse("/nick a b"), Err(CommandError::Usage("/nick NEWNICK")));
         assert_eq!(parse("/nope"), Err(CommandError::Unknown("/nope".into())));

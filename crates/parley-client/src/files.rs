@@ -181,6 +181,17 @@ impl Store {
         Ok((files, raw))
     }
 
+    /// Deletes `name` (the server allows its uploader or an operator).
+    pub async fn delete(&self, name: &str) -> Result<(), FileError> {
+        let url = self.url(name);
+        let resp = self.send(|| Ok(self.http.delete(&url))).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(api_error(resp).await)
+        }
+    }
+
     /// Whether `name` exists on the server.
     pub async fn exists(&self, name: &str) -> Result<bool, FileError> {
         let url = self.url(name);

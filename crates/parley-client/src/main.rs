@@ -105,6 +105,11 @@ enum Cmd {
         #[arg(short = 'f', long)]
         force: bool,
     },
+    /// Delete one of your files from the server (operators: any file)
+    Delete {
+        /// The name on the server
+        name: String,
+    },
     /// List the files on the server
     Files {
         /// Print the server's JSON list instead of a table
@@ -204,6 +209,7 @@ fn task_for(cmd: Cmd) -> oneshot::Task {
         }
         Cmd::Download { name, output, force } => Task::Download { name, output, force },
         Cmd::Files { json } => Task::Files { json },
+        Cmd::Delete { name } => Task::Delete { name },
         Cmd::Shutdown { admin, reason } => Task::Shutdown { admin, reason },
     }
 }

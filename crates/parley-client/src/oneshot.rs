@@ -20,6 +20,7 @@ pub enum Task {
     Upload { path: PathBuf, name: Option<String>, overwrite: Option<bool> },
     Download { name: String, output: Option<PathBuf>, force: bool },
     Files { json: bool },
+    Delete { name: String },
     Shutdown { admin: String, reason: Option<String> },
 }
 
@@ -32,6 +33,10 @@ pub async fn run(session: &Session, task: Task) -> Result<(), ActionError> {
         Task::Send { target, text } => {
             let target = target.unwrap_or_else(|| session.lobby());
             session.privmsg(&target, &text).await?;
+        }
+        Task::Delete { name } => {
+            Store::new(session)?.delete(&name).await?;
+            console.out(&format!("Deleted {name}."));
         }
         Task::Files { json } => {
             let (list, raw) = Store::new(session)?.list().await?;

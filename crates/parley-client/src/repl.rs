@@ -256,6 +256,10 @@ impl Repl {
                     names.join(", ")
                 ));
             }
+            Command::Delete(name) => {
+                self.store()?.delete(&name).await?;
+                self.console.out(&format!("Deleted {name}."));
+            }
             Command::Files => {
                 let (files, _) = self.store()?.list().await?;
                 if files.is_empty() {

@@ -240,6 +240,23 @@ fn shutdown_with_the_right_password_stops_the_server_and_tells_everyone() {
 // --- files ----------------------------------------------------------------
 
 #[test]
+fn a_user_deletes_their_own_file_but_not_someone_elses() {
+    let server = Server::start();
+    server.require_file_store();
+    let dir = server.workdir();
+    let s = server.irc();
+    write_file(&dir, "gone.txt", b"soon gone\n");
+    ok(&parley(&dir, &["upload", "-s", s, "-n", "ann", "gone.txt"], ""));
+    let other = parley(&dir, &["delete", "-s", s, "-n", "bea", "gone.txt"], "");
+    assert_eq!(other.code, Some(5), "not bea's file: {other:#?}");
+    let piped = parley(&dir, &["-s", s, "-n", "ann"], "/delete gone.txt\n");
+    ok(&piped);
+    assert!(piped.stdout.contains("Deleted gone.txt."), "{piped:#?}");
+    let again = parley(&dir, &["delete", "-s", s, "-n", "ann", "gone.txt"], "");
+    assert_eq!(again.code, Some(3), "not found any more: {again:#?}");
+}
+
+#[test]
 fn upload_then_upload_again_is_refused_unless_overwrite_is_given() {
     let server = Server::start();
     server.require_file_store();
