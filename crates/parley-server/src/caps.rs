@@ -15,6 +15,13 @@ pub const ACCOUNT_TAG: u32 = 1 << 9;
 pub const EXTENDED_JOIN: u32 = 1 << 10;
 pub const ACCOUNT_REGISTRATION: u32 = 1 << 11;
 
+// History (`history/`): offered only while `history.enabled`.
+pub const CHATHISTORY: u32 = 1 << 12;
+pub const EVENT_PLAYBACK: u32 = 1 << 13;
+pub const READ_MARKER: u32 = 1 << 14;
+/// The capabilities that exist only with history on.
+pub const HISTORY: u32 = CHATHISTORY | EVENT_PLAYBACK | READ_MARKER;
+
 // Notifications about users: MONITOR's extension, SETNAME and INVITE.
 // High bits, so capabilities added elsewhere meanwhile keep theirs.
 pub const EXTENDED_MONITOR: u32 = 1 << 16;
@@ -35,6 +42,8 @@ pub const ALL: &[(&str, u32)] = &[
     ("batch", BATCH),
     ("cap-notify", CAP_NOTIFY),
     ("draft/account-registration", ACCOUNT_REGISTRATION),
+    ("draft/chathistory", CHATHISTORY),
+    ("draft/event-playback", EVENT_PLAYBACK),
     ("echo-message", ECHO_MESSAGE),
     ("extended-join", EXTENDED_JOIN),
     ("labeled-response", LABELED_RESPONSE),

@@ -17,6 +17,7 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod files;
+pub mod history;
 pub mod hostname;
 pub mod labeled_response;
 pub mod lifecycle;
@@ -74,6 +75,8 @@ pub enum StartError {
     Ticker(std::io::Error),
     #[error(transparent)]
     Db(#[from] db::DbError),
+    #[error(transparent)]
+    History(#[from] history::HistoryError),
     #[error("cannot set up the accounts: {0}")]
     Accounts(accounts::AccountError),
 }
@@ -99,6 +102,9 @@ pub struct Server {
     tls_info: Option<TlsInfo>,
     store: Option<Arc<files::storage::Store>>,
     ticker: ticker::Ticker,
+    /// Writes history in batches; stopped (after a last write) once every
+    /// connection has said goodbye.
+    history_writer: Option<history::Writer>,
     /// Where the file store runs, if not on the runtime that runs `run`.
     files_runtime: Option<tokio::runtime::Handle>,
 }
@@ -191,7 +197,14 @@ impl Server {
             .map_err(|source| StartError::TokenKey { path: key_path.display().to_string(), source })?;
         let sts_port = local_addrs(&ircs).first().map(|a| a.port());
         let identity = Identity { operators, accounts, tokens };
-        let mut state = ServerState::new(config, log, identity, filehost, sts_port, Shutdown::new());
+        let (history, history_writer) = if config.history.enabled {
+            let (history, writer) = history::History::open(&config.data_dir, &config.history)?;
+            (Some(history), Some(writer))
+        } else {
+            (None, None)
+        };
+        let mut state =
+            ServerState::new(config, log, identity, filehost, sts_port, Shutdown::new()).with_history(history);
         state.filehost_tls = filehost_tls;
         let state = Arc::new(state);
         let ticker = ticker::Ticker::start(state.clone()).map_err(StartError::Ticker)?;
@@ -207,6 +220,7 @@ impl Server {
             tls_info,
             store,
             ticker,
+            history_writer,
             files_runtime: None,
         })
     }
@@ -338,6 +352,10 @@ impl Server {
         let cause = stop.recv().await;
         tracing::info!(by = %cause.by, reason = %cause.reason, "shutting down");
         lifecycle::drain(&state, &tracker).await;
+        if let Some(writer) = self.history_writer {
+            // Blocks until the last batch is on disk.
+            let _ = tokio::task::spawn_blocking(move || writer.stop()).await;
+        }
         // Its tick in progress ends first: the log's last lines follow it.
         self.ticker.stop();
         state.log.record(

@@ -26,6 +26,9 @@ pub struct Relay {
     /// Formatted only if some recipient wants it (most clients of a plain
     /// lobby negotiate no tags at all).
     time: OnceCell<String>,
+    /// When it was sent, Unix milliseconds: read from the clock on first
+    /// use, so the `time` tag and history agree.
+    at: OnceCell<i64>,
     msgid: u64,
     client_tags: Vec<Tag>,
     /// The sender's account, for recipients with account-tag.
@@ -52,7 +55,16 @@ impl Relay {
 
     fn with_line(plain: BytesMut, tags_only: bool, client_tags: Vec<Tag>) -> Relay {
         let msgid = MSGID.fetch_add(1, Ordering::Relaxed);
-        Relay { plain, tags_only, time: OnceCell::new(), msgid, client_tags, account: None, tagged: Default::default() }
+        Relay {
+            plain,
+            tags_only,
+            time: OnceCell::new(),
+            at: OnceCell::new(),
+            msgid,
+            client_tags,
+            account: None,
+            tagged: Default::default(),
+        }
     }
 
     /// Tags the line with the sender's account for clients with account-tag.
@@ -73,15 +85,14 @@ impl Relay {
         self.tagged[slot - 1].get_or_init(|| {
             let mut tags = Vec::new();
             if with_tags {
-                let start = START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
-                tags.push(Tag { key: "msgid".into(), value: Some(format!("{start:x}-{:x}", self.msgid)) });
+                tags.push(Tag { key: "msgid".into(), value: Some(self.msgid()) });
                 tags.extend(self.client_tags.iter().cloned());
             }
             if let Some(account) = self.account.as_deref().filter(|_| with_account) {
                 tags.push(Tag { key: "account".into(), value: Some(account.to_string()) });
             }
             if with_time {
-                let time = self.time.get_or_init(crate::clock::now_tag).clone();
+                let time = self.time.get_or_init(|| crate::clock::tag_for_millis(self.at_millis())).clone();
                 tags.push(Tag { key: "time".into(), value: Some(time) });
             }
             let mut line = BytesMut::new();
@@ -89,6 +100,23 @@ impl Relay {
             line.extend_from_slice(&self.plain);
             line
         })
+    }
+
+    /// Its `msgid` tag's value: unique across restarts (the start time
+    /// in seconds, then a counter).
+    pub fn msgid(&self) -> String {
+        let start = START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
+        format!("{start:x}-{:x}", self.msgid)
+    }
+
+    /// When it was sent (its `time` tag), Unix milliseconds.
+    pub fn at_millis(&self) -> i64 {
+        *self.at.get_or_init(|| crate::clock::unix_millis(std::time::SystemTime::now()))
+    }
+
+    /// The sender's client-only (`+`) tags.
+    pub fn client_tags(&self) -> &[Tag] {
+        &self.client_tags
     }
 
     /// True when the relayed message has nothing for recipients without

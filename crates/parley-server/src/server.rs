@@ -5,6 +5,7 @@
 use crate::accounts::Accounts;
 use crate::activity_log::ActivityLog;
 use crate::config::Config;
+use crate::history::History;
 use crate::lifecycle::connections::Connections;
 use crate::operators::Operators;
 use crate::outbound::OutBatch;
@@ -53,6 +54,8 @@ pub struct ServerState {
     /// Self-registrations (REGISTER, NickServ REGISTER) per address and in
     /// total over a window: each costs a password hash and a name.
     pub registrations: crate::login_failures::LoginFailures,
+    /// Message history, when `history.enabled`.
+    pub history: Option<Arc<History>>,
 }
 
 impl ServerState {
@@ -92,7 +95,18 @@ impl ServerState {
             isupport,
             connections: Connections::default(),
             registrations,
+            history: None,
         }
+    }
+
+    /// Adds history (and its ISUPPORT tokens).
+    pub fn with_history(mut self, history: Option<Arc<History>>) -> ServerState {
+        if let Some(h) = &history {
+            self.isupport.push(format!("CHATHISTORY={}", h.config().max_query_messages));
+            self.isupport.push("MSGREFTYPES=msgid,timestamp".into());
+        }
+        self.history = history;
+        self
     }
 }
 

@@ -58,6 +58,9 @@ pub fn join_one(ctx: &mut Ctx<'_>, name: &str, key: Option<&str>) {
             joined.name, joined.members, joined.name
         ));
     }
+    if let Some(history) = &ctx.server.history {
+        history.membership(ctx.session, &joined.name, true);
+    }
     ctx.server.log.record("join", ctx.actor(), &[("channel", Value::Text(&joined.name))]);
 }
 
@@ -74,6 +77,9 @@ fn part_one(ctx: &mut Ctx<'_>, name: &str, reason: &str) {
     match ctx.server.registry.part(ctx.session.id, name, reason, &mask, quiet_above) {
         Ok(parted) => {
             ctx.send_relay(&parted.relay);
+            if let Some(history) = &ctx.server.history {
+                history.membership(ctx.session, &parted.channel, false);
+            }
             ctx.server.log.record(
                 "part",
                 ctx.actor(),
@@ -101,6 +107,9 @@ pub fn topic(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     match ctx.server.registry.set_topic(ctx.session.id, name, text, &nick, &mask) {
         Ok(set) => {
             ctx.send_relay(&set.relay);
+            if let Some(history) = &ctx.server.history {
+                history.topic(ctx.session, &set.channel, text, &set.relay);
+            }
             ctx.server.log.record(
                 "topic",
                 ctx.actor(),
@@ -197,6 +206,13 @@ pub fn kick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         match ctx.server.registry.kick(ctx.session.id, name, nick, &reason, &mask) {
             Ok((kicked, target_nick)) => {
                 ctx.send_relay(&kicked.relay);
+                if let Some(history) = &ctx.server.history {
+                    let account = ctx.server.registry.read().user_by_nick(&target_nick).and_then(|u| u.account.clone());
+                    if let Some(account) = account {
+                        let now = crate::clock::unix_millis(std::time::SystemTime::now());
+                        history.record_member(&account, &kicked.channel, Some(now));
+                    }
+                }
                 ctx.server.log.record(
                     "kick",
                     ctx.actor(),

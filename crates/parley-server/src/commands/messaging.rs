@@ -77,6 +77,9 @@ pub fn message(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         if echo {
             ctx.send_relay(&relay);
         }
+        if let Some(history) = &ctx.server.history {
+            history.message(&ctx.server.registry, ctx.session, target, command, text, &relay);
+        }
         let kind = if is_notice {
             "notice"
         } else if is_tagmsg {

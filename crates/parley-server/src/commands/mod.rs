@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod channel;
+pub mod chathistory;
 pub mod elist;
 pub mod extjwt;
 pub mod help;
@@ -39,7 +40,7 @@ type Handler = fn(&mut Ctx<'_>, &MessageRef<'_>);
 enum Run {
     Now(Handler),
     /// Has to await (argon2 or the database on the blocking pool: OPER,
-    /// AUTHENTICATE, PASS, REGISTER, NickServ): handed back to the
+    /// AUTHENTICATE, PASS, REGISTER, NickServ, CHATHISTORY): handed back to the
     /// connection, which ends its output batch first.
     Deferred,
     /// Deferred when the test says so (PRIVMSG to NickServ, PASS with an
@@ -111,6 +112,7 @@ const COMMANDS: &[Spec] = &[
     deferred("VERIFY", 2, false),
     deferred("NICKSERV", 0, true),
     deferred("NS", 0, true),
+    deferred("CHATHISTORY", 1, true),
     spec("KILL", 1, true, oper::kill),
     spec("DIE", 0, true, oper::die),
     spec("EXTJWT", 1, true, extjwt::extjwt),
@@ -188,6 +190,7 @@ pub fn run_deferred<'a>(
             "VERIFY" => register::verify(&mut ctx, &msg).await,
             "PRIVMSG" => nickserv::run(&mut ctx, msg.param(1).unwrap_or_default()).await,
             "NICKSERV" | "NS" => nickserv::run(&mut ctx, &msg.params.join(" ")).await,
+            "CHATHISTORY" => chathistory::chathistory(&mut ctx, &msg).await,
             _ => oper::oper(&mut ctx, &msg).await,
         }
     })

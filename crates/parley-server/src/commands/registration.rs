@@ -33,6 +33,7 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             let mut list = caps::ALL
                 .iter()
                 .filter(|(_, bit)| *bit != caps::ACCOUNT_REGISTRATION || ctx.server.config.accounts.self_registration)
+                .filter(|(_, bit)| *bit & caps::HISTORY == 0 || ctx.server.history.is_some())
                 .map(|(n, bit)| match *bit {
                     caps::SASL if version >= 302 => format!("{n}={}", super::sasl::MECHANISMS),
                     caps::ACCOUNT_REGISTRATION if version >= 302 => {
@@ -70,6 +71,7 @@ pub fn cap(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
                     None => (false, item),
                 };
                 match caps::by_name(name) {
+                    Some(bit) if bit & caps::HISTORY != 0 && ctx.server.history.is_none() => ok = false,
                     Some(bit) if negate => remove |= bit,
                     Some(bit) => add |= bit,
                     None => ok = false,

@@ -7,10 +7,12 @@
 
 mod accounts;
 mod files;
+mod history;
 mod metrics;
 
 pub use accounts::{AccountsConfig, NickEnforcement};
 pub use files::FilesConfig;
+pub use history::{HistoryConfig, Retention, MAX_BATCH_WINDOW_MS};
 pub use metrics::MetricsConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -66,6 +68,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub accounts: AccountsConfig,
     pub metrics: MetricsConfig,
+    pub history: HistoryConfig,
     /// Operators from the config file. When empty, an `admin` operator is
     /// created on first run (see `operators.rs`).
     #[serde(rename = "oper")]
@@ -237,6 +240,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             accounts: AccountsConfig::default(),
             metrics: MetricsConfig::default(),
+            history: HistoryConfig::default(),
             opers: Vec::new(),
         }
     }
@@ -452,6 +456,7 @@ impl Config {
             return Err(invalid("tls.handshake_timeout_secs", "must be at least 1 second"));
         }
         self.accounts.validate()?;
+        self.history.validate()?;
         let l = &self.limits;
         if l.channel_len < 2 {
             return Err(invalid("limits.channel_len", "must be at least 2"));

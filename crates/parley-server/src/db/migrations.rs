@@ -28,6 +28,40 @@ const STEPS: &[&str] = &[
         account TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE
      ) STRICT;
      CREATE INDEX certfps_by_account ON certfps (account);",
+    // 3: history (`history/`). `target` is the casefolded channel name, or
+    // for a private conversation its two parties' keys, sorted, joined by a
+    // space (a party is its account, casefolded, or `*` and its nick when it
+    // had none). `at` is Unix time in milliseconds; pages are ordered by
+    // (at, id). `shown` is the target as the line named it. `kind`: 0
+    // PRIVMSG, 1 NOTICE, 2 TAGMSG, 3 TOPIC. `tags` are the client-only tags,
+    // escaped as on the wire. `members` remembers, per account, the
+    // channels it was in (`left_at` is NULL while it is) for reading back;
+    // `parties` lists each party's conversations (CHATHISTORY TARGETS).
+    "CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        msgid TEXT NOT NULL,
+        kind INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        account TEXT,
+        shown TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        text TEXT NOT NULL
+     ) STRICT;
+     CREATE INDEX history_by_target ON history (target, at);
+     CREATE INDEX history_by_msgid ON history (msgid);
+     CREATE TABLE history_members (
+        account TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        left_at INTEGER,
+        PRIMARY KEY (account, channel)
+     ) STRICT, WITHOUT ROWID;
+     CREATE TABLE history_parties (
+        party TEXT NOT NULL,
+        target TEXT NOT NULL,
+        PRIMARY KEY (party, target)
+     ) STRICT, WITHOUT ROWID;",
 ];
 
 /// Applies the missing steps, one transaction each. Each transaction takes

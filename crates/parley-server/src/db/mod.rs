@@ -1,5 +1,5 @@
 //! The server's own database: one SQLite file (`parley.db`) in the data
-//! directory, for accounts now and history later. Opened in WAL mode with
+//! directory, for accounts and history. Opened in WAL mode with
 //! full syncs, so a committed change survives a `kill -9` or a power cut;
 //! the schema is brought up to date at open by `migrations`.
 //!
@@ -36,18 +36,8 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) the database in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<Db, DbError> {
-        let path = data_dir.join(FILE);
-        let shown = path.display().to_string();
-        let open = |source| DbError::Open { path: shown.clone(), source };
-        let mut conn = Connection::open(&path).map_err(open)?;
-        // Another process (`parleyd account ...`) may open or write it at the
-        // same time: wait for its locks, up to the timeout, from the start.
-        conn.busy_timeout(Duration::from_secs(5)).map_err(open)?;
-        // WAL: readers never wait for the writer. FULL: a commit is on disk
-        // before it returns.
-        switch_to_wal(&conn).map_err(open)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(open)?;
+        let shown = data_dir.join(FILE).display().to_string();
+        let mut conn = connect(data_dir)?;
         migrations::apply(&mut conn, &shown)?;
         Ok(Db { conn: Mutex::new(conn) })
     }
@@ -56,6 +46,25 @@ impl Db {
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// One more connection to the database in `data_dir` (history keeps its
+/// own writer and reader), with the same settings; the schema is the one
+/// [`Db::open`] brought up to date.
+pub fn connect(data_dir: &Path) -> Result<Connection, DbError> {
+    let path = data_dir.join(FILE);
+    let shown = path.display().to_string();
+    let open = |source| DbError::Open { path: shown.clone(), source };
+    let conn = Connection::open(&path).map_err(open)?;
+    // Another process (`parleyd account ...`) may open or write it at the
+    // same time: wait for its locks, up to the timeout, from the start.
+    conn.busy_timeout(Duration::from_secs(5)).map_err(open)?;
+    // WAL: readers never wait for the writer. FULL: a commit is on disk
+    // before it returns.
+    switch_to_wal(&conn).map_err(open)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(open)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(open)?;
+    Ok(conn)
 }
 
 /// Turns on WAL. Two connections opening a new database at once may both

@@ -34,6 +34,13 @@ pub fn farewell(s: &mut Session, server: &ServerState, reason: CloseReason) {
             Message::new("NOTICE", vec![target, format!("*** {text}")]).with_source(server.config.server_name.clone());
         s.client.push(&notice.to_bytes());
     }
+    if let (Some(history), Some(account)) = (&server.history, s.account()) {
+        let channels = server.registry.read().user(s.id).map(|u| u.channels.clone()).unwrap_or_default();
+        let now = crate::clock::unix_millis(std::time::SystemTime::now());
+        for channel in channels {
+            history.record_member(account, &channel, Some(now));
+        }
+    }
     if s.registered {
         // At shutdown everyone is leaving; a QUIT per user to every other
         // user would cost the square of the user count for nothing.

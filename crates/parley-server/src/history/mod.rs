@@ -1,0 +1,193 @@
+//! Message history: what was said in channels and private conversations,
+//! kept in the server's database (`parley.db`) and read back by
+//! `CHATHISTORY` and the join replay.
+//!
+//! Recording never waits on the disk: the message path appends a compact
+//! entry to a bounded in-memory queue (no system call, no allocation beyond
+//! the entry) and goes on; the writer thread (`writer.rs`) takes the whole
+//! queue once per batch window and writes it in one transaction. A full
+//! queue or a failing disk costs history, never chat: the entry is dropped,
+//! counted and logged. A reader first asks the writer to write what is
+//! queued ([`History::flush`]), so a client always finds what it was just
+//! sent. This module must never be called with the registry lock held
+//! across anything that blocks, and never blocks itself on the message path.
+
+mod entry;
+pub mod query;
+mod record;
+mod writer;
+
+pub use entry::{Entry, Kind};
+pub use writer::Writer;
+
+use crate::config::HistoryConfig;
+use crate::db::{self, DbError};
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a reader waits for the writer to write what is queued.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why history could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot start the history writer thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// What waits for the writer: messages, and channel memberships of
+/// accounts (who may read a channel's past after leaving it).
+pub enum Op {
+    Message(Entry),
+    /// `account` (casefolded) is in `channel` (casefolded) from now on, or
+    /// left it at `left` (Unix ms).
+    Member {
+        account: Box<str>,
+        channel: Box<str>,
+        left: Option<i64>,
+    },
+}
+
+/// Ops waiting for the writer.
+#[derive(Default)]
+struct Queue {
+    ops: Vec<Op>,
+    /// Ops ever queued (not those dropped).
+    pushed: u64,
+}
+
+/// What the writer is told besides the queue.
+enum Control {
+    /// Write what is queued now, then answer.
+    Flush(SyncSender<()>),
+    /// Write what is queued and end.
+    Stop,
+}
+
+/// The shared side of history: the queue, the counters and a reading
+/// connection. Owned by `ServerState`; its [`Writer`] by the `Server`.
+pub struct History {
+    config: HistoryConfig,
+    queue: Mutex<Queue>,
+    /// How many ops the writer has committed, counted as [`Queue::pushed`]
+    /// counts them: a reader with nothing newer queued need not wait.
+    written: AtomicU64,
+    control: SyncSender<Control>,
+    reader: Mutex<Connection>,
+    /// Entries dropped because the queue was full.
+    dropped: AtomicU64,
+    /// Entries lost because writing them failed.
+    failed: AtomicU64,
+}
+
+impl History {
+    /// Opens the history's two connections (the database was migrated by
+    /// `Db::open`) and starts the writer thread.
+    pub fn open(data_dir: &Path, config: &HistoryConfig) -> Result<(std::sync::Arc<History>, Writer), HistoryError> {
+        let write_conn = db::connect(data_dir)?;
+        let reader = db::connect(data_dir)?;
+        // Memberships left open by a crash end now: nobody is joined yet.
+        let now = crate::clock::unix_millis(std::time::SystemTime::now());
+        write_conn
+            .execute("UPDATE history_members SET left_at = ?1 WHERE left_at IS NULL", [now])
+            .map_err(DbError::from)?;
+        let (control, control_rx) = mpsc::sync_channel(256);
+        let history = std::sync::Arc::new(History {
+            config: config.clone(),
+            queue: Mutex::new(Queue::default()),
+            written: AtomicU64::new(0),
+            control,
+            reader: Mutex::new(reader),
+            dropped: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        });
+        let writer = Writer::start(history.clone(), write_conn, control_rx).map_err(HistoryError::Thread)?;
+        Ok((history, writer))
+    }
+
+    pub fn config(&self) -> &HistoryConfig {
+        &self.config
+    }
+
+    /// Queues a message for the writer; never blocks on the disk.
+    pub fn record(&self, entry: Entry) {
+        self.push(Op::Message(entry));
+    }
+
+    /// Queues a membership change of an account.
+    pub fn record_member(&self, account: &str, channel: &str, left: Option<i64>) {
+        let (account, channel) = (parley_proto::casefold(account).into(), parley_proto::casefold(channel).into());
+        self.push(Op::Member { account, channel, left });
+    }
+
+    fn push(&self, op: Op) {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.ops.len() >= self.config.queue_entries {
+            drop(queue);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        queue.ops.push(op);
+        queue.pushed += 1;
+    }
+
+    /// Takes everything queued (the writer), with the count of ops pushed
+    /// so far, to mark written once they are.
+    fn take_queue(&self, spare: Vec<Op>) -> (Vec<Op>, u64) {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        (std::mem::replace(&mut queue.ops, spare), queue.pushed)
+    }
+
+    /// Waits (blocking) until everything queued before the call is written.
+    /// False if the writer did not answer in time (it has stopped).
+    pub fn flush(&self) -> bool {
+        let pushed = self.queue.lock().unwrap_or_else(|p| p.into_inner()).pushed;
+        if self.written.load(Ordering::Acquire) >= pushed {
+            return true;
+        }
+        let (done, wait) = mpsc::sync_channel(1);
+        if self.control.send(Control::Flush(done)).is_err() {
+            return false;
+        }
+        wait.recv_timeout(FLUSH_TIMEOUT).is_ok()
+    }
+
+    /// The reading connection, for one query (blocking: run it on the
+    /// blocking pool).
+    pub fn reader(&self) -> MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Entries dropped because the queue was full, and lost to write errors.
+    pub fn losses(&self) -> (u64, u64) {
+        (self.dropped.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
+    }
+}
+
+/// A private conversation's party: its account, casefolded, or `*` and
+/// its nick, casefolded, for a user without one (whose messages nobody can
+/// read back, since reading private history needs an account).
+pub fn party_key(account: Option<&str>, nick: &str) -> String {
+    match account {
+        Some(a) => parley_proto::casefold(a),
+        None => format!("*{}", parley_proto::casefold(nick)),
+    }
+}
+
+/// The key of the conversation between two parties (in either order).
+pub fn conversation_key(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("{a} {b}")
+    } else {
+        format!("{b} {a}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+//! Reading history back: pages of one target's messages around a message
+//! or a time, and the targets with recent messages. Pure SQL over the
+//! reading connection; who may read what is decided before (the caller
+//! gives the target key and how far the reader may see).
+
+use super::entry::Kind;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub at: i64,
+    pub msgid: String,
+    pub kind: Kind,
+    pub sender: String,
+    pub account: Option<String>,
+    pub shown: String,
+    pub tags: String,
+    pub text: String,
+}
+
+/// Where a page starts or ends: a message, or a time (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Msgid(String),
+    Time(i64),
+}
+
+/// What a CHATHISTORY subcommand asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// The newest messages, after the reference if there is one.
+    Latest(Option<Reference>),
+    Before(Reference),
+    After(Reference),
+    Around(Reference),
+    Between(Reference, Reference),
+}
+
+/// What one reader may see of one target.
+pub struct Scope<'a> {
+    pub target: &'a str,
+    /// Messages after this time (Unix ms) are not shown (a former member
+    /// sees up to when it left).
+    pub until: i64,
+    /// TAGMSG and TOPIC too (`draft/event-playback`).
+    pub events: bool,
+}
+
+/// A position in a target's order: (time, id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Point(i64, i64);
+
+const FIRST: Point = Point(i64::MIN, i64::MIN);
+const LAST: Point = Point(i64::MAX, i64::MAX);
+
+/// The messages the selector names, oldest first, at most `limit`. A
+/// msgid not found in this target (or not visible) gives an empty page.
+pub fn select(
+    conn: &Connection,
+    scope: &Scope<'_>,
+    selector: &Selector,
+    limit: usize,
+) -> rusqlite::Result<Vec<Stored>> {
+    // The point just before a reference (a page ending there excludes it)
+    // and just after it (a page starting there excludes it).
+    let resolve = |r: &Reference| -> rusqlite::Result<Option<(Point, Point)>> {
+        Ok(match r {
+            Reference::Time(t) => Some((Point(*t, i64::MIN), Point(*t, i64::MAX))),
+            Reference::Msgid(m) => conn
+                .prepare_cached("SELECT at, id FROM history WHERE msgid = ?1 AND target = ?2 AND at <= ?3")?
+                .query_row(params![m, scope.target, scope.until], |r| Ok(Point(r.get(0)?, r.get(1)?)))
+                .optional()?
+                .map(|p| (p, p)),
+        })
+    };
+    let page = |lower: Point, upper: Point, newest: bool, n: usize| page(conn, scope, lower, upper, newest, n);
+    match selector {
+        Selector::Latest(None) => page(FIRST, LAST, true, limit),
+        Selector::Latest(Some(r)) => match resolve(r)? {
+            Some((_, after)) => page(after, LAST, true, limit),
+            None => Ok(Vec::new()),
+        },
+        Selector::Before(r) => match resolve(r)? {
+            Some((before, _)) => page(FIRST, before, true, limit),
+            None => Ok(Vec::new()),
+        },
+        Selector::After(r) => match resolve(r)? {
+            Some((_, after)) => page(after, LAST, false, limit),
+            None => Ok(Vec::new()),
+        },
+        Selector::Around(r) => {
+            let Some((before, _)) = resolve(r)? else {
+                return Ok(Vec::new());
+            };
+            // Half before the reference, the rest from it on (it included).
+            let mut out = page(FIRST, before, true, limit / 2)?;
+            let from = Point(before.0, before.1.saturating_sub(1));
+            out.extend(page(from, LAST, false, limit - limit / 2)?);
+            Ok(out)
+        }
+        Selector::Between(a, b) => {
+            let (Some(a), Some(b)) = (resolve(a)?, resolve(b)?) else {
+                return Ok(Vec::new());
+            };
+            if a.0 <= b.0 {
+                // Forwards from a.
+                page(a.1, b.0, false, limit)
+            } else {
+                // Backwards from a.
+                page(b.1, a.0, true, limit)
+            }
+        }
+    }
+}
+
+/// Messages strictly between `lower` and `upper`, oldest first: the
+/// newest `n` of them, or the oldest.
+fn page(
+    conn: &Connection,
+    scope: &Scope<'_>,
+    lower: Point,
+    upper: Point,
+    newest: bool,
+    n: usize,
+) -> rusqlite::Result<Vec<Stored>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    const WHERE: &str = "FROM history WHERE target = ?1 AND at >= ?2 AND (at > ?2 OR id > ?3)
+        AND at <= ?4 AND (at < ?4 OR id < ?5) AND at <= ?6 AND (?7 OR kind < 2)";
+    const COLUMNS: &str = "SELECT at, msgid, kind, sender, account, shown, tags, text ";
+    let sql = if newest {
+        format!("{COLUMNS}{WHERE} ORDER BY at DESC, id DESC LIMIT ?8")
+    } else {
+        format!("{COLUMNS}{WHERE} ORDER BY at, id LIMIT ?8")
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![scope.target, lower.0, lower.1, upper.0, upper.1, scope.until, scope.events, n as i64],
+        stored,
+    )?;
+    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    if newest {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        at: r.get(0)?,
+        msgid: r.get(1)?,
+        kind: Kind::from_code(r.get(2)?),
+        sender: r.get(3)?,
+        account: r.get(4)?,
+        shown: r.get(5)?,
+        tags: r.get(6)?,
+        text: r.get(7)?,
+    })
+}
+
+/// The newest message time of `target` visible up to `until`.
+pub fn latest_time(conn: &Connection, target: &str, until: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT max(at) FROM history WHERE target = ?1 AND at <= ?2")?
+        .query_row(params![target, until], |r| r.get(0))
+}
+
+/// The conversations `party` has had (their keys).
+pub fn conversations(conn: &Connection, party: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT target FROM history_parties WHERE party = ?1")?;
+    let rows = stmt.query_map([party], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// When the account last left `channel` (both casefolded): `Some(None)`
+/// while still in it (on another connection), `None` if never in it.
+pub fn membership(conn: &Connection, account: &str, channel: &str) -> rusqlite::Result<Option<Option<i64>>> {
+    conn.prepare_cached("SELECT left_at FROM history_members WHERE account = ?1 AND channel = ?2")?
+        .query_row(params![account, channel], |r| r.get(0))
+        .optional()
+}
+
+/// The channels an account was ever in and is remembered in, with when it
+/// left (`None`: still in).
+pub fn memberships(conn: &Connection, account: &str) -> rusqlite::Result<Vec<(String, Option<i64>)>> {
+    let mut stmt = conn.prepare_cached("SELECT channel, left_at FROM history_members WHERE account = ?1")?;
+    let rows = stmt.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
