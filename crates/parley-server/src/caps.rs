@@ -44,6 +44,7 @@ pub const ALL: &[(&str, u32)] = &[
     ("draft/account-registration", ACCOUNT_REGISTRATION),
     ("draft/chathistory", CHATHISTORY),
     ("draft/event-playback", EVENT_PLAYBACK),
+    ("draft/read-marker", READ_MARKER),
     ("echo-message", ECHO_MESSAGE),
     ("extended-join", EXTENDED_JOIN),
     ("labeled-response", LABELED_RESPONSE),

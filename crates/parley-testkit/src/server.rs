@@ -219,6 +219,15 @@ impl Server {
         Server::launch(dir, args)
     }
 
+    /// Stops the server cleanly (SIGTERM), then starts a new one on the
+    /// same configuration and data directory.
+    pub fn stop_and_restart(mut self) -> Server {
+        self.stop();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a placeholder dir"));
+        let args = std::mem::take(&mut self.args);
+        Server::launch(dir, args)
+    }
+
     fn launch(dir: tempfile::TempDir, args: Vec<String>) -> Server {
         let mut cmd = Command::new(parleyd_bin());
         cmd.arg("--config")

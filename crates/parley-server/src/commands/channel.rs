@@ -51,6 +51,7 @@ pub fn join_one(ctx: &mut Ctx<'_>, name: &str, key: Option<&str>) {
     if let Some(topic) = &joined.topic {
         send_topic(ctx, &joined.name, topic);
     }
+    super::markread::on_join(ctx, &joined.name);
     send_names(ctx, joined.symbol, &joined.name, &joined.names);
     if joined.quiet {
         ctx.server_notice(&format!(

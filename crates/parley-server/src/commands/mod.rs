@@ -13,6 +13,7 @@ pub mod help;
 pub mod help_texts;
 #[cfg(test)]
 mod labeled_response_tests;
+pub mod markread;
 pub mod messaging;
 pub mod mode;
 pub mod monitor;
@@ -113,6 +114,7 @@ const COMMANDS: &[Spec] = &[
     deferred("NICKSERV", 0, true),
     deferred("NS", 0, true),
     deferred("CHATHISTORY", 1, true),
+    spec("MARKREAD", 0, true, markread::markread),
     spec("KILL", 1, true, oper::kill),
     spec("DIE", 0, true, oper::die),
     spec("EXTJWT", 1, true, extjwt::extjwt),

@@ -276,6 +276,7 @@ fn try_complete(ctx: &mut Ctx<'_>) {
         *realname = String::new();
     }
     welcome(ctx);
+    super::markread::on_registration(ctx);
     account::check_claim(ctx);
     for name in ctx.server.config.irc.auto_join.clone() {
         channel::join_one(ctx, &name, None);

@@ -17,6 +17,8 @@ pub const OPER_PASSWORD: &str = "correct horse";
 
 pub struct Harness {
     pub server: ServerState,
+    /// Before the directory: the writer stops before it goes.
+    _history_writer: Option<crate::history::Writer>,
     _dir: tempfile::TempDir,
 }
 
@@ -31,7 +33,16 @@ impl Harness {
         let mut config = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
         tweak(&mut config);
         let server = server_state(config, dir.path());
-        Harness { server, _dir: dir }
+        Harness { server, _history_writer: None, _dir: dir }
+    }
+
+    /// A server with default config and history on.
+    pub fn with_history() -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
+        let server = server_state(config, dir.path());
+        let (history, writer) = crate::history::History::open(dir.path(), &server.config.history).expect("history");
+        Harness { server: server.with_history(Some(history)), _history_writer: Some(writer), _dir: dir }
     }
 
     /// A server with default config and these users registered, in order.

@@ -37,6 +37,9 @@ pub struct HistoryConfig {
     /// The most messages one `CHATHISTORY` or `SEARCH` returns (ISUPPORT
     /// `CHATHISTORY=`).
     pub max_query_messages: usize,
+    /// Read markers one account (or one connection without an account)
+    /// may keep; beyond, MARKREAD on a new target is refused.
+    pub max_read_markers: usize,
     /// Lines of recent history sent to a client without
     /// `draft/chathistory` when it joins the lobby (0: none).
     pub join_replay_lines: usize,
@@ -63,6 +66,7 @@ impl Default for HistoryConfig {
             retention: BTreeMap::new(),
             prune_interval_secs: 60,
             max_query_messages: 1000,
+            max_read_markers: 1000,
             join_replay_lines: 50,
         }
     }
@@ -89,6 +93,7 @@ impl HistoryConfig {
             ("history.queue_entries", self.queue_entries as u64),
             ("history.prune_interval_secs", self.prune_interval_secs),
             ("history.max_query_messages", self.max_query_messages as u64),
+            ("history.max_read_markers", self.max_read_markers as u64),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1"));

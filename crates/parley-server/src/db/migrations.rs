@@ -35,7 +35,8 @@ const STEPS: &[&str] = &[
     // (at, id). `shown` is the target as the line named it. `kind`: 0
     // PRIVMSG, 1 NOTICE, 2 TAGMSG, 3 TOPIC. `tags` are the client-only tags,
     // escaped as on the wire. `members` remembers, per account, the
-    // channels it was in (`left_at` is NULL while it is) for reading back;
+    // channels it was in for reading back: when it left (`left_at`, NULL
+    // while it is in) and the last message id it could see (`left_id`);
     // `parties` lists each party's conversations (CHATHISTORY TARGETS).
     "CREATE TABLE history (
         id INTEGER PRIMARY KEY,
@@ -55,12 +56,21 @@ const STEPS: &[&str] = &[
         account TEXT NOT NULL,
         channel TEXT NOT NULL,
         left_at INTEGER,
+        left_id INTEGER,
         PRIMARY KEY (account, channel)
      ) STRICT, WITHOUT ROWID;
      CREATE TABLE history_parties (
         party TEXT NOT NULL,
         target TEXT NOT NULL,
         PRIMARY KEY (party, target)
+     ) STRICT, WITHOUT ROWID;",
+    // 4: read markers (`draft/read-marker`): per account (casefolded) and
+    // target (casefolded), read up to `at` (Unix ms).
+    "CREATE TABLE read_markers (
+        account TEXT NOT NULL,
+        target TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (account, target)
      ) STRICT, WITHOUT ROWID;",
 ];
 

@@ -13,6 +13,7 @@
 //! across anything that blocks, and never blocks itself on the message path.
 
 mod entry;
+pub mod markers;
 pub mod query;
 mod record;
 mod writer;
@@ -41,8 +42,8 @@ pub enum HistoryError {
     Thread(std::io::Error),
 }
 
-/// What waits for the writer: messages, and channel memberships of
-/// accounts (who may read a channel's past after leaving it).
+/// What waits for the writer: messages, channel memberships of accounts
+/// (who may read a channel's past after leaving it), read markers.
 pub enum Op {
     Message(Entry),
     /// `account` (casefolded) is in `channel` (casefolded) from now on, or
@@ -51,6 +52,12 @@ pub enum Op {
         account: Box<str>,
         channel: Box<str>,
         left: Option<i64>,
+    },
+    /// An account's read marker on a target (casefolded) moved to `at`.
+    Marker {
+        account: Box<str>,
+        target: Box<str>,
+        at: i64,
     },
 }
 
@@ -80,6 +87,8 @@ pub struct History {
     written: AtomicU64,
     control: SyncSender<Control>,
     reader: Mutex<Connection>,
+    /// Read markers, all in memory (`markers.rs`).
+    markers: Mutex<markers::Markers>,
     /// Entries dropped because the queue was full.
     dropped: AtomicU64,
     /// Entries lost because writing them failed.
@@ -95,8 +104,13 @@ impl History {
         // Memberships left open by a crash end now: nobody is joined yet.
         let now = crate::clock::unix_millis(std::time::SystemTime::now());
         write_conn
-            .execute("UPDATE history_members SET left_at = ?1 WHERE left_at IS NULL", [now])
+            .execute(
+                "UPDATE history_members SET left_at = ?1, left_id = (SELECT ifnull(max(id), 0) FROM history)
+                 WHERE left_at IS NULL",
+                [now],
+            )
             .map_err(DbError::from)?;
+        let markers = markers::Markers::load(&write_conn).map_err(DbError::from)?;
         let (control, control_rx) = mpsc::sync_channel(256);
         let history = std::sync::Arc::new(History {
             config: config.clone(),
@@ -104,6 +118,7 @@ impl History {
             written: AtomicU64::new(0),
             control,
             reader: Mutex::new(reader),
+            markers: Mutex::new(markers),
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         });

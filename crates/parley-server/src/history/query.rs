@@ -40,8 +40,8 @@ pub enum Selector {
 /// What one reader may see of one target.
 pub struct Scope<'a> {
     pub target: &'a str,
-    /// Messages after this time (Unix ms) are not shown (a former member
-    /// sees up to when it left).
+    /// Messages after this id are not shown (a former member sees what
+    /// was said until it left).
     pub until: i64,
     /// TAGMSG and TOPIC too (`draft/event-playback`).
     pub events: bool,
@@ -68,7 +68,7 @@ pub fn select(
         Ok(match r {
             Reference::Time(t) => Some((Point(*t, i64::MIN), Point(*t, i64::MAX))),
             Reference::Msgid(m) => conn
-                .prepare_cached("SELECT at, id FROM history WHERE msgid = ?1 AND target = ?2 AND at <= ?3")?
+                .prepare_cached("SELECT at, id FROM history WHERE msgid = ?1 AND target = ?2 AND id <= ?3")?
                 .query_row(params![m, scope.target, scope.until], |r| Ok(Point(r.get(0)?, r.get(1)?)))
                 .optional()?
                 .map(|p| (p, p)),
@@ -128,7 +128,7 @@ fn page(
         return Ok(Vec::new());
     }
     const WHERE: &str = "FROM history WHERE target = ?1 AND at >= ?2 AND (at > ?2 OR id > ?3)
-        AND at <= ?4 AND (at < ?4 OR id < ?5) AND at <= ?6 AND (?7 OR kind < 2)";
+        AND at <= ?4 AND (at < ?4 OR id < ?5) AND id <= ?6 AND (?7 OR kind < 2)";
     const COLUMNS: &str = "SELECT at, msgid, kind, sender, account, shown, tags, text ";
     let sql = if newest {
         format!("{COLUMNS}{WHERE} ORDER BY at DESC, id DESC LIMIT ?8")
@@ -160,9 +160,9 @@ fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
     })
 }
 
-/// The newest message time of `target` visible up to `until`.
+/// The newest message time of `target` visible up to id `until`.
 pub fn latest_time(conn: &Connection, target: &str, until: i64) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT max(at) FROM history WHERE target = ?1 AND at <= ?2")?
+    conn.prepare_cached("SELECT max(at) FROM history WHERE target = ?1 AND id <= ?2")?
         .query_row(params![target, until], |r| r.get(0))
 }
 
@@ -173,18 +173,19 @@ pub fn conversations(conn: &Connection, party: &str) -> rusqlite::Result<Vec<Str
     rows.collect()
 }
 
-/// When the account last left `channel` (both casefolded): `Some(None)`
-/// while still in it (on another connection), `None` if never in it.
+/// The last message id the account could see in `channel` (both
+/// casefolded): `Some(None)` while still in it (on another connection),
+/// `None` if never in it.
 pub fn membership(conn: &Connection, account: &str, channel: &str) -> rusqlite::Result<Option<Option<i64>>> {
-    conn.prepare_cached("SELECT left_at FROM history_members WHERE account = ?1 AND channel = ?2")?
+    conn.prepare_cached("SELECT left_id FROM history_members WHERE account = ?1 AND channel = ?2")?
         .query_row(params![account, channel], |r| r.get(0))
         .optional()
 }
 
-/// The channels an account was ever in and is remembered in, with when it
-/// left (`None`: still in).
+/// The channels an account was ever in and is remembered in, with the
+/// last message id it could see (`None`: still in).
 pub fn memberships(conn: &Connection, account: &str) -> rusqlite::Result<Vec<(String, Option<i64>)>> {
-    let mut stmt = conn.prepare_cached("SELECT channel, left_at FROM history_members WHERE account = ?1")?;
+    let mut stmt = conn.prepare_cached("SELECT channel, left_id FROM history_members WHERE account = ?1")?;
     let rows = stmt.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }

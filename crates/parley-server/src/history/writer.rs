@@ -61,12 +61,14 @@ fn run(history: &History, mut conn: Connection, control: &Receiver<Control>) {
     let mut spare = Vec::new();
     let mut touched = HashSet::new();
     let mut reported = (0, 0);
+    let mut last_id: i64 =
+        conn.query_row("SELECT ifnull(max(id), 0) FROM history", [], |r| r.get(0)).unwrap_or_default();
     loop {
         let told = control.recv_timeout(window);
         let (ops, pushed) = history.take_queue(spare);
         if !ops.is_empty() {
             let n = ops.len() as u64;
-            if let Err(e) = write(&mut conn, &ops, &mut touched) {
+            if let Err(e) = write(&mut conn, &ops, &mut touched, &mut last_id) {
                 history.failed.fetch_add(n, Ordering::Relaxed);
                 tracing::warn!(error = %e, entries = n, "history: writing a batch failed; its messages are lost");
             }
@@ -91,7 +93,7 @@ fn run(history: &History, mut conn: Connection, control: &Receiver<Control>) {
                 // said goodbye meanwhile).
                 let (last, pushed) = history.take_queue(Vec::new());
                 if !last.is_empty() {
-                    if let Err(e) = write(&mut conn, &last, &mut touched) {
+                    if let Err(e) = write(&mut conn, &last, &mut touched, &mut last_id) {
                         tracing::warn!(error = %e, "history: writing the last batch failed");
                     }
                 }
@@ -120,7 +122,8 @@ fn report_losses(history: &History, (dropped_before, failed_before): (u64, u64))
 }
 
 /// Writes one batch in one transaction.
-fn write(conn: &mut Connection, ops: &[Op], touched: &mut HashSet<String>) -> rusqlite::Result<()> {
+/// `last_id` follows the newest message id.
+fn write(conn: &mut Connection, ops: &[Op], touched: &mut HashSet<String>, last_id: &mut i64) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
@@ -128,9 +131,13 @@ fn write(conn: &mut Connection, ops: &[Op], touched: &mut HashSet<String>) -> ru
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let mut party = tx.prepare_cached("INSERT OR IGNORE INTO history_parties (party, target) VALUES (?1, ?2)")?;
+        let mut marker = tx.prepare_cached(
+            "INSERT INTO read_markers (account, target, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account, target) DO UPDATE SET at = max(at, excluded.at)",
+        )?;
         let mut member = tx.prepare_cached(
-            "INSERT INTO history_members (account, channel, left_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (account, channel) DO UPDATE SET left_at = excluded.left_at",
+            "INSERT INTO history_members (account, channel, left_at, left_id) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account, channel) DO UPDATE SET left_at = excluded.left_at, left_id = excluded.left_id",
         )?;
         for op in ops {
             match op {
@@ -147,6 +154,7 @@ fn write(conn: &mut Connection, ops: &[Op], touched: &mut HashSet<String>) -> ru
                         e.get(Field::Tags),
                         e.get(Field::Text),
                     ])?;
+                    *last_id = tx.last_insert_rowid();
                     if !touched.contains(target) {
                         touched.insert(target.to_string());
                         if let Some((a, b)) = target.split_once(' ') {
@@ -156,7 +164,13 @@ fn write(conn: &mut Connection, ops: &[Op], touched: &mut HashSet<String>) -> ru
                     }
                 }
                 Op::Member { account, channel, left } => {
-                    member.execute(params![account, channel, left])?;
+                    // The queue is in order: what was inserted so far is
+                    // what the member could see.
+                    let left_id = left.map(|_| *last_id);
+                    member.execute(params![account, channel, left, left_id])?;
+                }
+                Op::Marker { account, target, at } => {
+                    marker.execute(params![account, target, at])?;
                 }
             }
         }

@@ -34,6 +34,9 @@ pub fn farewell(s: &mut Session, server: &ServerState, reason: CloseReason) {
             Message::new("NOTICE", vec![target, format!("*** {text}")]).with_source(server.config.server_name.clone());
         s.client.push(&notice.to_bytes());
     }
+    if let Some(history) = &server.history {
+        history.forget_markers(s.id);
+    }
     if let (Some(history), Some(account)) = (&server.history, s.account()) {
         let channels = server.registry.read().user(s.id).map(|u| u.channels.clone()).unwrap_or_default();
         let now = crate::clock::unix_millis(std::time::SystemTime::now());

@@ -1,0 +1,231 @@
+//! History over real sockets to the real parleyd: CHATHISTORY pages, who
+//! may read what, read markers between an account's connections, and what
+//! survives a clean stop and a `kill -9` in the middle of a write storm.
+
+use parley_testkit::{Client, Line, Server, TIMEOUT};
+use std::io::Write;
+
+const CAPS: &[&str] = &["batch", "draft/chathistory", "echo-message", "message-tags", "server-time"];
+
+/// Relaxed flood limits, so a test can send quickly.
+const FAST: &str = "[limits]\nflood_burst = 100000\nflood_lines_per_second = 100000.0\n";
+
+fn add_account(server: &Server, name: &str, password: &str) {
+    let status = std::process::Command::new(parley_testkit::server::parleyd_bin())
+        .arg("--data-dir")
+        .arg(server.data_dir())
+        .args(["account", "add", name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes())?;
+            child.wait()
+        })
+        .expect("parleyd account add");
+    assert!(status.success());
+}
+
+/// Registers `nick` with [`CAPS`] (and more), logged in to the account of
+/// the same name (password `pw-<nick>`) when `account` is set.
+fn connect(server: &Server, nick: &str, account: bool, more: &[&str]) -> Client {
+    let mut c = Client::connect(server.irc_addr());
+    let mut caps: Vec<&str> = CAPS.iter().chain(more).copied().collect();
+    if account {
+        caps.push("sasl");
+    }
+    c.send("CAP LS 302");
+    c.send(&format!("NICK {nick}"));
+    c.send(&format!("USER {nick} 0 * :{nick}"));
+    c.send(&format!("CAP REQ :{}", caps.join(" ")));
+    c.expect(|l| l.is("CAP") && l.param(1) == "ACK", TIMEOUT);
+    if account {
+        use base64::Engine;
+        c.send("AUTHENTICATE PLAIN");
+        c.expect(|l| l.is("AUTHENTICATE"), TIMEOUT);
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{nick}\0{nick}\0pw-{nick}"));
+        c.send(&format!("AUTHENTICATE {token}"));
+        c.expect(|l| l.is("903"), TIMEOUT);
+    }
+    c.send("CAP END");
+    c.expect(|l| l.is("366") && l.param(1) == "#lobby", TIMEOUT);
+    c.sync();
+    c
+}
+
+/// Sends a CHATHISTORY request; returns the PRIVMSG texts of the batch,
+/// or the FAIL line's code.
+fn history(c: &mut Client, request: &str) -> Result<Vec<String>, String> {
+    // What arrived before (live messages) is not the answer.
+    c.sync();
+    c.send(&format!("CHATHISTORY {request}"));
+    let lines = c.collect_until(|l| (l.is("BATCH") && l.param(0).starts_with('-')) || l.is("FAIL"), TIMEOUT);
+    let last = lines.last().expect("a last line");
+    if last.is("FAIL") {
+        return Err(last.param(1).to_string());
+    }
+    Ok(lines.iter().filter(|l| l.is("PRIVMSG") && l.tag("batch").is_some()).map(|l| l.last().to_string()).collect())
+}
+
+fn said(c: &mut Client, target: &str, text: &str) -> Line {
+    c.send(&format!("PRIVMSG {target} :{text}"));
+    c.expect(|l| l.is("PRIVMSG") && l.last() == text, TIMEOUT)
+}
+
+#[test]
+fn pages_come_in_order_without_duplicates_and_keep_msgid_and_time() {
+    let server = Server::start_with(FAST);
+    let mut a = connect(&server, "ann", false, &[]);
+    let echoes: Vec<Line> = (0..30).map(|i| said(&mut a, "#lobby", &format!("m{i}"))).collect();
+    let latest = history(&mut a, "LATEST #lobby * 10").unwrap();
+    assert_eq!(latest, (20..30).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    // Back to the start, 10 at a time, each page before the first of the last.
+    let mut all = latest;
+    while let Some(first) = all.first().cloned() {
+        let i: usize = first[1..].parse().unwrap();
+        let msgid = echoes[i].tag("msgid").unwrap();
+        let page = history(&mut a, &format!("BEFORE #lobby msgid={msgid} 10")).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        all.splice(0..0, page);
+    }
+    assert_eq!(all, (0..30).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    // The replayed line carries the original msgid and time.
+    a.send("CHATHISTORY LATEST #lobby * 1");
+    let replayed = a.expect(|l| l.is("PRIVMSG"), TIMEOUT);
+    assert_eq!(replayed.tag("msgid"), echoes[29].tag("msgid"));
+    assert_eq!(replayed.tag("time"), echoes[29].tag("time"));
+    assert!(replayed.tag("batch").is_some(), "{}", replayed.raw);
+}
+
+#[test]
+fn only_members_and_the_two_parties_read_history() {
+    let server = Server::start_with(FAST);
+    for name in ["alice", "bob", "carol"] {
+        add_account(&server, name, &format!("pw-{name}"));
+    }
+    let mut alice = connect(&server, "alice", true, &[]);
+    let mut bob = connect(&server, "bob", true, &[]);
+    let mut carol = connect(&server, "carol", true, &[]);
+    let mut guest = connect(&server, "guest", false, &[]);
+    said(&mut alice, "bob", "a secret");
+    alice.send("JOIN #club");
+    alice.expect(|l| l.is("366"), TIMEOUT);
+    carol.send("JOIN #club");
+    carol.expect(|l| l.is("366"), TIMEOUT);
+    said(&mut alice, "#club", "before carol left");
+    carol.send("PART #club");
+    carol.expect(|l| l.is("PART"), TIMEOUT);
+    said(&mut alice, "#club", "after carol left");
+
+    assert_eq!(history(&mut alice, "LATEST bob * 10").unwrap(), ["a secret"]);
+    assert_eq!(history(&mut bob, "LATEST alice * 10").unwrap(), ["a secret"]);
+    assert_eq!(history(&mut carol, "LATEST alice * 10").unwrap(), Vec::<String>::new(), "not her conversation");
+    assert_eq!(history(&mut guest, "LATEST alice * 10"), Err("INVALID_TARGET".into()), "no account, no DMs");
+    // A former member (an account) reads up to when she left; others nothing.
+    assert_eq!(history(&mut carol, "LATEST #club * 10").unwrap(), ["before carol left"]);
+    assert_eq!(history(&mut bob, "LATEST #club * 10"), Err("INVALID_TARGET".into()));
+    assert_eq!(history(&mut guest, "LATEST #club * 10"), Err("INVALID_TARGET".into()));
+    assert_eq!(history(&mut guest, "LATEST #nowhere * 10"), Err("INVALID_TARGET".into()));
+    // Bad requests are refused, naming the problem.
+    assert_eq!(history(&mut alice, "LATEST #club * 0"), Err("INVALID_PARAMS".into()));
+    assert_eq!(history(&mut alice, "LATEST #club * 100000"), Err("INVALID_PARAMS".into()));
+    assert_eq!(history(&mut alice, "BEFORE #club msgid=no;such 5"), Err("INVALID_PARAMS".into()));
+    assert_eq!(history(&mut alice, "AFTER #club timestamp=soon 5"), Err("INVALID_PARAMS".into()));
+    assert_eq!(history(&mut alice, "BEFORE #club msgid=unknown-1 5").unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn a_clean_stop_loses_nothing_queued() {
+    // A long window: nothing is written until the stop.
+    let server = Server::start_with(&format!("{FAST}[history]\nbatch_window_ms = 1000\n"));
+    let mut a = connect(&server, "ann", false, &[]);
+    for i in 0..200 {
+        a.send(&format!("PRIVMSG #lobby :m{i}"));
+    }
+    a.expect(|l| l.is("PRIVMSG") && l.last() == "m199", TIMEOUT);
+    let server = server.stop_and_restart();
+    let mut a = connect(&server, "ann", false, &[]);
+    let got = history(&mut a, "LATEST #lobby * 1000").unwrap();
+    assert_eq!(got, (0..200).map(|i| format!("m{i}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn kill_9_in_a_write_storm_loses_at_most_the_unwritten_tail() {
+    let server = Server::start_with(FAST);
+    let mut a = connect(&server, "ann", false, &[]);
+    for i in 0..1000 {
+        a.send(&format!("PRIVMSG #lobby :m{i}"));
+    }
+    // CHATHISTORY waits for the writer: the first 1000 are committed.
+    assert_eq!(history(&mut a, "LATEST #lobby * 1").unwrap(), ["m999"]);
+    for i in 1000..3000 {
+        a.send(&format!("PRIVMSG #lobby :m{i}"));
+    }
+    a.expect(|l| l.is("PRIVMSG") && l.last() == "m2999", TIMEOUT);
+    let server = server.kill_and_restart();
+    let mut a = connect(&server, "ann", false, &[]);
+    let got = history(&mut a, "LATEST #lobby * 1000").unwrap();
+    // Whatever survived is a gapless run ending no earlier than m999.
+    let last: usize = got.last().unwrap()[1..].parse().unwrap();
+    assert!(last >= 999, "committed messages were lost: last is m{last}");
+    let expected: Vec<String> = (last + 1 - got.len()..=last).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, expected, "a gap in what survived");
+    let db = rusqlite::Connection::open(server.data_dir().join("parley.db")).unwrap();
+    let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn a_read_marker_reaches_the_accounts_other_connections() {
+    let server = Server::start_with("[accounts]\nnick_enforcement = \"off\"\n");
+    add_account(&server, "dana", "pw-dana");
+    let mut one = connect(&server, "dana", true, &["draft/read-marker"]);
+    // A second connection of the account, under another nick.
+    let mut two = Client::connect(server.irc_addr());
+    two.send("CAP LS 302");
+    two.send("NICK dana2");
+    two.send("USER d 0 * :d");
+    two.send("CAP REQ :sasl draft/read-marker");
+    two.expect(|l| l.is("CAP") && l.param(1) == "ACK", TIMEOUT);
+    two.send("AUTHENTICATE PLAIN");
+    two.expect(|l| l.is("AUTHENTICATE"), TIMEOUT);
+    {
+        use base64::Engine;
+        two.send(&format!("AUTHENTICATE {}", base64::engine::general_purpose::STANDARD.encode("dana\0dana\0pw-dana")));
+    }
+    two.expect(|l| l.is("903"), TIMEOUT);
+    two.send("CAP END");
+    two.expect(|l| l.is("366"), TIMEOUT);
+    two.sync();
+    one.send("MARKREAD #lobby timestamp=2024-01-01T00:00:00.000Z");
+    let mine = one.expect(|l| l.is("MARKREAD"), TIMEOUT);
+    assert_eq!(mine.param(1), "timestamp=2024-01-01T00:00:00.000Z");
+    let theirs = two.expect(|l| l.is("MARKREAD"), TIMEOUT);
+    assert_eq!((theirs.param(0), theirs.param(1)), ("#lobby", "timestamp=2024-01-01T00:00:00.000Z"));
+    // And it is kept: a new connection of the account learns it at once.
+    let server = server.stop_and_restart();
+    let mut three = connect(&server, "dana", true, &["draft/read-marker"]);
+    three.send("MARKREAD #lobby");
+    let kept = three.expect(|l| l.is("MARKREAD"), TIMEOUT);
+    assert_eq!(kept.param(1), "timestamp=2024-01-01T00:00:00.000Z");
+}
+
+#[test]
+fn with_history_off_nothing_is_offered_or_kept() {
+    let server = Server::start_with("[history]\nenabled = false\n");
+    let mut c = Client::connect(server.irc_addr());
+    c.send("CAP LS 302");
+    let ls = c.expect(|l| l.is("CAP") && l.param(1) == "LS", TIMEOUT);
+    assert!(!ls.last().contains("chathistory") && !ls.last().contains("read-marker"), "{}", ls.raw);
+    c.send("CAP REQ draft/chathistory");
+    c.expect(|l| l.is("CAP") && l.param(1) == "NAK", TIMEOUT);
+    c.send("CAP END");
+    c.register("off");
+    c.send("CHATHISTORY LATEST #lobby * 10");
+    c.expect(|l| l.is("421"), TIMEOUT);
+    let db = rusqlite::Connection::open(server.data_dir().join("parley.db")).unwrap();
+    let n: i64 = db.query_row("SELECT count(*) FROM history", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 0);
+}
