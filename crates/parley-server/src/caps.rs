@@ -19,8 +19,9 @@ pub const ACCOUNT_REGISTRATION: u32 = 1 << 11;
 pub const CHATHISTORY: u32 = 1 << 12;
 pub const EVENT_PLAYBACK: u32 = 1 << 13;
 pub const READ_MARKER: u32 = 1 << 14;
+pub const SEARCH: u32 = 1 << 15;
 /// The capabilities that exist only with history on.
-pub const HISTORY: u32 = CHATHISTORY | EVENT_PLAYBACK | READ_MARKER;
+pub const HISTORY: u32 = CHATHISTORY | EVENT_PLAYBACK | READ_MARKER | SEARCH;
 
 // Notifications about users: MONITOR's extension, SETNAME and INVITE.
 // High bits, so capabilities added elsewhere meanwhile keep theirs.
@@ -52,6 +53,7 @@ pub const ALL: &[(&str, u32)] = &[
     ("multi-prefix", MULTI_PREFIX),
     ("sasl", SASL),
     ("server-time", SERVER_TIME),
+    ("soju.im/search", SEARCH),
     ("userhost-in-names", USERHOST_IN_NAMES),
     // Notifications about users.
     ("extended-monitor", EXTENDED_MONITOR),

@@ -5,7 +5,7 @@
 use parley_testkit::{Client, Line, Server, TIMEOUT};
 use std::io::Write;
 
-const CAPS: &[&str] = &["batch", "draft/chathistory", "echo-message", "message-tags", "server-time"];
+const CAPS: &[&str] = &["batch", "draft/chathistory", "echo-message", "message-tags", "server-time", "soju.im/search"];
 
 /// Relaxed flood limits, so a test can send quickly.
 const FAST: &str = "[limits]\nflood_burst = 100000\nflood_lines_per_second = 100000.0\n";
@@ -134,6 +134,29 @@ fn only_members_and_the_two_parties_read_history() {
     assert_eq!(history(&mut alice, "BEFORE #club msgid=no;such 5"), Err("INVALID_PARAMS".into()));
     assert_eq!(history(&mut alice, "AFTER #club timestamp=soon 5"), Err("INVALID_PARAMS".into()));
     assert_eq!(history(&mut alice, "BEFORE #club msgid=unknown-1 5").unwrap(), Vec::<String>::new());
+
+    // Search sees the same: alice finds all three, bob the secret only,
+    // carol what she could read, the guest nothing of theirs.
+    assert_eq!(search(&mut alice, "text=secret\\scarol").unwrap(), Vec::<String>::new());
+    assert_eq!(search(&mut alice, "text=carol").unwrap(), ["before carol left", "after carol left"]);
+    assert_eq!(search(&mut bob, "text=secret").unwrap(), ["a secret"]);
+    assert_eq!(search(&mut carol, "text=carol").unwrap(), ["before carol left"]);
+    assert_eq!(search(&mut carol, "text=secret").unwrap(), Vec::<String>::new());
+    assert_eq!(search(&mut guest, "text=carol").unwrap(), Vec::<String>::new());
+    assert_eq!(search(&mut guest, "text=carol;in=#club"), Err("INVALID_PARAMS".into()));
+    assert_eq!(search(&mut alice, "text=x;limit=0"), Err("INVALID_PARAMS".into()));
+}
+
+/// Sends a SEARCH; returns the texts found, or the FAIL code.
+fn search(c: &mut Client, attrs: &str) -> Result<Vec<String>, String> {
+    c.sync();
+    c.send(&format!("SEARCH {attrs}"));
+    let lines = c.collect_until(|l| (l.is("BATCH") && l.param(0).starts_with('-')) || l.is("FAIL"), TIMEOUT);
+    let last = lines.last().expect("a last line");
+    if last.is("FAIL") {
+        return Err(last.param(1).to_string());
+    }
+    Ok(lines.iter().filter(|l| l.is("PRIVMSG") && l.tag("batch").is_some()).map(|l| l.last().to_string()).collect())
 }
 
 #[test]

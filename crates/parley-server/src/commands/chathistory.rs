@@ -80,14 +80,14 @@ fn parse_reference(text: &str) -> Option<Reference> {
 }
 
 /// Who is asking, as far as history cares.
-struct Reader {
+pub(super) struct Reader {
     /// The account, casefolded.
-    account: Option<String>,
-    events: bool,
+    pub account: Option<String>,
+    pub events: bool,
 }
 
 /// What the reader may read of a target, as known before the database.
-enum Access {
+pub(super) enum Access {
     /// A member now: everything.
     Member(String),
     /// Not a member now: an account that may have been one.
@@ -150,7 +150,7 @@ pub async fn chathistory(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
 
 /// Runs `work` on the blocking pool after the writer has written what is
 /// queued; `None` if it failed (logged).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     history: Arc<History>,
     work: impl FnOnce(&History) -> rusqlite::Result<T> + Send + 'static,
 ) -> Option<T> {
@@ -173,7 +173,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// What the reader may read of `target`, or `None` (`INVALID_TARGET`).
-fn access(ctx: &Ctx<'_>, reader: &Reader, target: &str) -> Option<Access> {
+pub(super) fn access(ctx: &Ctx<'_>, reader: &Reader, target: &str) -> Option<Access> {
     let view = ctx.server.registry.read();
     if target.starts_with('#') {
         if view.is_member(ctx.session.id, target) {
@@ -192,7 +192,7 @@ fn access(ctx: &Ctx<'_>, reader: &Reader, target: &str) -> Option<Access> {
 }
 
 /// The channels the session is in: (key, name).
-fn joined_channels(ctx: &Ctx<'_>) -> Vec<(String, String)> {
+pub(super) fn joined_channels(ctx: &Ctx<'_>) -> Vec<(String, String)> {
     let view = ctx.server.registry.read();
     let Some(user) = view.user(ctx.session.id) else {
         return Vec::new();
@@ -272,7 +272,7 @@ fn send_targets(ctx: &Ctx<'_>, list: &[(String, i64)]) {
 
 /// One stored message as this client sees it: its original msgid, time,
 /// account and client tags, as its capabilities allow.
-fn write_stored(out: &mut BytesMut, m: &Stored, caps: u32, batch: Option<&str>) {
+pub(super) fn write_stored(out: &mut BytesMut, m: &Stored, caps: u32, batch: Option<&str>) {
     let mut tags: Vec<String> = Vec::new();
     if let Some(id) = batch {
         tags.push(format!("batch={id}"));
@@ -306,7 +306,7 @@ fn write_stored(out: &mut BytesMut, m: &Stored, caps: u32, batch: Option<&str>) 
 /// (`lines` is given the reference tag to put on each line), or bare.
 /// The one place history opens and closes a batch: it becomes the shared
 /// batch helper once that lands.
-fn in_batch(ctx: &Ctx<'_>, kind: &str, params: &[&str], lines: impl FnOnce(Option<&str>, &mut BytesMut)) {
+pub(super) fn in_batch(ctx: &Ctx<'_>, kind: &str, params: &[&str], lines: impl FnOnce(Option<&str>, &mut BytesMut)) {
     let mut out = BytesMut::new();
     let server = &ctx.server.config.server_name;
     if !ctx.session.has_cap(caps::BATCH) {

@@ -23,6 +23,7 @@ pub mod query;
 pub mod register;
 pub mod registration;
 pub mod sasl;
+pub mod search;
 pub mod services;
 pub mod setname;
 #[cfg(test)]
@@ -41,7 +42,7 @@ type Handler = fn(&mut Ctx<'_>, &MessageRef<'_>);
 enum Run {
     Now(Handler),
     /// Has to await (argon2 or the database on the blocking pool: OPER,
-    /// AUTHENTICATE, PASS, REGISTER, NickServ, CHATHISTORY): handed back to the
+    /// AUTHENTICATE, PASS, REGISTER, NickServ, CHATHISTORY, SEARCH): handed back to the
     /// connection, which ends its output batch first.
     Deferred,
     /// Deferred when the test says so (PRIVMSG to NickServ, PASS with an
@@ -115,6 +116,7 @@ const COMMANDS: &[Spec] = &[
     deferred("NS", 0, true),
     deferred("CHATHISTORY", 1, true),
     spec("MARKREAD", 0, true, markread::markread),
+    deferred("SEARCH", 0, true),
     spec("KILL", 1, true, oper::kill),
     spec("DIE", 0, true, oper::die),
     spec("EXTJWT", 1, true, extjwt::extjwt),
@@ -193,6 +195,7 @@ pub fn run_deferred<'a>(
             "PRIVMSG" => nickserv::run(&mut ctx, msg.param(1).unwrap_or_default()).await,
             "NICKSERV" | "NS" => nickserv::run(&mut ctx, &msg.params.join(" ")).await,
             "CHATHISTORY" => chathistory::chathistory(&mut ctx, &msg).await,
+            "SEARCH" => search::search(&mut ctx, &msg).await,
             _ => oper::oper(&mut ctx, &msg).await,
         }
     })

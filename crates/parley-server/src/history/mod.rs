@@ -16,6 +16,7 @@ mod entry;
 pub mod markers;
 pub mod query;
 mod record;
+pub mod search;
 mod writer;
 
 pub use entry::{Entry, Kind};

@@ -147,7 +147,7 @@ fn page(
     Ok(out)
 }
 
-fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+pub(super) fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
     Ok(Stored {
         at: r.get(0)?,
         msgid: r.get(1)?,

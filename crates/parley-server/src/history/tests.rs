@@ -104,5 +104,32 @@ fn retention_deletes_by_age_and_by_count_per_target() {
     let deleted = super::writer::prune(&h.reader(), &config, now, &mut touched.clone()).unwrap();
     assert_eq!(deleted, 1 + 3, "one too old in #old; #kept keeps its newest two, whatever their age");
     assert_eq!(texts(&h, "#old", Selector::Latest(None), 10).len(), 1);
+    let indexed: i64 = h
+        .reader()
+        .query_row("SELECT count(*) FROM history_text WHERE history_text MATCH 'x OR y'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(indexed, 1 + 2, "deleted messages left the search index too");
     assert_eq!(texts(&h, "#kept", Selector::Latest(None), 10), ["y", "y"]);
+}
+
+#[test]
+fn search_finds_words_only_in_the_targets_given() {
+    use super::search::{search, Readable, Search};
+    let (_dir, h, _w) = open(HistoryConfig::default());
+    say(&h, "#a", 1, "the quick brown fox");
+    say(&h, "#a", 2, "a slow brown dog");
+    say(&h, "#b", 3, "brown bread");
+    say(&h, "#a", 4, "OR text:fox \"quoted\"");
+    assert!(h.flush());
+    let find = |text: &str, targets: &[&str]| -> Vec<String> {
+        let readable: Vec<Readable> =
+            targets.iter().map(|t| Readable { key: t.to_string(), until: i64::MAX }).collect();
+        let s = Search { text: Some(text), from: None, after: None, before: None, limit: 10 };
+        search(&h.reader(), &readable, &s).unwrap().into_iter().map(|m| m.text).collect()
+    };
+    assert_eq!(find("brown", &["#a"]), ["the quick brown fox", "a slow brown dog"]);
+    assert_eq!(find("brown", &["#a", "#b"]).len(), 3);
+    assert_eq!(find("BROWN fox", &["#a", "#b"]), ["the quick brown fox"]);
+    assert!(find("brown", &[]).is_empty(), "nothing readable, nothing found");
+    assert_eq!(find("text:fox", &["#a"]).len(), 1, "FTS syntax is only words");
 }
