@@ -246,37 +246,38 @@ fn targets(
 }
 
 fn send_messages(ctx: &Ctx<'_>, target: &str, messages: &[Stored]) {
-    let caps = ctx.session.caps;
-    in_batch(ctx, "chathistory", &[target], |batch, out| {
-        for m in messages {
-            if m.kind == Kind::Tagmsg && caps & caps::MESSAGE_TAGS == 0 {
-                continue;
-            }
-            write_stored(out, m, caps, batch);
-        }
-    });
+    ctx.batch("chathistory", &[target], |ctx| send_stored(ctx, messages));
 }
 
 fn send_targets(ctx: &Ctx<'_>, list: &[(String, i64)]) {
-    let server = ctx.server.config.server_name.clone();
-    in_batch(ctx, "draft/chathistory-targets", &[], |batch, out| {
+    let server = &ctx.server.config.server_name;
+    ctx.batch("draft/chathistory-targets", &[], |ctx| {
+        let mut out = BytesMut::new();
         for (name, at) in list {
             let time = crate::clock::tag_for_millis(*at);
-            if let Some(id) = batch {
-                out.extend_from_slice(format!("@batch={id} ").as_bytes());
-            }
-            write_line(Some(&server), COMMAND, ["TARGETS", name.as_str(), time.as_str()].into_iter(), out);
+            write_line(Some(server), COMMAND, ["TARGETS", name.as_str(), time.as_str()].into_iter(), &mut out);
         }
+        ctx.send_bytes(&out);
     });
 }
 
-/// One stored message as this client sees it: its original msgid, time,
-/// account and client tags, as its capabilities allow.
-pub(super) fn write_stored(out: &mut BytesMut, m: &Stored, caps: u32, batch: Option<&str>) {
-    let mut tags: Vec<String> = Vec::new();
-    if let Some(id) = batch {
-        tags.push(format!("batch={id}"));
+/// Stored messages as this client sees them: their original msgid, time,
+/// account and client tags, as its capabilities allow (a TAGMSG only with
+/// message-tags).
+pub(super) fn send_stored(ctx: &Ctx<'_>, messages: &[Stored]) {
+    let caps = ctx.session.caps;
+    let mut out = BytesMut::new();
+    for m in messages {
+        if m.kind == Kind::Tagmsg && caps & caps::MESSAGE_TAGS == 0 {
+            continue;
+        }
+        write_stored(&mut out, m, caps);
     }
+    ctx.send_bytes(&out);
+}
+
+fn write_stored(out: &mut BytesMut, m: &Stored, caps: u32) {
+    let mut tags: Vec<String> = Vec::new();
     if caps & caps::SERVER_TIME != 0 {
         tags.push(format!("time={}", crate::clock::tag_for_millis(m.at)));
     }
@@ -300,32 +301,6 @@ pub(super) fn write_stored(out: &mut BytesMut, m: &Stored, caps: u32, batch: Opt
     } else {
         write_line(Some(&m.sender), command, [m.shown.as_str(), m.text.as_str()].into_iter(), out);
     }
-}
-
-/// Writes `lines` inside a batch of `kind` for a client with `batch`
-/// (`lines` is given the reference tag to put on each line), or bare.
-/// The one place history opens and closes a batch: it becomes the shared
-/// batch helper once that lands.
-pub(super) fn in_batch(ctx: &Ctx<'_>, kind: &str, params: &[&str], lines: impl FnOnce(Option<&str>, &mut BytesMut)) {
-    let mut out = BytesMut::new();
-    let server = &ctx.server.config.server_name;
-    if !ctx.session.has_cap(caps::BATCH) {
-        lines(None, &mut out);
-        ctx.send_bytes(&out);
-        return;
-    }
-    let id = next_batch_id();
-    let start = format!("+{id}");
-    let start_params: Vec<&str> = [start.as_str(), kind].into_iter().chain(params.iter().copied()).collect();
-    write_line(Some(server), "BATCH", start_params.into_iter(), &mut out);
-    lines(Some(&id), &mut out);
-    write_line(Some(server), "BATCH", [format!("-{id}").as_str()].into_iter(), &mut out);
-    ctx.send_bytes(&out);
-}
-
-fn next_batch_id() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    format!("h{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 #[cfg(test)]

@@ -22,6 +22,14 @@ pub const TOPICS: &[Topic] = &[
     ),
     topic("AWAY", "AWAY [:<text>]", &["Marks you away with the text, or back without one."]),
     topic("CAP", "CAP LS [302] | LIST | REQ :<caps> | END", &["Negotiates IRCv3 capabilities."]),
+    topic(
+        "CHATHISTORY",
+        "CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <*|msgid=<id>|timestamp=<time>> <limit>",
+        &[
+            "Replays a channel's or a conversation's past messages (IRCv3 chathistory).",
+            "Also BETWEEN <target> <ref> <ref> <limit> and TARGETS <time> <time> <limit>.",
+        ],
+    ),
     topic("DIE", "DIE [:<reason>]", &["Operators only: closes the server for everyone."]),
     topic("EXTJWT", "EXTJWT *", &["Gives you a short-lived token for the file store."]),
     topic(
@@ -57,6 +65,11 @@ pub const TOPICS: &[Topic] = &[
         ],
     ),
     topic("LUSERS", "LUSERS", &["Counts users, operators and channels."]),
+    topic(
+        "MARKREAD",
+        "MARKREAD <target> [timestamp=<time>]",
+        &["Asks or moves forward where you have read up to; shared by your account's connections."],
+    ),
     topic(
         "MODE",
         "MODE <#channel> [<modes> [<params>]] | MODE <nick> [<modes>]",
@@ -101,6 +114,11 @@ pub const TOPICS: &[Topic] = &[
         "REGISTER",
         "REGISTER <account> <email|*> <password>",
         &["Creates an account (IRCv3 account registration); the account * means your nick."],
+    ),
+    topic(
+        "SEARCH",
+        "SEARCH text=<words>[;in=<target>][;from=<nick>][;after=<time>][;before=<time>][;limit=<n>]",
+        &["Searches the history you may read for messages with all the words."],
     ),
     topic("SETNAME", "SETNAME :<realname>", &["Changes your realname; others with the setname capability see it."]),
     topic("TAGMSG", "TAGMSG <target>[,<target>...]", &["Sends only message tags (with message-tags)."]),

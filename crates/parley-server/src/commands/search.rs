@@ -5,7 +5,7 @@
 //! `SEARCH text=hello;in=#lobby;from=alice;after=<time>;before=<time>;limit=20`.
 //! Results, oldest first, in a `soju.im/search` batch.
 
-use super::chathistory::{access, blocking, in_batch, joined_channels, write_stored, Access, Reader};
+use super::chathistory::{access, blocking, joined_channels, send_stored, Access, Reader};
 use crate::history::query;
 use crate::history::search::{self, Readable, Search};
 use crate::session::Ctx;
@@ -117,12 +117,7 @@ pub async fn search(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         ctx.fail(COMMAND, "MESSAGE_ERROR", &[attrs], "Search failed");
         return;
     };
-    let caps = ctx.session.caps;
-    in_batch(ctx, "soju.im/search", &[], |batch, out| {
-        for m in &messages {
-            write_stored(out, m, caps, batch);
-        }
-    });
+    ctx.batch("soju.im/search", &[], |ctx| send_stored(ctx, &messages));
 }
 
 #[cfg(test)]

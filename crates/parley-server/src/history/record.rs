@@ -13,6 +13,11 @@ impl History {
     /// A PRIVMSG, NOTICE or TAGMSG from `from` just delivered to `target`
     /// (a channel, or a nick: then the conversation of the two parties).
     pub fn message(&self, registry: &Registry, from: &Session, target: &str, command: &str, text: &str, relay: &Relay) {
+        if target.starts_with(['@', '+']) {
+            // STATUSMSG (`@#chan`): only part of the channel saw it, and a
+            // channel's history is for all its members; not kept.
+            return;
+        }
         let key = if target.starts_with('#') {
             casefold(target)
         } else {
