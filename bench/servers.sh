@@ -253,8 +253,15 @@ start_server() {
             local data="$dir/parley-data"
             [ "$name" = parleyd ] || data="$dir/$name-data"
             rm -rf "$data"
+            # PARLEYD_BEFORE_TOML: settings only parleyd-before gets (the
+            # same binary with history off, say), appended to the config.
+            local config="$dir/parleyd.toml"
+            if [ "$name" = parleyd-before ] && [ -n "${PARLEYD_BEFORE_TOML:-}" ]; then
+                config="$dir/parleyd-before.toml"
+                { cat "$dir/parleyd.toml"; printf '\n%s\n' "$PARLEYD_BEFORE_TOML"; } >"$config"
+            fi
             "$BIN/$name" --data-dir "$data" --irc-listen "127.0.0.1:$port" \
-                --http-listen 127.0.0.1:0 --config "$dir/parleyd.toml" >"$dir/$name.stdout" 2>"$log" &
+                --http-listen 127.0.0.1:0 --config "$config" >"$dir/$name.stdout" 2>"$log" &
             SERVER_PID=$!
             ;;
         ngircd)

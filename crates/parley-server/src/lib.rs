@@ -198,7 +198,7 @@ impl Server {
         let sts_port = local_addrs(&ircs).first().map(|a| a.port());
         let identity = Identity { operators, accounts, tokens };
         let (history, history_writer) = if config.history.enabled {
-            let (history, writer) = history::History::open(&config.data_dir, &config.history)?;
+            let (history, writer) = history::History::open(&config.data_dir, &config.history, &config.irc.lobby)?;
             (Some(history), Some(writer))
         } else {
             (None, None)

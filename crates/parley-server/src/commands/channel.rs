@@ -53,6 +53,7 @@ pub fn join_one(ctx: &mut Ctx<'_>, name: &str, key: Option<&str>) {
     }
     super::markread::on_join(ctx, &joined.name);
     send_names(ctx, joined.symbol, &joined.name, &joined.names);
+    super::chathistory::replay_on_join(ctx, &joined.name);
     if joined.quiet {
         ctx.server_notice(&format!(
             "{} has {} members, so joins and quits there are not announced. /NAMES {} lists everyone.",

@@ -261,6 +261,30 @@ fn send_targets(ctx: &Ctx<'_>, list: &[(String, i64)]) {
     });
 }
 
+/// The lobby's last lines for a client without `draft/chathistory` that
+/// has just joined it (after the names), marked as history: in a
+/// `chathistory` batch for a client with `batch`, else between two server
+/// notices (with `time` tags for a client with server-time).
+pub fn replay_on_join(ctx: &Ctx<'_>, channel: &str) {
+    let Some(history) = ctx.server.history.as_ref() else {
+        return;
+    };
+    if ctx.session.has_cap(caps::CHATHISTORY) || !parley_proto::irc_eq(channel, &ctx.server.config.irc.lobby) {
+        return;
+    }
+    let lines = history.recent.lines();
+    if lines.is_empty() {
+        return;
+    }
+    if ctx.session.has_cap(caps::BATCH) {
+        ctx.batch("chathistory", &[channel], |ctx| send_stored(ctx, &lines));
+        return;
+    }
+    ctx.server_notice(&format!("*** The last {} messages in {channel}:", lines.len()));
+    send_stored(ctx, &lines);
+    ctx.server_notice(&format!("*** End of the replay of {channel}."));
+}
+
 /// Stored messages as this client sees them: their original msgid, time,
 /// account and client tags, as its capabilities allow (a TAGMSG only with
 /// message-tags).
@@ -305,7 +329,36 @@ fn write_stored(out: &mut BytesMut, m: &Stored, caps: u32) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::Harness;
     use super::*;
+
+    #[test]
+    fn joining_the_lobby_without_chathistory_replays_its_last_lines_marked() {
+        let h = Harness::with_history();
+        let mut alice = h.user("alice");
+        h.run(&mut alice, "PRIVMSG #lobby :first");
+        h.run(&mut alice, "PRIVMSG #lobby :second");
+        let mut bob = h.connect();
+        h.run(&mut bob, "NICK bob");
+        let burst = h.run(&mut bob, "USER bob 0 * :bob");
+        let replay = &burst[burst.find(" 366 ").expect("names")..];
+        assert!(replay.contains("NOTICE bob :*** The last 2 messages in #lobby:"), "{replay}");
+        assert!(replay.contains(":alice!~alice@127.0.0.1 PRIVMSG #lobby first\r\n"), "{replay}");
+        assert!(replay.contains("End of the replay"), "{replay}");
+        // With batch: in a chathistory batch; with chathistory: nothing.
+        let mut carol = h.connect();
+        for line in ["CAP LS 302", "NICK carol", "USER carol 0 * :c", "CAP REQ :batch server-time"] {
+            h.run(&mut carol, line);
+        }
+        let burst = h.run(&mut carol, "CAP END");
+        assert!(burst.contains("BATCH +") && burst.contains(" chathistory #lobby"), "{burst}");
+        assert!(burst.contains(";time=") || burst.contains("@time="), "{burst}");
+        let mut dave = h.connect();
+        for line in ["CAP LS 302", "NICK dave", "USER dave 0 * :d", "CAP REQ :batch draft/chathistory"] {
+            h.run(&mut dave, line);
+        }
+        assert!(!h.run(&mut dave, "CAP END").contains(" PRIVMSG #lobby"), "a chathistory client asks itself");
+    }
 
     #[test]
     fn requests_parse_and_bad_ones_name_what_is_wrong() {

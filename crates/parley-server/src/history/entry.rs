@@ -59,6 +59,7 @@ pub enum Field {
 const FIELDS: usize = 7;
 
 /// A message for the writer.
+#[derive(Clone)]
 pub struct Entry {
     pub at: i64,
     pub kind: Kind,

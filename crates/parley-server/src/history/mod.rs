@@ -15,11 +15,12 @@
 mod entry;
 pub mod markers;
 pub mod query;
+pub mod recent;
 mod record;
 pub mod search;
 mod writer;
 
-pub use entry::{Entry, Kind};
+pub use entry::{Entry, Kind, Parts};
 pub use writer::Writer;
 
 use crate::config::HistoryConfig;
@@ -88,6 +89,8 @@ pub struct History {
     written: AtomicU64,
     control: SyncSender<Control>,
     reader: Mutex<Connection>,
+    /// The lobby's last lines, for the join replay (`recent.rs`).
+    pub recent: recent::Recent,
     /// Read markers, all in memory (`markers.rs`).
     markers: Mutex<markers::Markers>,
     /// Entries dropped because the queue was full.
@@ -98,8 +101,13 @@ pub struct History {
 
 impl History {
     /// Opens the history's two connections (the database was migrated by
-    /// `Db::open`) and starts the writer thread.
-    pub fn open(data_dir: &Path, config: &HistoryConfig) -> Result<(std::sync::Arc<History>, Writer), HistoryError> {
+    /// `Db::open`) and starts the writer thread. `lobby` is the channel
+    /// whose last lines are kept for the join replay.
+    pub fn open(
+        data_dir: &Path,
+        config: &HistoryConfig,
+        lobby: &str,
+    ) -> Result<(std::sync::Arc<History>, Writer), HistoryError> {
         let write_conn = db::connect(data_dir)?;
         let reader = db::connect(data_dir)?;
         // Memberships left open by a crash end now: nobody is joined yet.
@@ -112,6 +120,7 @@ impl History {
             )
             .map_err(DbError::from)?;
         let markers = markers::Markers::load(&write_conn).map_err(DbError::from)?;
+        let recent = recent::Recent::load(&reader, lobby, config.join_replay_lines).map_err(DbError::from)?;
         let (control, control_rx) = mpsc::sync_channel(256);
         let history = std::sync::Arc::new(History {
             config: config.clone(),
@@ -119,6 +128,7 @@ impl History {
             written: AtomicU64::new(0),
             control,
             reader: Mutex::new(reader),
+            recent,
             markers: Mutex::new(markers),
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),

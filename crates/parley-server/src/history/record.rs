@@ -48,7 +48,9 @@ impl History {
             tags: &tags,
             text,
         };
-        self.record(Entry::new(relay.at_millis(), kind, &parts));
+        let entry = Entry::new(relay.at_millis(), kind, &parts);
+        self.recent.offer(&entry);
+        self.record(entry);
     }
 
     /// `from` (if logged in) joined `channel`, or left it.

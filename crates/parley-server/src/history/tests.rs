@@ -7,7 +7,7 @@ use std::collections::HashSet;
 fn open(config: HistoryConfig) -> (tempfile::TempDir, std::sync::Arc<History>, super::Writer) {
     let dir = tempfile::tempdir().unwrap();
     crate::db::Db::open(dir.path()).unwrap();
-    let (h, w) = History::open(dir.path(), &config).unwrap();
+    let (h, w) = History::open(dir.path(), &config, "#lobby").unwrap();
     (dir, h, w)
 }
 
@@ -35,7 +35,7 @@ fn a_flush_makes_what_was_queued_readable_and_a_stop_writes_the_rest() {
     say(&h, "#a", 2, "two");
     w.stop();
     drop(h);
-    let (h, _w) = History::open(dir.path(), &HistoryConfig::default()).unwrap();
+    let (h, _w) = History::open(dir.path(), &HistoryConfig::default(), "#lobby").unwrap();
     assert_eq!(texts(&h, "#a", Selector::Latest(None), 10), ["one", "two"], "nothing queued was lost");
 }
 
