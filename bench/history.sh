@@ -17,16 +17,20 @@ out=${OUT:-/tmp/parley-history-bench}
 cd "$root"
 cargo build -q --release -p parley-server --bin parleyd --example history_bench
 bin=target/release/examples/history_bench
-rm -rf "$out"
-mkdir -p "$out"
-echo "== populate ($n messages)"
-"$bin" populate "$out/data" "$n"
+if [ -z "${SKIP_POPULATE:-}" ]; then
+    rm -rf "$out"
+    mkdir -p "$out"
+    echo "== populate ($n messages)"
+    "$bin" populate "$out/data" "$n"
+fi
 echo "== queries, direct"
 "$bin" query "$out/data"
 echo "== queries over IRC"
 port=$((20000 + RANDOM % 20000))
-target/release/parleyd --data-dir "$out/data" --irc-listen "127.0.0.1:$port" --http-listen 127.0.0.1:0 \
-    >"$out/parleyd.stdout" 2>"$out/parleyd.stderr" &
+# The reader sends its requests back to back: no flood limit.
+printf '[limits]\nflood_burst = 1000000\nflood_lines_per_second = 1000000.0\n' >"$out/parleyd.toml"
+target/release/parleyd --config "$out/parleyd.toml" --data-dir "$out/data" --irc-listen "127.0.0.1:$port" \
+    --http-listen 127.0.0.1:0 >"$out/parleyd.stdout" 2>"$out/parleyd.stderr" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

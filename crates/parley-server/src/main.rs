@@ -83,6 +83,23 @@ enum Command {
         #[command(subcommand)]
         action: AccountAction,
     },
+    /// Message history in the data directory's database (safe while the
+    /// server runs; a running server's lobby replay keeps deleted lobby
+    /// lines until it restarts: use `HISTORY` on IRC there instead).
+    History {
+        #[command(subcommand)]
+        action: HistoryAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum HistoryAction {
+    /// Print the messages an account sent, as JSON (for its owner).
+    Export { account: String },
+    /// Delete the messages an account sent.
+    Delete { account: String },
+    /// Delete a channel's whole history.
+    Purge { channel: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -184,6 +201,13 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Account { action }) => {
             if let Err(e) = account(&config, action) {
                 eprintln!("parleyd account: {e:#}");
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        Some(Command::History { action }) => {
+            if let Err(e) = history(&config, action) {
+                eprintln!("parleyd history: {e:#}");
                 std::process::exit(1);
             }
             return Ok(());
@@ -357,6 +381,27 @@ impl Signals {
         let _ = tokio::signal::ctrl_c().await;
         ShutdownCause { by: "signal SIGINT".into(), reason: "the server process was asked to stop".into() }
     }
+}
+
+/// `parleyd history ...`: one export or deletion, then exit.
+fn history(config: &Config, action: HistoryAction) -> anyhow::Result<()> {
+    use parley_server::history::manage;
+    let db = Db::open(&config.data_dir)?;
+    let conn = db.lock();
+    match action {
+        HistoryAction::Export { account } => {
+            let all = manage::export(&conn, &account)?;
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        }
+        HistoryAction::Delete { account } => {
+            println!("deleted {} messages of {account}", manage::delete_own(&conn, &account)?);
+        }
+        HistoryAction::Purge { channel } => {
+            let n = manage::purge(&conn, &parley_proto::casefold(&channel))?;
+            println!("deleted {n} messages of {channel}");
+        }
+    }
+    Ok(())
 }
 
 /// `parleyd account ...`: one change to the account store, then exit.

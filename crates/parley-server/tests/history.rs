@@ -252,3 +252,57 @@ fn with_history_off_nothing_is_offered_or_kept() {
     let n: i64 = db.query_row("SELECT count(*) FROM history", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 0);
 }
+
+fn parleyd_history(server: &Server, args: &[&str]) -> String {
+    let out = std::process::Command::new(parley_testkit::server::parleyd_bin())
+        .arg("--data-dir")
+        .arg(server.data_dir())
+        .arg("history")
+        .args(args)
+        .output()
+        .expect("parleyd history");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn an_account_exports_and_deletes_its_messages_and_an_operator_purges_a_channel() {
+    let server = Server::start_with(FAST);
+    for name in ["erin", "finn"] {
+        add_account(&server, name, &format!("pw-{name}"));
+    }
+    let mut erin = connect(&server, "erin", true, &[]);
+    let mut finn = connect(&server, "finn", true, &[]);
+    said(&mut erin, "#lobby", "erin's first word");
+    said(&mut erin, "finn", "erin's private word");
+    said(&mut finn, "#lobby", "finn's word");
+    assert_eq!(history(&mut finn, "LATEST #lobby * 10").unwrap().len(), 2);
+    let export: serde_json::Value = serde_json::from_str(&parleyd_history(&server, &["export", "erin"])).unwrap();
+    let texts: Vec<&str> = export.as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["erin's first word", "erin's private word"]);
+    assert_eq!(export[1]["target"], "finn");
+
+    erin.send("HISTORY DELETE");
+    let done = erin.expect(|l| l.is("HISTORY") || l.is("FAIL"), TIMEOUT);
+    assert_eq!((done.command.as_str(), done.param(0), done.param(1)), ("HISTORY", "DELETE", "2"), "{}", done.raw);
+    assert_eq!(history(&mut finn, "LATEST #lobby * 10").unwrap(), ["finn's word"]);
+    assert_eq!(history(&mut finn, "LATEST erin * 10").unwrap(), Vec::<String>::new());
+    assert_eq!(search(&mut finn, "text=word").unwrap(), ["finn's word"], "gone from search too");
+    assert_eq!(parleyd_history(&server, &["export", "erin"]).trim(), "[]");
+
+    // Purging is for operators.
+    finn.send("HISTORY PURGE #lobby");
+    let refused = finn.expect(|l| l.is("FAIL"), TIMEOUT);
+    assert_eq!(refused.param(1), "NO_PRIVILEGES");
+    finn.send(&format!("OPER {} {}", parley_testkit::ADMIN_NAME, parley_testkit::ADMIN_PASSWORD));
+    finn.expect(|l| l.is("381"), TIMEOUT);
+    finn.send("HISTORY PURGE #LOBBY");
+    let purged = finn.expect(|l| l.is("HISTORY") || l.is("FAIL"), TIMEOUT);
+    assert_eq!(purged.param(2), "1", "{}", purged.raw);
+    assert_eq!(history(&mut finn, "LATEST #lobby * 10").unwrap(), Vec::<String>::new());
+    // And a client joining the lobby is replayed nothing.
+    let mut late = Client::connect(server.irc_addr());
+    let burst = late.register("late");
+    let after = late.sync();
+    assert!(!burst.iter().chain(&after).any(|l| l.is("PRIVMSG")), "{}", parley_testkit::show(&after));
+}

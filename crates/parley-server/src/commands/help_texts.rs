@@ -38,6 +38,14 @@ pub const TOPICS: &[Topic] = &[
         &["Shows help on a command, or the list of commands without one.", "HELPOP is the same."],
     ),
     topic("HELPOP", "HELPOP [<command>]", &["The same as HELP."]),
+    topic(
+        "HISTORY",
+        "HISTORY DELETE | HISTORY PURGE <#channel>",
+        &[
+            "DELETE deletes every message your account sent from history and search.",
+            "PURGE (operators) deletes a channel's whole history.",
+        ],
+    ),
     topic("INFO", "INFO", &["Tells what this server is."]),
     topic(
         "INVITE",

@@ -11,6 +11,7 @@ pub mod elist;
 pub mod extjwt;
 pub mod help;
 pub mod help_texts;
+pub mod history;
 #[cfg(test)]
 mod labeled_response_tests;
 pub mod markread;
@@ -42,7 +43,7 @@ type Handler = fn(&mut Ctx<'_>, &MessageRef<'_>);
 enum Run {
     Now(Handler),
     /// Has to await (argon2 or the database on the blocking pool: OPER,
-    /// AUTHENTICATE, PASS, REGISTER, NickServ, CHATHISTORY, SEARCH): handed back to the
+    /// AUTHENTICATE, PASS, REGISTER, NickServ, CHATHISTORY, SEARCH, HISTORY): handed back to the
     /// connection, which ends its output batch first.
     Deferred,
     /// Deferred when the test says so (PRIVMSG to NickServ, PASS with an
@@ -117,6 +118,7 @@ const COMMANDS: &[Spec] = &[
     deferred("CHATHISTORY", 1, true),
     spec("MARKREAD", 0, true, markread::markread),
     deferred("SEARCH", 0, true),
+    deferred("HISTORY", 1, true),
     spec("KILL", 1, true, oper::kill),
     spec("DIE", 0, true, oper::die),
     spec("EXTJWT", 1, true, extjwt::extjwt),
@@ -196,6 +198,7 @@ pub fn run_deferred<'a>(
             "NICKSERV" | "NS" => nickserv::run(&mut ctx, &msg.params.join(" ")).await,
             "CHATHISTORY" => chathistory::chathistory(&mut ctx, &msg).await,
             "SEARCH" => search::search(&mut ctx, &msg).await,
+            "HISTORY" => history::history(&mut ctx, &msg).await,
             _ => oper::oper(&mut ctx, &msg).await,
         }
     })

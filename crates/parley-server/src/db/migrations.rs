@@ -73,14 +73,13 @@ const STEPS: &[&str] = &[
         PRIMARY KEY (account, target)
      ) STRICT, WITHOUT ROWID;",
     // 5: full-text search over history (SQLite FTS5, `soju.im/search`): an
-    // external-content index of the PRIVMSG and NOTICE texts, kept in step
-    // by triggers, so deleting a message (retention, deletion) deletes its
-    // index entry in the same transaction.
+    // external-content index of the PRIVMSG and NOTICE texts. The writer
+    // indexes each batch with one statement, in the batch's transaction (a
+    // trigger per row was five times slower: FTS5 flushes its pending terms
+    // at every trigger's savepoint); a trigger removes a deleted message's
+    // entry in the same transaction, whatever deletes it.
     "CREATE VIRTUAL TABLE history_text USING fts5 (text, content = 'history', content_rowid = 'id');
      INSERT INTO history_text (rowid, text) SELECT id, text FROM history WHERE kind < 2;
-     CREATE TRIGGER history_text_insert AFTER INSERT ON history WHEN new.kind < 2 BEGIN
-        INSERT INTO history_text (rowid, text) VALUES (new.id, new.text);
-     END;
      CREATE TRIGGER history_text_delete AFTER DELETE ON history WHEN old.kind < 2 BEGIN
         INSERT INTO history_text (history_text, rowid, text) VALUES ('delete', old.id, old.text);
      END;",

@@ -13,6 +13,7 @@
 //! across anything that blocks, and never blocks itself on the message path.
 
 mod entry;
+pub mod manage;
 pub mod markers;
 pub mod query;
 pub mod recent;
@@ -42,6 +43,8 @@ pub enum HistoryError {
     Db(#[from] DbError),
     #[error("cannot start the history writer thread: {0}")]
     Thread(std::io::Error),
+    #[error("the history writer has stopped")]
+    Stopped,
 }
 
 /// What waits for the writer: messages, channel memberships of accounts
@@ -60,6 +63,14 @@ pub enum Op {
         account: Box<str>,
         target: Box<str>,
         at: i64,
+    },
+    /// Delete the messages sent while logged in to an account.
+    DeleteOwn {
+        account: Box<str>,
+    },
+    /// Delete a channel's (casefolded) whole history.
+    Purge {
+        target: Box<str>,
     },
 }
 
@@ -161,6 +172,42 @@ impl History {
         }
         queue.ops.push(op);
         queue.pushed += 1;
+    }
+
+    /// Deletes, after everything queued so far, the messages `account`
+    /// sent; returns how many. Blocks until done.
+    pub fn delete_own(&self, account: &str) -> Result<u64, HistoryError> {
+        self.after_flush(|conn| manage::count_own(conn, account), Op::DeleteOwn { account: account.into() })
+    }
+
+    /// Deletes, after everything queued so far, a channel's whole history;
+    /// returns how many messages. Blocks until done.
+    pub fn purge(&self, channel: &str) -> Result<u64, HistoryError> {
+        let target = parley_proto::casefold(channel);
+        self.after_flush(|conn| manage::count_target(conn, &target), Op::Purge { target: target.as_str().into() })
+    }
+
+    /// Counts, then has the writer run `op` (never dropped: it is not a
+    /// message) and waits for it; the lobby's kept lines follow.
+    fn after_flush(
+        &self,
+        count: impl FnOnce(&Connection) -> rusqlite::Result<u64>,
+        op: Op,
+    ) -> Result<u64, HistoryError> {
+        if !self.flush() {
+            return Err(HistoryError::Stopped);
+        }
+        let n = count(&self.reader()).map_err(DbError::from)?;
+        {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.ops.push(op);
+            queue.pushed += 1;
+        }
+        if !self.flush() {
+            return Err(HistoryError::Stopped);
+        }
+        self.recent.reload(&self.reader()).map_err(DbError::from)?;
+        Ok(n)
     }
 
     /// Takes everything queued (the writer), with the count of ops pushed

@@ -58,6 +58,13 @@ impl Recent {
             })
             .collect()
     }
+
+    /// Forgets what the database no longer has (after deletions), reloading.
+    pub(super) fn reload(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+        let fresh = Recent::load(conn, &self.key, self.max)?;
+        *self.lines.lock().unwrap_or_else(|p| p.into_inner()) = fresh.lines.into_inner().unwrap_or_default();
+        Ok(())
+    }
 }
 
 fn entry_of(key: &str, m: &Stored) -> Entry {

@@ -125,6 +125,9 @@ fn report_losses(history: &History, (dropped_before, failed_before): (u64, u64))
 /// `last_id` follows the newest message id.
 fn write(conn: &mut Connection, ops: &[Op], touched: &mut HashSet<String>, last_id: &mut i64) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    let first_new = *last_id;
+    // The newest id once this batch is in; kept only if it commits.
+    let mut newest = *last_id;
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO history (target, at, msgid, kind, sender, account, shown, tags, text)
@@ -154,7 +157,7 @@ fn write(conn: &mut Connection, ops: &[Op], touched: &mut HashSet<String>, last_
                         e.get(Field::Tags),
                         e.get(Field::Text),
                     ])?;
-                    *last_id = tx.last_insert_rowid();
+                    newest = tx.last_insert_rowid();
                     if !touched.contains(target) {
                         touched.insert(target.to_string());
                         if let Some((a, b)) = target.split_once(' ') {
@@ -166,16 +169,31 @@ fn write(conn: &mut Connection, ops: &[Op], touched: &mut HashSet<String>, last_
                 Op::Member { account, channel, left } => {
                     // The queue is in order: what was inserted so far is
                     // what the member could see.
-                    let left_id = left.map(|_| *last_id);
+                    let left_id = left.map(|_| newest);
                     member.execute(params![account, channel, left, left_id])?;
                 }
                 Op::Marker { account, target, at } => {
                     marker.execute(params![account, target, at])?;
                 }
+                Op::DeleteOwn { account } => {
+                    let n = super::manage::delete_own(&tx, account)?;
+                    tracing::info!(account = %account, deleted = n, "history: an account's messages deleted");
+                }
+                Op::Purge { target } => {
+                    let n = super::manage::purge(&tx, target)?;
+                    tracing::info!(channel = %target, deleted = n, "history: a channel purged");
+                }
             }
         }
     }
-    tx.commit()
+    // The batch's texts into the search index, in one statement.
+    tx.prepare_cached(
+        "INSERT INTO history_text (rowid, text) SELECT id, text FROM history WHERE id > ?1 AND kind < 2",
+    )?
+    .execute([first_new])?;
+    tx.commit()?;
+    *last_id = newest;
+    Ok(())
 }
 
 /// Applies retention: messages past their target's age, then beyond its
