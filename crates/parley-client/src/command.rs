@@ -14,6 +14,8 @@ pub const SLASH_COMMANDS: &[&str] = &[
     "/download",
     "/delete",
     "/who",
+    "/history",
+    "/search",
     "/quit",
     "/shutdown",
     "/help",
@@ -48,6 +50,10 @@ pub enum Command {
     Nick(String),
     /// `/delete NAME`: delete one of your files.
     Delete(String),
+    /// The lobby's last N messages (from the server's history).
+    History(usize),
+    /// Messages you may read with all these words.
+    Search(String),
     Quit(Option<String>),
     /// Menu 5: close the server. `admin` skips the name question.
     Shutdown {
@@ -67,6 +73,10 @@ pub enum CommandError {
     #[error("unterminated quote in: {0}")]
     Quote(String),
 }
+
+/// Lines `/history` shows without a number, and the most it asks for.
+pub const DEFAULT_HISTORY: usize = 20;
+pub const MAX_HISTORY: usize = 1000;
 
 /// Parses one line as typed at the prompt (or read from a pipe).
 pub fn parse(line: &str) -> Result<Command, CommandError> {
@@ -103,6 +113,13 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
             Ok(Command::Msg { target: target.to_string(), text: text.to_string() })
         }
         "files" | "ls" | "list" => Ok(Command::Files),
+        "history" if args.is_empty() => Ok(Command::History(DEFAULT_HISTORY)),
+        "history" => match args.parse::<usize>() {
+            Ok(n) if (1..=MAX_HISTORY).contains(&n) => Ok(Command::History(n)),
+            _ => Err(CommandError::Usage("/history [N] (1 to 1000)")),
+        },
+        "search" if !args.is_empty() => Ok(Command::Search(args.to_string())),
+        "search" => Err(CommandError::Usage("/search TEXT")),
         "upload" => {
             let mut overwrite = None;
             let mut plain = Vec::new();
@@ -215,6 +232,8 @@ Commands:
   /download NAME [PATH]        download a file (asks before replacing a local file; --force)
   /delete NAME                 delete one of your files from the server
   /who                         list the people in the lobby
+  /history [N]                 show the lobby's last N messages (20)
+  /search TEXT                 find messages with all these words
   /shutdown [ADMIN]            close the server for everyone (asks for the admin password)
   /quit [REASON]               disconnect
   /help                        this text
@@ -268,6 +287,11 @@ mod tests {
         assert_eq!(parse("/delete"), Err(CommandError::Usage("/delete NAME")));
         assert_eq!(parse("/nick"), Err(CommandError::Usage("/nick NEWNICK")));
         assert_eq!(parse("/nick a b"), Err(CommandError::Usage("/nick NEWNICK")));
+        assert_eq!(parse("/history").unwrap(), Command::History(DEFAULT_HISTORY));
+        assert_eq!(parse("/history 5").unwrap(), Command::History(5));
+        assert_eq!(parse("/history 0"), Err(CommandError::Usage("/history [N] (1 to 1000)")));
+        assert_eq!(parse("/search two words").unwrap(), Command::Search("two words".into()));
+        assert_eq!(parse("/search"), Err(CommandError::Usage("/search TEXT")));
         assert_eq!(parse("/nope"), Err(CommandError::Unknown("/nope".into())));
     }
 

@@ -84,6 +84,12 @@ pub fn describe(msg: &Message, me: &str, lobby: &str) -> Option<String> {
         "TOPIC" => format!("{from} set the topic of {}: {}", p(0), p(1)),
         "INVITE" => format!("{from} invites you to {}", p(1)),
         "KILL" => format!("You were killed by {from}: {}", p(1)),
+        // The lobby replay when we join: earlier messages, in a batch.
+        "BATCH" if msg.param(0).is_some_and(|r| r.starts_with('+')) && msg.param(1) == Some("chathistory") => {
+            format!("--- earlier in {} ---", p(2))
+        }
+        "BATCH" if msg.param(0).is_some_and(|r| r.starts_with('-')) => "--- now ---".to_string(),
+        "BATCH" => return None,
         "FAIL" | "WARN" | "NOTE" => format!("{}: {}", msg.command, clean(msg.params.last().map_or("", |s| s))),
         _ => {
             let e = reply_error(msg)?;
@@ -158,6 +164,9 @@ mod tests {
     #[test]
     fn lobby_and_private_messages() {
         assert_eq!(d(":alice!a@h PRIVMSG #lobby :hello").unwrap(), "<alice> hello");
+        assert_eq!(d(":srv BATCH +1 chathistory #lobby").unwrap(), "--- earlier in #lobby ---");
+        assert_eq!(d(":srv BATCH -1").unwrap(), "--- now ---");
+        assert_eq!(d(":srv BATCH +2 labeled-response"), None);
         assert_eq!(d(":alice!a@h PRIVMSG me :psst").unwrap(), "[private] <alice> psst");
         assert_eq!(d(":alice!a@h PRIVMSG #other :hi").unwrap(), "#other <alice> hi");
         assert_eq!(d(":alice!a@h PRIVMSG #lobby :\u{1}ACTION waves\u{1}").unwrap(), "* alice waves");

@@ -84,6 +84,10 @@ pub async fn run(
     if interactive {
         greet(&console, welcome);
     }
+    let lobby = welcome.lobby.as_deref().unwrap_or(crate::irc::DEFAULT_LOBBY);
+    for line in welcome.replay.iter().filter_map(|m| display::describe(m, &welcome.nick, lobby)) {
+        console.out(&line);
+    }
     let (ended_tx, mut ended) = watch::channel(None::<Ended>);
     let display = tokio::spawn(show_events(events, console.clone(), session.clone(), ended_tx));
     let mut interrupts = Interrupts::new(interactive);
@@ -260,6 +264,15 @@ impl Repl {
                 self.store()?.delete(&name).await?;
                 self.console.out(&format!("Deleted {name}."));
             }
+            Command::History(n) => {
+                let lobby = self.session.lobby();
+                let found = self.session.history(&lobby, n).await?;
+                self.show_found(&format!("the last {} in {lobby}", count(found.len(), "message", "messages")), &found);
+            }
+            Command::Search(text) => {
+                let found = self.session.search(&text, crate::command::MAX_HISTORY).await?;
+                self.show_found(&format!("{} with {text:?}", count(found.len(), "message", "messages")), &found);
+            }
             Command::Files => {
                 let (files, _) = self.store()?.list().await?;
                 if files.is_empty() {
@@ -278,6 +291,16 @@ impl Repl {
             Command::Shutdown { admin } => return self.shutdown(admin).await,
         }
         Ok(Flow::Continue)
+    }
+
+    /// Messages from history, between a header and a footer.
+    fn show_found(&self, what: &str, found: &[parley_proto::Message]) {
+        self.console.out(&format!("--- {what} ---"));
+        let (me, lobby) = (self.session.nick(), self.session.lobby());
+        for line in found.iter().filter_map(|m| display::describe(m, &me, &lobby)) {
+            self.console.out(&line);
+        }
+        self.console.out("--- end ---");
     }
 
     async fn upload(

@@ -128,6 +128,34 @@ fn a_piped_client_shows_messages_from_others_with_time_and_sender() {
 // --- nicknames and connections --------------------------------------------
 
 #[test]
+fn a_client_sees_the_lobbys_recent_history_on_connect_and_asks_for_more() {
+    let server = Server::start();
+    let mut obs = observer(&server, "talker");
+    for text in ["the first word", "a second word", "something else"] {
+        obs.send(&format!("PRIVMSG #lobby :{text}"));
+    }
+    obs.sync();
+    let mut late = PipeClient::start(&server, "late");
+    // Shown before anything else (start waits for the answer to /who).
+    let shown: Vec<&str> = late.seen.iter().map(|l| l.split_once("] ").map_or(l.as_str(), |(_, t)| t)).collect();
+    let replay = ["--- earlier in #lobby ---", "<talker> the first word", "<talker> a second word"];
+    assert_eq!(shown[..3], replay, "{:#?}", late.seen);
+    assert_eq!(shown[3..5], ["<talker> something else", "--- now ---"], "{:#?}", late.seen);
+    late.send("/history 2");
+    late.expect_out("--- the last 2 messages in #lobby ---");
+    let second = late.expect_out("<talker> a second word");
+    assert!(second.starts_with('[') && second.as_bytes()[3] == b':', "with its time: {second}");
+    late.expect_out("<talker> something else");
+    late.expect_out("--- end ---");
+    late.send("/search word");
+    late.expect_out("--- 2 messages with \"word\" ---");
+    late.expect_out("<talker> the first word");
+    late.expect_out("<talker> a second word");
+    late.close_input();
+    assert!(late.wait().success());
+}
+
+#[test]
 fn a_nick_in_use_is_refused_when_given_explicitly() {
     let server = Server::start();
     let _alice = observer(&server, "alice");

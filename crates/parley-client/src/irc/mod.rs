@@ -45,7 +45,9 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for the server to close after QUIT or DIE.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Capabilities the client uses when the server offers them.
-const WANTED_CAPS: &[&str] = &["server-time"];
+/// `batch`: history and search answers come in a batch, so the client can
+/// tell them from live messages.
+const WANTED_CAPS: &[&str] = &["server-time", "batch"];
 /// Lines the client may send at once, then per second: below the server's
 /// default flood limits (20 and 4/s) so a script never gets throttled off.
 const BURST_LINES: u32 = 20;
@@ -157,6 +159,9 @@ pub struct Welcome {
     pub motd: Vec<String>,
     /// The TLS port a plain-text connection was told about (IRCv3 `sts`).
     pub sts_port: Option<u16>,
+    /// The lobby's recent messages the server replayed when it joined us
+    /// (a `chathistory` batch, its start and end lines included).
+    pub replay: Vec<Message>,
 }
 
 /// Something that arrived from the server and was not a reply to a request.

@@ -254,6 +254,9 @@ impl Connector {
                     let names = msg.params.last().map(String::as_str).unwrap_or("");
                     welcome.members.extend(names.split(' ').filter(|n| !n.is_empty()).map(strip_prefixes));
                 }
+                "BATCH" | "PRIVMSG" | "NOTICE" if msg.command == "BATCH" || msg.tag("batch").is_some() => {
+                    welcome.replay.push(msg);
+                }
                 "PONG" if sync.is_some() && msg.params.last() == sync.as_ref() => {
                     return Ok(Outcome::Done(Attempt::Registered(Box::new(welcome))));
                 }

@@ -23,6 +23,9 @@ struct State {
 /// A request waiting for the PONG that follows its replies.
 struct Waiter {
     token: String,
+    /// The request is answered in a batch (history, search): batch lines
+    /// are its replies. Otherwise they are shown (the lobby replay).
+    batches: bool,
     collected: Vec<Message>,
     done: oneshot::Sender<Vec<Message>>,
 }
@@ -59,7 +62,7 @@ impl Shared {
             let _ = waiter.done.send(waiter.collected);
             return None;
         }
-        if is_reply(&msg) {
+        if is_reply(&msg) || (waiter.batches && in_batch(&msg)) {
             waiter.collected.push(msg);
             return None;
         }
@@ -71,6 +74,11 @@ impl Shared {
 fn is_reply(msg: &Message) -> bool {
     let c = msg.command.as_str();
     (c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit())) || matches!(c, "FAIL" | "WARN" | "NOTE" | "EXTJWT")
+}
+
+/// A batch's start or end, or a line inside one.
+fn in_batch(msg: &Message) -> bool {
+    msg.command == "BATCH" || msg.tag("batch").is_some()
 }
 
 async fn read_loop(shared: Arc<Shared>, mut reader: LineReader, events: mpsc::Sender<Event>) {
@@ -216,12 +224,17 @@ impl Session {
     /// EXTJWT) that arrives before the PONG. The server handles one client's
     /// lines in order, so those are the replies to these lines.
     pub async fn request(&self, msgs: &[Message]) -> Result<Reply, IrcError> {
+        self.request_with(msgs, false).await
+    }
+
+    /// [`request`](Self::request), collecting batches too when `batches`.
+    async fn request_with(&self, msgs: &[Message], batches: bool) -> Result<Reply, IrcError> {
         let _one_at_a_time = self.shared.request_lock.lock().await;
         let token = format!("parley-{}", self.shared.next_token.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         {
             let mut slot = self.shared.waiter.lock().unwrap_or_else(|e| e.into_inner());
-            *slot = Some(Waiter { token: token.clone(), collected: Vec::new(), done: tx });
+            *slot = Some(Waiter { token: token.clone(), batches, collected: Vec::new(), done: tx });
         }
         let _guard = WaiterGuard(&self.shared, token.clone());
         for m in msgs {
@@ -247,6 +260,19 @@ impl Session {
     pub async fn change_nick(&self, nick: &str) -> Result<(), IrcError> {
         self.request(&[Message::new("NICK", vec![nick.to_string()])]).await?.check()?;
         Ok(())
+    }
+
+    /// The last `n` messages of `target` in the server's history, oldest
+    /// first.
+    pub async fn history(&self, target: &str, n: usize) -> Result<Vec<Message>, IrcError> {
+        let request = Message::new("CHATHISTORY", vec!["LATEST".into(), target.into(), "*".into(), n.to_string()]);
+        Ok(messages_of(self.request_with(&[request], true).await?.check()?))
+    }
+
+    /// Messages with all the words of `text` that we may read, oldest first.
+    pub async fn search(&self, text: &str, limit: usize) -> Result<Vec<Message>, IrcError> {
+        let attrs = format!("text={};limit={limit}", escape_tag_value(text));
+        Ok(messages_of(self.request_with(&[Message::new("SEARCH", vec![attrs])], true).await?.check()?))
     }
 
     /// The nicks in `channel`.
@@ -342,6 +368,27 @@ impl Session {
 
 /// Joins an EXTJWT reply, which a long token may split over several lines
 /// (`EXTJWT <target> <service> * <part>` for all but the last).
+/// The PRIVMSGs and NOTICEs among the replies.
+fn messages_of(replies: Vec<Message>) -> Vec<Message> {
+    replies.into_iter().filter(|m| matches!(m.command.as_str(), "PRIVMSG" | "NOTICE")).collect()
+}
+
+/// `text` as a tag value (SEARCH's attributes are written like tags).
+fn escape_tag_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            ';' => out.push_str("\\:"),
+            ' ' => out.push_str("\\s"),
+            '\\' => out.push_str("\\\\"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn extjwt_token(replies: &[Message]) -> Option<String> {
     let mut token = String::new();
     for m in replies.iter().filter(|m| m.command == "EXTJWT") {
