@@ -177,4 +177,13 @@ impl crate::files::Chat for ServerState {
         let _batch = OutBatch::begin();
         self.registry.announce(lobby, &relay);
     }
+
+    fn export_history(&self, account: &str) -> Option<Result<Vec<u8>, String>> {
+        let history = self.history.as_ref()?;
+        if !history.flush() {
+            return Some(Err("the history writer has stopped".into()));
+        }
+        let all = crate::history::manage::export(&history.reader(), account).map_err(|e| e.to_string());
+        Some(all.and_then(|v| serde_json::to_vec_pretty(&v).map_err(|e| e.to_string())))
+    }
 }

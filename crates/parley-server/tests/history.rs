@@ -306,3 +306,40 @@ fn an_account_exports_and_deletes_its_messages_and_an_operator_purges_a_channel(
     let after = late.sync();
     assert!(!burst.iter().chain(&after).any(|l| l.is("PRIVMSG")), "{}", parley_testkit::show(&after));
 }
+
+/// `GET path` with a bearer token, over a fresh connection: (status, body).
+fn http_get(server: &Server, path: &str, token: &str) -> (u16, String) {
+    use std::io::Read;
+    let addr = server.http_addr().expect("the file store listens");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    let status = all.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = all.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn an_account_exports_its_own_messages_over_http_with_its_token() {
+    let server = Server::start_with(FAST);
+    add_account(&server, "gale", "pw-gale");
+    let mut gale = connect(&server, "gale", true, &[]);
+    let mut guest = connect(&server, "guest", false, &[]);
+    said(&mut gale, "#lobby", "for the record");
+    said(&mut guest, "#lobby", "not gale's");
+    gale.send("EXTJWT *");
+    let token = gale.expect(|l| l.is("EXTJWT"), TIMEOUT).last().to_string();
+    let (status, body) = http_get(&server, "/history/export", &token);
+    assert_eq!(status, 200, "{body}");
+    // The body may be chunked: find the JSON array in it.
+    let json = &body[body.find('[').unwrap()..=body.rfind(']').unwrap()];
+    let all: serde_json::Value = serde_json::from_str(json).unwrap();
+    let texts: Vec<&str> = all.as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["for the record"]);
+    guest.send("EXTJWT *");
+    let token = guest.expect(|l| l.is("EXTJWT"), TIMEOUT).last().to_string();
+    assert_eq!(http_get(&server, "/history/export", &token).0, 403, "no account, no export");
+    assert_eq!(http_get(&server, "/history/export", "not-a-token").0, 401);
+}

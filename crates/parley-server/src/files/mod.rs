@@ -21,6 +21,7 @@ pub mod errors;
 #[cfg(test)]
 mod fuzz;
 pub mod headers;
+mod history_export;
 pub mod limits;
 pub mod listing;
 pub mod names;
@@ -74,6 +75,9 @@ pub trait Chat: Send + Sync {
     fn holder(&self, sid: u64) -> Option<Holder>;
     /// A server notice to the lobby.
     fn announce(&self, text: &str);
+    /// The messages `account` sent, as JSON; `None` when history is off.
+    /// Blocks on the database.
+    fn export_history(&self, account: &str) -> Option<Result<Vec<u8>, String>>;
 }
 
 /// What the handlers share.
@@ -128,6 +132,7 @@ pub fn router(state: Arc<FileState>) -> Router {
             head(resumable::offset).patch(resumable::append).delete(resumable::cancel).options(routes::options_upload),
         )
         .route("/files/s/{token}/{name}", get(share::download).options(routes::options_shared))
+        .route("/history/export", get(history_export::export))
         .fallback(routes::no_route)
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), routes::guard))
