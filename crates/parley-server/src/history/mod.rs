@@ -237,6 +237,11 @@ impl History {
         self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Ops waiting for the writer now.
+    pub fn queued(&self) -> usize {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).ops.len()
+    }
+
     /// Entries dropped because the queue was full, and lost to write errors.
     pub fn losses(&self) -> (u64, u64) {
         (self.dropped.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))

@@ -28,6 +28,10 @@ async fn metrics(axum::extract::State(state): axum::extract::State<Arc<ServerSta
         connections_open: open,
         users: counts.users as i64,
         channels: counts.channels as i64,
+        history: state.history.as_ref().map(|h| {
+            let (dropped, failed) = h.losses();
+            super::HistoryCounts { queued: h.queued() as i64, dropped: dropped as i64, failed: failed as i64 }
+        }),
         ..Default::default()
     };
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], super::render(&snapshot))

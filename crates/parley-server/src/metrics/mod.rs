@@ -65,7 +65,17 @@ pub struct Snapshot {
     pub users: i64,
     pub channels: i64,
     pub store_bytes: Option<i64>,
-    pub history_queue: Option<i64>,
+    pub history: Option<HistoryCounts>,
+}
+
+/// History's queue and losses (`history/`), when history is on.
+#[derive(Debug, Default, Clone)]
+pub struct HistoryCounts {
+    pub queued: i64,
+    /// Since start: dropped because the queue was full.
+    pub dropped: i64,
+    /// Since start: lost to write errors.
+    pub failed: i64,
 }
 
 /// The Prometheus text exposition of the counters and `snapshot`.
@@ -93,8 +103,10 @@ pub fn render(snapshot: &Snapshot) -> String {
     if let Some(bytes) = snapshot.store_bytes {
         gauge(&mut registry, "store_bytes", "Bytes held by the file store", bytes);
     }
-    if let Some(queued) = snapshot.history_queue {
-        gauge(&mut registry, "history_queue", "Messages waiting for the history writer", queued);
+    if let Some(h) = &snapshot.history {
+        gauge(&mut registry, "history_queue", "Messages waiting for the history writer", h.queued);
+        gauge(&mut registry, "history_dropped", "Messages not kept since start: history's queue was full", h.dropped);
+        gauge(&mut registry, "history_write_failed", "Messages not kept since start: writing failed", h.failed);
     }
     if let Some(rss) = crate::sys::resident_bytes() {
         gauge(&mut registry, "process_resident_memory_bytes", "Resident memory", rss as i64);
@@ -134,7 +146,9 @@ mod tests {
     fn the_text_format_names_every_counter() {
         super::get().registrations.inc();
         super::login("granted");
-        let text = super::render(&super::Snapshot { users: 3, ..Default::default() });
+        let history = Some(super::HistoryCounts { queued: 2, dropped: 5, failed: 0 });
+        let text = super::render(&super::Snapshot { users: 3, history, ..Default::default() });
+        assert!(text.contains("parley_history_queue 2") && text.contains("parley_history_dropped 5"), "{text}");
         for name in ["parley_registrations_total", "parley_logins_total{result=\"granted\"}", "parley_users 3"] {
             assert!(text.contains(name), "{name} in:\n{text}");
         }
