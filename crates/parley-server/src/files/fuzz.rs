@@ -158,6 +158,9 @@ mod resumable_model {
             Some(Holder { nick: format!("user{sid}"), account: None, oper: false })
         }
         fn announce(&self, _text: &str) {}
+        fn export_history(&self, _account: &str) -> Option<Result<Vec<u8>, String>> {
+            None
+        }
     }
 
     fn state(dir: &std::path::Path) -> Arc<FileState> {

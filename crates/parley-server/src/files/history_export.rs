@@ -4,8 +4,8 @@
 //! The chat answers through `Chat::export_history`; the store never reads
 //! the database itself.
 
-use super::errors::ApiError;
 use super::auth::{actor, authenticate};
+use super::errors::ApiError;
 use super::{FileState, Peer};
 use crate::activity_log::Value;
 use axum::extract::State;
@@ -21,11 +21,8 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&st, &headers, &peer).await?;
     // A Basic login names the account; a token, its IRC session's.
-    let account = if caller.sid == 0 {
-        Some(caller.nick.clone())
-    } else {
-        st.chat.holder(caller.sid).and_then(|h| h.account)
-    };
+    let account =
+        if caller.sid == 0 { Some(caller.nick.clone()) } else { st.chat.holder(caller.sid).and_then(|h| h.account) };
     let Some(account) = account else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
