@@ -47,6 +47,18 @@ deb=$(bash tools/package/build.sh | tail -n 1)
 echo "built $deb ($(du -h "$deb" | cut -f1), profile $PACKAGE_PROFILE) in $((SECONDS - started)) s"
 
 passed=0
+installed=
+work=
+server_pid=
+listener_pid=
+# A failed run leaves nothing behind: not the server, nor the package.
+cleanup() {
+    if [ -n "$server_pid" ]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+    if [ -n "$listener_pid" ]; then kill "$listener_pid" 2>/dev/null || true; fi
+    if [ -n "$installed" ]; then dpkg --purge parley >/dev/null 2>&1 || true; fi
+    if [ -n "$work" ]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
 ok() {
     passed=$((passed + 1))
     echo "ok: $*"
@@ -67,10 +79,14 @@ conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
 [ "$conffiles" = /etc/parley/parleyd.toml ] || fail "conffiles is '$conffiles'"
 ok "/etc/parley/parleyd.toml is a conffile"
 
-# --- Install (a leftover from an earlier run goes first).
+# --- Install. Purging at the end deletes /var/lib/parley, so a parley
+# installed before this test is left alone unless told otherwise.
 if dpkg-query -W -f='${Status}' parley 2>/dev/null | grep -q installed; then
+    [ -n "${PARLEY_PACKAGE_TEST_REPLACE:-}" ] ||
+        fail "parley is installed here; this test would purge it with its data in /var/lib/parley (PARLEY_PACKAGE_TEST_REPLACE=1 to allow)"
     dpkg --purge parley >/dev/null
 fi
+installed=1
 dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb"
 ok "dpkg -i installed it"
 [ "$(getent passwd parley | cut -d: -f6,7)" = /var/lib/parley:/usr/sbin/nologin ] ||
@@ -81,13 +97,19 @@ ok "dpkg -i installed it"
     fail "/etc/parley/parleyd.toml is $(stat -c %U:%G:%a /etc/parley/parleyd.toml)"
 ok "system user parley (no login), /var/lib/parley 0750, config root:parley 0640"
 /usr/bin/parleyd --version >/dev/null && /usr/bin/parley --version >/dev/null || fail "--version"
-man_page=$(zcat /usr/share/man/man1/parleyd.1.gz)
+# From the package itself: some images tell dpkg to skip /usr/share/man.
+man_page=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/man/man1/parleyd.1.gz | zcat)
 grep -q -- '--data-dir' <<<"$man_page" || fail "parleyd(1) does not document --data-dir"
 ok "the installed programs run; parleyd(1) documents the flags"
 
 # --- The unit, checked statically (no systemd as PID 1 here).
 unit=/usr/lib/systemd/system/parleyd.service
-verify=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify: $verify"
+# verify also runs `man` for Documentation=man:parleyd(1) when it can.
+man_check=()
+if ! man -w parleyd >/dev/null 2>&1; then
+    man_check=(--man=no)
+fi
+verify=$(systemd-analyze verify "${man_check[@]}" "$unit" 2>&1) || fail "systemd-analyze verify: $verify"
 if grep -q parleyd <<<"$verify"; then
     fail "systemd-analyze verify warns about the unit: $verify"
 fi
@@ -110,14 +132,6 @@ fi
 
 # --- The installed parleyd, as the parley user, with the installed config.
 work=$(mktemp -d)
-server_pid=
-listener_pid=
-cleanup() {
-    if [ -n "$server_pid" ]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
-    if [ -n "$listener_pid" ]; then kill "$listener_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
 runuser -u parley -- parleyd --config /etc/parley/parleyd.toml check-config >/dev/null ||
     fail "parleyd check-config with the installed config, as parley"
 ok "the installed config is valid (check-config as the parley user)"
@@ -221,6 +235,7 @@ ok "restarted on the same data; the admin closed it with the password from the f
 
 # --- Purge: the program, the config, the data and the user go.
 dpkg --purge parley >/dev/null || fail "dpkg --purge parley"
+installed=
 for path in /usr/bin/parleyd /usr/bin/parley /etc/parley /var/lib/parley "$unit"; do
     [ ! -e "$path" ] || fail "$path is still there after purge"
 done
@@ -229,4 +244,5 @@ if getent passwd parley >/dev/null || getent group parley >/dev/null; then
 fi
 ok "dpkg --purge removed the programs, the config, /var/lib/parley and the user"
 
-echo "package test: $passed passed, 0 failed in $((SECONDS - started)) s"
+echo "package test took $((SECONDS - started)) s"
+echo "package: $passed passed, 0 failed"
