@@ -17,6 +17,9 @@ fi
 cargo build --locked --quiet --profile "$profile" -p parley-server -p parley-client --bins
 rm -rf "target/$profile/parley-docs" target/package
 cargo xtask docs "target/$profile/parley-docs" >/dev/null
+# Debian wants man pages compressed; cargo-deb leaves files from the target
+# directory as they are. -n: no name or time inside, the same bytes each build.
+gzip -9n "target/$profile/parley-docs/man/"*.1
 mkdir -p target/package
 # The release profile keeps line tables for profiling (debug = 1): they go
 # into a separate parley-dbgsym package instead of the binaries.

@@ -87,7 +87,8 @@ if dpkg-query -W -f='${Status}' parley 2>/dev/null | grep -q installed; then
     dpkg --purge parley >/dev/null
 fi
 installed=1
-dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb"
+dpkg -i "$deb" >"$root/target/package/dpkg-install.log" 2>&1 ||
+    fail "dpkg -i $deb: $(cat "$root/target/package/dpkg-install.log")"
 ok "dpkg -i installed it"
 [ "$(getent passwd parley | cut -d: -f6,7)" = /var/lib/parley:/usr/sbin/nologin ] ||
     fail "the parley user: $(getent passwd parley)"
@@ -99,7 +100,8 @@ ok "system user parley (no login), /var/lib/parley 0750, config root:parley 0640
 /usr/bin/parleyd --version >/dev/null && /usr/bin/parley --version >/dev/null || fail "--version"
 # From the package itself: some images tell dpkg to skip /usr/share/man.
 man_page=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/man/man1/parleyd.1.gz | zcat)
-grep -q -- '--data-dir' <<<"$man_page" || fail "parleyd(1) does not document --data-dir"
+grep -qF 'data\-dir' <<<"$man_page" && grep -qF PARLEY_DATA_DIR <<<"$man_page" ||
+    fail "parleyd(1) does not document --data-dir and PARLEY_DATA_DIR"
 ok "the installed programs run; parleyd(1) documents the flags"
 
 # --- The unit, checked statically (no systemd as PID 1 here).
@@ -154,7 +156,7 @@ start_server() {
 wait_ready() {
     local deadline=$((SECONDS + 20)) line
     while ((SECONDS < deadline)); do
-        line=$(grep -m1 '^parleyd ready ' "$work/stdout" || true)
+        line=$(grep -m1 '^parleyd ready ' "$work/stdout" 2>/dev/null || true)
         if [ -n "$line" ]; then
             irc=$(sed -n 's/.* irc=\([^ ,]*\).*/\1/p' <<<"$line")
             return 0
@@ -227,14 +229,16 @@ wait_ready
 if grep -q 'created administrator' "$work/stderr"; then
     fail "a second administrator was created"
 fi
-PARLEY_ADMIN_PASSWORD=$password /usr/bin/parley --server "$irc" --nick pkgadmin shutdown --admin admin --reason "package test" ||
+PARLEY_ADMIN_PASSWORD=$password /usr/bin/parley --server "$irc" --nick pkgadmin shutdown --admin admin \
+    --reason "package test" >/dev/null ||
     fail "parley shutdown with the password from $pwfile"
 wait_exit
 [ "$status" = 0 ] || fail "parleyd exited $status after DIE: $(cat "$work/stderr")"
 ok "restarted on the same data; the admin closed it with the password from the file"
 
 # --- Purge: the program, the config, the data and the user go.
-dpkg --purge parley >/dev/null || fail "dpkg --purge parley"
+dpkg --purge parley >"$root/target/package/dpkg-purge.log" 2>&1 ||
+    fail "dpkg --purge parley: $(cat "$root/target/package/dpkg-purge.log")"
 installed=
 for path in /usr/bin/parleyd /usr/bin/parley /etc/parley /var/lib/parley "$unit"; do
     [ ! -e "$path" ] || fail "$path is still there after purge"
