@@ -1,6 +1,6 @@
-//! `parley`, the terminal client for Parley: arguments, the choice between
-//! interactive, pipe and one-shot use, registration under a nickname, and
-//! the exit status.
+//! `parley`, the terminal client for Parley: the choice between interactive,
+//! pipe and one-shot use, registration under a nickname, and the exit
+//! status. The arguments themselves are defined in `cli.rs`.
 
 mod cli;
 mod command;
