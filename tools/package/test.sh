@@ -240,7 +240,23 @@ wait_exit
 [ "$status" = 0 ] || fail "parleyd exited $status after DIE: $(cat "$work/stderr")"
 ok "restarted on the same data; the admin closed it with the password from the file"
 
-# --- Purge: the program, the config, the data and the user go.
+# --- Upgrade (installing the package again runs the same maintainer
+# script paths): the admin's config changes and the data stay.
+echo "# changed by the package test" >>/etc/parley/parleyd.toml
+install -o parley -g parley -m 0600 /dev/null /var/lib/parley/kept-by-upgrade
+dpkg -i "$deb" >"$root/target/package/dpkg-upgrade.log" 2>&1 ||
+    fail "dpkg -i over the installed package: $(cat "$root/target/package/dpkg-upgrade.log")"
+grep -q '^# changed by the package test$' /etc/parley/parleyd.toml || fail "the upgrade replaced the changed config"
+[ -f /var/lib/parley/kept-by-upgrade ] || fail "the upgrade lost /var/lib/parley's contents"
+[ "$(stat -c %U:%G:%a /etc/parley/parleyd.toml)" = root:parley:640 ] || fail "the upgrade changed the config's mode"
+ok "an upgrade keeps the changed config (root:parley 0640) and /var/lib/parley"
+
+# --- Remove keeps the config, the data and the user; purge takes them.
+dpkg --remove parley >"$root/target/package/dpkg-remove.log" 2>&1 ||
+    fail "dpkg --remove parley: $(cat "$root/target/package/dpkg-remove.log")"
+[ ! -e /usr/bin/parleyd ] && [ -f /etc/parley/parleyd.toml ] && [ -f /var/lib/parley/kept-by-upgrade ] &&
+    getent passwd parley >/dev/null || fail "dpkg --remove did not keep exactly the config, the data and the user"
+ok "dpkg --remove took the programs and kept the config, /var/lib/parley and the user"
 dpkg --purge parley >"$root/target/package/dpkg-purge.log" 2>&1 ||
     fail "dpkg --purge parley: $(cat "$root/target/package/dpkg-purge.log")"
 installed=
