@@ -7,9 +7,10 @@
 # with the installed configuration (once as systemd would: READY=1 over a
 # notify socket and the first admin password in a file; once by hand: the
 # readiness line), talks to it with the installed parley, stops it with
-# SIGTERM and with the admin's password from that file, then purges the
-# package. There is no systemd as PID 1 here, so the unit itself is only
-# verified, never started.
+# SIGTERM and with the admin's password from that file, installs the
+# package again over itself (the upgrade path), removes it and purges it.
+# There is no systemd as PID 1 here, so the unit itself is only verified,
+# never started.
 #
 # Needs root and dpkg. Installs what it needs from Debian (systemd for
 # systemd-analyze, adduser). Not root: it says so and skips, except under
