@@ -1,7 +1,8 @@
-//! `parley`, the terminal client for Parley: arguments, the choice between
-//! interactive, pipe and one-shot use, registration under a nickname, and
-//! the exit status.
+//! `parley`, the terminal client for Parley: the choice between interactive,
+//! pipe and one-shot use, registration under a nickname, and the exit
+//! status. The arguments themselves are defined in `cli.rs`.
 
+mod cli;
 mod command;
 mod console;
 mod display;
@@ -18,115 +19,15 @@ mod sts;
 mod sys;
 mod tls;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use cli::{Cli, Cmd, DEFAULT_SERVER};
 use console::{Console, Input, LineEditor, TerminalState};
 use error::ActionError;
 use irc::{Attempt, Connector, Endpoint, Event, Session, Welcome};
 use status::Status;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use tls::Trust;
 use tokio::sync::mpsc;
-
-/// Shown under `--help`: what scripts can rely on.
-const EXIT_CODES: &str = "Exit codes: 0 done, 1 other failure, 2 usage, 3 not found, 4 exists/not replaced, \
-5 authentication, 6 connection failed or lost, 7 digest mismatch, 130 cancelled (Ctrl-C)";
-
-/// Where to connect when neither SERVER, --server nor PARLEY_SERVER says.
-const DEFAULT_SERVER: &str = "127.0.0.1:6667";
-
-/// Terminal client for the Parley chat server.
-///
-/// Without a subcommand, connects and opens the chat (on a terminal), or
-/// reads commands and messages line by line (from a pipe).
-#[derive(Parser, Debug)]
-#[command(name = "parley", version, about, after_help = EXIT_CODES)]
-struct Cli {
-    /// Server to connect to, HOST[:PORT] (port 6667 if none) [default: 127.0.0.1:6667]
-    #[arg(value_name = "SERVER")]
-    server_arg: Option<String>,
-    /// Server to connect to, HOST[:PORT]; SERVER wins over this
-    #[arg(long, short = 's', global = true, env = "PARLEY_SERVER")]
-    server: Option<String>,
-    /// Nickname. Interactive: tried first, then asked for if refused.
-    /// Scripts: used as given (default: your login name, varied if taken)
-    #[arg(long, short = 'n', global = true, env = "PARLEY_NICK")]
-    nick: Option<String>,
-    /// Connect to IRC over TLS (as an ircs:// SERVER does; default port 6697)
-    #[arg(long, global = true)]
-    tls: bool,
-    /// Also trust the certificates in this PEM file (for example a
-    /// self-signed server's own certificate), for IRC and HTTPS
-    #[arg(long, global = true, value_name = "FILE", env = "PARLEY_CA")]
-    ca: Option<PathBuf>,
-    /// Do not check the server's TLS certificate (prints its fingerprint
-    /// so you can compare it with the one parleyd prints)
-    #[arg(long, global = true)]
-    insecure: bool,
-    #[command(subcommand)]
-    command: Option<Cmd>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// Send a message to the lobby (or to --to NICK/#CHANNEL)
-    Send {
-        /// The message; several words are joined with spaces. Options may
-        /// come before or after it; put `--` before a message that starts
-        /// with `-`.
-        #[arg(required = true, num_args = 1..)]
-        text: Vec<String>,
-        /// Send to this nick or channel instead of the lobby
-        #[arg(long, value_name = "TARGET")]
-        to: Option<String>,
-    },
-    /// Upload a file to the server's file store
-    Upload {
-        /// The local file
-        path: PathBuf,
-        /// Name on the server [default: the file's name]
-        #[arg(long, value_name = "N")]
-        name: Option<String>,
-        /// Replace a file of the same name without asking
-        #[arg(long, conflicts_with = "no_overwrite")]
-        overwrite: bool,
-        /// Never replace a file of the same name (exit 4 if it exists)
-        #[arg(long)]
-        no_overwrite: bool,
-    },
-    /// Download a file from the server's file store
-    Download {
-        /// The name on the server
-        name: String,
-        /// Where to save it (a directory keeps the name) [default: ./NAME]
-        #[arg(short = 'o', long, value_name = "PATH")]
-        output: Option<PathBuf>,
-        /// Replace an existing local file without asking
-        #[arg(short = 'f', long)]
-        force: bool,
-    },
-    /// Delete one of your files from the server (operators: any file)
-    Delete {
-        /// The name on the server
-        name: String,
-    },
-    /// List the files on the server
-    Files {
-        /// Print the server's JSON list instead of a table
-        #[arg(long)]
-        json: bool,
-    },
-    /// Close the server for everyone (administrators only). The password
-    /// comes from PARLEY_ADMIN_PASSWORD, or is asked for without echo
-    Shutdown {
-        /// The administrator (operator) name
-        #[arg(long, env = "PARLEY_ADMIN", default_value = "admin")]
-        admin: String,
-        /// Reason told to every user
-        #[arg(long)]
-        reason: Option<String>,
-    },
-}
 
 fn main() {
     // Before any thread exists: see `init_local_offset`.

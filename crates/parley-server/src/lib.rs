@@ -40,6 +40,7 @@ pub mod session;
 pub mod shutdown;
 pub mod spare;
 pub mod sys;
+pub mod systemd;
 pub mod ticker;
 pub mod tls;
 pub mod tokens;

@@ -1,138 +1,22 @@
-//! The `parleyd` command: flags and environment, first-run admin, signals,
-//! and the readiness line that scripts and tests wait for.
+//! The `parleyd` command: the subcommands (flags and environment are in
+//! `cli.rs`), first-run admin, signals, and the readiness line that scripts
+//! and tests wait for (and systemd, through `systemd.rs`).
+
+mod cli;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use cli::{AccountAction, Cli, Command, HistoryAction};
 use parley_server::accounts::Accounts;
 use parley_server::busy_poll;
 use parley_server::config::{Config, Overrides};
 use parley_server::db::Db;
 use parley_server::operators::{self, Bootstrap, Operators};
 use parley_server::shutdown::ShutdownCause;
+use parley_server::systemd;
 use parley_server::Server;
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// Parley chat server: IRC for chat, HTTP for files.
-#[derive(Parser, Debug)]
-#[command(name = "parleyd", version, about)]
-struct Cli {
-    /// TOML configuration file.
-    #[arg(long, short = 'c', env = "PARLEY_CONFIG")]
-    config: Option<PathBuf>,
-    /// IRC listen addresses, comma separated (e.g. 0.0.0.0:6667,[::]:6667).
-    #[arg(long, env = "PARLEY_IRC_LISTEN", value_delimiter = ',')]
-    irc_listen: Option<Vec<SocketAddr>>,
-    /// HTTP (file store) listen addresses, comma separated.
-    #[arg(long, env = "PARLEY_HTTP_LISTEN", value_delimiter = ',')]
-    http_listen: Option<Vec<SocketAddr>>,
-    /// TLS IRC listen addresses, comma separated (e.g. 0.0.0.0:6697).
-    #[arg(long, env = "PARLEY_IRC_TLS_LISTEN", value_delimiter = ',')]
-    irc_tls_listen: Option<Vec<SocketAddr>>,
-    /// HTTPS (file store) listen addresses, comma separated.
-    #[arg(long, env = "PARLEY_HTTP_TLS_LISTEN", value_delimiter = ',')]
-    http_tls_listen: Option<Vec<SocketAddr>>,
-    /// PEM certificate chain for the TLS listeners (default: self-signed, generated).
-    #[arg(long, env = "PARLEY_TLS_CERT")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key for the TLS listeners.
-    #[arg(long, env = "PARLEY_TLS_KEY")]
-    tls_key: Option<PathBuf>,
-    /// Public URL of the file store, advertised to clients (default: http:// + first HTTP address).
-    #[arg(long, env = "PARLEY_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Data directory (files, activity log, server state).
-    #[arg(long, env = "PARLEY_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Server name used in IRC replies.
-    #[arg(long, env = "PARLEY_SERVER_NAME")]
-    server_name: Option<String>,
-    /// Network name (ISUPPORT NETWORK).
-    #[arg(long, env = "PARLEY_NETWORK")]
-    network: Option<String>,
-    /// The lobby channel every user joins.
-    #[arg(long, env = "PARLEY_LOBBY")]
-    lobby: Option<String>,
-    /// Connection password clients must send with PASS.
-    #[arg(long, env = "PARLEY_IRC_PASSWORD", hide_env_values = true)]
-    irc_password: Option<String>,
-    /// Record message bodies in the activity log (default: metadata only).
-    #[arg(long, env = "PARLEY_LOG_MESSAGE_BODIES")]
-    log_message_bodies: Option<bool>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Read a password (without echo) and print its argon2id hash for `[[oper]]`.
-    HashPassword,
-    /// Load and validate the configuration, print it, and exit.
-    CheckConfig,
-    /// Copy the data directory's state (database, file store, keys) into
-    /// DIR, which must be new or empty; safe while the server runs.
-    Backup { dir: PathBuf },
-    /// Put a backup made by `backup` into the data directory, which must
-    /// be new or empty.
-    Restore { dir: PathBuf },
-    /// Manage accounts offline, in the data directory's database (safe
-    /// while the server runs).
-    Account {
-        #[command(subcommand)]
-        action: AccountAction,
-    },
-    /// Message history in the data directory's database (safe while the
-    /// server runs; a running server's lobby replay keeps deleted lobby
-    /// lines until it restarts: use `HISTORY` on IRC there instead).
-    History {
-        #[command(subcommand)]
-        action: HistoryAction,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum HistoryAction {
-    /// Print the messages an account sent, as JSON (for its owner).
-    Export { account: String },
-    /// Delete the messages an account sent.
-    Delete { account: String },
-    /// Delete a channel's whole history.
-    Purge { channel: String },
-}
-
-#[derive(Subcommand, Debug)]
-enum AccountAction {
-    /// Create an account; the password is read without echo (or from stdin).
-    Add {
-        name: String,
-        /// Give the account operator rights.
-        #[arg(long)]
-        oper: bool,
-    },
-    /// Set an account's password (read without echo, or from stdin).
-    Passwd { name: String },
-    /// Delete an account.
-    Del { name: String },
-    /// List the accounts.
-    List,
-    /// Give an account operator rights (`--revoke` takes them away).
-    GrantOper {
-        name: String,
-        #[arg(long)]
-        revoke: bool,
-    },
-    /// Register a TLS client certificate's SHA-256 fingerprint to an
-    /// account, for SASL EXTERNAL (`--remove` takes it off); with no
-    /// fingerprint, list the account's.
-    Cert {
-        name: String,
-        fingerprint: Option<String>,
-        #[arg(long)]
-        remove: bool,
-    },
-}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -264,13 +148,7 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
     let accounts = Accounts::new(db, config.limits.nick_len)?;
     let (ops, boot) = Operators::bootstrap(&config, env_password, &accounts).context("setting up operators")?;
     match boot {
-        Bootstrap::Created { name, password } => {
-            eprintln!(
-                "parleyd: created administrator account '{name}' with password: {password}\n\
-                 parleyd: this is shown once; only its hash is kept in {}.",
-                config.data_dir.join(parley_server::db::FILE).display()
-            );
-        }
+        Bootstrap::Created { name, password } => announce_first_admin(&config, &name, &password)?,
         Bootstrap::FromEnv { name } => {
             eprintln!("parleyd: administrator '{name}' password set from {}", operators::ADMIN_PASSWORD_ENV);
         }
@@ -319,15 +197,52 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
     }
     println!("{ready}");
     std::io::stdout().flush().ok();
+    // Under systemd (`Type=notify`) the same moment, over $NOTIFY_SOCKET.
+    if let Err(e) = systemd::notify_ready(&ready) {
+        eprintln!("parleyd: could not tell systemd the server is ready: {e}");
+    }
     let shutdown = server.shutdown_handle();
     let log = server.activity_log();
+    let mut stopping = shutdown.listener();
     let signals = tokio::spawn(async move {
         let cause = signals.wait(log).await;
         shutdown.trigger(cause);
     });
+    let stopping = tokio::spawn(async move {
+        stopping.recv().await;
+        let _ = systemd::notify_stopping();
+    });
     let cause = server.run().await;
     signals.abort();
+    stopping.abort();
     eprintln!("parleyd: stopped by {} ({})", cause.by, cause.reason);
+    Ok(())
+}
+
+/// Tells whoever started the server the generated administrator password,
+/// once. On a terminal that is stderr; under systemd stderr is the journal,
+/// which many may read and which keeps it, so the password goes into a
+/// file only the server's user can read, and the journal gets its path.
+fn announce_first_admin(config: &Config, name: &str, password: &str) -> anyhow::Result<()> {
+    if systemd::supervised() {
+        let path = systemd::write_initial_password(&config.data_dir, password).with_context(|| {
+            format!(
+                "writing the first administrator's password into {} (set one with `parleyd account passwd {name}`)",
+                config.data_dir.display()
+            )
+        })?;
+        eprintln!(
+            "parleyd: created administrator account '{name}'; its password is in {}, \
+             readable only by this user (delete the file once you have it)",
+            path.display()
+        );
+    } else {
+        eprintln!(
+            "parleyd: created administrator account '{name}' with password: {password}\n\
+             parleyd: this is shown once; only its hash is kept in {}.",
+            config.data_dir.join(parley_server::db::FILE).display()
+        );
+    }
     Ok(())
 }
 

@@ -28,8 +28,10 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub const NO_FLOOD_LIMIT: &str = "[limits]\nflood_burst = 1000000\nflood_lines_per_second = 1000000.0\n";
 
 /// The environment variables `parleyd` reads; cleared for the child so the
-/// flags and the test's configuration file are all that configure it.
-const SERVER_ENV: [&str; 7] = [
+/// flags and the test's configuration file are all that configure it. The
+/// last two would make it act as a systemd service (a test run by a
+/// service manager inherits them).
+const SERVER_ENV: [&str; 9] = [
     "PARLEY_CONFIG",
     "PARLEY_IRC_LISTEN",
     "PARLEY_HTTP_LISTEN",
@@ -37,6 +39,8 @@ const SERVER_ENV: [&str; 7] = [
     "PARLEY_DATA_DIR",
     "PARLEY_IRC_PASSWORD",
     "PARLEY_LOBBY",
+    "NOTIFY_SOCKET",
+    "INVOCATION_ID",
 ];
 
 /// The `parleyd` binary: `target/<profile>/parleyd` beside the running test
@@ -123,12 +127,17 @@ pub struct Server {
     dir: tempfile::TempDir,
     /// Extra arguments it was started with (kept for restarts).
     args: Vec<String>,
+    /// Environment changes it was started with (kept for restarts).
+    env: Vec<EnvChange>,
     /// `key=value` fields of the readiness line (`irc`, `http`, `ircs`, ...).
     ready: HashMap<String, String>,
     /// The first IRC listener's address, as the readiness line gives it.
     irc: String,
     output: Mutex<Output>,
 }
+
+/// An environment variable set (`Some`) or removed (`None`) for the server.
+type EnvChange = (String, Option<String>);
 
 /// What the process printed: read as it arrives by one thread per pipe
 /// ([`lines_of`]), collected here when a test waits on stdout or asks.
@@ -196,7 +205,19 @@ impl Server {
         let dir = tempfile::Builder::new().prefix("parleyd-test-").tempdir().expect("creating a temp dir");
         std::fs::write(config_path(dir.path()), format!("# written by parley-testkit\n{toml}"))
             .expect("writing the test config");
-        Server::launch(dir, args.iter().map(|a| a.to_string()).collect())
+        Server::launch(dir, args.iter().map(|a| a.to_string()).collect(), Vec::new())
+    }
+
+    /// Like [`Server::start_with`], with environment variables set
+    /// (`Some`) or removed (`None`) for the server; for example
+    /// `("PARLEY_ADMIN_PASSWORD", None)` for a first run that generates the
+    /// administrator's password.
+    pub fn start_with_env(toml: &str, env: &[(&str, Option<&str>)]) -> Server {
+        let dir = tempfile::Builder::new().prefix("parleyd-test-").tempdir().expect("creating a temp dir");
+        std::fs::write(config_path(dir.path()), format!("# written by parley-testkit\n{toml}"))
+            .expect("writing the test config");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.map(str::to_string))).collect();
+        Server::launch(dir, Vec::new(), env)
     }
 
     /// Like [`Server::start_with`], with `prepare` run on the (not yet
@@ -207,7 +228,7 @@ impl Server {
         std::fs::write(config_path(dir.path()), format!("# written by parley-testkit\n{toml}"))
             .expect("writing the test config");
         prepare(&dir.path().join("data"));
-        Server::launch(dir, Vec::new())
+        Server::launch(dir, Vec::new(), Vec::new())
     }
 
     /// Kills the server with SIGKILL (no chance to clean up), then starts a
@@ -216,7 +237,8 @@ impl Server {
         self.kill();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a placeholder dir"));
         let args = std::mem::take(&mut self.args);
-        Server::launch(dir, args)
+        let env = std::mem::take(&mut self.env);
+        Server::launch(dir, args, env)
     }
 
     /// Stops the server cleanly (SIGTERM), then starts a new one on the
@@ -225,10 +247,11 @@ impl Server {
         self.stop();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a placeholder dir"));
         let args = std::mem::take(&mut self.args);
-        Server::launch(dir, args)
+        let env = std::mem::take(&mut self.env);
+        Server::launch(dir, args, env)
     }
 
-    fn launch(dir: tempfile::TempDir, args: Vec<String>) -> Server {
+    fn launch(dir: tempfile::TempDir, args: Vec<String>, env: Vec<EnvChange>) -> Server {
         let mut cmd = Command::new(parleyd_bin());
         cmd.arg("--config")
             .arg(config_path(dir.path()))
@@ -243,6 +266,12 @@ impl Server {
             .stderr(Stdio::piped());
         for var in SERVER_ENV {
             cmd.env_remove(var);
+        }
+        for (key, value) in &env {
+            match value {
+                Some(v) => cmd.env(key, v),
+                None => cmd.env_remove(key),
+            };
         }
         let mut child = cmd.spawn().expect("starting parleyd");
         let stdout = lines_of(child.stdout.take().expect("piped stdout"));
@@ -268,7 +297,7 @@ impl Server {
         let irc = first_addr(&ready, "irc")
             .unwrap_or_else(|| panic!("no usable irc= address in the readiness line {ready_line:?}"))
             .to_string();
-        Server { child, dir, args, ready, irc, output: Mutex::new(output) }
+        Server { child, dir, args, env, ready, irc, output: Mutex::new(output) }
     }
 
     /// The first IRC listener's address as text, for a command line.
