@@ -9,28 +9,11 @@ mod support;
 
 use base64::Engine;
 use parley_testkit::{Client, Server, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
-use std::io::Write;
 use std::net::SocketAddr;
 use support::http::{request, sha256_hex, Response};
 
 fn http(server: &Server) -> SocketAddr {
     server.http_addr().expect("the readiness line names the file store")
-}
-
-fn add_account(server: &Server, name: &str, password: &str) {
-    let status = std::process::Command::new(parley_testkit::server::parleyd_bin())
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .args(["account", "add", name])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes())?;
-            child.wait()
-        })
-        .expect("parleyd account add");
-    assert!(status.success());
 }
 
 fn basic(name: &str, password: &str) -> (&'static str, String) {
@@ -88,7 +71,7 @@ fn options_answers_204_with_allow_and_accept_post() {
 #[test]
 fn goguma_post_with_basic_gets_201_and_a_location_with_the_same_bytes() {
     let server = Server::start();
-    add_account(&server, "gina", "goguma-pass");
+    server.add_account("gina", "goguma-pass");
     let body = b"\x89PNG\r\n\x1a\n a picture, nearly".to_vec();
     let r = request(
         http(&server),
@@ -119,7 +102,7 @@ fn goguma_post_with_basic_gets_201_and_a_location_with_the_same_bytes() {
 #[test]
 fn senpai_post_with_an_unquoted_filename_is_stored_under_it() {
     let server = Server::start();
-    add_account(&server, "sam", "senpai-pass");
+    server.add_account("sam", "senpai-pass");
     let r = request(
         http(&server),
         "POST",
@@ -166,7 +149,7 @@ fn post_with_a_bearer_token_gets_201() {
 #[test]
 fn a_token_speaks_for_the_account_and_never_for_a_squatter() {
     let server = Server::start();
-    add_account(&server, "ivy", "sesame");
+    server.add_account("ivy", "sesame");
     let upload = |auth: (&'static str, String)| {
         let headers = [auth, ("Content-Disposition", "attachment; filename=\"ivy.txt\"".to_string())];
         request(http(&server), "POST", "/files", &headers, Some(b"mine"))
@@ -188,7 +171,7 @@ fn a_token_speaks_for_the_account_and_never_for_a_squatter() {
 fn gamja_on_an_allowed_origin_passes_the_preflight_and_reads_location() {
     let origin = "https://chat.example.org";
     let server = Server::start_with(&format!("[files]\ncors_allowed_origins = [\"{origin}\"]\n"));
-    add_account(&server, "gamma", "gamja-pass");
+    server.add_account("gamma", "gamja-pass");
     let pre = request(
         http(&server),
         "OPTIONS",
@@ -246,7 +229,7 @@ fn an_origin_not_on_the_list_gets_no_grant() {
 #[test]
 fn wrong_names_and_passwords_count_against_the_shared_login_limit() {
     let server = Server::start_with("[limits]\noper_failures_per_ip = 2\n");
-    add_account(&server, "vera", "right-pass");
+    server.add_account("vera", "right-pass");
     let post = |auth| request(http(&server), "POST", "/files", &[auth], Some(b"x"));
     let r = post(basic("vera", "wrong"));
     assert_eq!(r.status, 401);
@@ -274,8 +257,8 @@ fn malformed_basic_credentials_get_400() {
 #[test]
 fn a_share_link_needs_no_login_and_stops_when_revoked() {
     let server = Server::start();
-    add_account(&server, "uma", "uploader-pass");
-    add_account(&server, "otto", "other-pass");
+    server.add_account("uma", "uploader-pass");
+    server.add_account("otto", "other-pass");
     let up = |auth| {
         let cd = ("Content-Disposition", "attachment; filename=\"plan.txt\"".into());
         request(http(&server), "POST", "/files", &[auth, cd], Some(b"the plan"))
@@ -318,7 +301,7 @@ fn a_share_link_needs_no_login_and_stops_when_revoked() {
 #[test]
 fn share_links_with_an_expiry_say_when_it_is() {
     let server = Server::start_with("[files]\nshare_link_ttl_secs = 3600\n");
-    add_account(&server, "eve", "expiring-pass");
+    server.add_account("eve", "expiring-pass");
     let cd = ("Content-Disposition", "attachment; filename=\"soon.txt\"".into());
     let r = request(http(&server), "POST", "/files", &[basic("eve", "expiring-pass"), cd], Some(b"soon"));
     assert_eq!(r.status, 201, "{}", r.text());
@@ -335,7 +318,7 @@ fn share_links_with_an_expiry_say_when_it_is() {
 #[test]
 fn curl_remote_header_name_saves_under_the_uploaded_name() {
     let server = Server::start();
-    add_account(&server, "cora", "curl-pass");
+    server.add_account("cora", "curl-pass");
     let cd = ("Content-Disposition", "attachment; filename=\"meeting notes.md\"".into());
     let r = request(http(&server), "POST", "/files", &[basic("cora", "curl-pass"), cd], Some(b"# notes\n"));
     assert_eq!(r.status, 201, "{}", r.text());
@@ -353,7 +336,7 @@ fn curl_remote_header_name_saves_under_the_uploaded_name() {
 #[test]
 fn a_browser_gets_an_html_list_with_basic_or_a_token() {
     let server = Server::start();
-    add_account(&server, "bea", "browser-pass");
+    server.add_account("bea", "browser-pass");
     let cd = ("Content-Disposition", "attachment; filename=\"<b>bold&co.txt\"".into());
     let r = request(http(&server), "POST", "/files", &[basic("bea", "browser-pass"), cd], Some(b"12345"));
     assert_eq!(r.status, 201, "{}", r.text());
@@ -379,7 +362,7 @@ fn a_browser_gets_an_html_list_with_basic_or_a_token() {
 #[test]
 fn user_html_is_never_rendered_and_only_safe_types_are_inline() {
     let server = Server::start();
-    add_account(&server, "mal", "mallory-pass");
+    server.add_account("mal", "mallory-pass");
     let up = |name: &str, ty: &str, body: &[u8]| {
         let cd = ("Content-Disposition", format!("attachment; filename=\"{name}\""));
         let r = request(

@@ -10,22 +10,6 @@ const CAPS: &[&str] = &["batch", "draft/chathistory", "echo-message", "message-t
 /// Relaxed flood limits, so a test can send quickly.
 const FAST: &str = "[limits]\nflood_burst = 100000\nflood_lines_per_second = 100000.0\n";
 
-fn add_account(server: &Server, name: &str, password: &str) {
-    let status = std::process::Command::new(parley_testkit::server::parleyd_bin())
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .args(["account", "add", name])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes())?;
-            child.wait()
-        })
-        .expect("parleyd account add");
-    assert!(status.success());
-}
-
 /// Registers `nick` with [`CAPS`] (and more), logged in to the account of
 /// the same name (password `pw-<nick>`) when `account` is set.
 fn connect(server: &Server, nick: &str, account: bool, more: &[&str]) -> Client {
@@ -103,7 +87,7 @@ fn pages_come_in_order_without_duplicates_and_keep_msgid_and_time() {
 fn only_members_and_the_two_parties_read_history() {
     let server = Server::start_with(FAST);
     for name in ["alice", "bob", "carol"] {
-        add_account(&server, name, &format!("pw-{name}"));
+        server.add_account(name, &format!("pw-{name}"));
     }
     let mut alice = connect(&server, "alice", true, &[]);
     let mut bob = connect(&server, "bob", true, &[]);
@@ -203,7 +187,7 @@ fn kill_9_in_a_write_storm_loses_at_most_the_unwritten_tail() {
 #[test]
 fn a_read_marker_reaches_the_accounts_other_connections() {
     let server = Server::start_with("[accounts]\nnick_enforcement = \"off\"\n");
-    add_account(&server, "dana", "pw-dana");
+    server.add_account("dana", "pw-dana");
     let mut one = connect(&server, "dana", true, &["draft/read-marker"]);
     // A second connection of the account, under another nick.
     let mut two = Client::connect(server.irc_addr());
@@ -269,7 +253,7 @@ fn parleyd_history(server: &Server, args: &[&str]) -> String {
 fn an_account_exports_and_deletes_its_messages_and_an_operator_purges_a_channel() {
     let server = Server::start_with(FAST);
     for name in ["erin", "finn"] {
-        add_account(&server, name, &format!("pw-{name}"));
+        server.add_account(name, &format!("pw-{name}"));
     }
     let mut erin = connect(&server, "erin", true, &[]);
     let mut finn = connect(&server, "finn", true, &[]);
@@ -324,7 +308,7 @@ fn http_get(server: &Server, path: &str, token: &str) -> (u16, String) {
 #[test]
 fn an_account_exports_its_own_messages_over_http_with_its_token() {
     let server = Server::start_with(FAST);
-    add_account(&server, "gale", "pw-gale");
+    server.add_account("gale", "pw-gale");
     let mut gale = connect(&server, "gale", true, &[]);
     let mut guest = connect(&server, "guest", false, &[]);
     said(&mut gale, "#lobby", "for the record");

@@ -53,26 +53,10 @@ fn scram_login(server: &Server, nick: &str, name: &str, password: &str) -> (Clie
     (c, end.command.clone())
 }
 
-fn add_account(server: &Server, name: &str, password: &str) {
-    let status = std::process::Command::new(parley_testkit::server::parleyd_bin())
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .args(["account", "add", name])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes())?;
-            child.wait()
-        })
-        .expect("parleyd account add");
-    assert!(status.success());
-}
-
 #[test]
 fn scram_sha_256_logs_in_without_sending_the_password() {
     let server = Server::start();
-    add_account(&server, "carol", "hunter22");
+    server.add_account("carol", "hunter22");
     let (_wrong, answer) = scram_login(&server, "eve", "carol", "guess");
     assert_eq!(answer, "904", "a wrong password fails at the proof");
     let (_nobody, answer) = scram_login(&server, "eve2", "nobody", "guess");
@@ -89,7 +73,7 @@ fn scram_sha_256_logs_in_without_sending_the_password() {
 #[test]
 fn sasl_failures_are_cut_off_even_for_the_right_password() {
     let server = Server::start_with("[limits]\noper_failures_per_ip = 2\n");
-    add_account(&server, "carol", "hunter22");
+    server.add_account("carol", "hunter22");
     for i in 0..2 {
         assert_eq!(scram_login(&server, &format!("eve{i}"), "carol", "guess").1, "904");
     }
@@ -103,7 +87,7 @@ fn sasl_failures_are_cut_off_even_for_the_right_password() {
 #[test]
 fn pass_with_account_and_password_logs_in_or_closes() {
     let server = Server::start();
-    add_account(&server, "gus", "sesame");
+    server.add_account("gus", "sesame");
     let mut wrong = Client::connect(server.irc_addr());
     wrong.send("PASS gus:nope");
     wrong.send("NICK gus");
@@ -165,7 +149,7 @@ fn two_clients_registering_one_name_at_once_exactly_one_wins() {
 #[test]
 fn a_registered_nick_is_taken_back_after_the_grace_period() {
     let server = Server::start_with("[accounts]\nnick_grace_secs = 1\n");
-    add_account(&server, "ivy", "sesame");
+    server.add_account("ivy", "sesame");
     let mut squatter = Client::connect(server.irc_addr());
     squatter.send("NICK ivy");
     squatter.send("USER s 0 * :S");
@@ -184,7 +168,7 @@ fn a_registered_nick_is_taken_back_after_the_grace_period() {
 #[test]
 fn refusing_mode_keeps_registered_nicks_for_their_owners() {
     let server = Server::start_with("[accounts]\nnick_enforcement = \"refuse\"\n");
-    add_account(&server, "jo", "sesame");
+    server.add_account("jo", "sesame");
     let mut other = Client::registered(server.irc_addr(), "kim");
     other.send("NICK jo");
     let refused = other.expect(|l| l.is("433"), TIMEOUT);
@@ -199,7 +183,7 @@ fn refusing_mode_keeps_registered_nicks_for_their_owners() {
 #[test]
 fn account_changes_reach_peers_that_asked() {
     let server = Server::start_with("[accounts]\nnick_enforcement = \"off\"\n");
-    add_account(&server, "lea", "sesame");
+    server.add_account("lea", "sesame");
     let mut watcher = Client::connect(server.irc_addr());
     watcher.register_with_caps("max", &["account-notify", "extended-join", "account-tag"]);
     watcher.send("JOIN #room");
@@ -267,7 +251,7 @@ fn read_until(c: &mut BufReader<Tls>, needle: &str) -> String {
 #[test]
 fn external_logs_in_with_a_registered_client_certificate() {
     let server = Server::start_with("[irc]\ntls_listen = [\"127.0.0.1:0\"]\n");
-    add_account(&server, "mia", "sesame");
+    server.add_account("mia", "sesame");
     let made = rcgen::generate_simple_self_signed(vec!["mia".into()]).unwrap();
     let fingerprint = parley_server::tls::client_fingerprint(made.cert.der());
 

@@ -10,10 +10,9 @@
 //! fixed time. Ignored by a plain `cargo test`, as it needs WeeChat:
 //! `tools/clients/weechat_sasl.sh` installs it and runs this test.
 
-use parley_testkit::server::parleyd_bin;
 use parley_testkit::{log_event, Client, Server, TIMEOUT};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
@@ -108,28 +107,11 @@ impl Drop for WeeChat {
     }
 }
 
-/// `parleyd --data-dir DIR account add NAME`, the password on stdin, as
-/// an administrator would (the server is running: SQLite in WAL mode).
-fn add_account(data_dir: &Path, name: &str, password: &str) {
-    let mut child = Command::new(parleyd_bin())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["account", "add", name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running parleyd account add");
-    child.stdin.take().expect("stdin").write_all(format!("{password}\n").as_bytes()).expect("the password");
-    let out = child.wait_with_output().expect("parleyd account add finished");
-    assert!(out.status.success(), "account add failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 #[ignore = "needs weechat-headless: run by tools/clients/weechat_sasl.sh"]
 fn weechat_logs_in_with_sasl_plain_joins_and_speaks() {
     let server = Server::start();
-    add_account(&server.data_dir(), ACCOUNT, PASSWORD);
+    server.add_account(ACCOUNT, PASSWORD);
     let mut watcher = Client::connect(server.irc_addr());
     watcher.register_with_caps("watcher", &["account-tag", "extended-join"]);
     watcher.send(&format!("JOIN {CHANNEL}"));

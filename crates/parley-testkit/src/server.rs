@@ -333,6 +333,25 @@ impl Server {
     }
 
     /// The server's data directory.
+    /// Creates an account in this server's data directory with `parleyd
+    /// account add`, as an administrator would while it runs.
+    pub fn add_account(&self, name: &str, password: &str) {
+        use std::io::Write as _;
+        let status = Command::new(parleyd_bin())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["account", "add", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().expect("piped stdin").write_all(format!("{password}\n").as_bytes())?;
+                child.wait()
+            })
+            .expect("running parleyd account add");
+        assert!(status.success(), "parleyd account add {name} failed");
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
