@@ -15,7 +15,7 @@ use crate::busy_poll;
 use crate::close_reason::CloseReason;
 use crate::commands;
 use crate::lifecycle;
-use crate::outbound::{self, Attention, Client, OutBatch};
+use crate::outbound::{self, Attention, Client, LineOut, OutBatch};
 use crate::server::ServerState;
 use crate::session::{Ctx, Session};
 use crate::spare;
@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::{Instant, Sleep};
 
 /// A connection's reading half. Plain TCP waits for readiness before it
@@ -116,9 +116,36 @@ pub enum Output<W> {
     /// A plain TCP socket: written directly by senders and by the connection
     /// task itself (see `outbound`).
     Direct(Arc<tokio::net::TcpStream>),
-    /// Any other stream (TLS): written by a writer task. `certfp` is the
-    /// fingerprint of the client's certificate, if it showed one.
-    Task { writer: W, certfp: Option<Box<str>> },
+    /// Any other stream (TLS, WebSocket): written by a writer task.
+    /// `certfp` is the fingerprint of the client's certificate, if it
+    /// showed one.
+    Task { writer: W, certfp: Option<Box<str>>, transport: Transport },
+}
+
+/// What a client came over: the metrics label, the activity log's
+/// `transport`, and whether the connection is encrypted (`session.secure`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Plain,
+    Tls,
+    /// IRC over WebSocket; `secure` when the HTTP connection was HTTPS.
+    WebSocket {
+        secure: bool,
+    },
+}
+
+impl Transport {
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Plain => "plain",
+            Transport::Tls => "tls",
+            Transport::WebSocket { .. } => "websocket",
+        }
+    }
+
+    pub fn secure(self) -> bool {
+        matches!(self, Transport::Tls | Transport::WebSocket { secure: true })
+    }
 }
 
 /// Serves one accepted connection until it ends, then cleans up after it.
@@ -134,19 +161,19 @@ pub fn serve<R, W>(
 ) -> impl std::future::Future<Output = ()> + Send
 where
     R: Incoming + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: LineOut + Send + 'static,
 {
     async move {
         let id = server.connections.next_id();
         let grace = Duration::from_secs(server.config.limits.shutdown_grace_secs);
         let sendq = server.config.limits.sendq_bytes;
-        // Only TLS connections are served through a writer task.
-        let secure = matches!(out, Output::Task { .. });
         let mut certfp = None;
+        let mut transport = Transport::Plain;
         let (client, writer) = match out {
             Output::Direct(sock) => (Arc::new(Client::new(id, sendq, Some(sock))), None),
-            Output::Task { writer: wr, certfp: fp } => {
+            Output::Task { writer: wr, certfp: fp, transport: kind } => {
                 certfp = fp;
+                transport = kind;
                 let client = Arc::new(Client::new(id, sendq, None));
                 let writer_client = client.clone();
                 // Owned by this task: awaited (bounded) below, so it never outlives us.
@@ -154,17 +181,17 @@ where
                 (client, Some(writer))
             }
         };
-        let transport = if secure { "tls" } else { "plain" };
-        crate::metrics::get().connections.get_or_create(&crate::metrics::TransportLabel { transport }).inc();
+        let label = transport.label();
+        crate::metrics::get().connections.get_or_create(&crate::metrics::TransportLabel { transport: label }).inc();
         server.log.record(
             "connect",
             Actor { conn: id, addr: Some(peer), nick: None },
-            &[("transport", Value::Text(transport))],
+            &[("transport", Value::Text(label))],
         );
         // Listed, so a shutdown can wake this task (see `lifecycle`).
         server.connections.open(&client);
         let mut session = Session::new(id, peer, client.clone());
-        session.secure = secure;
+        session.secure = transport.secure();
         if certfp.is_some() {
             session.login = Some(Box::new(crate::session::Login { certfp, ..Default::default() }));
         }

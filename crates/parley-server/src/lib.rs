@@ -44,6 +44,7 @@ pub mod systemd;
 pub mod ticker;
 pub mod tls;
 pub mod tokens;
+pub mod websocket;
 
 use crate::activity_log::{ActivityLog, Actor, Value};
 use crate::admission::ConnectionLimits;
@@ -307,6 +308,12 @@ impl Server {
         for listener in self.admin {
             tracker.spawn(metrics::http::serve(listener, state.clone(), state.shutdown.listener()));
         }
+        // IRC over WebSocket: one endpoint under the IRC connection limits.
+        let endpoint = state.config.websocket.enabled.then(|| {
+            let chat = self.files_runtime.as_ref().map(|_| tokio::runtime::Handle::current());
+            Arc::new(websocket::Endpoint::new(state.clone(), limits.clone(), tracker.clone(), chat))
+        });
+        let socket = |secure| endpoint.clone().map(|endpoint| Arc::new(websocket::Site { endpoint, secure }));
         if let Some(store) = self.store {
             let plain_url = state.filehost.clone().unwrap_or_default();
             let files = Arc::new(files::FileState {
@@ -320,10 +327,11 @@ impl Server {
                 uploads: Default::default(),
                 transfers: Arc::new(tokio::sync::Semaphore::new(state.config.files.max_concurrent_transfers)),
                 base_url: plain_url.clone(),
+                socket: socket(false),
             });
             // Answers over HTTPS name https URLs (Location, share links).
             let tls_url = state.filehost_tls.clone().unwrap_or(plain_url);
-            let files_tls = Arc::new(files.with_base_url(tls_url));
+            let files_tls = Arc::new(files.with_base_url(tls_url, socket(true)));
             let http_limits =
                 ConnectionLimits::new(state.config.files.max_connections, state.config.files.max_connections_per_ip);
             let plain = self.http.into_iter().map(|l| (l, None, files.clone()));

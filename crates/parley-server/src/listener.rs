@@ -86,7 +86,8 @@ async fn serve_tls(acceptor: TlsAcceptor, stream: TcpStream, peer: SocketAddr, s
                 .and_then(|c| c.first())
                 .map(|c| crate::tls::client_fingerprint(c).into_boxed_str());
             let (rd, wr) = tokio::io::split(tls_stream);
-            connection::serve(rd, Output::Task { writer: wr, certfp }, peer, slot, server).await;
+            let out = Output::Task { writer: wr, certfp, transport: connection::Transport::Tls };
+            connection::serve(rd, out, peer, slot, server).await;
         }
         Ok(Err(e)) => crate::tls::log_failed_handshake(&server.log, peer, &e.to_string()),
         Err(_) => crate::tls::log_failed_handshake(&server.log, peer, "handshake timed out"),

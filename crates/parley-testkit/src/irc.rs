@@ -445,7 +445,7 @@ impl Client {
 }
 
 /// The replies that end a registration attempt without a welcome.
-fn refuses_registration(l: &Line) -> bool {
+pub(crate) fn refuses_registration(l: &Line) -> bool {
     matches!(l.command.as_str(), "431" | "432" | "433" | "464" | "ERROR")
 }
 

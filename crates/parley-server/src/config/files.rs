@@ -137,7 +137,7 @@ impl FilesConfig {
 }
 
 /// `scheme://host[:port]` with an http(s) scheme and nothing after.
-fn valid_origin(origin: &str) -> bool {
+pub(super) fn valid_origin(origin: &str) -> bool {
     let Some(rest) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) else {
         return false;
     };

@@ -9,6 +9,7 @@ mod accounts;
 mod files;
 mod history;
 mod metrics;
+mod websocket;
 
 pub use accounts::{AccountsConfig, NickEnforcement};
 pub use files::FilesConfig;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+pub use websocket::WebSocketConfig;
 
 /// Why the configuration could not be used.
 #[derive(Debug, Error)]
@@ -69,6 +71,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub metrics: MetricsConfig,
     pub history: HistoryConfig,
+    pub websocket: WebSocketConfig,
     /// Operators from the config file. When empty, an `admin` operator is
     /// created on first run (see `operators.rs`).
     #[serde(rename = "oper")]
@@ -241,6 +244,7 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             metrics: MetricsConfig::default(),
             history: HistoryConfig::default(),
+            websocket: WebSocketConfig::default(),
             opers: Vec::new(),
         }
     }
@@ -457,6 +461,7 @@ impl Config {
         }
         self.accounts.validate()?;
         self.history.validate()?;
+        self.websocket.validate()?;
         let l = &self.limits;
         if l.channel_len < 2 {
             return Err(invalid("limits.channel_len", "must be at least 2"));

@@ -71,6 +71,7 @@ mod requests {
             uploads: Default::default(),
             transfers: Arc::new(tokio::sync::Semaphore::new(4)),
             base_url: "http://test/files".into(),
+            socket: None,
         })
     }
 
@@ -178,6 +179,7 @@ mod resumable_model {
             uploads: Default::default(),
             transfers: Arc::new(tokio::sync::Semaphore::new(4)),
             base_url: "http://test/files".into(),
+            socket: None,
         })
     }
 

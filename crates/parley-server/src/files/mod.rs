@@ -40,7 +40,7 @@ use crate::login_failures::LoginFailures;
 use crate::shutdown::ShutdownListener;
 use crate::tokens::Tokens;
 use axum::routing::{get, head, post};
-use axum::Router;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,12 +97,15 @@ pub struct FileState {
     pub transfers: Arc<Semaphore>,
     /// The public URL of `/files`, without a trailing slash.
     pub base_url: String,
+    /// IRC over WebSocket at `/socket`, when it is on.
+    pub socket: Option<Arc<crate::websocket::Site>>,
 }
 
 impl FileState {
-    /// The same store answering under another public URL (the HTTPS
-    /// listeners name https URLs).
-    pub fn with_base_url(&self, base_url: String) -> FileState {
+    /// The same store answering under another public URL, with its own
+    /// `/socket` site (the HTTPS listeners name https URLs, and their
+    /// WebSocket clients are secure).
+    pub fn with_base_url(&self, base_url: String, socket: Option<Arc<crate::websocket::Site>>) -> FileState {
         FileState {
             config: self.config.clone(),
             log: self.log.clone(),
@@ -114,12 +117,17 @@ impl FileState {
             uploads: self.uploads.clone(),
             transfers: self.transfers.clone(),
             base_url,
+            socket,
         }
     }
 }
 
 pub fn router(state: Arc<FileState>) -> Router {
-    Router::new()
+    let mut routes = Router::new();
+    if let Some(site) = &state.socket {
+        routes = routes.route(crate::websocket::PATH, get(crate::websocket::upgrade).layer(Extension(site.clone())));
+    }
+    routes
         .route("/files", get(listing::list).post(upload::post).options(routes::options_collection))
         .route("/files/", get(listing::list).post(upload::post).options(routes::options_collection))
         .route(
@@ -212,7 +220,9 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.files.header_timeout_secs))
         .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(io), service);
+        .serve_connection(TokioIo::new(io), service)
+        // `/socket` hands the connection over to an IRC session.
+        .with_upgrades();
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     tokio::pin!(conn);
     tokio::select! {

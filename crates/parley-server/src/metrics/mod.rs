@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransportLabel {
-    /// `plain` or `tls`.
+    /// `plain`, `tls` or `websocket`.
     pub transport: &'static str,
 }
 

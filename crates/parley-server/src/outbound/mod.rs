@@ -38,7 +38,7 @@
 mod queue;
 mod writer;
 
-pub use writer::{run_writer, TcpOut};
+pub use writer::{run_writer, LineOut, TcpOut};
 
 use crate::close_reason::CloseReason;
 use crate::liveness::Liveness;

@@ -1,6 +1,6 @@
 //! Getting pending bytes out when they cannot go straight to a plain
-//! socket: the TLS writer task, and the last, bounded flush of a closing
-//! client (its remaining lines, then its last words).
+//! socket: the writer task (TLS, WebSocket), and the last, bounded flush of
+//! a closing client (its remaining lines, then its last words).
 
 use super::Client;
 use crate::close_reason::CloseReason;
@@ -12,6 +12,23 @@ use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Where a writer task puts a client's lines: a byte stream, which is
+/// told why the connection ends just before its last words go out. A
+/// WebSocket puts the reason in its close frame; a byte stream has
+/// nowhere to put it (the `ERROR` line says it).
+pub trait LineOut: AsyncWrite + Unpin {
+    fn closing(&mut self, _why: &CloseReason) {}
+}
+
+impl LineOut for TcpOut {}
+impl<S: tokio::io::AsyncRead + AsyncWrite> LineOut for tokio::io::WriteHalf<S> {}
+impl LineOut for Vec<u8> {}
+impl<W: LineOut + ?Sized> LineOut for &mut W {
+    fn closing(&mut self, why: &CloseReason) {
+        (**self).closing(why)
+    }
+}
+
 /// What the writer task takes in one go.
 enum Work {
     Lines(BytesMut),
@@ -19,7 +36,7 @@ enum Work {
     Close {
         rest: BytesMut,
         last_words: Option<Vec<u8>>,
-        sendq: bool,
+        why: CloseReason,
     },
 }
 
@@ -31,10 +48,9 @@ fn take_work(client: &Client) -> Option<Work> {
         return None;
     }
     q.writer_owns = true;
-    if let Some(reason) = &q.close {
-        let sendq = *reason == CloseReason::SendQExceeded;
+    if let Some(why) = q.close.clone() {
         let rest = std::mem::take(&mut q.pending);
-        return Some(Work::Close { rest, last_words: q.last_words.take(), sendq });
+        return Some(Work::Close { rest, last_words: q.last_words.take(), why });
     }
     if !q.pending.is_empty() {
         let buf = std::mem::take(&mut q.pending);
@@ -49,7 +65,7 @@ fn take_work(client: &Client) -> Option<Work> {
 /// Writes what it is handed in `client`'s queue to `out` until the client is
 /// closed or the socket fails. `write_timeout` bounds the final flush on
 /// close.
-pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, write_timeout: Duration) {
+pub async fn run_writer<W: LineOut>(mut out: W, client: &Client, write_timeout: Duration) {
     loop {
         let work = std::future::poll_fn(|cx| {
             // Register before looking, so a hand-off in between is not missed.
@@ -77,7 +93,9 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(mut out: W, client: &Client, writ
                     return;
                 }
             }
-            Work::Close { rest, last_words, sendq } => {
+            Work::Close { rest, last_words, why } => {
+                let sendq = why == CloseReason::SendQExceeded;
+                out.closing(&why);
                 // Boxed: the closing path would otherwise enlarge every idle writer.
                 Box::pin(finish(&mut out, rest, last_words, sendq, write_timeout)).await;
                 return;

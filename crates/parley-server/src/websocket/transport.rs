@@ -1,0 +1,213 @@
+//! The two halves of a WebSocket connection as the connection code sees
+//! any other stream: [`WsIncoming`] turns each received message into one
+//! CR LF-terminated line in the read buffer (so framing, the line limits,
+//! the flood bucket and the RecvQ apply unchanged), and [`WsOut`] turns the
+//! queue's bytes back into one message per line for the writer task.
+//! Framing, masking, ping/pong and the close handshake are tungstenite's;
+//! nothing here looks inside a frame.
+
+use crate::close_reason::CloseReason;
+use crate::connection::Incoming;
+use crate::outbound::LineOut;
+use bytes::BytesMut;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{Sink, StreamExt};
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+/// The longest reason a close frame carries: a control frame's payload is
+/// at most 125 bytes, two of which are the code.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// The receiving half.
+pub struct WsIncoming<S> {
+    rx: SplitStream<WebSocketStream<S>>,
+}
+
+/// The sending half, as a byte stream of CR LF-terminated lines.
+pub struct WsOut<S> {
+    tx: SplitSink<WebSocketStream<S>, Message>,
+    /// `binary.ircv3.net`: lines go out as binary messages.
+    binary: bool,
+    /// The close frame to send at shutdown (from the close reason).
+    close: Option<CloseFrame>,
+}
+
+/// Splits an upgraded connection into the connection's two halves.
+pub fn split<S>(ws: WebSocketStream<S>, binary: bool) -> (WsIncoming<S>, WsOut<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (tx, rx) = ws.split();
+    (WsIncoming { rx }, WsOut { tx, binary, close: None })
+}
+
+impl<S> Incoming for WsIncoming<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async fn read_into(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        loop {
+            let message = match self.rx.next().await {
+                None | Some(Ok(Message::Close(_))) => return Ok(0),
+                Some(Ok(message)) => message,
+                Some(Err(e)) => return Err(io_error(e)),
+            };
+            // Pings are answered by tungstenite as it reads; pongs and raw
+            // frames carry no line.
+            let payload: &[u8] = match &message {
+                Message::Text(text) => text.as_bytes(),
+                Message::Binary(bytes) => bytes,
+                _ => continue,
+            };
+            let line = strip_line_end(payload);
+            buf.reserve(line.len() + 2);
+            buf.extend_from_slice(line);
+            buf.extend_from_slice(b"\r\n");
+            return Ok(line.len() + 2);
+        }
+    }
+}
+
+/// A message's line without the CR LF (or LF) a client may have added.
+fn strip_line_end(payload: &[u8]) -> &[u8] {
+    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
+    payload.strip_suffix(b"\r").unwrap_or(payload)
+}
+
+/// tungstenite's errors as the read loop reports them ("Read error: ...").
+fn io_error(e: WsError) -> io::Error {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    match e {
+        WsError::Io(e) => e,
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => io::ErrorKind::ConnectionReset.into(),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => io::ErrorKind::ConnectionAborted.into(),
+        // Too large, not UTF-8 in a text message, a protocol violation.
+        other => io::Error::new(io::ErrorKind::InvalidData, other),
+    }
+}
+
+impl<S> WsOut<S> {
+    /// One line (without its CR LF) as a message. A text message must be
+    /// UTF-8: the server only sends UTF-8, but should a line not be, it is
+    /// converted rather than sent as it is.
+    fn message(&self, line: &[u8]) -> Message {
+        let bytes = Bytes::copy_from_slice(line);
+        if self.binary {
+            return Message::Binary(bytes);
+        }
+        match Utf8Bytes::try_from(bytes) {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::Text(String::from_utf8_lossy(line).into_owned().into()),
+        }
+    }
+}
+
+fn ws_io(e: WsError) -> io::Error {
+    match e {
+        WsError::Io(e) => e,
+        other => io::Error::new(io::ErrorKind::BrokenPipe, other),
+    }
+}
+
+impl<S> AsyncWrite for WsOut<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Sends each complete line of `buf` as one message and returns how
+    /// many bytes that took; stops early (a partial write, on a line
+    /// boundary) when tungstenite's buffer is full and the socket blocked.
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let mut used = 0;
+        while used < buf.len() {
+            match Pin::new(&mut self.tx).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(ws_io(e))),
+                Poll::Pending if used == 0 => return Poll::Pending,
+                Poll::Pending => break,
+            }
+            let rest = &buf[used..];
+            // The queue holds whole lines; a tail without LF is a line too.
+            let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+            let line = strip_line_end(&rest[..len]);
+            if !line.is_empty() {
+                let message = self.message(line);
+                Pin::new(&mut self.tx).start_send(message).map_err(ws_io)?;
+            }
+            used += len;
+        }
+        Poll::Ready(Ok(used))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tx).poll_flush(cx).map_err(ws_io)
+    }
+
+    /// Sends the close frame with the reason, then closes.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.close.is_some() {
+            ready!(Pin::new(&mut self.tx).poll_ready(cx)).map_err(ws_io)?;
+            let frame = self.close.take();
+            Pin::new(&mut self.tx).start_send(Message::Close(frame)).map_err(ws_io)?;
+        }
+        Pin::new(&mut self.tx).poll_close(cx).map_err(ws_io)
+    }
+}
+
+impl<S> LineOut for WsOut<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    fn closing(&mut self, why: &CloseReason) {
+        self.close = Some(close_frame(why));
+    }
+}
+
+/// The close frame for a reason: 1000 when the client left, 1001 when the
+/// server is going away, 1008 (policy) when the server cut the client.
+pub fn close_frame(why: &CloseReason) -> CloseFrame {
+    let code = match why {
+        CloseReason::Left(_) => CloseCode::Normal,
+        CloseReason::Shutdown(_) => CloseCode::Away,
+        CloseReason::WriteError => CloseCode::Error,
+        CloseReason::SendQExceeded
+        | CloseReason::ExcessFlood
+        | CloseReason::RegistrationTimeout
+        | CloseReason::PingTimeout { .. }
+        | CloseReason::Killed(_) => CloseCode::Policy,
+    };
+    let text = why.text();
+    let mut end = text.len().min(MAX_CLOSE_REASON);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame { code, reason: Utf8Bytes::from(&text[..end]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_ends_are_optional_on_input() {
+        assert_eq!(strip_line_end(b"PING x\r\n"), b"PING x");
+        assert_eq!(strip_line_end(b"PING x\n"), b"PING x");
+        assert_eq!(strip_line_end(b"PING x"), b"PING x");
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame_on_a_char_boundary() {
+        let long = "é".repeat(100);
+        let frame = close_frame(&CloseReason::Left(long));
+        assert!(frame.reason.len() <= MAX_CLOSE_REASON);
+        assert_eq!(frame.code, CloseCode::Normal);
+        let frame = close_frame(&CloseReason::ExcessFlood);
+        assert_eq!((frame.code, frame.reason.as_str()), (CloseCode::Policy, "Excess Flood"));
+    }
+}
