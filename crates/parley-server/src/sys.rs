@@ -1,7 +1,8 @@
 //! The system calls `parleyd` makes that the standard library does not
-//! wrap: a file system's free space (`statvfs`) and glibc's allocator knobs
-//! (`mallopt`, `malloc_trim`), the page size; and what `/proc` says of
-//! this process. Each is a safe function around one `unsafe`
+//! wrap: a file system's free space (`statvfs`), glibc's allocator knobs
+//! (`mallopt`, `malloc_trim`), the page size, copying a file to a socket
+//! in the kernel (`sendfile`) and starting a file's write-back early
+//! (`sync_file_range`); and what `/proc` says of this process. Each is a safe function around one `unsafe`
 //! block that says why it is sound.
 //!
 //! This is the only module of the crate allowed `unsafe` (the workspace
@@ -64,6 +65,50 @@ pub fn malloc_trim() {
     }
 }
 
+/// Copies up to `count` bytes of `file`, from `*offset`, to `socket`
+/// inside the kernel (no copy through user space), advancing `*offset` by
+/// what was sent. A non-blocking socket that is full gives `WouldBlock`.
+#[cfg(target_os = "linux")]
+pub fn sendfile(
+    socket: std::os::fd::BorrowedFd<'_>,
+    file: std::os::fd::BorrowedFd<'_>,
+    offset: &mut u64,
+    count: usize,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut off = libc::off64_t::try_from(*offset).map_err(io::Error::other)?;
+    // SAFETY: both descriptors are borrowed, so open for the whole call;
+    // `off` is a live, writable off64_t that the kernel only updates.
+    let sent = unsafe { libc::sendfile64(socket.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    *offset = off as u64;
+    Ok(sent as usize)
+}
+
+/// Asks the kernel to start writing `len` bytes of `file` from `offset`
+/// to disk now, without waiting (`SYNC_FILE_RANGE_WRITE`), so that a later
+/// `fsync` has little left to do. Elsewhere does nothing: the `fsync`
+/// alone is correct, only slower.
+pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let off = libc::off64_t::try_from(offset).map_err(io::Error::other)?;
+        let len = libc::off64_t::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: `file` is borrowed, so its descriptor is open for the call,
+        // which takes no pointers.
+        let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), off, len, libc::SYNC_FILE_RANGE_WRITE) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+    Ok(())
+}
+
 /// This process's resident memory in bytes (`/proc/self/statm`), on Linux.
 pub fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -95,6 +140,28 @@ mod tests {
     fn a_missing_path_is_an_error() {
         let err = free_bytes(Path::new("/nonexistent/parley/sys/test")).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sendfile_copies_the_asked_range_and_advances_the_offset() {
+        use std::io::Read;
+        use std::os::fd::AsFd;
+        let dir = std::env::temp_dir().join(format!("parley-sys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("blob");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        start_writeback(&file, 0, 10).unwrap();
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut offset = 3;
+        let sent = sendfile(b.as_fd(), file.as_fd(), &mut offset, 4).unwrap();
+        assert_eq!((sent, offset), (4, 7));
+        drop(b);
+        let mut got = Vec::new();
+        a.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"3456");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

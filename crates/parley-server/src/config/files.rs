@@ -64,6 +64,9 @@ pub struct FilesConfig {
     pub max_resumable_uploads: usize,
     /// Resumable uploads in progress at once for one user (429 beyond).
     pub max_resumable_uploads_per_user: usize,
+    /// Send plain-HTTP downloads with `sendfile` (the kernel copies the
+    /// file to the socket) instead of through hyper; HTTPS always streams.
+    pub sendfile: bool,
 }
 
 impl Default for FilesConfig {
@@ -92,6 +95,7 @@ impl Default for FilesConfig {
             resumable_timeout_secs: 3600,
             max_resumable_uploads: 256,
             max_resumable_uploads_per_user: 8,
+            sendfile: true,
         }
     }
 }

@@ -106,6 +106,9 @@ pub(super) async fn commit(
     let url = format!("{}/{}", st.base_url, headers::encode_segment(&entry.name));
     let share_url = share::url(&st.base_url, &secret, &entry.name);
     let kind = if old.is_some() { "overwrite" } else { "upload" };
+    let metrics = crate::metrics::get();
+    metrics.uploads.inc();
+    metrics.upload_bytes.inc_by(entry.size);
     st.log.record(
         kind,
         actor(peer, Some(caller)),

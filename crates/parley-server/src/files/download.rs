@@ -162,7 +162,7 @@ pub async fn serve(
     };
     // The blob is immutable; if an overwrite removed it since we looked,
     // the entry has moved on and the client should ask again.
-    let mut file = match open_blob(&st.store.blob_path(&entry.sha256)).await {
+    let file = match open_blob(&st.store.blob_path(&entry.sha256)).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::new(
@@ -173,21 +173,51 @@ pub async fn serve(
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
+    // The same open blob twice: a stream for hyper, and a descriptor that
+    // the plain-HTTP fast path (`zero_copy`) sends with `sendfile` instead,
+    // dropping the stream unread. The permit lives as long as either.
+    let file = file.into_std().await;
+    let blob = BlobRange { file: Arc::new(file.try_clone().map_err(ApiError::internal)?), start, len };
+    let permit = Arc::new(permit);
+    let held = permit.clone();
+    let mut file = tokio::fs::File::from_std(file);
     if start > 0 {
         file.seek(std::io::SeekFrom::Start(start)).await.map_err(ApiError::internal)?;
     }
+    let counted = crate::metrics::get().download_bytes.clone();
     let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), super::READ_CHUNK).map(move |chunk| {
-        // The permit lives as long as the body stream.
-        let _held = &permit;
+        let _held = &held;
+        if let Ok(bytes) = &chunk {
+            counted.inc_by(bytes.len() as u64);
+        }
         chunk
     });
+    crate::metrics::get().downloads.inc();
     let mut fields = vec![("name", Value::Text(&entry.name)), ("bytes", Value::Num(len))];
     let range_text = format!("{start}-{}", start + len.saturating_sub(1));
     if status == StatusCode::PARTIAL_CONTENT {
         fields.push(("range", Value::Text(&range_text)));
     }
     st.log.record("download", actor(peer, caller), &fields);
-    Ok((status, resp_headers, Body::from_stream(stream)).into_response())
+    let mut resp = (status, resp_headers, Body::from_stream(stream)).into_response();
+    resp.extensions_mut().insert(ZeroCopy { blob, _permit: permit });
+    Ok(resp)
+}
+
+/// The bytes a download's body holds: `len` bytes of `file` from `start`.
+#[derive(Clone)]
+pub struct BlobRange {
+    pub file: Arc<std::fs::File>,
+    pub start: u64,
+    pub len: u64,
+}
+
+/// Put on a download's response for `zero_copy`, which may send the blob
+/// itself rather than poll the body.
+#[derive(Clone)]
+pub struct ZeroCopy {
+    pub blob: BlobRange,
+    _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Opens a blob for reading without following a symbolic link: the store

@@ -8,8 +8,8 @@
 //! ending every upload shares, and `uploads` the resumable ones in
 //! progress; `cors` what browsers on other origins may do; `routes` the
 //! small handlers and the guards every response passes; `names` what a
-//! file may be called; `headers` the header formats. This module runs the
-//! accept loop:
+//! file may be called; `headers` the header formats; `zero_copy` plain
+//! HTTP downloads sent with `sendfile`. This module runs the accept loop:
 //! hyper HTTP/1.1 per connection, with a header read timeout and a bounded
 //! header buffer, and a graceful close on shutdown.
 
@@ -31,6 +31,7 @@ pub mod share;
 pub mod storage;
 pub mod upload;
 pub mod uploads;
+mod zero_copy;
 
 use crate::accounts::Accounts;
 use crate::activity_log::ActivityLog;
@@ -192,6 +193,9 @@ pub async fn accept_http(
         tracker.spawn(async move {
             let _slot = slot;
             match tls {
+                None if state.config.files.sendfile => {
+                    zero_copy::serve(stream, peer, app, &state.config, shutdown).await
+                }
                 None => serve_conn(stream, peer, app, &state.config, shutdown).await,
                 Some(acceptor) => {
                     let limit = Duration::from_secs(state.config.tls.handshake_timeout_secs);

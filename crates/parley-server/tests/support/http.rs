@@ -124,6 +124,15 @@ fn read_body(
     }
 }
 
+/// Reads one whole response to a `method` request from `r` (a connection
+/// kept alive reads several in turn).
+pub fn read_response(r: &mut BufReader<TcpStream>, method: &str) -> Response {
+    let (status, headers) = read_head(r);
+    let mut out = Vec::new();
+    read_body(r, method, status, &headers, &mut |c| out.extend_from_slice(c));
+    Response { status, headers, body: out }
+}
+
 /// Sends a request with an optional body and reads the whole response.
 pub fn request(
     addr: SocketAddr,
