@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # File-store throughput: Parley against nginx serving and accepting the same
-# file over loopback, in the same run, plus `sha256sum` of that file as the
-# floor for uploads (Parley hashes every upload). Prints one table and the
+# file over loopback, in the same run, plus two ceilings for uploads:
+# SHA-256 of the file (`openssl dgst`, SHA-NI like parleyd's hash; Parley
+# hashes every upload) and writing it durably (`dd conv=fsync`; Parley
+# syncs every upload before answering, nginx does not). Prints one table and the
 # ratios. Needs root for apt-get (nginx) on a fresh machine.
 #
 #   bash bench/files.sh [SIZE_MIB] [ROUNDS]      (default 1024 MiB, 3 rounds)
@@ -84,7 +86,7 @@ speed() { # prints MiB/s from curl's bytes/s
 }
 best() { sort -n | tail -1; }
 
-dl_nginx=(); dl_parley=(); dl_share=(); ul_nginx=(); ul_parley=(); ul_resume=(); sha=()
+dl_nginx=(); dl_parley=(); dl_share=(); ul_nginx=(); ul_parley=(); ul_resume=(); sha=(); disk=()
 for r in $(seq "$ROUNDS"); do
     dl_nginx+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$NGINX_PORT/files/blob.bin")")")
     dl_parley+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' -H "$AUTH" "http://$HTTP/files/blob.bin")")")
@@ -92,19 +94,22 @@ for r in $(seq "$ROUNDS"); do
     ul_nginx+=("$(speed "$(curl -s -o /dev/null -w '%{speed_upload}' -T "$WORK/blob.bin" "http://127.0.0.1:$NGINX_PORT/files/up-$r.bin")")")
     ul_parley+=("$(speed "$(curl -s -o /dev/null -w '%{speed_upload}' -H "$AUTH" -T "$WORK/blob.bin" "http://$HTTP/files/up-$r.bin")")")
     ul_resume+=("$(speed "$(resumable "$r")")")
-    t0=$(date +%s.%N); sha256sum "$WORK/blob.bin" >/dev/null; t1=$(date +%s.%N)
+    t0=$(date +%s.%N); openssl dgst -sha256 "$WORK/blob.bin" >/dev/null; t1=$(date +%s.%N)
     sha+=("$(awk -v s="$SIZE_MIB" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", s / (b - a) }')")
+    t0=$(date +%s.%N); dd if="$WORK/blob.bin" of="$WORK/dd.bin" bs=1M conv=fsync status=none; t1=$(date +%s.%N)
+    rm -f "$WORK/dd.bin"
+    disk+=("$(awk -v s="$SIZE_MIB" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", s / (b - a) }')")
 done
 D_N=$(printf '%s\n' "${dl_nginx[@]}" | best); D_P=$(printf '%s\n' "${dl_parley[@]}" | best)
 U_N=$(printf '%s\n' "${ul_nginx[@]}" | best); U_P=$(printf '%s\n' "${ul_parley[@]}" | best)
 D_S=$(printf '%s\n' "${dl_share[@]}" | best); U_R=$(printf '%s\n' "${ul_resume[@]}" | best)
-S=$(printf '%s\n' "${sha[@]}" | best)
+S=$(printf '%s\n' "${sha[@]}" | best); W=$(printf '%s\n' "${disk[@]}" | best)
 echo
-echo "file: ${SIZE_MIB} MiB, loopback, best of $ROUNDS rounds (MiB/s); every round: nginx dl ${dl_nginx[*]} | parley dl ${dl_parley[*]} | share link dl ${dl_share[*]} | nginx ul ${ul_nginx[*]} | parley ul ${ul_parley[*]} | resumable ul ${ul_resume[*]} | sha256sum ${sha[*]}"
+echo "file: ${SIZE_MIB} MiB, loopback, best of $ROUNDS rounds (MiB/s); every round: nginx dl ${dl_nginx[*]} | parley dl ${dl_parley[*]} | share link dl ${dl_share[*]} | nginx ul ${ul_nginx[*]} | parley ul ${ul_parley[*]} | resumable ul ${ul_resume[*]} | sha-256 ${sha[*]} | dd fsync ${disk[*]}"
 printf '| %-28s | %8s |\n' "measure" "MiB/s"
 printf '| %-28s | %8s |\n' "---" "---"
 printf '| %-28s | %8s |\n' "download, nginx (sendfile)" "$D_N" "download, parleyd" "$D_P" \
     "download, parleyd share link" "$D_S" "upload, nginx (PUT, dav)" "$U_N" "upload, parleyd (hash+fsync)" "$U_P" \
-    "upload, parleyd resumable" "$U_R" "sha256sum of the file" "$S"
-awk -v dp="$D_P" -v dn="$D_N" -v up="$U_P" -v un="$U_N" -v s="$S" -v ds="$D_S" -v ur="$U_R" 'BEGIN {
-    printf "\nratios: download parley/nginx = %.2f; share link/nginx = %.2f; upload parley/nginx = %.2f; resumable/plain upload = %.2f; upload parley/sha256sum = %.2f\n", dp/dn, ds/dn, up/un, ur/up, up/s }'
+    "upload, parleyd resumable" "$U_R" "SHA-256 (openssl)" "$S" "durable write (dd fsync)" "$W"
+awk -v dp="$D_P" -v dn="$D_N" -v up="$U_P" -v un="$U_N" -v s="$S" -v w="$W" -v ds="$D_S" -v ur="$U_R" 'BEGIN {
+    printf "\nratios: download parley/nginx = %.2f; share link/nginx = %.2f; upload parley/nginx = %.2f; resumable/plain upload = %.2f; upload parley/durable write = %.2f; upload parley/SHA-256 = %.2f\n", dp/dn, ds/dn, up/un, ur/up, up/w, up/s }'

@@ -46,7 +46,13 @@ const MAX_SMALL_BODY: usize = 1 << 20;
 const SENDFILE_CHUNK: usize = 1 << 30;
 
 /// Serves one plain HTTP connection: downloads here, the rest through hyper.
-pub async fn serve(mut stream: TcpStream, peer: SocketAddr, app: Router, config: &Config, mut shutdown: ShutdownListener) {
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    config: &Config,
+    mut shutdown: ShutdownListener,
+) {
     let header_timeout = Duration::from_secs(config.files.header_timeout_secs);
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     let mut buf = BytesMut::new();
@@ -109,7 +115,7 @@ enum Parsed {
     Partial,
     /// Hyper's to answer (from the start of `buf`).
     Other,
-    Fast(Fast),
+    Fast(Box<Fast>),
 }
 
 /// Parses the head at the start of `buf`, if it is a download.
@@ -162,7 +168,7 @@ fn parse(buf: &[u8], peer: SocketAddr) -> Parsed {
         builder = builder.header(name, value);
     }
     match builder.extension(Peer(peer)).body(Body::empty()) {
-        Ok(request) => Parsed::Fast(Fast { request, head_len, head_only, keep_alive }),
+        Ok(request) => Parsed::Fast(Box::new(Fast { request, head_len, head_only, keep_alive })),
         Err(_) => Parsed::Other,
     }
 }
@@ -248,8 +254,8 @@ async fn send_blob(stream: &TcpStream, file: &std::fs::File, start: u64, len: u6
                 return false;
             }
         }
-        let sent = stream
-            .try_io(Interest::WRITABLE, || crate::sys::sendfile(stream.as_fd(), file.as_fd(), &mut offset, want));
+        let sent =
+            stream.try_io(Interest::WRITABLE, || crate::sys::sendfile(stream.as_fd(), file.as_fd(), &mut offset, want));
         match sent {
             Ok(0) => return false, // the blob is shorter than its entry says
             Ok(n) => {
@@ -316,7 +322,7 @@ mod tests {
 
     fn fast(head: &str) -> Option<Fast> {
         match parse(head.as_bytes(), peer()) {
-            Parsed::Fast(f) => Some(f),
+            Parsed::Fast(f) => Some(*f),
             _ => None,
         }
     }

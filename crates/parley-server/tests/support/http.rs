@@ -151,11 +151,7 @@ pub fn request(
         // The server may answer early (412, 413) and close; that is fine.
         let _ = s.write_all(b);
     }
-    let mut r = BufReader::new(s);
-    let (status, headers) = read_head(&mut r);
-    let mut out = Vec::new();
-    read_body(&mut r, method, status, &headers, &mut |c| out.extend_from_slice(c));
-    Response { status, headers, body: out }
+    read_response(&mut BufReader::new(s), method)
 }
 
 /// Uploads `len` bytes of `pattern` with Content-Length; returns the
