@@ -3,8 +3,8 @@
 //! choice of subprotocol, and pages from other origins kept out.
 
 use parley_testkit::numeric::*;
-use parley_testkit::ws::{describe, Event, Open};
-use parley_testkit::{Client, Server, WsClient, TIMEOUT};
+use parley_testkit::ws::{describe, Event, Message, Open};
+use parley_testkit::{Client, Server, WsClient, ADMIN_NAME, ADMIN_PASSWORD, TIMEOUT};
 use std::time::Instant;
 
 fn http(server: &Server) -> std::net::SocketAddr {
@@ -87,9 +87,9 @@ fn binary_messages_work_with_binary_subprotocol() {
 fn a_message_may_end_with_crlf_or_not() {
     let server = Server::start();
     let mut c = WsClient::registered(http(&server), "crlf");
-    c.send_message(parley_testkit::ws::Message::text("PING :with-crlf\r\n"));
+    c.send_message(Message::text("PING :with-crlf\r\n"));
     c.expect(|l| l.is("PONG") && l.last() == "with-crlf", TIMEOUT);
-    c.send_message(parley_testkit::ws::Message::text("PING :with-lf\n"));
+    c.send_message(Message::text("PING :with-lf\n"));
     c.expect(|l| l.is("PONG") && l.last() == "with-lf", TIMEOUT);
 }
 
@@ -134,11 +134,11 @@ fn the_servers_own_pages_and_listed_origins_are_allowed() {
 fn a_ping_frame_is_answered_with_a_pong_frame() {
     let server = Server::start();
     let mut c = WsClient::registered(http(&server), "pinger");
-    c.send_message(parley_testkit::ws::Message::Ping(b"are you there"[..].into()));
+    c.send_message(Message::Ping(b"are you there"[..].into()));
     let deadline = Instant::now() + TIMEOUT;
     loop {
         match c.next_event(deadline) {
-            Event::Other(parley_testkit::ws::Message::Pong(data)) => {
+            Event::Other(Message::Pong(data)) => {
                 assert_eq!(&data[..], b"are you there");
                 break;
             }
@@ -146,4 +146,108 @@ fn a_ping_frame_is_answered_with_a_pong_frame() {
             other => panic!("no pong: {other:?}"),
         }
     }
+}
+
+#[test]
+fn over_long_line_gets_417_and_the_websocket_goes_on() {
+    let server = Server::start();
+    let mut web = WsClient::registered(http(&server), "longy");
+    let mut tcp = Client::registered(server.irc_addr(), "reader");
+    web.send(&format!("PRIVMSG #lobby :{}", "a".repeat(600)));
+    web.expect(|l| l.is(ERR_INPUTTOOLONG), TIMEOUT);
+    tcp.expect_none(|l| l.is("PRIVMSG"), "PRIVMSG from the refused line");
+    web.send("PRIVMSG #lobby :short and fine");
+    assert_eq!(tcp.expect(|l| l.is_from("PRIVMSG", "longy"), TIMEOUT).last(), "short and fine");
+}
+
+#[test]
+fn invalid_utf8_in_a_binary_message_gets_fail_invalid_utf8() {
+    let server = Server::start();
+    let mut web = opened(&server, &["binary.ircv3.net"]);
+    web.register("bytes");
+    let mut tcp = Client::registered(server.irc_addr(), "reader");
+    web.send_message(Message::binary(b"PRIVMSG #lobby :caf\xe9 \xff".to_vec()));
+    let fail = web.expect(|l| l.is("FAIL"), TIMEOUT);
+    assert_eq!((fail.param(0), fail.param(1)), ("PRIVMSG", "INVALID_UTF8"), "{}", fail.raw);
+    tcp.expect_none(|l| l.is("PRIVMSG"), "PRIVMSG from the invalid line");
+    web.send("PRIVMSG #lobby :café");
+    assert_eq!(tcp.expect(|l| l.is_from("PRIVMSG", "bytes"), TIMEOUT).last(), "café");
+}
+
+#[test]
+fn a_dropped_connection_quits_and_the_server_stays_healthy() {
+    let server = Server::start();
+    let web = WsClient::registered(http(&server), "dropper");
+    let mut tcp = Client::registered(server.irc_addr(), "watcher");
+    tcp.sync();
+    // No close frame: the TCP connection just goes away.
+    web.drop_connection();
+    let quit = tcp.expect(|l| l.is_from("QUIT", "dropper"), TIMEOUT);
+    assert!(!quit.last().is_empty(), "{}", quit.raw);
+    // The nick is free and the socket serves the next client.
+    let mut again = WsClient::registered(http(&server), "dropper");
+    again.send("PRIVMSG #lobby :back");
+    assert_eq!(tcp.expect(|l| l.is_from("PRIVMSG", "dropper"), TIMEOUT).last(), "back");
+}
+
+#[test]
+fn quit_ends_with_error_then_a_close_frame_with_the_reason() {
+    let server = Server::start();
+    let mut web = WsClient::registered(http(&server), "leaver");
+    web.send("QUIT :see you tomorrow");
+    let (lines, frame) = web.expect_closed(TIMEOUT);
+    let error = lines.last().unwrap_or_else(|| panic!("nothing before the close frame"));
+    assert!(error.is("ERROR") && error.last().contains("Quit: see you tomorrow"), "{}", error.raw);
+    let frame = frame.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1000);
+    assert_eq!(frame.reason.as_str(), "Quit: see you tomorrow");
+}
+
+#[test]
+fn kill_and_die_close_the_websocket_with_their_reasons() {
+    let mut server = Server::start();
+    let mut oper = Client::registered(server.irc_addr(), "boss");
+    oper.send(&format!("OPER {ADMIN_NAME} {ADMIN_PASSWORD}"));
+    oper.expect(|l| l.is(RPL_YOUREOPER), TIMEOUT);
+    let mut victim = WsClient::registered(http(&server), "victim");
+    let mut bystander = WsClient::registered(http(&server), "bystander");
+
+    oper.send("KILL victim :spamming");
+    let (_, frame) = victim.expect_closed(TIMEOUT);
+    let frame = frame.expect("a close frame after KILL");
+    assert_eq!(u16::from(frame.code), 1008);
+    assert!(frame.reason.contains("Killed (boss (spamming))"), "{frame:?}");
+
+    oper.send("DIE :maintenance window");
+    let (lines, frame) = bystander.expect_closed(TIMEOUT);
+    assert!(lines.iter().any(|l| l.is("ERROR")), "no ERROR before the close: {lines:?}");
+    let frame = frame.expect("a close frame at shutdown");
+    assert_eq!(u16::from(frame.code), 1001);
+    assert!(
+        frame.reason.starts_with("Server shutting down: closed by boss")
+            && frame.reason.contains("(maintenance window)"),
+        "{frame:?}"
+    );
+    let status = server.wait_exit(TIMEOUT).expect("parleyd exits after DIE");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_flooding_websocket_is_cut_with_excess_flood() {
+    let server = Server::start();
+    let mut flooder = WsClient::registered(http(&server), "flooder");
+    let mut tcp = Client::registered(server.irc_addr(), "bystander");
+    // Default limits: a burst of 20 lines, 4 a second, 8 KiB waiting.
+    for _ in 0..2_000 {
+        if flooder.try_send_message(Message::text("PRIVMSG #lobby :x")).is_err() {
+            break;
+        }
+    }
+    let (lines, frame) = flooder.expect_closed(TIMEOUT);
+    assert!(lines.iter().any(|l| l.is("ERROR") && l.last().contains("(Excess Flood)")), "{lines:?}");
+    let frame = frame.expect("a close frame");
+    assert_eq!((u16::from(frame.code), frame.reason.as_str()), (1008, "Excess Flood"));
+    let quit = tcp.expect(|l| l.is_from("QUIT", "flooder"), TIMEOUT);
+    assert!(quit.last().contains("Excess Flood"), "{}", quit.raw);
+    tcp.sync();
 }
