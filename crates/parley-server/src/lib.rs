@@ -99,6 +99,8 @@ pub struct Server {
     https: Vec<TcpListener>,
     /// The admin listener (`/metrics`, `/healthz`), when configured.
     admin: Vec<TcpListener>,
+    /// Listeners of IRC over WebSocket's own (`websocket.listen`).
+    websocket: Vec<TcpListener>,
     irc_tls: Option<tokio_rustls::TlsAcceptor>,
     http_tls: Option<tokio_rustls::TlsAcceptor>,
     tls_info: Option<TlsInfo>,
@@ -155,6 +157,8 @@ impl Server {
         let http = bind_all(&config.files.listen, backlog).await?;
         let https = bind_all(&config.files.tls_listen, backlog).await?;
         let admin = bind_all(&config.metrics.listen, backlog).await?;
+        let websocket =
+            if config.websocket.enabled { bind_all(&config.websocket.listen, backlog).await? } else { Vec::new() };
         let (mut irc_tls, mut http_tls, mut tls_info) = (None, None, None);
         if !ircs.is_empty() || !https.is_empty() {
             let names = vec![config.server_name.clone()];
@@ -217,6 +221,7 @@ impl Server {
             http,
             https,
             admin,
+            websocket,
             irc_tls,
             http_tls,
             tls_info,
@@ -250,6 +255,11 @@ impl Server {
     /// The bound admin (metrics) addresses.
     pub fn admin_addrs(&self) -> Vec<SocketAddr> {
         local_addrs(&self.admin)
+    }
+
+    /// The bound addresses of IRC over WebSocket's own listeners.
+    pub fn websocket_addrs(&self) -> Vec<SocketAddr> {
+        local_addrs(&self.websocket)
     }
 
     /// The TLS certificate in use, if any listener uses TLS.
@@ -309,11 +319,26 @@ impl Server {
             tracker.spawn(metrics::http::serve(listener, state.clone(), state.shutdown.listener()));
         }
         // IRC over WebSocket: one endpoint under the IRC connection limits.
-        let endpoint = state.config.websocket.enabled.then(|| {
-            let chat = self.files_runtime.as_ref().map(|_| tokio::runtime::Handle::current());
-            Arc::new(websocket::Endpoint::new(state.clone(), limits.clone(), tracker.clone(), chat))
-        });
-        let socket = |secure| endpoint.clone().map(|endpoint| Arc::new(websocket::Site { endpoint, secure }));
+        let endpoint = state
+            .config
+            .websocket
+            .enabled
+            .then(|| Arc::new(websocket::Endpoint::new(state.clone(), limits.clone(), tracker.clone())));
+        // HTTP connections (before any upgrade) count under the file store's limits.
+        let http_limits =
+            ConnectionLimits::new(state.config.files.max_connections, state.config.files.max_connections_per_ip);
+        if let Some(endpoint) = &endpoint {
+            let site = Arc::new(websocket::Site { endpoint: endpoint.clone(), secure: false, chat: None });
+            for listener in self.websocket {
+                let (limits, tasks, stop) = (http_limits.clone(), tracker.clone(), state.shutdown.listener());
+                tracker.spawn(websocket::accept(listener, site.clone(), limits, tasks, stop));
+            }
+        }
+        let chat = self.files_runtime.as_ref().map(|_| tokio::runtime::Handle::current());
+        let socket = |secure| {
+            let chat = chat.clone();
+            endpoint.clone().map(|endpoint| Arc::new(websocket::Site { endpoint, secure, chat }))
+        };
         if let Some(store) = self.store {
             let plain_url = state.filehost.clone().unwrap_or_default();
             let files = Arc::new(files::FileState {
@@ -332,8 +357,6 @@ impl Server {
             // Answers over HTTPS name https URLs (Location, share links).
             let tls_url = state.filehost_tls.clone().unwrap_or(plain_url);
             let files_tls = Arc::new(files.with_base_url(tls_url, socket(true)));
-            let http_limits =
-                ConnectionLimits::new(state.config.files.max_connections, state.config.files.max_connections_per_ip);
             let plain = self.http.into_iter().map(|l| (l, None, files.clone()));
             let secure = self.https.into_iter().map(|l| (l, self.http_tls.clone(), files_tls.clone()));
             for (listener, tls, files) in plain.chain(secure) {

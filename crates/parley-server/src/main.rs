@@ -186,6 +186,7 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
         ("http", server.http_addrs()),
         ("https", server.https_addrs()),
         ("metrics", server.admin_addrs()),
+        ("websocket", server.websocket_addrs()),
     ] {
         if !addrs.is_empty() {
             let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();

@@ -251,3 +251,29 @@ fn a_flooding_websocket_is_cut_with_excess_flood() {
     assert!(quit.last().contains("Excess Flood"), "{}", quit.raw);
     tcp.sync();
 }
+
+#[test]
+fn a_listener_of_its_own_serves_only_the_socket() {
+    let server = Server::start_with("[websocket]\nlisten = [\"127.0.0.1:0\"]\n");
+    let own = server.addr("websocket").expect("the readiness line names the WebSocket listener");
+    let mut web = WsClient::registered(own, "separate");
+    let mut tcp = Client::registered(server.irc_addr(), "tcpy");
+    web.send("PRIVMSG #lobby :from the separate listener");
+    assert_eq!(tcp.expect(|l| l.is_from("PRIVMSG", "separate"), TIMEOUT).last(), "from the separate listener");
+    // Nothing else is there.
+    let mut http = std::net::TcpStream::connect(own).expect("connect");
+    std::io::Write::write_all(&mut http, b"GET /files HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut http, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}
+
+#[test]
+fn websocket_clients_count_under_the_connection_limits() {
+    let server = Server::start_with("[limits]\nmax_connections_per_ip = 2\n");
+    let _tcp = Client::registered(server.irc_addr(), "first");
+    let _web = WsClient::registered(http(&server), "second");
+    let refused = WsClient::open(http(&server), &Open { protocols: &["text.ircv3.net"], origin: None });
+    let shown = describe(&refused.err().expect("a third connection from one address is refused"));
+    assert!(shown.starts_with("HTTP 503") && shown.contains("Too many connections from your address"), "{shown}");
+}

@@ -43,3 +43,17 @@ impl WebSocketConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_origin_names_the_key_and_a_star_is_allowed() {
+        let mut ws = WebSocketConfig { allowed_origins: Some(vec!["https://a.org/path".into()]), ..Default::default() };
+        let err = ws.validate().unwrap_err().to_string();
+        assert!(err.contains("websocket.allowed_origins") && err.contains("a.org/path"), "{err}");
+        ws.allowed_origins = Some(vec!["*".into(), "http://127.0.0.1:6680".into()]);
+        ws.validate().unwrap();
+    }
+}

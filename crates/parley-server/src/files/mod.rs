@@ -212,7 +212,7 @@ pub async fn accept_http(
 
 /// Serves one HTTP/1.1 connection; on shutdown, lets the request in flight
 /// finish (bounded by the grace period), then closes.
-async fn serve_conn<I>(io: I, peer: SocketAddr, app: Router, config: &Config, mut shutdown: ShutdownListener)
+pub(crate) async fn serve_conn<I>(io: I, peer: SocketAddr, app: Router, config: &Config, mut shutdown: ShutdownListener)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

@@ -26,6 +26,7 @@ use crate::connection::{self, Output, Transport};
 use crate::files::errors::ApiError;
 use crate::files::Peer;
 use crate::server::ServerState;
+use crate::shutdown::ShutdownListener;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -33,7 +34,7 @@ use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig as Framing};
 use tokio_tungstenite::WebSocketStream;
@@ -55,15 +56,17 @@ pub struct Endpoint {
     server: Arc<ServerState>,
     limits: Arc<ConnectionLimits>,
     tracker: TaskTracker,
-    /// The chat's runtime, when the file store runs on another one.
-    chat: Option<tokio::runtime::Handle>,
     origins: Origins,
 }
 
-/// One listener's view of the endpoint: whether it is HTTPS.
+/// One listener's view of the endpoint.
 pub struct Site {
     pub endpoint: Arc<Endpoint>,
+    /// HTTPS: the sessions count as secure.
     pub secure: bool,
+    /// The chat's runtime, when this listener runs on another one (the
+    /// file store's): plain sockets move there after the upgrade.
+    pub chat: Option<tokio::runtime::Handle>,
 }
 
 /// Which pages may open the socket (`websocket.allowed_origins`).
@@ -76,12 +79,7 @@ enum Origins {
 }
 
 impl Endpoint {
-    pub fn new(
-        server: Arc<ServerState>,
-        limits: Arc<ConnectionLimits>,
-        tracker: TaskTracker,
-        chat: Option<tokio::runtime::Handle>,
-    ) -> Endpoint {
+    pub fn new(server: Arc<ServerState>, limits: Arc<ConnectionLimits>, tracker: TaskTracker) -> Endpoint {
         let config = &server.config;
         let origins = match &config.websocket.allowed_origins {
             Some(list) if list.iter().any(|o| o == "*") => Origins::Any,
@@ -91,7 +89,7 @@ impl Endpoint {
                 None => Origins::SameHost,
             },
         };
-        Endpoint { server, limits, tracker, chat, origins }
+        Endpoint { server, limits, tracker, origins }
     }
 
     fn origin_allowed(&self, origin: &[u8], headers: &HeaderMap, secure: bool) -> bool {
@@ -220,10 +218,11 @@ pub async fn upgrade(
     };
     let binary = protocol == Some(BINARY);
     let conn = Upgrade { endpoint: ep.clone(), peer: peer.0, slot, binary, secure: site.secure };
+    let chat = site.chat.clone();
     // On the tracker, so the shutdown drain waits for the session too.
     ep.tracker.spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => conn.serve(upgraded).await,
+            Ok(upgraded) => conn.serve(upgraded, chat).await,
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
     });
@@ -238,6 +237,46 @@ pub async fn upgrade(
     resp
 }
 
+/// A listener of its own (`websocket.listen`): plain HTTP that serves
+/// `/socket` and nothing else, on the chat's runtime. HTTP connections
+/// count under `limits` (the file store's) until they upgrade.
+pub async fn accept(
+    listener: TcpListener,
+    site: Arc<Site>,
+    limits: Arc<ConnectionLimits>,
+    tracker: TaskTracker,
+    mut shutdown: ShutdownListener,
+) {
+    let app = axum::Router::new().route(PATH, axum::routing::get(upgrade).layer(Extension(site.clone()))).fallback(
+        || async {
+            ApiError::new(StatusCode::NOT_FOUND, "no_route", "Only IRC over WebSocket is served here, at /socket.")
+        },
+    );
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.recv() => return,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "WebSocket accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = limits.try_acquire(peer.ip()) else {
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, stop, site) = (app.clone(), shutdown.clone(), site.clone());
+        tracker.spawn(async move {
+            let _slot = slot;
+            crate::files::serve_conn(stream, peer, app, &site.endpoint.server.config, stop).await;
+        });
+    }
+}
+
 /// An accepted upgrade, waiting for its socket.
 struct Upgrade {
     endpoint: Arc<Endpoint>,
@@ -248,13 +287,13 @@ struct Upgrade {
 }
 
 impl Upgrade {
-    async fn serve(self, upgraded: hyper::upgrade::Upgraded) {
+    async fn serve(self, upgraded: hyper::upgrade::Upgraded, chat: Option<tokio::runtime::Handle>) {
         // Plain HTTP: the socket itself (an HTTPS one does not downcast).
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
                 let early = parts.read_buf.to_vec();
                 let socket = parts.io.into_inner();
-                match self.endpoint.chat.clone() {
+                match chat {
                     Some(chat) => self.move_to(&chat, socket, early),
                     None => self.session(socket, early).await,
                 }
