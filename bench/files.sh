@@ -25,6 +25,10 @@ mkdir -p "$WORK/www/files" "$WORK/nginx-tmp"
 cp "$WORK/blob.bin" "$WORK/www/files/blob.bin"
 
 NGINX_PORT=18080
+NGINX_TLS_PORT=18443
+# One self-signed certificate for nginx's HTTPS; parleyd makes its own.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
 pid $WORK/nginx.pid;
@@ -42,6 +46,9 @@ http {
     scgi_temp_path $WORK/nginx-tmp;
     server {
         listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
         root $WORK/www;
         location /files/ { dav_methods PUT; create_full_put_path on; dav_access user:rw group:r all:r; }
     }
@@ -50,10 +57,11 @@ CONF
 nginx -c "$WORK/nginx.conf"
 
 ./target/release/parleyd --data-dir "$WORK/parley" --irc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-    > "$WORK/parleyd.out" 2>&1 &
+    --http-tls-listen 127.0.0.1:0 > "$WORK/parleyd.out" 2>&1 &
 for _ in $(seq 100); do grep -q "parleyd ready" "$WORK/parleyd.out" && break; sleep 0.1; done
 IRC=$(grep -o 'irc=[^ ]*' "$WORK/parleyd.out" | cut -d= -f2)
-HTTP=$(grep -o 'http=[^ ]*' "$WORK/parleyd.out" | cut -d= -f2)
+HTTP=$(grep -o ' http=[^ ]*' "$WORK/parleyd.out" | cut -d= -f2)
+HTTPS=$(grep -o ' https=[^ ]*' "$WORK/parleyd.out" | cut -d= -f2)
 # Hold an IRC session open (the token dies with it) and fetch a token.
 exec 3<>"/dev/tcp/${IRC%:*}/${IRC#*:}"
 printf 'NICK bench\r\nUSER b 0 * :b\r\nEXTJWT *\r\n' >&3
@@ -69,15 +77,20 @@ AUTH="Authorization: Bearer $TOKEN"
 SHARE=$(curl -sf -o /dev/null -D - -H "$AUTH" -T "$WORK/blob.bin" "http://$HTTP/files/blob.bin" \
     | sed -n 's/^[Ll]ocation: //p' | tr -d '\r')
 [ -n "$SHARE" ] || { echo "no share link from parleyd" >&2; exit 1; }
+# With an HTTPS listener the links parleyd hands out are https; the plain
+# rows use the same path over plain HTTP.
+plain() { echo "http://$HTTP/${1#*://*/}"; }
+SHARE=$(plain "$SHARE")
 BYTES=$((SIZE_MIB * 1024 * 1024))
 # A resumable upload (IETF draft): create with no bytes, then one PATCH
 # with the whole file; prints the PATCH's upload speed.
 resumable() {
     local url
-    url=$(curl -sf -o /dev/null -D - -X POST -H "$AUTH" -H 'Upload-Complete: ?0' -H "Upload-Length: $BYTES" \
+    url=$(curl -sfk -o /dev/null -D - -X POST -H "$AUTH" -H 'Upload-Complete: ?0' -H "Upload-Length: $BYTES" \
         -H "Content-Disposition: attachment; filename=\"r-$1.bin\"" --data-binary '' "http://$HTTP/files" \
         | sed -n 's/^[Ll]ocation: //p' | tr -d '\r')
-    curl -s -o /dev/null -w '%{speed_upload}' -X PATCH -H "$AUTH" -H 'Content-Type: application/partial-upload' \
+    url=$(plain "$url")
+    curl -sk -o /dev/null -w '%{speed_upload}' -X PATCH -H "$AUTH" -H 'Content-Type: application/partial-upload' \
         -H 'Upload-Offset: 0' -H 'Upload-Complete: ?1' -T "$WORK/blob.bin" "$url"
 }
 
@@ -87,10 +100,15 @@ speed() { # prints MiB/s from curl's bytes/s
 best() { sort -n | tail -1; }
 
 dl_nginx=(); dl_parley=(); dl_share=(); ul_nginx=(); ul_parley=(); ul_resume=(); sha=(); disk=()
+tdl_nginx=(); tdl_parley=(); tul_nginx=(); tul_parley=()
 for r in $(seq "$ROUNDS"); do
+    tdl_nginx+=("$(speed "$(curl -sk -o /dev/null -w '%{speed_download}' "https://127.0.0.1:$NGINX_TLS_PORT/files/blob.bin")")")
+    tdl_parley+=("$(speed "$(curl -sk -o /dev/null -w '%{speed_download}' -H "$AUTH" "https://$HTTPS/files/blob.bin")")")
+    tul_nginx+=("$(speed "$(curl -sk -o /dev/null -w '%{speed_upload}' -T "$WORK/blob.bin" "https://127.0.0.1:$NGINX_TLS_PORT/files/tls-$r.bin")")")
+    tul_parley+=("$(speed "$(curl -sk -o /dev/null -w '%{speed_upload}' -H "$AUTH" -T "$WORK/blob.bin" "https://$HTTPS/files/tls-$r.bin")")")
     dl_nginx+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$NGINX_PORT/files/blob.bin")")")
     dl_parley+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' -H "$AUTH" "http://$HTTP/files/blob.bin")")")
-    dl_share+=("$(speed "$(curl -s -o /dev/null -w '%{speed_download}' "$SHARE")")")
+    dl_share+=("$(speed "$(curl -sk -o /dev/null -w '%{speed_download}' "$SHARE")")")
     ul_nginx+=("$(speed "$(curl -s -o /dev/null -w '%{speed_upload}' -T "$WORK/blob.bin" "http://127.0.0.1:$NGINX_PORT/files/up-$r.bin")")")
     ul_parley+=("$(speed "$(curl -s -o /dev/null -w '%{speed_upload}' -H "$AUTH" -T "$WORK/blob.bin" "http://$HTTP/files/up-$r.bin")")")
     ul_resume+=("$(speed "$(resumable "$r")")")
@@ -104,12 +122,16 @@ D_N=$(printf '%s\n' "${dl_nginx[@]}" | best); D_P=$(printf '%s\n' "${dl_parley[@
 U_N=$(printf '%s\n' "${ul_nginx[@]}" | best); U_P=$(printf '%s\n' "${ul_parley[@]}" | best)
 D_S=$(printf '%s\n' "${dl_share[@]}" | best); U_R=$(printf '%s\n' "${ul_resume[@]}" | best)
 S=$(printf '%s\n' "${sha[@]}" | best); W=$(printf '%s\n' "${disk[@]}" | best)
+TD_N=$(printf '%s\n' "${tdl_nginx[@]}" | best); TD_P=$(printf '%s\n' "${tdl_parley[@]}" | best)
+TU_N=$(printf '%s\n' "${tul_nginx[@]}" | best); TU_P=$(printf '%s\n' "${tul_parley[@]}" | best)
 echo
-echo "file: ${SIZE_MIB} MiB, loopback, best of $ROUNDS rounds (MiB/s); every round: nginx dl ${dl_nginx[*]} | parley dl ${dl_parley[*]} | share link dl ${dl_share[*]} | nginx ul ${ul_nginx[*]} | parley ul ${ul_parley[*]} | resumable ul ${ul_resume[*]} | sha-256 ${sha[*]} | dd fsync ${disk[*]}"
+echo "file: ${SIZE_MIB} MiB, loopback, best of $ROUNDS rounds (MiB/s); every round: nginx dl ${dl_nginx[*]} | parley dl ${dl_parley[*]} | share link dl ${dl_share[*]} | nginx ul ${ul_nginx[*]} | parley ul ${ul_parley[*]} | resumable ul ${ul_resume[*]} | sha-256 ${sha[*]} | dd fsync ${disk[*]} | https: nginx dl ${tdl_nginx[*]} | parley dl ${tdl_parley[*]} | nginx ul ${tul_nginx[*]} | parley ul ${tul_parley[*]}"
 printf '| %-28s | %8s |\n' "measure" "MiB/s"
 printf '| %-28s | %8s |\n' "---" "---"
 printf '| %-28s | %8s |\n' "download, nginx (sendfile)" "$D_N" "download, parleyd" "$D_P" \
     "download, parleyd share link" "$D_S" "upload, nginx (PUT, dav)" "$U_N" "upload, parleyd (hash+fsync)" "$U_P" \
-    "upload, parleyd resumable" "$U_R" "SHA-256 (openssl)" "$S" "durable write (dd fsync)" "$W"
-awk -v dp="$D_P" -v dn="$D_N" -v up="$U_P" -v un="$U_N" -v s="$S" -v w="$W" -v ds="$D_S" -v ur="$U_R" 'BEGIN {
-    printf "\nratios: download parley/nginx = %.2f; share link/nginx = %.2f; upload parley/nginx = %.2f; resumable/plain upload = %.2f; upload parley/durable write = %.2f; upload parley/SHA-256 = %.2f\n", dp/dn, ds/dn, up/un, ur/up, up/w, up/s }'
+    "upload, parleyd resumable" "$U_R" "SHA-256 (openssl)" "$S" "durable write (dd fsync)" "$W" \
+    "https download, nginx" "$TD_N" "https download, parleyd" "$TD_P" "https upload, nginx" "$TU_N" \
+    "https upload, parleyd" "$TU_P"
+awk -v dp="$D_P" -v dn="$D_N" -v up="$U_P" -v un="$U_N" -v s="$S" -v w="$W" -v ds="$D_S" -v ur="$U_R" -v tdp="$TD_P" -v tdn="$TD_N" -v tup="$TU_P" -v tun="$TU_N" 'BEGIN {
+    printf "\nratios: download parley/nginx = %.2f; share link/nginx = %.2f; upload parley/nginx = %.2f; resumable/plain upload = %.2f; upload parley/durable write = %.2f; upload parley/SHA-256 = %.2f; https download parley/nginx = %.2f; https upload parley/nginx = %.2f\n", dp/dn, ds/dn, up/un, ur/up, up/w, up/s, tdp/tdn, tup/tun }'
