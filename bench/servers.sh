@@ -127,6 +127,12 @@ recvq_bytes = 8192
 max_channels_per_user = 100
 nick_len = 30
 ping_interval_secs = 600
+
+[files]
+# WebSocket clients (ircload --transport ws) hold an HTTP connection
+# until their upgrade: as many at once as IRC allows.
+max_connections = 20000
+max_connections_per_ip = 20000
 EOF
 
     cat >"$dir/ngircd.conf" <<EOF

@@ -3,8 +3,9 @@
 # ircload, starts parleyd on a free loopback port with the benchmark
 # config, runs every ircload scenario at a small size (`ircload smoke`),
 # and fails if any message is lost or reordered or any client fails to
-# register, join or get the lobby message. The numbers it prints are not
-# benchmarks; bench/peers.sh is.
+# register, join or get the lobby message; then the same over WebSocket
+# (`--transport ws`, on the file store's /socket). The numbers it prints
+# are not benchmarks; bench/peers.sh and bench/websocket.sh are.
 #
 #   bench/smoke.sh
 set -euo pipefail
@@ -40,8 +41,10 @@ write_configs "$dir/conf" >/dev/null
     --config "$dir/conf/parleyd.toml" >"$dir/stdout" 2>"$dir/stderr" &
 pid=$!
 addr=
+http=
 for _ in $(seq 1 200); do
     addr=$(sed -n 's/^parleyd ready irc=\([^ ]*\).*/\1/p' "$dir/stdout")
+    http=$(sed -n 's/^parleyd ready .*http=\([^ ]*\).*/\1/p' "$dir/stdout")
     [ -n "$addr" ] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
@@ -52,3 +55,5 @@ if [ -z "$addr" ]; then
     exit 1
 fi
 "$BIN/ircload" smoke --server "$addr" --server-pid "$pid" --label parleyd --users "${SMOKE_USERS:-300}" >/dev/null
+"$BIN/ircload" smoke --transport ws --server "$http" --server-pid "$pid" --label parleyd \
+    --users "${SMOKE_USERS:-300}" >/dev/null

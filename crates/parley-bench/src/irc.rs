@@ -8,13 +8,15 @@
 //! command, the source nick and the trailing parameter, and the cost of
 //! reading millions of lines a second must stay far below the server's.
 
-use crate::Target;
+use crate::{Target, Transport};
 use parley_proto::framing::split_line;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -64,9 +66,48 @@ impl LineBuf {
     }
 }
 
+/// A client's connection: plain TCP, or IRC over WebSocket presented as
+/// the same byte stream of lines (see `ws`).
+pub enum Stream {
+    Tcp(TcpStream),
+    Ws(Box<crate::ws::WsStream>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Ws(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Ws(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Ws(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Ws(s) => Pin::new(&mut **s).poll_shutdown(cx),
+        }
+    }
+}
+
 /// One client connection.
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub lines: LineBuf,
     /// The nick the server registered us under.
     pub nick: String,
@@ -218,6 +259,14 @@ impl Conn {
                 Ok(Err(e)) => return err(format!("connect: {}", e.kind())),
                 Err(_) => return err("connect: timed out"),
             }
+        };
+        let stream = match target.transport {
+            Transport::Tcp => Stream::Tcp(stream),
+            Transport::Ws => match tokio::time::timeout_at(deadline, crate::ws::open(stream)).await {
+                Ok(Ok(ws)) => Stream::Ws(Box::new(ws)),
+                Ok(Err(e)) => return err(format!("WebSocket handshake: {e}")),
+                Err(_) => return err("WebSocket handshake: timed out"),
+            },
         };
         let mut conn = Conn { stream, lines: LineBuf::new(buf_size), nick: nick.to_string() };
         match tokio::time::timeout_at(deadline, conn.register()).await {

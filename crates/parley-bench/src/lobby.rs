@@ -128,7 +128,9 @@ async fn user(i: usize, sh: Arc<Shared>, mut speak: watch::Receiver<bool>, mut d
                 while let Some(raw) = conn.lines.next_line() {
                     let line = Line::parse(raw);
                     match line.command {
-                        b"PRIVMSG" if !got && line.trailing().starts_with(b"LOBBY ") => {
+                        // Only once it is sent: a server that replays the
+                        // lobby's history on join shows an earlier run's.
+                        b"PRIVMSG" if !got && sh.sent_ns.load(Relaxed) != 0 && line.trailing().starts_with(b"LOBBY ") => {
                             got = true;
                             sh.reached.fetch_add(1, Relaxed);
                             sh.last_reach_ns.fetch_max(sh.ns(), Relaxed);

@@ -24,6 +24,7 @@ mod smoke;
 mod storm;
 mod sys;
 mod table;
+mod ws;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -94,6 +95,26 @@ pub struct Target {
     /// Seconds one client may take to connect, register and join.
     #[arg(long, default_value_t = 60.0)]
     pub register_timeout: f64,
+    /// How clients connect: plain IRC over TCP, or IRC over WebSocket
+    /// (`ws://SERVER/socket`, text.ircv3.net; --server is then the HTTP
+    /// listener).
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    pub transport: Transport,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Ws,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Ws => "ws",
+        }
+    }
 }
 
 /// What a scenario hands back: its parameters, results, and the rows of
@@ -114,14 +135,16 @@ impl Report {
             "label": target.label,
             "variant": target.variant,
             "round": target.round,
+            "transport": target.transport.name(),
             "threads": threads_used(),
             "ok": self.ok,
             "params": self.params,
             "results": self.results,
         });
         let title = format!(
-            "{} {}{} (round {})",
+            "{}{} {}{} (round {})",
             target.label,
+            if target.transport == Transport::Ws { " over WebSocket" } else { "" },
             self.scenario,
             if target.variant.is_empty() { String::new() } else { format!(" [{}]", target.variant) },
             target.round
