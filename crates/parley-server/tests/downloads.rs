@@ -10,7 +10,7 @@ mod support;
 use parley_testkit::{Client, Server, TIMEOUT};
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use support::http::{read_response, request, Response};
+use support::http::{metric as sample, read_response, request, Response};
 
 const METRICS: &str = "[metrics]\nlisten = [\"127.0.0.1:0\"]\n";
 
@@ -52,14 +52,6 @@ fn comparable(r: &Response) -> Vec<(String, String)> {
         .collect();
     h.sort();
     h
-}
-
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-        .parse()
-        .unwrap()
 }
 
 /// The scripted session both paths run: upload, then one connection with

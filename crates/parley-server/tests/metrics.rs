@@ -5,22 +5,13 @@
 mod support;
 
 use parley_testkit::{Client, Server, TIMEOUT};
-use support::http::request;
+use support::http::{metric as sample, request};
 
 fn scrape(server: &Server) -> String {
     let got = request(server.addr("metrics").expect("a metrics listener"), "GET", "/metrics", &[], None);
     assert_eq!(got.status, 200);
     assert!(got.header("content-type").unwrap_or_default().contains("openmetrics"));
     got.text()
-}
-
-/// The value of one sample line (`name{labels} value`).
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-        .parse()
-        .unwrap()
 }
 
 #[test]

@@ -252,3 +252,13 @@ pub fn download_hashed(addr: SocketAddr, path: &str, headers: &[(&str, String)])
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
+
+/// The value of one sample line (`name{labels} value`) of a `/metrics` page.
+#[allow(dead_code)] // used only by the test files that scrape /metrics
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
