@@ -44,6 +44,7 @@ pub mod systemd;
 pub mod ticker;
 pub mod tls;
 pub mod tokens;
+pub mod web_client;
 pub mod websocket;
 
 use crate::activity_log::{ActivityLog, Actor, Value};

@@ -142,6 +142,7 @@ pub fn router(state: Arc<FileState>) -> Router {
         )
         .route("/files/s/{token}/{name}", get(share::download).options(routes::options_shared))
         .route("/history/export", get(history_export::export))
+        .merge(crate::web_client::routes())
         .fallback(routes::no_route)
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), routes::guard))
