@@ -58,7 +58,10 @@ static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|headers: HeaderMap| async move { serve("index.html", &headers) }))
-        .route("/assets/{name}", get(|Path(name): Path<String>, headers: HeaderMap| async move { serve(&name, &headers) }))
+        .route(
+            "/assets/{name}",
+            get(|Path(name): Path<String>, headers: HeaderMap| async move { serve(&name, &headers) }),
+        )
         .route("/favicon.ico", get(|headers: HeaderMap| async move { serve("favicon.svg", &headers) }))
 }
 

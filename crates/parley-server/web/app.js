@@ -179,7 +179,7 @@ const handler = {
     state.everIn = true;
     state.attempt = 0;
     state.token = null;
-    $("me").textContent = nick;
+    if (!state.creds.account) $("me").textContent = nick;
     hideBanner();
     // Everything the server sends on registration (the auto-joins too)
     // comes before the answer to this.
@@ -325,6 +325,9 @@ function onMessage(msg, history) {
       for (const w of state.tokenWaiters.splice(0)) w.resolve(token);
       return;
     }
+    case "900":
+      $("me").textContent = `${state.nick}, logged in with the account ${p[2]}`;
+      return;
     case "381":
       if (state.oper) {
         state.session.send("DIE", state.oper.reason);
@@ -365,7 +368,7 @@ function onMessage(msg, history) {
       info(conv("", "server"), p.slice(1).join(" "));
       return;
     case "004": case "005": case "251": case "252": case "253": case "254": case "255":
-    case "265": case "266": case "333": case "329": case "900": case "903": case "MARKREAD":
+    case "265": case "266": case "333": case "329": case "903": case "MARKREAD":
       return;
     default:
       break;
@@ -676,21 +679,21 @@ function scheduleReconnect(why) {
   const jittered = Math.round(wait * 1000 * (0.8 + Math.random() * 0.4));
   state.attempt++;
   const until = Date.now() + jittered;
-  const text = () => {
-    const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-    return `Connection to the server lost${why ? ` (${why.replace(/^Closing Link: \S+ /, "")})` : ""}. Reconnecting in ${left} s…`;
+  const reason = (why || "").replace(/^Closing Link: \S+ \((.*)\)$/, "$1");
+  // The live region says this once; the countdown beside it is not read out.
+  $("banner-text").textContent = `Lost the connection to the server${reason ? `: ${reason}` : ""}. Reconnecting by itself.`;
+  const count = () => {
+    $("banner-count").textContent = `Next try in ${Math.max(0, Math.ceil((until - Date.now()) / 1000))} s.`;
   };
-  $("banner-text").textContent = text();
+  count();
   $("banner").hidden = false;
-  state.countdownTimer = setInterval(() => {
-    $("banner-text").textContent = text();
-  }, 1000);
+  state.countdownTimer = setInterval(count, 1000);
   state.retryTimer = setTimeout(reconnectNow, jittered);
 }
 
 function reconnectNow() {
   clearTimers();
-  $("banner-text").textContent = "Reconnecting…";
+  $("banner-count").textContent = "Trying now…";
   connect(true);
 }
 
@@ -702,14 +705,18 @@ function connect(again) {
 }
 
 function leave(reason) {
-  if (!state.session) return showLogin("");
+  if (!state.session) return $("toggle-members").setAttribute("aria-expanded", String(wide()));
+showLogin("");
   state.leaving = true;
   state.session.quit(reason);
 }
 
+const wide = () => window.matchMedia("(min-width: 760px)").matches;
+
 function closeNarrowPanels() {
   for (const id of ["convs", "members"]) $(id).classList.remove("open");
   $("toggle-convs").setAttribute("aria-expanded", "false");
+  if (!wide()) $("toggle-members").setAttribute("aria-expanded", "false");
 }
 
 function toggleFiles(show) {
@@ -775,6 +782,7 @@ $("closed-reconnect").addEventListener("click", () => {
   $("app").hidden = false;
   state.attempt = 0;
   $("banner-text").textContent = "Reconnecting…";
+  $("banner-count").textContent = "";
   $("banner").hidden = false;
   connect(true);
 });
@@ -786,8 +794,7 @@ $("files-close").addEventListener("click", () => {
 });
 $("toggle-members").addEventListener("click", () => {
   const members = $("members");
-  const wide = window.matchMedia("(min-width: 760px)").matches;
-  const open = wide ? members.classList.toggle("collapsed") === false : members.classList.toggle("open");
+  const open = wide() ? members.classList.toggle("collapsed") === false : members.classList.toggle("open");
   $("toggle-members").setAttribute("aria-expanded", String(open));
 });
 $("toggle-convs").addEventListener("click", () => {
@@ -865,4 +872,5 @@ window.addEventListener("beforeunload", () => {
   if (state.session) state.session.send("QUIT", "Page closed");
 });
 
+$("toggle-members").setAttribute("aria-expanded", String(wide()));
 showLogin("");

@@ -5,6 +5,11 @@
 
 import { el, formatSize } from "./view.js";
 
+/** "6 Dec, 09:41": enough to tell uploads apart in a narrow panel. */
+function shortDate(date) {
+  return date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
 function fileUrl(name) {
   return `/files/${encodeURIComponent(name)}`;
 }
@@ -88,7 +93,7 @@ export class FilePanel {
         el("th", { scope: "row", class: "file-name" }, f.name),
         el("td", { class: "num" }, formatSize(f.size)),
         el("td", {}, f.uploaded_by),
-        el("td", {}, el("time", { dateTime: f.modified }, when.toLocaleString())),
+        el("td", { class: "when" }, el("time", { dateTime: f.modified, title: when.toLocaleString() }, shortDate(when))),
         el(
           "td",
           { class: "file-actions" },
