@@ -1,0 +1,371 @@
+"""The built-in web client in a real Chromium against the real parleyd:
+the seed's whole experience (a name, the lobby, upload, download, leave,
+close the server) plus what a browser adds (reconnecting, no HTML
+injection, phone width, dark scheme). Every wait is bounded; none sleeps."""
+
+import hashlib
+import os
+import re
+
+from playwright.sync_api import expect
+
+from conftest import (
+    ADMIN_NAME,
+    ADMIN_PASSWORD,
+    ARTIFACTS,
+    WAIT,
+    join,
+    screenshot,
+    wait_message,
+)
+
+TIMEOUT_MS = WAIT * 1000
+
+
+def pattern(n: int, seed: int) -> bytes:
+    """`n` bytes that differ per seed and are not all text."""
+    out = bytearray()
+    block = hashlib.sha256(str(seed).encode()).digest()
+    while len(out) < n:
+        out += block
+        block = hashlib.sha256(block).digest()
+    return bytes(out[:n])
+
+
+def privmsg_text(line: str) -> str:
+    return line.split(" :", 1)[1] if " :" in line else ""
+
+
+def test_first_load_is_small_and_the_lobby_shows_within_a_second(server, new_page):
+    page = new_page()
+    page.goto(server.url)
+    page.fill("#nick", "timer")
+    page.press("#nick", "Enter")
+    page.wait_for_selector("#app:not([hidden])")
+    result = page.evaluate(
+        """() => {
+            const nav = performance.getEntriesByType('navigation')[0];
+            const res = performance.getEntriesByType('resource');
+            const bytes = nav.transferSize + res.reduce((n, r) => n + r.transferSize, 0);
+            const lobby = performance.getEntriesByName('parley-lobby-shown')[0].startTime;
+            return {bytes, files: res.length + 1, lobby, loaded: nav.loadEventEnd};
+        }"""
+    )
+    print(
+        f"\nfirst load: {result['bytes']} bytes in {result['files']} requests; page loaded at "
+        f"{result['loaded']:.0f} ms; lobby shown {result['lobby']:.0f} ms after navigation"
+    )
+    (ARTIFACTS / "first-load.txt").parent.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "first-load.txt").write_text(
+        f"bytes={result['bytes']} requests={result['files']} loaded_ms={result['loaded']:.0f} lobby_ms={result['lobby']:.0f}\n"
+    )
+    assert result["bytes"] <= 200 * 1024
+    assert result["lobby"] <= 1000
+
+
+def test_messages_cross_between_two_pages_and_an_irc_client(server, new_page, irc_clients):
+    alice, bob = new_page(), new_page()
+    join(alice, server, "alice")
+    join(bob, server, "bob")
+    carol = irc_clients("carol")
+    expect(alice.locator("#member-list")).to_contain_text("carol")
+
+    alice.fill("#input", "hello from alice")
+    alice.press("#input", "Enter")
+    wait_message(bob, "hello from alice")
+    assert privmsg_text(carol.expect(lambda l: "PRIVMSG #lobby" in l)) == "hello from alice"
+
+    carol.send("PRIVMSG #lobby :hello from carol over TCP")
+    wait_message(alice, "hello from carol over TCP")
+    wait_message(bob, "hello from carol over TCP")
+
+    bob.fill("#input", "and bob answers")
+    bob.press("#input", "Enter")
+    wait_message(alice, "and bob answers")
+    assert privmsg_text(carol.expect(lambda l: "PRIVMSG #lobby" in l)) == "and bob answers"
+
+    # Joins and quits are shown, and the member list follows them.
+    carol.send("QUIT :bye now")
+    wait_message(alice, "carol quit")
+    expect(alice.locator("#member-list")).not_to_contain_text("carol")
+    screenshot(alice, "lobby")
+
+
+def test_private_messages_and_unread_counts(server, new_page, irc_clients):
+    alice, bob = new_page(), new_page()
+    join(alice, server, "alice")
+    join(bob, server, "bob")
+    alice.click("#member-list >> text=bob")
+    expect(alice.locator("#conv-title")).to_have_text("bob")
+    alice.fill("#input", "just between us")
+    alice.press("#input", "Enter")
+    # Bob is in the lobby: the new conversation shows one unread message.
+    badge = bob.locator("#conv-list button", has_text="alice").locator(".badge")
+    expect(badge).to_contain_text("1")
+    bob.click("#conv-list >> text=alice")
+    wait_message(bob, "just between us")
+    expect(badge).to_have_count(0)
+    # Another channel by the join box, and /msg from the IRC side.
+    alice.fill("#join-input", "#side")
+    alice.press("#join-input", "Enter")
+    expect(alice.locator("#conv-title")).to_have_text("#side")
+    dave = irc_clients("dave")
+    dave.send("PRIVMSG alice :hi from dave")
+    expect(alice.locator("#conv-list button", has_text="dave").locator(".badge")).to_contain_text("1")
+
+
+def test_a_taken_name_is_asked_again(server, new_page, irc_clients):
+    irc_clients("carol")
+    page = new_page()
+    page.goto(server.url)
+    page.fill("#nick", "carol")
+    page.press("#nick", "Enter")
+    expect(page.locator("#login-error")).to_contain_text("taken")
+    expect(page.locator("#login")).to_be_visible()
+    screenshot(page, "login-name-taken")
+    page.fill("#nick", "9lives")
+    page.press("#nick", "Enter")
+    expect(page.locator("#login-error")).to_contain_text("can't be used")
+    page.fill("#nick", "carol2")
+    page.press("#nick", "Enter")
+    page.wait_for_selector("#member-list >> text=carol2")
+
+
+def test_logging_in_with_an_account(server, new_page):
+    server.add_account("erin", "erins-password")
+    page = new_page()
+    page.goto(server.url)
+    page.fill("#nick", "eweb")
+    page.click("#account-box summary")
+    page.fill("#account", "erin")
+    page.fill("#password", "wrong-password")
+    page.press("#password", "Enter")
+    expect(page.locator("#login-error")).to_contain_text("Could not log in")
+    page.fill("#password", "erins-password")
+    page.press("#password", "Enter")
+    page.wait_for_selector("#member-list >> text=eweb")
+    expect(page.locator("#me")).to_contain_text("account erin")
+
+
+def upload_from_page(page, name: str, data: bytes):
+    if page.locator("#files").is_hidden():
+        page.click("#toggle-files")
+    page.set_input_files("#file-input", files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}])
+
+
+def test_an_upload_arrives_byte_identical_and_is_announced(server, new_page, irc_clients):
+    page = new_page()
+    join(page, server, "alice")
+    carol = irc_clients("carol")
+    data = pattern(300_000, 1)
+    upload_from_page(page, "report.bin", data)
+    expect(page.locator("#transfers li", has_text="report.bin")).to_contain_text("Uploaded")
+    expect(page.locator("#file-table")).to_contain_text("report.bin")
+    screenshot(page, "files")
+    line = carol.expect(lambda l: "NOTICE #lobby" in l and "report.bin" in l)
+    assert "alice uploaded report.bin (300000 bytes)" in line
+    assert server.get("/files/report.bin", carol.token()) == data
+    # The share link, copied to the clipboard, downloads without a login.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url.rstrip("/"))
+    page.locator("#file-table tr", has_text="report.bin").get_by_role("button", name=re.compile("share link")).click()
+    expect(page.locator("#files-status")).to_contain_text("copied")
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert "/files/s/" in link
+    assert server.get("/" + link.split("://", 1)[1].split("/", 1)[1]) == data
+
+
+def test_drag_and_drop_uploads(server, new_page, irc_clients):
+    page = new_page()
+    join(page, server, "alice")
+    carol = irc_clients("carol")
+    page.evaluate(
+        """() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File(['dropped bytes'], 'dropped.txt', {type: 'text/plain'}));
+            for (const type of ['dragenter', 'dragover', 'drop']) {
+                document.querySelector('#messages').dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+            }
+        }"""
+    )
+    expect(page.locator("#transfers li", has_text="dropped.txt")).to_contain_text("Uploaded")
+    assert server.get("/files/dropped.txt", carol.token()) == b"dropped bytes"
+
+
+def test_the_overwrite_question_answered_no_and_yes(server, new_page, irc_clients):
+    page = new_page()
+    join(page, server, "alice")
+    carol = irc_clients("carol")
+    first, second, third = pattern(5000, 2), pattern(6000, 3), pattern(7000, 4)
+    upload_from_page(page, "same.bin", first)
+    expect(page.locator("#file-table")).to_contain_text("same.bin")
+
+    upload_from_page(page, "same.bin", second)
+    dialog = page.locator("#overwrite-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("same.bin")
+    screenshot(page, "overwrite-dialog")
+    page.click("#overwrite-no")
+    expect(page.locator("#transfers li").first).to_contain_text("kept the file already there")
+    assert server.get("/files/same.bin", carol.token()) == first
+
+    upload_from_page(page, "same.bin", third)
+    expect(dialog).to_be_visible()
+    page.click("#overwrite-yes")
+    expect(page.locator("#transfers li").first).to_contain_text("Replaced")
+    carol.expect(lambda l: "alice replaced same.bin (7000 bytes)" in l)
+    assert server.get("/files/same.bin", carol.token()) == third
+
+
+def test_a_download_from_the_page(server, new_page, irc_clients):
+    carol = irc_clients("carol")
+    data = pattern(123_456, 5)
+    assert server.put("/files/from-carol.bin", data, carol.token()) == 201
+    page = new_page(accept_downloads=True)
+    join(page, server, "alice")
+    page.click("#toggle-files")
+    row = page.locator("#file-table tr", has_text="from-carol.bin")
+    with page.expect_download() as info:
+        row.get_by_role("button", name=re.compile("Download")).click()
+    download = info.value
+    assert download.suggested_filename == "from-carol.bin"
+    with open(download.path(), "rb") as f:
+        assert f.read() == data
+
+
+def test_markup_in_a_message_is_shown_as_text(server, new_page, irc_clients):
+    page = new_page()
+    join(page, server, "alice")
+    carol = irc_clients("carol")
+    evil = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2"> see https://example.org/a?b=1.'
+    carol.send(f"PRIVMSG #lobby :{evil}")
+    wait_message(page, "<script>window.pwned=1</script>")
+    msg = page.locator("#messages .msg", has_text="window.pwned").first
+    assert msg.locator(".text").inner_text() == evil
+    assert page.locator("#messages script, #messages img").count() == 0
+    assert page.evaluate("window.pwned") is None
+    link = msg.locator("a")
+    expect(link).to_have_attribute("href", "https://example.org/a?b=1")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(link).to_have_attribute("target", "_blank")
+
+
+def test_the_page_reconnects_after_the_server_restarts(server, new_page, irc_clients):
+    page = new_page()
+    join(page, server, "alice")
+    page.fill("#join-input", "#side")
+    page.press("#join-input", "Enter")
+    expect(page.locator("#conv-title")).to_have_text("#side")
+    server.stop()
+    expect(page.locator("#banner")).to_be_visible()
+    expect(page.locator("#banner")).to_contain_text("Reconnecting")
+    screenshot(page, "reconnecting")
+    server.start()
+    expect(page.locator("#banner")).to_be_hidden(timeout=40_000)
+    # Back in the lobby and in #side by itself, and talking.
+    expect(page.locator("#conv-list button", has_text="#side")).not_to_have_class(re.compile("parted"))
+    carol = irc_clients("carol")
+    page.click("#conv-list >> text=#lobby")
+    expect(page.locator("#member-list")).to_contain_text("carol")
+    page.fill("#input", "back again")
+    page.press("#input", "Enter")
+    assert privmsg_text(carol.expect(lambda l: "PRIVMSG #lobby" in l)) == "back again"
+
+
+def test_leaving_returns_to_the_name_form(server, new_page, irc_clients):
+    carol = irc_clients("carol")
+    page = new_page()
+    join(page, server, "alice")
+    page.click("#leave-button")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#login-error")).to_contain_text("You left")
+    carol.expect(lambda l: l.startswith(":alice!") and " QUIT " in l)
+
+
+def test_closing_the_server_tells_every_page_who_and_why(server, new_page, irc_clients):
+    alice, bob = new_page(), new_page()
+    join(alice, server, "alice")
+    join(bob, server, "bob")
+    carol = irc_clients("carol")
+    alice.click("#close-server-button")
+    alice.fill("#oper-name", ADMIN_NAME)
+    alice.fill("#oper-password", "not the password")
+    alice.press("#oper-password", "Enter")
+    expect(alice.locator("#close-error")).to_contain_text("wrong")
+    expect(bob.locator("#app")).to_be_visible()
+    alice.fill("#oper-password", ADMIN_PASSWORD)
+    alice.fill("#close-reason", "maintenance until 9")
+    alice.click("#close-confirm")
+    for page in (alice, bob):
+        expect(page.locator("#closed")).to_be_visible()
+        expect(page.locator("#closed-by")).to_contain_text(f"Closed by alice (operator {ADMIN_NAME})")
+        expect(page.locator("#closed-reason")).to_contain_text("maintenance until 9")
+    screenshot(bob, "closed-by-admin")
+    carol.expect(lambda l: l.startswith("ERROR") and "maintenance until 9" in l)
+    assert server.wait_exit() == 0
+
+
+def test_keyboard_alone_reaches_the_lobby_and_dialogs(server, new_page):
+    page = new_page()
+    page.goto(server.url)
+    expect(page.locator("#nick")).to_be_focused()
+    page.keyboard.type("keys")
+    page.keyboard.press("Enter")
+    expect(page.locator("#input")).to_be_focused()
+    page.keyboard.type("typed, not clicked")
+    page.keyboard.press("Enter")
+    wait_message(page, "typed, not clicked")
+    page.focus("#close-server-button")
+    page.keyboard.press("Enter")
+    expect(page.locator("#close-dialog")).to_be_visible()
+    expect(page.locator("#oper-name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#close-dialog")).to_be_hidden()
+    # Every control has a name a screen reader can say.
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll('button, input:not([type=file])')]
+              .filter(e => !e.labels?.length && !e.getAttribute('aria-label') && !e.textContent.trim())
+              .map(e => e.id || e.outerHTML)"""
+    )
+    assert unnamed == []
+
+
+def test_phone_width_and_dark_scheme(server, new_page):
+    phone = new_page(viewport={"width": 375, "height": 740}, color_scheme="dark", device_scale_factor=2)
+    phone.goto(server.url)
+    screenshot(phone, "login-phone-dark")
+    phone.fill("#nick", "phoney")
+    phone.press("#nick", "Enter")
+    phone.wait_for_selector("#app:not([hidden])")
+    phone.fill("#input", "a long message that should wrap on a narrow phone screen without scrolling sideways")
+    phone.press("#input", "Enter")
+    wait_message(phone, "narrow phone screen")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+    screenshot(phone, "lobby-phone-dark")
+    phone.click("#toggle-convs")
+    expect(phone.locator("#convs")).to_be_visible()
+    screenshot(phone, "conversations-phone-dark")
+    phone.keyboard.press("Escape")
+    phone.click("#toggle-files")
+    expect(phone.locator("#files")).to_be_visible()
+    screenshot(phone, "files-phone-dark")
+    dark = phone.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert dark != "rgb(255, 255, 255)"
+    desktop_dark = new_page(color_scheme="dark")
+    join(desktop_dark, server, "night")
+    screenshot(desktop_dark, "lobby-dark")
+
+
+def test_the_assets_carry_a_strict_policy(server, new_page):
+    page = new_page()
+    response = page.goto(server.url)
+    csp = response.headers["content-security-policy"]
+    for part in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"]:
+        assert part in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    screenshot(page, "login")
+    if os.environ.get("PARLEY_DEV_PROXY"):
+        return
+    # Nothing loaded from anywhere but the server itself.
+    origins = page.evaluate("[...new Set(performance.getEntriesByType('resource').map(r => new URL(r.name).origin))]")
+    assert origins == [server.url.rstrip("/")]
