@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs Parley's whole test suite: unit, property and integration tests, the
 # latter against the real parleyd over loopback sockets, then the public IRC
-# conformance suite irctest (tools/irctest/run.sh), and a real client
-# logging in with SASL (tools/clients/weechat_sasl.sh). Installs what the
+# conformance suite irctest (tools/irctest/run.sh), a real client
+# logging in with SASL (tools/clients/weechat_sasl.sh), and the built-in
+# web client in a real Chromium (tools/browser/run.sh). Installs what the
 # tests need first (stock IRC clients and curl from Debian), so a fresh
 # machine only needs the Rust toolchain. Under CI (CI=true) a dependency that
 # cannot be installed fails the run instead of letting a test skip.
@@ -39,6 +40,9 @@ bash tools/irctest/run.sh 2>&1 | tee -a "$log" || status=$?
 # WeeChat logs in with SASL PLAIN, joins and speaks (installs WeeChat if missing).
 echo "== WeeChat with SASL (tools/clients/weechat_sasl.sh)"
 bash tools/clients/weechat_sasl.sh 2>&1 | tee -a "$log" || status=$?
+# The built-in web client in a real Chromium (installs chromium and Playwright if missing).
+echo "== browser (tools/browser/run.sh)"
+bash tools/browser/run.sh 2>&1 | tee -a "$log" || status=$?
 # One closing line for the whole run: cargo prints one per test binary (the
 # last of which is the doc-tests' and often counts zero), pytest one.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?/) p += $i; if ($(i+1) ~ /^failed;?/) f += $i } }
