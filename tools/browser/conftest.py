@@ -95,25 +95,11 @@ class Parleyd:
                 fields = dict(f.split("=", 1) for f in line.split()[2:] if "=" in f)
                 self.irc = fields["irc"].split(",")[0]
                 self.http = fields["http"].split(",")[0]
-                self._dev_proxy()
                 return
-
-    def _dev_proxy(self):
-        # Development only, until the WebSocket transport lands: a proxy
-        # that bridges /socket to the IRC port. Removed before landing.
-        script = os.environ.get("PARLEY_DEV_PROXY")
-        if not script or getattr(self, "proxy", None):
-            return
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.proxy = subprocess.Popen(["python3", script, str(port), self.http, self.irc], stdout=subprocess.PIPE, text=True)
-        self.proxy.stdout.readline()
-        self.proxy_url = f"http://127.0.0.1:{port}/"
 
     @property
     def url(self) -> str:
-        return getattr(self, "proxy_url", None) or f"http://{self.http}/"
+        return f"http://{self.http}/"
 
     def stop(self, timeout: float = 15.0):
         if self.proc and self.proc.poll() is None:
@@ -146,9 +132,6 @@ class Parleyd:
             return resp.status
 
     def close(self):
-        if getattr(self, "proxy", None):
-            self.proxy.kill()
-            self.proxy.wait()
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()

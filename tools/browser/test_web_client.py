@@ -4,7 +4,6 @@ close the server) plus what a browser adds (reconnecting, no HTML
 injection, phone width, dark scheme). Every wait is bounded; none sleeps."""
 
 import hashlib
-import os
 import re
 
 from playwright.sync_api import expect
@@ -42,25 +41,33 @@ def test_first_load_is_small_and_the_lobby_shows_within_a_second(server, new_pag
     page.fill("#nick", "timer")
     page.press("#nick", "Enter")
     page.wait_for_selector("#app:not([hidden])")
-    result = page.evaluate(
+    # The page's own marks, in ms since navigation began: the name form
+    # ready, the name sent, the lobby shown. The time the page takes is
+    # the first plus the last minus the second: the test's typing (and
+    # Playwright's round trips to do it) is not the page's.
+    m = page.evaluate(
         """() => {
             const nav = performance.getEntriesByType('navigation')[0];
             const res = performance.getEntriesByType('resource');
-            const bytes = nav.transferSize + res.reduce((n, r) => n + r.transferSize, 0);
-            const lobby = performance.getEntriesByName('parley-lobby-shown')[0].startTime;
-            return {bytes, files: res.length + 1, lobby, loaded: nav.loadEventEnd};
+            const mark = (n) => performance.getEntriesByName(n)[0].startTime;
+            return {
+                bytes: nav.transferSize + res.reduce((n, r) => n + r.transferSize, 0),
+                requests: res.length + 1,
+                ready: mark('parley-ready'), join: mark('parley-join'), lobby: mark('parley-lobby-shown'),
+            };
         }"""
     )
-    print(
-        f"\nfirst load: {result['bytes']} bytes in {result['files']} requests; page loaded at "
-        f"{result['loaded']:.0f} ms; lobby shown {result['lobby']:.0f} ms after navigation"
+    total = m["ready"] + (m["lobby"] - m["join"])
+    line = (
+        f"first load: {m['bytes']} bytes in {m['requests']} requests; name form ready {m['ready']:.0f} ms "
+        f"after navigation; lobby shown {m['lobby'] - m['join']:.0f} ms after the name was sent; "
+        f"together {total:.0f} ms"
     )
-    (ARTIFACTS / "first-load.txt").parent.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "first-load.txt").write_text(
-        f"bytes={result['bytes']} requests={result['files']} loaded_ms={result['loaded']:.0f} lobby_ms={result['lobby']:.0f}\n"
-    )
-    assert result["bytes"] <= 200 * 1024
-    assert result["lobby"] <= 1000
+    print("\n" + line)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "first-load.txt").write_text(line + "\n")
+    assert m["bytes"] <= 200 * 1024
+    assert total <= 1000
 
 
 def test_messages_cross_between_two_pages_and_an_irc_client(server, new_page, irc_clients):
@@ -364,8 +371,6 @@ def test_the_assets_carry_a_strict_policy(server, new_page):
     assert "unsafe-inline" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
     screenshot(page, "login")
-    if os.environ.get("PARLEY_DEV_PROXY"):
-        return
     # Nothing loaded from anywhere but the server itself.
     origins = page.evaluate("[...new Set(performance.getEntriesByType('resource').map(r => new URL(r.name).origin))]")
     assert origins == [server.url.rstrip("/")]

@@ -707,6 +707,7 @@ function connect(again) {
 function leave(reason) {
   if (!state.session) return $("toggle-members").setAttribute("aria-expanded", String(wide()));
 showLogin("");
+performance.mark("parley-ready");
   state.leaving = true;
   state.session.quit(reason);
 }
@@ -754,6 +755,7 @@ $("login-form").addEventListener("submit", (e) => {
   state.everIn = false;
   state.convs.clear();
   state.active = null;
+  performance.mark("parley-join");
   $("login-error").textContent = "Connecting…";
   $("login-button").disabled = true;
   connect(false);
@@ -874,3 +876,4 @@ window.addEventListener("beforeunload", () => {
 
 $("toggle-members").setAttribute("aria-expanded", String(wide()));
 showLogin("");
+performance.mark("parley-ready");
