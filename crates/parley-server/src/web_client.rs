@@ -39,6 +39,11 @@ const ASSETS: &[Asset] = &[
     Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../web/app.js") },
     Asset { name: "irc.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../web/irc.js") },
     Asset { name: "files.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../web/files.js") },
+    Asset {
+        name: "conversations.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/conversations.js"),
+    },
     Asset { name: "view.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../web/view.js") },
     Asset { name: "favicon.svg", content_type: "image/svg+xml", body: include_bytes!("../web/favicon.svg") },
 ];

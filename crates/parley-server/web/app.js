@@ -1,31 +1,27 @@
-// The page: the login form, the conversations (the lobby, other channels,
-// private messages) with their members and unread counts, the file panel,
-// leaving, closing the server, and reconnecting when the server goes away.
-// IRC is in irc.js, the file store in files.js, DOM building in view.js.
+// The page: the login form, what the server says and what the user types,
+// the file panel's token, leaving, closing the server, and reconnecting when
+// the server goes away. The conversations and their rendering are in
+// conversations.js, IRC in irc.js, the file store in files.js, DOM building
+// in view.js.
 
 import { Session, fold, nickOf, socketUrl } from "./irc.js";
 import { FilePanel } from "./files.js";
-import { el, messageElement } from "./view.js";
+import {
+  SERVER_KEY, activate, addMessage, chat, conv, info, isChannel, isMe, renderConvList, renderMembers,
+} from "./conversations.js";
 
 const $ = (id) => document.getElementById(id);
 
 /** Messages asked for when joining a channel whose history we may read. */
 const HISTORY_LINES = 50;
-/** Messages kept per conversation in the page. */
-const KEEP_LINES = 1000;
 /** Reconnection waits, in seconds; the last repeats. */
 const BACKOFF = [1, 2, 4, 8, 15, 30];
-const SERVER_KEY = "*server*";
 /** The PING token that marks the end of the registration burst. */
 const READY_TOKEN = "parley-web-ready";
 
 const state = {
   session: null,
   creds: null, // {nick, account, password} of the current login
-  nick: "",
-  lobby: null,
-  convs: new Map(),
-  active: null,
   names: new Map(), // channel key -> members gathered from 353 until 366
   joinedBefore: [], // channels to rejoin after a reconnect
   attempt: 0,
@@ -40,142 +36,11 @@ const state = {
   everIn: false, // this login reached the chat once: failures now mean retry
 };
 
-// ---------- conversations ----------
-
-function conv(name, kind) {
-  const key = kind === "server" ? SERVER_KEY : fold(name);
-  let c = state.convs.get(key);
-  if (!c) {
-    c = { key, name, kind, messages: [], msgids: new Set(), unread: 0, members: new Map(), topic: "", joined: false };
-    state.convs.set(key, c);
-    renderConvList();
-  }
-  return c;
-}
-
-function isChannel(name) {
-  return name.startsWith("#") || name.startsWith("&");
-}
-
-function isMe(nick) {
-  return fold(nick) === fold(state.nick);
-}
-
-/** Adds a line to a conversation; `m` as view.messageElement takes it. */
-function addMessage(c, m) {
-  if (m.msgid) {
-    if (c.msgids.has(m.msgid)) return;
-    c.msgids.add(m.msgid);
-  }
-  c.messages.push(m);
-  if (c.messages.length > KEEP_LINES) c.messages.splice(0, c.messages.length - KEEP_LINES);
-  if (c.key === state.active) {
-    const list = $("messages");
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    list.append(messageElement(m));
-    while (list.children.length > KEEP_LINES) list.firstChild.remove();
-    if (atBottom || m.self) list.scrollTop = list.scrollHeight;
-  } else if (m.counts) {
-    c.unread++;
-    renderConvList();
-  }
-}
-
-function info(c, text, kind = "info") {
-  addMessage(c, { time: new Date(), kind, text });
-}
-
-function activate(key) {
-  const c = state.convs.get(key);
-  if (!c) return;
-  state.active = key;
-  c.unread = 0;
-  renderConvList();
-  renderMessages();
-  renderMembers();
-  $("conv-title").textContent = c.kind === "server" ? "Server messages" : c.name;
-  $("conv-topic").textContent = c.topic;
-  $("input").placeholder =
-    c.kind === "server" ? "Commands: /join #channel, /msg nick text" : `Message ${c.name} (Enter to send)`;
-  closeNarrowPanels();
-}
-
-function renderMessages() {
-  const c = state.convs.get(state.active);
-  const list = $("messages");
-  list.replaceChildren(...(c ? c.messages.map(messageElement) : []));
-  list.scrollTop = list.scrollHeight;
-}
-
-function renderConvList() {
-  const order = { channel: 0, query: 1, server: 2 };
-  const convs = [...state.convs.values()].sort(
-    (a, b) => order[a.kind] - order[b.kind] || (a.key === lobbyKey() ? -1 : b.key === lobbyKey() ? 1 : a.key.localeCompare(b.key)),
-  );
-  $("conv-list").replaceChildren(
-    ...convs.map((c) => {
-      const label = c.kind === "server" ? "Server" : c.name;
-      const button = el(
-        "button",
-        { type: "button", class: "conv" + (c.key === state.active ? " active" : "") + (c.joined || c.kind !== "channel" ? "" : " parted") },
-        el("span", { class: "conv-name" }, label),
-        c.unread ? el("span", { class: "badge" }, String(c.unread), el("span", { class: "visually-hidden" }, " unread")) : null,
-      );
-      if (c.key === state.active) button.setAttribute("aria-current", "true");
-      button.addEventListener("click", () => {
-        activate(c.key);
-        $("input").focus();
-      });
-      return el("li", {}, button);
-    }),
-  );
-  const unread = [...state.convs.values()].reduce((n, c) => n + c.unread, 0);
-  document.title = unread ? `(${unread}) Parley` : "Parley";
-}
-
-function lobbyKey() {
-  return state.lobby ? fold(state.lobby) : null;
-}
-
-function renderMembers() {
-  const c = state.convs.get(state.active);
-  const list = $("member-list");
-  if (!c || c.kind !== "channel") {
-    $("members-title").textContent = "Members";
-    list.replaceChildren(el("li", { class: "hint" }, c && c.kind === "query" ? `A private conversation with ${c.name}.` : "No channel open."));
-    return;
-  }
-  const symbols = state.session ? state.session.prefixes.symbols : "@+";
-  const rank = (p) => (p ? symbols.indexOf(p[0]) : symbols.length);
-  const members = [...c.members.values()].sort((a, b) => rank(a.prefix) - rank(b.prefix) || fold(a.nick).localeCompare(fold(b.nick)));
-  $("members-title").textContent = `Members (${members.length})`;
-  list.replaceChildren(
-    ...members.map((m) => {
-      const item = el(
-        "button",
-        { type: "button", class: "member", attrs: { "aria-label": isMe(m.nick) ? `${m.nick} (you)` : `Message ${m.nick} privately` } },
-        m.prefix ? el("span", { class: "prefix", attrs: { "aria-hidden": "true" } }, m.prefix[0]) : null,
-        m.nick,
-        isMe(m.nick) ? el("span", { class: "you" }, " (you)") : null,
-      );
-      if (isMe(m.nick)) item.disabled = true;
-      else item.addEventListener("click", () => openQuery(m.nick));
-      return el("li", {}, item);
-    }),
-  );
-}
-
-function openQuery(nick) {
-  const c = conv(nick, "query");
-  activate(c.key);
-  $("input").focus();
-}
-
 // ---------- the session's events ----------
 
 const handler = {
   registered(nick) {
-    state.nick = nick;
+    chat.nick = nick;
     state.everIn = true;
     state.attempt = 0;
     state.token = null;
@@ -254,7 +119,7 @@ function onMessage(msg, history) {
         info(c, "You left the channel.");
         renderConvList();
       } else info(c, `${from} left${p[1] ? ` (${p[1]})` : ""}.`);
-      if (c.key === state.active) renderMembers();
+      if (c.key === chat.active) renderMembers();
       return;
     }
     case "KICK": {
@@ -265,14 +130,14 @@ function onMessage(msg, history) {
         renderConvList();
       }
       info(c, `${p[1]} was removed by ${from}${p[2] ? ` (${p[2]})` : ""}.`);
-      if (c.key === state.active) renderMembers();
+      if (c.key === chat.active) renderMembers();
       return;
     }
     case "QUIT":
-      for (const c of state.convs.values()) {
+      for (const c of chat.convs.values()) {
         if (c.members.delete(fold(from)) || (c.kind === "query" && fold(c.name) === fold(from))) {
           info(c, `${from} quit${p[0] ? ` (${p[0]})` : ""}.`);
-          if (c.key === state.active) renderMembers();
+          if (c.key === chat.active) renderMembers();
         }
       }
       return;
@@ -285,13 +150,13 @@ function onMessage(msg, history) {
       const c = conv(p[0], "channel");
       c.topic = p[1] || "";
       info(c, `${from} set the topic: ${c.topic}`);
-      if (c.key === state.active) $("conv-topic").textContent = c.topic;
+      if (c.key === chat.active) $("conv-topic").textContent = c.topic;
       return;
     }
     case "332": {
       const c = conv(p[1], "channel");
       c.topic = p[2] || "";
-      if (c.key === state.active) $("conv-topic").textContent = c.topic;
+      if (c.key === chat.active) $("conv-topic").textContent = c.topic;
       return;
     }
     case "353": {
@@ -306,10 +171,10 @@ function onMessage(msg, history) {
     }
     case "366": {
       const key = fold(p[1]);
-      const c = state.convs.get(key);
+      const c = chat.convs.get(key);
       if (c) c.members = state.names.get(key) || new Map();
       state.names.delete(key);
-      if (key === state.active) renderMembers();
+      if (key === chat.active) renderMembers();
       return;
     }
     case "MODE":
@@ -326,7 +191,7 @@ function onMessage(msg, history) {
       return;
     }
     case "900":
-      $("me").textContent = `${state.nick}, logged in with the account ${p[2]}`;
+      $("me").textContent = `${chat.nick}, logged in with the account ${p[2]}`;
       return;
     case "381":
       if (state.oper) {
@@ -367,7 +232,10 @@ function onMessage(msg, history) {
     case "422":
       info(conv("", "server"), p.slice(1).join(" "));
       return;
-    case "004": case "005": case "251": case "252": case "253": case "254": case "255":
+    case "005":
+      chat.prefixSymbols = state.session.prefixes.symbols;
+      return;
+    case "004": case "251": case "252": case "253": case "254": case "255":
     case "265": case "266": case "333": case "329": case "903": case "MARKREAD":
       return;
     default:
@@ -376,25 +244,25 @@ function onMessage(msg, history) {
   if (/^[0-9]{3}$/.test(msg.command)) {
     const code = Number(msg.command);
     const text = p.slice(1).join(" ");
-    const target = state.convs.get(state.active) || conv("", "server");
+    const target = chat.convs.get(chat.active) || conv("", "server");
     info(target, text, code >= 400 && code < 600 ? "error" : "info");
   } else if (msg.command === "FAIL" || msg.command === "WARN") {
-    info(state.convs.get(state.active) || conv("", "server"), p[p.length - 1], "error");
+    info(chat.convs.get(chat.active) || conv("", "server"), p[p.length - 1], "error");
   }
 }
 
 function onJoin(from, channel, time) {
   const c = conv(channel, "channel");
   if (isMe(from)) {
-    const first = !state.lobby;
-    if (first) state.lobby = channel;
+    const first = !chat.lobby;
+    if (first) chat.lobby = channel;
     c.joined = true;
     c.members = new Map();
     renderConvList();
     if (state.session.caps.has("draft/chathistory")) {
       state.session.send("CHATHISTORY", "LATEST", channel, "*", String(HISTORY_LINES));
     }
-    if (first || state.pendingJoin === fold(channel) || !state.active || state.active === SERVER_KEY) {
+    if (first || state.pendingJoin === fold(channel) || !chat.active || chat.active === SERVER_KEY) {
       state.pendingJoin = null;
       activate(c.key);
     }
@@ -402,30 +270,30 @@ function onJoin(from, channel, time) {
   }
   c.members.set(fold(from), { nick: from, prefix: "" });
   addMessage(c, { time, kind: "join", text: `${from} joined.` });
-  if (c.key === state.active) renderMembers();
+  if (c.key === chat.active) renderMembers();
 }
 
 function onNick(from, to) {
   if (isMe(from)) {
-    state.nick = to;
+    chat.nick = to;
     $("me").textContent = to;
     if (state.creds) state.creds.nick = to;
   }
-  const query = state.convs.get(fold(from));
+  const query = chat.convs.get(fold(from));
   if (query && query.kind === "query" && fold(from) !== fold(to)) {
-    state.convs.delete(query.key);
+    chat.convs.delete(query.key);
     query.key = fold(to);
     query.name = to;
-    state.convs.set(query.key, query);
-    if (state.active === fold(from)) state.active = query.key;
+    chat.convs.set(query.key, query);
+    if (chat.active === fold(from)) chat.active = query.key;
   }
-  for (const c of state.convs.values()) {
+  for (const c of chat.convs.values()) {
     const m = c.members.get(fold(from));
     if (m) {
       c.members.delete(fold(from));
       c.members.set(fold(to), { nick: to, prefix: m.prefix });
       info(c, isMe(to) ? `You are now known as ${to}.` : `${from} is now known as ${to}.`);
-      if (c.key === state.active) renderMembers();
+      if (c.key === chat.active) renderMembers();
     } else if (c === query) info(c, `${from} is now known as ${to}.`);
   }
   renderConvList();
@@ -475,9 +343,9 @@ function onText(msg, from, time, history) {
 /** After the registration burst: join the lobby if the server did not,
  * and the channels of before a reconnect. */
 function onReady() {
-  if (!state.lobby) state.session.send("JOIN", "#lobby");
+  if (!chat.lobby) state.session.send("JOIN", "#lobby");
   for (const name of state.joinedBefore) {
-    const c = state.convs.get(fold(name));
+    const c = chat.convs.get(fold(name));
     if (!c || !c.joined) state.session.send("JOIN", name);
   }
   state.joinedBefore = [];
@@ -486,13 +354,13 @@ function onReady() {
 }
 
 function rememberJoined() {
-  const joined = [...state.convs.values()].filter((c) => c.kind === "channel" && c.joined);
+  const joined = [...chat.convs.values()].filter((c) => c.kind === "channel" && c.joined);
   if (joined.length) state.joinedBefore = joined.map((c) => c.name);
-  for (const c of state.convs.values()) {
+  for (const c of chat.convs.values()) {
     c.joined = false;
     c.members = new Map();
   }
-  state.lobby = null;
+  chat.lobby = null;
   renderConvList();
   renderMembers();
 }
@@ -500,7 +368,7 @@ function rememberJoined() {
 // ---------- sending ----------
 
 function sendText(text) {
-  const c = state.convs.get(state.active);
+  const c = chat.convs.get(chat.active);
   if (text.startsWith("/") && !text.startsWith("//")) return command(text.slice(1), c);
   if (text.startsWith("//")) text = text.slice(1);
   if (!c || c.kind === "server") {
@@ -515,7 +383,7 @@ function say(target, text, kind) {
   state.session.send("PRIVMSG", target, wire);
   if (!state.session.caps.has("echo-message")) {
     const c = isChannel(target) ? conv(target, "channel") : conv(target, "query");
-    addMessage(c, { time: new Date(), kind, from: state.nick, text, self: true });
+    addMessage(c, { time: new Date(), kind, from: chat.nick, text, self: true });
   }
 }
 
@@ -530,7 +398,7 @@ function command(line, c) {
       if (!name) return info(c || conv("", "server"), "Usage: /join #channel", "error");
       const channel = isChannel(name) ? name : `#${name}`;
       state.pendingJoin = fold(channel);
-      const existing = state.convs.get(fold(channel));
+      const existing = chat.convs.get(fold(channel));
       if (existing && existing.joined) activate(existing.key);
       else s.send("JOIN", channel);
       return;
@@ -734,6 +602,7 @@ function toggleFiles(show) {
 // ---------- wiring ----------
 
 const files = new FilePanel({ token: fileToken, ask: askOverwrite, showLink });
+chat.onOpen = closeNarrowPanels;
 
 $("login-form").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -753,8 +622,8 @@ $("login-form").addEventListener("submit", (e) => {
   state.creds = { nick, account, password };
   state.attempt = 0;
   state.everIn = false;
-  state.convs.clear();
-  state.active = null;
+  chat.convs.clear();
+  chat.active = null;
   performance.mark("parley-join");
   $("login-error").textContent = "Connecting…";
   $("login-button").disabled = true;
@@ -773,7 +642,7 @@ $("join-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const name = $("join-input").value.trim();
   if (!name || !state.session) return;
-  command(`join ${name}`, state.convs.get(state.active));
+  command(`join ${name}`, chat.convs.get(chat.active));
   $("join-input").value = "";
 });
 
