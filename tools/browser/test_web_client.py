@@ -12,6 +12,8 @@ from conftest import (
     ADMIN_NAME,
     ADMIN_PASSWORD,
     ARTIFACTS,
+    CONFIG,
+    Parleyd,
     WAIT,
     join,
     screenshot,
@@ -276,6 +278,21 @@ def test_the_page_reconnects_after_the_server_restarts(server, new_page, irc_cli
     page.fill("#input", "back again")
     page.press("#input", "Enter")
     assert privmsg_text(carol.expect(lambda l: "PRIVMSG #lobby" in l)) == "back again"
+
+
+def test_a_page_the_socket_refuses_says_why(new_page, browser):
+    # The socket accepts only pages from the public URL's origin; this
+    # page is opened by its loopback address instead.
+    other = Parleyd(CONFIG + '[files]\npublic_url = "http://chat.example.org:6680"\n')
+    try:
+        page = new_page()
+        page.goto(other.url)
+        page.fill("#nick", "stranger")
+        page.press("#nick", "Enter")
+        expect(page.locator("#login-error")).to_contain_text("websocket.allowed_origins")
+        expect(page.locator("#login")).to_be_visible()
+    finally:
+        other.close()
 
 
 def test_leaving_returns_to_the_name_form(server, new_page, irc_clients):

@@ -94,7 +94,12 @@ const handler = {
       return;
     }
     if (!wasRegistered && !state.everIn) {
-      showLogin(info.error ? `The server refused: ${info.error}` : "Could not reach the server. Is it running?");
+      showLogin(
+        info.error
+          ? `The server refused: ${info.error.replace(/^Closing Link: \S+ \((.*)\)$/, "$1")}`
+          : "Could not connect to the chat. Is the server running? If it is, it does not accept this page's address: " +
+              "its administrator can add it to websocket.allowed_origins.",
+      );
       return;
     }
     scheduleReconnect(info.error || info.reason);
