@@ -184,3 +184,31 @@ fn filehost_over_tls_is_offered_only_as_https() {
     let seen = plain.register("plain");
     assert!(seen.iter().flat_map(|l| l.params.iter()).any(|p| p.starts_with("soju.im/FILEHOST=http://")));
 }
+
+#[test]
+fn a_websocket_over_https_is_a_secure_session() {
+    use parley_testkit::ws::{tungstenite, Message};
+    let server = Server::start_with(TLS_CONFIG);
+    let https = server.addr("https").unwrap();
+    let tls = connect_tls(https, client_config(&server_cert(&server))).unwrap();
+    let uri: tungstenite::http::Uri = format!("ws://localhost:{}/socket", https.port()).parse().unwrap();
+    let request = tungstenite::ClientRequestBuilder::new(uri).with_sub_protocol("text.ircv3.net");
+    let (mut ws, _) = tungstenite::client::client(request, tls).unwrap_or_else(|e| panic!("handshake: {e}"));
+    ws.send(Message::text("NICK secure")).unwrap();
+    ws.send(Message::text("USER secure 0 * :over https")).unwrap();
+    // A secure session is offered the store's https URL (plain: http).
+    let want = format!("soju.im/FILEHOST=https://{https}/files");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        assert!(Instant::now() < deadline, "no FILEHOST in the welcome");
+        match ws.read().unwrap() {
+            Message::Text(line) if line.contains("FILEHOST=") => {
+                assert!(line.contains(&want), "{line}");
+                break;
+            }
+            _ => {}
+        }
+    }
+    let log = server.wait_for_log(|log| log.contains("transport=\"websocket\""), TIMEOUT);
+    assert!(log.contains("registered"), "{log}");
+}

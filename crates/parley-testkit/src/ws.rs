@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 pub use tungstenite::http::Response;
 use tungstenite::protocol::CloseFrame;
-pub use tungstenite::Message;
+pub use tungstenite::{self, Message};
 use tungstenite::{ClientRequestBuilder, Error, WebSocket};
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);

@@ -31,7 +31,7 @@ pub mod share;
 pub mod storage;
 pub mod upload;
 pub mod uploads;
-mod zero_copy;
+pub(crate) mod zero_copy;
 
 use crate::accounts::Accounts;
 use crate::activity_log::ActivityLog;

@@ -269,9 +269,17 @@ async fn send_blob(stream: &TcpStream, file: &std::fs::File, start: u64, len: u6
 }
 
 /// The connection as hyper gets it: the bytes already read, then the socket.
-struct Rewind {
+pub(crate) struct Rewind {
     prefix: Bytes,
     inner: TcpStream,
+}
+
+impl Rewind {
+    /// The bytes not yet read, and the socket (`/socket` takes the socket
+    /// back after an upgrade).
+    pub(crate) fn into_parts(self) -> (Bytes, TcpStream) {
+        (self.prefix, self.inner)
+    }
 }
 
 impl AsyncRead for Rewind {

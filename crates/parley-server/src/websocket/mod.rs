@@ -277,6 +277,23 @@ pub async fn accept(
     }
 }
 
+/// The TCP socket under a plain-HTTP upgrade, with the bytes the client
+/// sent after its handshake that were read already; an HTTPS one (or
+/// anything else) comes back as it is.
+fn plain_socket(upgraded: hyper::upgrade::Upgraded) -> Result<(TcpStream, Vec<u8>), hyper::upgrade::Upgraded> {
+    let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => return Ok((parts.io.into_inner(), parts.read_buf.to_vec())),
+        Err(upgraded) => upgraded,
+    };
+    // Served by the zero-copy path first, which handed hyper a `Rewind`.
+    let parts = upgraded.downcast::<TokioIo<crate::files::zero_copy::Rewind>>()?;
+    let (unread, socket) = parts.io.into_inner().into_parts();
+    // What hyper read but did not use comes before what it never read.
+    let mut early = parts.read_buf.to_vec();
+    early.extend_from_slice(&unread);
+    Ok((socket, early))
+}
+
 /// An accepted upgrade, waiting for its socket.
 struct Upgrade {
     endpoint: Arc<Endpoint>,
@@ -288,16 +305,11 @@ struct Upgrade {
 
 impl Upgrade {
     async fn serve(self, upgraded: hyper::upgrade::Upgraded, chat: Option<tokio::runtime::Handle>) {
-        // Plain HTTP: the socket itself (an HTTPS one does not downcast).
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => {
-                let early = parts.read_buf.to_vec();
-                let socket = parts.io.into_inner();
-                match chat {
-                    Some(chat) => self.move_to(&chat, socket, early),
-                    None => self.session(socket, early).await,
-                }
-            }
+        match plain_socket(upgraded) {
+            Ok((socket, early)) => match chat {
+                Some(chat) => self.move_to(&chat, socket, early),
+                None => self.session(socket, early).await,
+            },
             Err(upgraded) => self.session(TokioIo::new(upgraded), Vec::new()).await,
         }
     }
