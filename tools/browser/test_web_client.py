@@ -383,7 +383,7 @@ def test_the_assets_carry_a_strict_policy(server, new_page):
     page = new_page()
     response = page.goto(server.url)
     csp = response.headers["content-security-policy"]
-    for part in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"]:
+    for part in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", f"ws://{server.http}"]:
         assert part in csp
     assert "unsafe-inline" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"

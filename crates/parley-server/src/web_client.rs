@@ -18,13 +18,25 @@ use axum::Router;
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
-/// The policy of every page and asset of the client. `connect-src 'self'`
-/// covers the WebSocket too (CSP Level 3 matches `ws:`/`wss:` of the
-/// page's own host and port); `img-src` allows `blob:` and `data:` for
-/// previews the page makes itself.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     connect-src 'self'; img-src 'self' data: blob:; form-action 'none'; frame-ancestors 'none'; \
-     base-uri 'none'";
+/// The policy of every page and asset of the client, around its
+/// `connect-src`. `img-src` allows `blob:` and `data:` for what the page
+/// makes itself.
+const POLICY_HEAD: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'";
+const POLICY_TAIL: &str = "; img-src 'self' data: blob:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The whole policy for a request to `host` (its `Host` header). CSP
+/// Level 3 lets `'self'` match the page's own `ws:`/`wss:` URLs, but older
+/// browsers need them named: the socket is on the page's own host and
+/// port, so they are named when the `Host` header is a plain host[:port].
+pub fn content_security_policy(host: Option<&str>) -> HeaderValue {
+    let socket = host
+        .filter(|h| {
+            !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .map(|h| format!(" ws://{h} wss://{h}"))
+        .unwrap_or_default();
+    HeaderValue::from_str(&format!("{POLICY_HEAD}{socket}{POLICY_TAIL}")).expect("checked characters")
+}
 
 /// One file of the client.
 struct Asset {
@@ -90,7 +102,8 @@ fn serve(name: &str, request: &HeaderMap) -> Response {
     }
     h.insert(header::ETAG, etag);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    let host = request.get(header::HOST).and_then(|v| v.to_str().ok());
+    h.insert(header::CONTENT_SECURITY_POLICY, content_security_policy(host));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     resp
@@ -109,6 +122,16 @@ mod tests {
         }
         // No inline script or style: the policy would block it anyway.
         assert!(!index.contains("<script>") && !index.contains("style="), "inline code in index.html");
+    }
+
+    #[test]
+    fn the_policy_names_the_socket_of_a_plain_host_only() {
+        let policy = content_security_policy(Some("127.0.0.1:6680"));
+        assert!(policy.to_str().unwrap().contains("connect-src 'self' ws://127.0.0.1:6680 wss://127.0.0.1:6680;"));
+        for odd in [None, Some(""), Some("evil; script-src *"), Some("a b")] {
+            let policy = content_security_policy(odd);
+            assert!(policy.to_str().unwrap().contains("connect-src 'self'; img-src"), "{odd:?}");
+        }
     }
 
     #[test]

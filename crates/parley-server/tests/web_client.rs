@@ -24,6 +24,8 @@ fn the_page_and_its_assets_are_served_with_a_strict_policy() {
         assert!(csp.contains(part), "{part} missing from {csp}");
     }
     assert!(!csp.contains("unsafe"), "{csp}");
+    // The socket on the page's own host, named for browsers whose 'self' does not cover ws:.
+    assert!(csp.contains("connect-src 'self' ws://test wss://test;"), "{csp}");
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     assert!(page.text().contains("/assets/app.js"));
 

@@ -85,8 +85,12 @@ export function activate(key) {
 export function renderMessages() {
   const c = chat.convs.get(chat.active);
   const list = $("messages");
+  // A screen reader should hear new messages, not a whole conversation
+  // again when it is opened: the live region is off while it is filled.
+  list.setAttribute("aria-live", "off");
   list.replaceChildren(...(c ? c.messages.map(messageElement) : []));
   list.scrollTop = list.scrollHeight;
+  requestAnimationFrame(() => list.setAttribute("aria-live", "polite"));
 }
 
 export function renderConvList() {

@@ -111,7 +111,12 @@ export class FilePanel {
   uploadAll(fileList) {
     for (const file of Array.from(fileList)) {
       const row = this.transferRow(file);
-      this.queue = this.queue.then(() => this.upload(file, row)).catch(() => {});
+      this.queue = this.queue
+        .then(() => this.upload(file, row))
+        .catch((e) => {
+          row.state.textContent = `Failed: ${e.message}`;
+          row.cancel.disabled = true;
+        });
     }
   }
 
