@@ -123,6 +123,22 @@ def test_private_messages_and_unread_counts(server, new_page, irc_clients):
     expect(alice.locator("#conv-list button", has_text="dave").locator(".badge")).to_contain_text("1")
 
 
+def test_a_crowded_lobby_still_lists_everyone(new_page, irc_clients):
+    # Above irc.quiet_lobby_above members the lobby stops announcing joins
+    # and NAMES on join lists only its operators; the page asks for all.
+    crowded = Parleyd(CONFIG + "[irc]\nquiet_lobby_above = 1\n")
+    try:
+        irc_clients("carol", crowded)
+        irc_clients("dave", crowded)
+        page = new_page()
+        join(page, crowded, "alice")
+        expect(page.locator("#member-list")).to_contain_text("carol")
+        expect(page.locator("#member-list")).to_contain_text("dave")
+        expect(page.locator("#members-title")).to_contain_text("as of joining")
+    finally:
+        crowded.close()
+
+
 def test_a_taken_name_is_asked_again(server, new_page, irc_clients):
     irc_clients("carol")
     page = new_page()

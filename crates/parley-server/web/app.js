@@ -7,7 +7,7 @@
 import { Session, fold, nickOf, socketUrl } from "./irc.js";
 import { FilePanel } from "./files.js";
 import {
-  SERVER_KEY, activate, addMessage, chat, conv, info, isChannel, isMe, renderConvList, renderMembers,
+  SERVER_KEY, activate, addMessage, chat, conv, info, isChannel, isMe, renderConvList, renderMembers, sortByTime,
 } from "./conversations.js";
 
 const $ = (id) => document.getElementById(id);
@@ -69,8 +69,11 @@ const handler = {
   },
 
   batch(type, params, msgs) {
-    if (type === "chathistory") for (const m of msgs) onMessage(m, true);
-    else for (const m of msgs) onMessage(m, false);
+    const history = type === "chathistory";
+    for (const m of msgs) onMessage(m, history);
+    // Live lines may have come in while the history was on its way.
+    const c = history && params[0] ? chat.convs.get(fold(params[0])) : null;
+    if (c) sortByTime(c);
   },
 
   message(msg) {
@@ -304,6 +307,7 @@ function onNick(from, to) {
   renderConvList();
 }
 
+const QUIET_CHANNEL = /^(\S+) has \d+ members, so joins and quits there are not announced/;
 const ANNOUNCEMENT = /^(\S+) (uploaded|replaced) (.+) \((\d+) bytes\): (\S+)$/;
 
 function onText(msg, from, time, history) {
@@ -319,6 +323,13 @@ function onText(msg, from, time, history) {
   const fromServer = !msg.source || !msg.source.includes("!");
   if (fromServer && /^\*\*\* Server shutting down: /.test(text)) {
     state.shutdownNotice = text.replace(/^\*\*\* /, "");
+  }
+  const quiet = fromServer && !history ? QUIET_CHANNEL.exec(text) : null;
+  if (quiet) {
+    // A crowded lobby lists only its operators on join: ask for everyone.
+    const c = conv(quiet[1], "channel");
+    c.quiet = true;
+    state.session.send("NAMES", quiet[1]);
   }
   let c;
   if (isChannel(target)) c = conv(target, "channel");

@@ -63,6 +63,13 @@ export function addMessage(c, m) {
   }
 }
 
+/** Puts a conversation's lines in time order (stable: equal times keep
+ * their order), and shows them again if it is open. */
+export function sortByTime(c) {
+  c.messages.sort((a, b) => a.time - b.time);
+  if (c.key === chat.active) renderMessages();
+}
+
 export function info(c, text, kind = "info") {
   addMessage(c, { time: new Date(), kind, text });
 }
@@ -136,7 +143,9 @@ export function renderMembers() {
   const symbols = chat.prefixSymbols;
   const rank = (p) => (p ? symbols.indexOf(p[0]) : symbols.length);
   const members = [...c.members.values()].sort((a, b) => rank(a.prefix) - rank(b.prefix) || fold(a.nick).localeCompare(fold(b.nick)));
-  $("members-title").textContent = `Members (${members.length})`;
+  // In a crowded channel joins and quits are not announced, so the list
+  // is as of the last NAMES.
+  $("members-title").textContent = `Members (${members.length}${c.quiet ? ", as of joining" : ""})`;
   list.replaceChildren(
     ...members.map((m) => {
       const item = el(
