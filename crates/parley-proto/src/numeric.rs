@@ -77,6 +77,7 @@ numerics! {
     RPL_MOTDSTART = "375";
     RPL_ENDOFMOTD = "376";
     RPL_YOUREOPER = "381";
+    RPL_REHASHING = "382";
     RPL_TIME = "391";
     ERR_UNKNOWNERROR = "400";
     ERR_NOSUCHNICK = "401";

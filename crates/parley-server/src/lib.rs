@@ -22,6 +22,7 @@ pub mod hostname;
 pub mod labeled_response;
 pub mod lifecycle;
 pub mod listener;
+pub mod live;
 pub mod liveness;
 pub mod login;
 pub mod login_failures;
@@ -34,6 +35,7 @@ pub mod private_file;
 pub mod refusal;
 pub mod registry;
 pub mod relay;
+pub mod reload;
 pub mod scram;
 pub mod server;
 pub mod session;
@@ -48,7 +50,6 @@ pub mod web_client;
 pub mod websocket;
 
 use crate::activity_log::{ActivityLog, Actor, Value};
-use crate::admission::ConnectionLimits;
 use crate::config::Config;
 use crate::operators::Operators;
 use crate::server::{Identity, ServerState};
@@ -160,19 +161,17 @@ impl Server {
         let admin = bind_all(&config.metrics.listen, backlog).await?;
         let websocket =
             if config.websocket.enabled { bind_all(&config.websocket.listen, backlog).await? } else { Vec::new() };
-        let (mut irc_tls, mut http_tls, mut tls_info) = (None, None, None);
+        let (mut irc_tls, mut http_tls, mut tls_info, mut certificate) = (None, None, None, None);
         if !ircs.is_empty() || !https.is_empty() {
             let names = vec![config.server_name.clone()];
             let (cert, key) = (config.tls.cert.as_deref(), config.tls.key.as_deref());
-            let for_irc = tls::load(cert, key, &config.data_dir, &names, &[], tls::ClientCerts::Ask)?;
-            let for_http = tls::load(cert, key, &config.data_dir, &names, &[b"http/1.1"], tls::ClientCerts::DoNotAsk)?;
-            tls_info = Some(TlsInfo {
-                fingerprint: for_irc.fingerprint.clone(),
-                cert_path: for_irc.cert_path.clone(),
-                generated: for_irc.generated,
-            });
-            irc_tls = Some(for_irc.acceptor);
-            http_tls = Some(for_http.acceptor);
+            let loaded = tls::Certificate::load(cert, key, &config.data_dir, &names)?;
+            let info = loaded.info();
+            tls_info =
+                Some(TlsInfo { fingerprint: info.fingerprint, cert_path: info.cert_path, generated: info.generated });
+            irc_tls = Some(loaded.acceptor(&[], tls::ClientCerts::Ask)?);
+            http_tls = Some(loaded.acceptor(&[b"http/1.1"], tls::ClientCerts::DoNotAsk)?);
+            certificate = Some(loaded);
         }
         let store = if http.is_empty() && https.is_empty() {
             None
@@ -213,7 +212,8 @@ impl Server {
         let mut state =
             ServerState::new(config, log, identity, filehost, sts_port, Shutdown::new()).with_history(history);
         state.filehost_tls = filehost_tls;
-        let state = Arc::new(state);
+        state.tls = certificate;
+        let state = state.into_shared();
         let ticker = ticker::Ticker::start(state.clone()).map_err(StartError::Ticker)?;
         Ok(Server {
             state,
@@ -276,9 +276,9 @@ impl Server {
         self.files_runtime = Some(runtime);
     }
 
-    /// The activity log (`SIGHUP` reopens it).
-    pub fn activity_log(&self) -> Arc<ActivityLog> {
-        self.state.log.clone()
+    /// Reloads the configuration (`SIGHUP`; `reload.rs`).
+    pub fn reload_handle(&self) -> reload::Handle {
+        reload::Handle(self.state.clone())
     }
 
     /// The handle that stops the server (signals use it; so does DIE).
@@ -291,8 +291,7 @@ impl Server {
     pub async fn run(self) -> ShutdownCause {
         let state = self.state;
         let tracker = TaskTracker::new();
-        let limits =
-            ConnectionLimits::new(state.config.limits.max_connections, state.config.limits.max_connections_per_ip);
+        let limits = state.irc_limits.clone();
         let show = |l: &[TcpListener]| local_addrs(l).iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
         state.log.record(
             "start",
@@ -317,7 +316,7 @@ impl Server {
             ));
         }
         for listener in self.admin {
-            tracker.spawn(metrics::http::serve(listener, state.clone(), state.shutdown.listener()));
+            tracker.spawn(metrics::http::serve(listener, state.clone(), self.store.clone(), state.shutdown.listener()));
         }
         // IRC over WebSocket: one endpoint under the IRC connection limits.
         let endpoint = state
@@ -326,8 +325,7 @@ impl Server {
             .enabled
             .then(|| Arc::new(websocket::Endpoint::new(state.clone(), limits.clone(), tracker.clone())));
         // HTTP connections (before any upgrade) count under the file store's limits.
-        let http_limits =
-            ConnectionLimits::new(state.config.files.max_connections, state.config.files.max_connections_per_ip);
+        let http_limits = state.http_limits.clone();
         if let Some(endpoint) = &endpoint {
             let site = Arc::new(websocket::Site { endpoint: endpoint.clone(), secure: false, chat: None });
             for listener in self.websocket {
@@ -343,7 +341,7 @@ impl Server {
         if let Some(store) = self.store {
             let plain_url = state.filehost.clone().unwrap_or_default();
             let files = Arc::new(files::FileState {
-                config: Arc::new(state.config.clone()),
+                config: state.config.clone(),
                 log: state.log.clone(),
                 tokens: state.tokens.clone(),
                 accounts: state.accounts.clone(),

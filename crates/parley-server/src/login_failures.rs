@@ -9,29 +9,35 @@ use std::time::{Duration, Instant};
 
 pub struct LoginFailures {
     recent: Mutex<Recent>,
-    per_ip: u32,
-    global: u32,
-    window: Duration,
 }
 
-#[derive(Default)]
 struct Recent {
     by_ip: HashMap<IpAddr, VecDeque<Instant>>,
     all: VecDeque<Instant>,
+    per_ip: u32,
+    global: u32,
+    window: Duration,
 }
 
 impl LoginFailures {
     /// At most `per_ip` failures from one address and `global` in all
     /// within `window`.
     pub fn new(per_ip: u32, global: u32, window: Duration) -> LoginFailures {
-        LoginFailures { recent: Mutex::default(), per_ip, global, window }
+        let recent = Recent { by_ip: HashMap::new(), all: VecDeque::new(), per_ip, global, window };
+        LoginFailures { recent: Mutex::new(recent) }
+    }
+
+    /// New limits (a reload); the failures seen so far still count.
+    pub fn set_limits(&self, per_ip: u32, global: u32, window: Duration) {
+        let mut f = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        (f.per_ip, f.global, f.window) = (per_ip, global, window);
     }
 
     /// Seconds until `ip` may try again, if it is over a limit now.
     pub fn limited(&self, ip: IpAddr) -> Option<u64> {
         let now = Instant::now();
         let mut f = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        let window = self.window;
+        let (window, global, per_ip) = (f.window, f.global, f.per_ip);
         let prune = |q: &mut VecDeque<Instant>| {
             while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
                 q.pop_front();
@@ -39,12 +45,12 @@ impl LoginFailures {
         };
         prune(&mut f.all);
         let mut wait = None;
-        if f.all.len() >= self.global as usize {
+        if f.all.len() >= global as usize {
             wait = f.all.front().copied();
         }
         if let Some(q) = f.by_ip.get_mut(&ip) {
             prune(q);
-            if q.len() >= self.per_ip as usize {
+            if q.len() >= per_ip as usize {
                 wait = q.front().copied().max(wait);
             }
             if q.is_empty() {
@@ -62,7 +68,7 @@ impl LoginFailures {
         f.by_ip.entry(ip).or_default().push_back(now);
         // Bound memory under a spray from many addresses.
         if f.by_ip.len() > 10_000 {
-            let window = self.window;
+            let window = f.window;
             f.by_ip.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
         }
     }

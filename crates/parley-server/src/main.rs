@@ -16,14 +16,16 @@ use parley_server::shutdown::ShutdownCause;
 use parley_server::systemd;
 use parley_server::Server;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Diagnostics shown when `PARLEY_LOG` sets nothing: warnings and errors,
+/// and what a reload did (SIGHUP's answer is on stderr).
+const DEFAULT_LOG_FILTER: &str = "warn,parley_server::reload=info";
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    init_diagnostics();
     if let Some(Command::HashPassword) = cli.command {
         return hash_password();
     }
@@ -42,10 +44,11 @@ fn main() -> anyhow::Result<()> {
         password: cli.irc_password.clone(),
         log_message_bodies: cli.log_message_bodies,
     };
+    let source = parley_server::reload::Source { file: cli.config.clone(), overrides: overrides.clone() };
     let config = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("parleyd: {e}");
+            say(Level::Error, &e.to_string());
             std::process::exit(2);
         }
     };
@@ -132,7 +135,7 @@ fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let result = runtime.block_on(serve(config, files_runtime.as_ref().map(|r| r.handle().clone())));
+    let result = runtime.block_on(serve(config, source, files_runtime.as_ref().map(|r| r.handle().clone())));
     if let Some(files) = files_runtime {
         // Its transfers ended with the server; only idle blocking threads remain.
         files.shutdown_timeout(Duration::from_secs(1));
@@ -140,7 +143,62 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) -> anyhow::Result<()> {
+/// Diagnostics on stderr through `tracing`: as text, or as one JSON object
+/// per line with `PARLEY_LOG_FORMAT=json` (for a log collector); the
+/// filter from `PARLEY_LOG`.
+fn init_diagnostics() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.into());
+    // Colours only for a person at a terminal, not for the journal or a file.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match std::env::var("PARLEY_LOG_FORMAT").as_deref() {
+        Ok("json") => {
+            JSON_DIAGNOSTICS.store(true, Ordering::Relaxed);
+            builder.json().init()
+        }
+        Ok("text") | Ok("") | Err(_) => builder.init(),
+        Ok(other) => {
+            eprintln!("parleyd: PARLEY_LOG_FORMAT must be `text` or `json`, not {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Set when diagnostics are JSON lines (`PARLEY_LOG_FORMAT=json`).
+static JSON_DIAGNOSTICS: AtomicBool = AtomicBool::new(false);
+
+enum Level {
+    Info,
+    Error,
+}
+
+/// One of parleyd's own messages to whoever started it (the first
+/// administrator's password, the TLS fingerprint, why it stopped):
+/// `parleyd: TEXT` on stderr, or with JSON diagnostics one JSON line shaped
+/// like `tracing`'s. Never filtered by `PARLEY_LOG`: some are shown once.
+fn say(level: Level, text: &str) {
+    if !JSON_DIAGNOSTICS.load(Ordering::Relaxed) {
+        eprintln!("parleyd: {text}");
+        return;
+    }
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339);
+    let line = serde_json::json!({
+        "timestamp": now.unwrap_or_default(),
+        "level": match level { Level::Info => "INFO", Level::Error => "ERROR" },
+        "fields": { "message": text },
+        "target": "parleyd",
+    });
+    eprintln!("{line}");
+}
+
+async fn serve(
+    config: Config,
+    source: parley_server::reload::Source,
+    files_runtime: Option<tokio::runtime::Handle>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let env_password = std::env::var(operators::ADMIN_PASSWORD_ENV).ok();
@@ -150,30 +208,29 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
     match boot {
         Bootstrap::Created { name, password } => announce_first_admin(&config, &name, &password)?,
         Bootstrap::FromEnv { name } => {
-            eprintln!("parleyd: administrator '{name}' password set from {}", operators::ADMIN_PASSWORD_ENV);
+            say(Level::Info, &format!("administrator '{name}' password set from {}", operators::ADMIN_PASSWORD_ENV));
         }
         Bootstrap::Imported { name } => {
-            eprintln!("parleyd: administrator '{name}' of admin.toml is now an account (admin.toml.imported)");
+            say(Level::Info, &format!("administrator '{name}' of admin.toml is now an account (admin.toml.imported)"));
         }
         Bootstrap::Existing | Bootstrap::FromConfig => {}
     }
     let mut server = match Server::bind(config, ops, accounts).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("parleyd: {e}");
+            say(Level::Error, &e.to_string());
             std::process::exit(1);
         }
     };
     if let Some(files) = files_runtime {
         server.run_files_on(files);
     }
+    let reload = server.reload_handle();
+    reload.set_source(source);
     if let Some(tls) = server.tls_info() {
         let origin = if tls.generated { "generated a self-signed" } else { "using the" };
-        eprintln!(
-            "parleyd: TLS: {origin} certificate {}\nparleyd: TLS certificate SHA-256 fingerprint: {}",
-            tls.cert_path.display(),
-            tls.fingerprint
-        );
+        say(Level::Info, &format!("TLS: {origin} certificate {}", tls.cert_path.display()));
+        say(Level::Info, &format!("TLS certificate SHA-256 fingerprint: {}", tls.fingerprint));
     }
     // Signal handlers go in before the readiness line, so a SIGTERM sent
     // the moment a script sees it still stops the server cleanly.
@@ -200,13 +257,12 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
     std::io::stdout().flush().ok();
     // Under systemd (`Type=notify`) the same moment, over $NOTIFY_SOCKET.
     if let Err(e) = systemd::notify_ready(&ready) {
-        eprintln!("parleyd: could not tell systemd the server is ready: {e}");
+        say(Level::Error, &format!("could not tell systemd the server is ready: {e}"));
     }
     let shutdown = server.shutdown_handle();
-    let log = server.activity_log();
     let mut stopping = shutdown.listener();
     let signals = tokio::spawn(async move {
-        let cause = signals.wait(log).await;
+        let cause = signals.wait(reload).await;
         shutdown.trigger(cause);
     });
     let stopping = tokio::spawn(async move {
@@ -216,7 +272,7 @@ async fn serve(config: Config, files_runtime: Option<tokio::runtime::Handle>) ->
     let cause = server.run().await;
     signals.abort();
     stopping.abort();
-    eprintln!("parleyd: stopped by {} ({})", cause.by, cause.reason);
+    say(Level::Info, &format!("stopped by {} ({})", cause.by, cause.reason));
     Ok(())
 }
 
@@ -232,29 +288,35 @@ fn announce_first_admin(config: &Config, name: &str, password: &str) -> anyhow::
                 config.data_dir.display()
             )
         })?;
-        eprintln!(
-            "parleyd: created administrator account '{name}'; its password is in {}, \
-             readable only by this user (delete the file once you have it)",
-            path.display()
+        say(
+            Level::Info,
+            &format!(
+                "created administrator account '{name}'; its password is in {}, \
+                 readable only by this user (delete the file once you have it)",
+                path.display()
+            ),
         );
     } else {
-        eprintln!(
-            "parleyd: created administrator account '{name}' with password: {password}\n\
-             parleyd: this is shown once; only its hash is kept in {}.",
-            config.data_dir.join(parley_server::db::FILE).display()
+        say(Level::Info, &format!("created administrator account '{name}' with password: {password}"));
+        say(
+            Level::Info,
+            &format!(
+                "this is shown once; only its hash is kept in {}.",
+                config.data_dir.join(parley_server::db::FILE).display()
+            ),
         );
     }
     Ok(())
 }
 
-/// SIGTERM and SIGINT, both stopping the server like DIE.
+/// SIGTERM and SIGINT, both stopping the server like DIE; SIGHUP, reloading.
 #[cfg(unix)]
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
-    /// A closed terminal or logrotate: reopens the activity log by name
-    /// (its default action would kill the server uncleanly). Reloading the
-    /// config on it is still to come.
+    /// Reloads the configuration and reopens the activity log by name
+    /// (`reload.rs`); also what a closed terminal or logrotate sends, whose
+    /// default action would kill the server uncleanly.
     hup: tokio::signal::unix::Signal,
 }
 
@@ -269,15 +331,13 @@ impl Signals {
         })
     }
 
-    async fn wait(mut self, log: std::sync::Arc<parley_server::activity_log::ActivityLog>) -> ShutdownCause {
+    async fn wait(mut self, reload: parley_server::reload::Handle) -> ShutdownCause {
         let name = loop {
             tokio::select! {
                 _ = self.term.recv() => break "SIGTERM",
                 _ = self.int.recv() => break "SIGINT",
-                _ = self.hup.recv() => {
-                    log.reopen();
-                    eprintln!("parleyd: SIGHUP: reopening the activity log (reloading the configuration is not supported yet)");
-                }
+                // The outcome is logged (stderr and the activity log) by the reload.
+                _ = self.hup.recv() => { let _ = reload.reload("signal SIGHUP").await; }
             }
         };
         ShutdownCause { by: format!("signal {name}"), reason: "the server process was asked to stop".into() }
@@ -293,7 +353,7 @@ impl Signals {
         Ok(Signals)
     }
 
-    async fn wait(self, _log: std::sync::Arc<parley_server::activity_log::ActivityLog>) -> ShutdownCause {
+    async fn wait(self, _reload: parley_server::reload::Handle) -> ShutdownCause {
         let _ = tokio::signal::ctrl_c().await;
         ShutdownCause { by: "signal SIGINT".into(), reason: "the server process was asked to stop".into() }
     }

@@ -1,12 +1,15 @@
 //! The state every connection shares: config, registry, the connection
 //! set, activity log, operators and the shutdown trigger, plus facts
-//! derived once at start (ISUPPORT tokens, creation time).
+//! derived from the config (ISUPPORT tokens, rebuilt by a reload) or fixed
+//! at start (creation time).
 
 use crate::accounts::Accounts;
 use crate::activity_log::ActivityLog;
-use crate::config::Config;
+use crate::admission::ConnectionLimits;
+use crate::config::{Config, HistoryConfig};
 use crate::history::History;
 use crate::lifecycle::connections::Connections;
+use crate::live::Live;
 use crate::operators::Operators;
 use crate::outbound::OutBatch;
 use crate::registry::Registry;
@@ -14,7 +17,7 @@ use crate::relay::Relay;
 use crate::shutdown::Shutdown;
 use crate::tokens::Tokens;
 use parley_proto::Message;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 pub const VERSION: &str = concat!("parley-", env!("CARGO_PKG_VERSION"));
 
@@ -26,7 +29,10 @@ pub struct Identity {
 }
 
 pub struct ServerState {
-    pub config: Config,
+    /// The configuration in force: read it where it is used (`live.rs`),
+    /// so a reload (`reload.rs`) reaches every new use. The file store
+    /// shares the same handle.
+    pub config: Arc<Live<Config>>,
     pub registry: Registry,
     pub log: Arc<ActivityLog>,
     pub operators: Arc<Operators>,
@@ -47,8 +53,22 @@ pub struct ServerState {
     /// "This server was created ..." text for 003.
     pub created: String,
     /// ISUPPORT tokens in the order they are sent, but for the FILEHOST
-    /// ones, which depend on the connection (see `filehost_for`).
-    pub isupport: Vec<String>,
+    /// ones, which depend on the connection (see `filehost_for`); rebuilt
+    /// by a reload.
+    pub isupport: Live<Vec<String>>,
+    /// Open IRC connections, in total and per address
+    /// (`limits.max_connections*`; a reload changes the limits).
+    pub irc_limits: Arc<ConnectionLimits>,
+    /// The same for the file store's HTTP connections (`files.max_connections*`).
+    pub http_limits: Arc<ConnectionLimits>,
+    /// The certificate both TLS listeners present, when there are any; a
+    /// reload reads it again.
+    pub tls: Option<Arc<crate::tls::Certificate>>,
+    /// What a reload reads again and how it is serialised (`reload.rs`).
+    pub reload: crate::reload::Reloader,
+    /// This state's own `Arc`, for work it hands to the blocking pool
+    /// (a reload from REHASH); see [`ServerState::into_shared`].
+    me: Weak<ServerState>,
     /// Every open IRC connection (see `lifecycle`).
     pub connections: Connections,
     /// Self-registrations (REGISTER, NickServ REGISTER) per address and in
@@ -70,8 +90,10 @@ impl ServerState {
         let created =
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
         let config_has_sts = config.irc.sts_duration_secs.is_some();
-        let mut isupport = isupport_tokens(&config);
-        isupport.push("EXTJWT=1".into());
+        let isupport = isupport_tokens(&config, None);
+        let l = &config.limits;
+        let irc_limits = ConnectionLimits::new(l.max_connections, l.max_connections_per_ip);
+        let http_limits = ConnectionLimits::new(config.files.max_connections, config.files.max_connections_per_ip);
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let registry = Registry::new(&config.server_name, &config.irc.auto_join, now, config.limits.whowas_entries);
         let a = &config.accounts;
@@ -81,7 +103,7 @@ impl ServerState {
             std::time::Duration::from_secs(a.registration_window_secs),
         );
         ServerState {
-            config,
+            config: Arc::new(Live::new(config)),
             registry,
             log: Arc::new(log),
             operators: Arc::new(identity.operators),
@@ -92,7 +114,12 @@ impl ServerState {
             filehost,
             sts_port: sts_port.filter(|_| config_has_sts),
             created,
-            isupport,
+            isupport: Live::new(isupport),
+            irc_limits,
+            http_limits,
+            tls: None,
+            reload: Default::default(),
+            me: Weak::new(),
             connections: Connections::default(),
             registrations,
             history: None,
@@ -101,12 +128,23 @@ impl ServerState {
 
     /// Adds history (and its ISUPPORT tokens).
     pub fn with_history(mut self, history: Option<Arc<History>>) -> ServerState {
-        if let Some(h) = &history {
-            self.isupport.push(format!("CHATHISTORY={}", h.config().max_query_messages));
-            self.isupport.push("MSGREFTYPES=msgid,timestamp".into());
-        }
         self.history = history;
+        self.isupport = Live::new(isupport_tokens(&self.config, self.history.as_ref().map(|h| h.config())));
         self
+    }
+
+    /// The state in its `Arc`, knowing it (so a command can hand work
+    /// that outlives its borrow to the blocking pool).
+    pub fn into_shared(mut self) -> Arc<ServerState> {
+        Arc::new_cyclic(|me| {
+            self.me = me.clone();
+            self
+        })
+    }
+
+    /// This state's `Arc` (see [`ServerState::into_shared`]).
+    pub fn shared(&self) -> Option<Arc<ServerState>> {
+        self.me.upgrade()
     }
 }
 
@@ -121,11 +159,12 @@ impl ServerState {
     }
 }
 
-fn isupport_tokens(c: &Config) -> Vec<String> {
+/// The ISUPPORT tokens for a configuration (and history's, when on).
+pub(crate) fn isupport_tokens(c: &Config, history: Option<&HistoryConfig>) -> Vec<String> {
     let l = &c.limits;
     let t = l.max_targets;
     let b = l.max_bans;
-    vec![
+    let mut tokens = vec![
         format!("AWAYLEN={}", l.away_len),
         "BOT=B".into(),
         format!("CASEMAPPING={}", parley_proto::casemap::CASEMAPPING),
@@ -152,7 +191,13 @@ fn isupport_tokens(c: &Config) -> Vec<String> {
         "USERLEN=18".into(),
         "UTF8ONLY".into(),
         "WHOX".into(),
-    ]
+        "EXTJWT=1".into(),
+    ];
+    if let Some(h) = history {
+        tokens.push(format!("CHATHISTORY={}", h.max_query_messages));
+        tokens.push("MSGREFTYPES=msgid,timestamp".into());
+    }
+    tokens
 }
 
 /// The file store's view of the chat (see `files::Chat`).
@@ -168,9 +213,9 @@ impl crate::files::Chat for ServerState {
     }
 
     fn announce(&self, text: &str) {
-        let lobby = &self.config.irc.lobby;
-        let msg =
-            Message::new("NOTICE", vec![lobby.clone(), text.to_string()]).with_source(self.config.server_name.clone());
+        let config = self.config.current();
+        let lobby = &config.irc.lobby;
+        let msg = Message::new("NOTICE", vec![lobby.clone(), text.to_string()]).with_source(config.server_name.clone());
         let relay = Relay::new(msg, Vec::new());
         // One batch: each member's line is written when it ends, after the
         // registry lock is released.

@@ -36,13 +36,13 @@ impl Ticker {
         origin();
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new().name("parley-ticker".into()).spawn(move || {
-            let trim_every = state.config.limits.memory_trim_secs;
             let mut seconds = 0u64;
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
                 sweep(&state, millis(Instant::now()));
                 // Blocks on the disk; the connections' threads never do.
                 state.log.flush();
                 seconds += 1;
+                let trim_every = state.config.limits.memory_trim_secs;
                 if trim_every > 0 && seconds >= trim_every {
                     seconds = 0;
                     crate::memory::trim();

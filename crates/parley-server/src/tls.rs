@@ -9,16 +9,21 @@
 //! takes any: no CA vouches for it, its fingerprint is the identity (SASL
 //! EXTERNAL logs in to the account it is registered to, as CertFP does on
 //! other networks). The file store does not ask, so browsers never prompt.
+//!
+//! Both listeners present one [`Certificate`], which a reload reads again:
+//! new handshakes get the new one, established sessions keep theirs.
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use thiserror::Error;
 use tokio_rustls::TlsAcceptor;
 
@@ -34,17 +39,6 @@ pub enum TlsError {
     Generate(String),
     #[error("the certificate and key do not fit together: {0}")]
     Config(String),
-}
-
-/// A ready TLS acceptor and what to tell the operator about it.
-pub struct Tls {
-    pub acceptor: TlsAcceptor,
-    /// SHA-256 of the leaf certificate, as colon-separated hex.
-    pub fingerprint: String,
-    /// Where the certificate came from.
-    pub cert_path: PathBuf,
-    /// True when this run created the certificate.
-    pub generated: bool,
 }
 
 /// Colon-separated upper-case hex SHA-256 of a DER certificate.
@@ -65,16 +59,100 @@ pub enum ClientCerts {
     DoNotAsk,
 }
 
-/// Loads the configured certificate, or the generated one (creating it on
-/// first use), and builds an acceptor offering `alpn` protocols.
-pub fn load(
+/// What to tell the operator about the certificate in use.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    /// SHA-256 of the leaf certificate, as colon-separated hex.
+    pub fingerprint: String,
+    /// Where the certificate came from.
+    pub cert_path: PathBuf,
+    /// True when this run created the certificate.
+    pub generated: bool,
+}
+
+/// The certificate both TLS listeners present. The acceptors ask it for
+/// the key at every handshake, so [`Certificate::reload`] (a renewed
+/// certificate, on SIGHUP or REHASH) reaches the next handshake while
+/// sessions already established go on with theirs.
+#[derive(Debug)]
+pub struct Certificate {
+    current: RwLock<(Arc<CertifiedKey>, CertInfo)>,
+    provider: Arc<CryptoProvider>,
+}
+
+/// A certificate read by [`Certificate::prepare`], not yet in use.
+pub struct Prepared((Arc<CertifiedKey>, CertInfo));
+
+impl ResolvesServerCert for Certificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().unwrap_or_else(|p| p.into_inner()).0.clone())
+    }
+}
+
+impl Certificate {
+    /// Loads the configured certificate, or the generated one (creating it
+    /// on first use).
+    pub fn load(
+        cert: Option<&Path>,
+        key: Option<&Path>,
+        data_dir: &Path,
+        names: &[String],
+    ) -> Result<Arc<Certificate>, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let loaded = read_pair(cert, key, data_dir, names, &provider)?;
+        Ok(Arc::new(Certificate { current: RwLock::new(loaded), provider }))
+    }
+
+    /// Reads the certificate and key again (the same paths with renewed
+    /// contents, or new paths), without using them yet: see
+    /// [`Certificate::install`].
+    pub fn prepare(
+        &self,
+        cert: Option<&Path>,
+        key: Option<&Path>,
+        data_dir: &Path,
+        names: &[String],
+    ) -> Result<Prepared, TlsError> {
+        read_pair(cert, key, data_dir, names, &self.provider).map(Prepared)
+    }
+
+    /// Presents `prepared` from the next handshake on.
+    pub fn install(&self, Prepared(loaded): Prepared) -> CertInfo {
+        let info = loaded.1.clone();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+        info
+    }
+
+    pub fn info(&self) -> CertInfo {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).1.clone()
+    }
+
+    /// An acceptor presenting this certificate, offering `alpn` protocols.
+    pub fn acceptor(self: &Arc<Self>, alpn: &[&[u8]], client_certs: ClientCerts) -> Result<TlsAcceptor, TlsError> {
+        let builder = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let builder = match client_certs {
+            ClientCerts::Ask => builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+                algorithms: self.provider.signature_verification_algorithms,
+            })),
+            ClientCerts::DoNotAsk => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(self.clone());
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
+/// Reads a certificate chain and its key (see [`Certificate::load`]) and
+/// checks that they fit together.
+fn read_pair(
     cert: Option<&Path>,
     key: Option<&Path>,
     data_dir: &Path,
     names: &[String],
-    alpn: &[&[u8]],
-    client_certs: ClientCerts,
-) -> Result<Tls, TlsError> {
+    provider: &CryptoProvider,
+) -> Result<(Arc<CertifiedKey>, CertInfo), TlsError> {
     let (cert_path, key_path, generated) = match (cert, key) {
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf(), false),
         _ => {
@@ -97,19 +175,8 @@ pub fn load(
     let fingerprint = fingerprint(leaf);
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| TlsError::Pem { path: key_path.clone(), reason: e.to_string() })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-    let builder = match client_certs {
-        ClientCerts::Ask => builder.with_client_cert_verifier(Arc::new(AnyClientCert {
-            algorithms: provider.signature_verification_algorithms,
-        })),
-        ClientCerts::DoNotAsk => builder.with_no_client_auth(),
-    };
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| TlsError::Config(e.to_string()))?;
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(Tls { acceptor: TlsAcceptor::from(Arc::new(config)), fingerprint, cert_path, generated })
+    let certified = CertifiedKey::from_der(certs, key, provider).map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok((Arc::new(certified), CertInfo { fingerprint, cert_path, generated }))
 }
 
 /// Asks for a client certificate without requiring one, and accepts any
@@ -188,10 +255,10 @@ mod tests {
     #[test]
     fn a_generated_certificate_is_reused_with_the_same_fingerprint() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load(None, None, dir.path(), &["parley.test".into()], &[], ClientCerts::Ask).unwrap();
+        let first = Certificate::load(None, None, dir.path(), &["parley.test".into()]).unwrap().info();
         assert!(first.generated);
         assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
-        let second = load(None, None, dir.path(), &[], &[], ClientCerts::DoNotAsk).unwrap();
+        let second = Certificate::load(None, None, dir.path(), &[]).unwrap().info();
         assert!(!second.generated);
         assert_eq!(first.fingerprint, second.fingerprint);
         #[cfg(unix)]
@@ -206,7 +273,25 @@ mod tests {
     fn a_missing_certificate_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.pem");
-        let err = load(Some(&missing), Some(&missing), dir.path(), &[], &[], ClientCerts::DoNotAsk).err().unwrap();
+        let err = Certificate::load(Some(&missing), Some(&missing), dir.path(), &[]).err().unwrap();
         assert!(err.to_string().contains("nope.pem"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_read_again_is_used_only_once_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = Certificate::load(None, None, dir.path(), &[]).unwrap();
+        let before = cert.info().fingerprint;
+        let missing = dir.path().join("nope.pem");
+        assert!(cert.prepare(Some(&missing), Some(&missing), dir.path(), &[]).is_err());
+        assert_eq!(cert.info().fingerprint, before);
+        let other = tempfile::tempdir().unwrap();
+        let (c, k) = (other.path().join("tls/cert.pem"), other.path().join("tls/key.pem"));
+        Certificate::load(None, None, other.path(), &[]).unwrap();
+        let prepared = cert.prepare(Some(&c), Some(&k), dir.path(), &[]).unwrap();
+        assert_eq!(cert.info().fingerprint, before, "not in use before install");
+        let renewed = cert.install(prepared);
+        assert_ne!(renewed.fingerprint, before);
+        assert_eq!(cert.info().fingerprint, renewed.fingerprint);
     }
 }

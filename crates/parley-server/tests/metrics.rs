@@ -45,3 +45,35 @@ fn there_is_no_admin_listener_unless_configured() {
     let server = Server::start();
     assert!(server.addr("metrics").is_none());
 }
+
+#[test]
+fn the_store_size_history_and_flood_disconnects_are_reported() {
+    let server = Server::start_with("[metrics]\nlisten = [\"127.0.0.1:0\"]\n[limits]\nflood_burst = 5\n");
+    let http = server.http_addr().expect("a file store");
+    let mut alice = Client::registered(server.irc_addr(), "alice");
+    alice.send("EXTJWT *");
+    let auth = [("Authorization", format!("Bearer {}", alice.expect(|l| l.is("EXTJWT"), TIMEOUT).last()))];
+    for (name, body) in [("a.txt", &b"twelve bytes"[..]), ("b.txt", &b"three"[..])] {
+        assert!(request(http, "PUT", &format!("/files/{name}"), &auth, Some(body)).status < 300);
+    }
+    let got = request(http, "GET", "/files/a.txt", &auth, None);
+    assert_eq!(got.body, b"twelve bytes");
+    let head = request(http, "HEAD", "/files/b.txt", &auth, None);
+    assert_eq!(head.status, 200);
+    // Five lines in a burst are allowed; a flood past RecvQ is cut.
+    let mut flooder = Client::registered(server.irc_addr(), "flooder");
+    let _ = flooder.try_send_raw("PRIVMSG #lobby :x\r\n".repeat(2_000).as_bytes());
+    flooder.expect_closed(TIMEOUT);
+    alice.expect(|l| l.is_from("QUIT", "flooder"), TIMEOUT);
+
+    let text = scrape(&server);
+    assert_eq!(sample(&text, "parley_uploads_total"), 2.0);
+    assert_eq!(sample(&text, "parley_upload_bytes_total"), 17.0);
+    assert_eq!(sample(&text, "parley_downloads_total"), 1.0, "a HEAD is no download");
+    assert_eq!(sample(&text, "parley_download_bytes_total"), 12.0);
+    assert_eq!(sample(&text, "parley_store_bytes"), 17.0);
+    assert_eq!(sample(&text, "parley_disconnects_total{reason=\"flood\"}"), 1.0);
+    // History is on by default: its queue and lag are there.
+    assert!(sample(&text, "parley_history_queue") >= 0.0);
+    assert!(sample(&text, "parley_history_lag_seconds") >= 0.0);
+}

@@ -89,7 +89,8 @@ fn shutdown_does_not_wait_longer_than_the_grace_period_for_a_client_that_stopped
 }
 
 /// SIGHUP (a closed terminal, logrotate) leaves the server and its
-/// clients as they were, and reopens the activity log by name.
+/// clients as they were, and reopens the activity log by name (and reloads
+/// the configuration: tests/reload.rs).
 #[test]
 fn sighup_reopens_the_log_and_does_not_stop_the_server() {
     let server = Server::start();
@@ -98,7 +99,7 @@ fn sighup_reopens_the_log_and_does_not_stop_the_server() {
     let log = server.data_dir().join("server_log.txt");
     std::fs::rename(&log, server.data_dir().join("server_log.txt.old")).unwrap();
     server.signal(Signal::Hup);
-    server.wait_for_stderr(|l| l.contains("SIGHUP: reopening the activity log"), TIMEOUT);
+    server.wait_for_stderr(|l| l.contains("configuration reloaded") && l.contains("SIGHUP"), TIMEOUT);
     alice.send("PING still-here");
     alice.expect(|l| l.is("PONG") && l.last() == "still-here", TIMEOUT);
     assert!(Client::can_register(server.irc_addr(), "bob"));

@@ -46,13 +46,13 @@ pub struct ActivityLog {
     /// Set by `SIGHUP`: the next write reopens the file by name.
     reopen: AtomicBool,
     path: PathBuf,
-    rotation: Rotation,
     /// Lines were written since the last sync: an idle second costs no
     /// disk sync.
     unsynced: AtomicBool,
     /// `pending` is written out by the recording thread beyond this size.
     buffer_limit: usize,
-    message_bodies: bool,
+    /// `log.message_bodies`; a reload may change it.
+    message_bodies: AtomicBool,
 }
 
 /// Events as recorded, before formatting.
@@ -84,6 +84,8 @@ enum Field {
 /// Formats taken records and writes them.
 struct Writer {
     file: File,
+    /// When to start a new file (a reload may change it).
+    rotation: Rotation,
     /// Bytes in the file, and when it was started: for rotation.
     written: u64,
     opened: SystemTime,
@@ -115,6 +117,7 @@ impl<'a> Actor<'a> {
 
 /// A field value. Plain values are written as they are; text values are
 /// quoted and escaped.
+#[derive(Clone, Copy)]
 pub enum Value<'a> {
     Num(u64),
     Text(&'a str),
@@ -131,6 +134,7 @@ impl ActivityLog {
             pending: Mutex::new(Records::default()),
             writer: Mutex::new(Writer {
                 file,
+                rotation: Rotation::default(),
                 written,
                 opened: SystemTime::now(),
                 clock: Clock::default(),
@@ -140,17 +144,26 @@ impl ActivityLog {
             sync: Mutex::new(sync),
             reopen: AtomicBool::new(false),
             path: path.to_path_buf(),
-            rotation: Rotation::default(),
             unsynced: AtomicBool::new(false),
             buffer_limit,
-            message_bodies,
+            message_bodies: AtomicBool::new(message_bodies),
         })
     }
 
     /// Rotates the file by `rotation` from now on.
-    pub fn with_rotation(mut self, rotation: Rotation) -> ActivityLog {
-        self.rotation = rotation;
+    pub fn with_rotation(self, rotation: Rotation) -> ActivityLog {
+        self.set_rotation(rotation);
         self
+    }
+
+    /// Rotates the file by `rotation` from its next write on (a reload).
+    pub fn set_rotation(&self, rotation: Rotation) {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).rotation = rotation;
+    }
+
+    /// Records message bodies from now on, or stops (a reload).
+    pub fn set_message_bodies(&self, on: bool) {
+        self.message_bodies.store(on, Ordering::Relaxed);
     }
 
     /// Asks the writer to reopen the file by name at its next write
@@ -161,7 +174,7 @@ impl ActivityLog {
 
     /// Whether message bodies are to be recorded.
     pub fn records_bodies(&self) -> bool {
-        self.message_bodies
+        self.message_bodies.load(Ordering::Relaxed)
     }
 
     /// Records one event. The kind and the field names are fixed words
@@ -273,7 +286,7 @@ impl ActivityLog {
             self.unsynced.store(true, Ordering::Release);
         }
         // Between two writes of whole lines: nothing is split or lost.
-        if self.rotation.due(w.written, w.opened, SystemTime::now()) {
+        if w.rotation.due(w.written, w.opened, SystemTime::now()) {
             if let Err(e) = self.replace_file(w, true) {
                 tracing::error!(error = %e, path = %self.path.display(), "activity log rotation failed");
             }
@@ -297,7 +310,7 @@ impl ActivityLog {
     fn replace_file(&self, w: &mut Writer, rotate: bool) -> std::io::Result<()> {
         if rotate {
             w.file.sync_data()?;
-            rotation::shift(&self.path, self.rotation.keep)?;
+            rotation::shift(&self.path, w.rotation.keep)?;
         }
         let file = rotation::open_append(&self.path)?;
         *self.sync.lock().unwrap_or_else(|p| p.into_inner()) = file.try_clone()?;

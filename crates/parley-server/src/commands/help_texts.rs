@@ -124,6 +124,14 @@ pub const TOPICS: &[Topic] = &[
         &["Creates an account (IRCv3 account registration); the account * means your nick."],
     ),
     topic(
+        "REHASH",
+        "REHASH",
+        &[
+            "Operators only: reads the configuration file again and applies what can change",
+            "without a restart; names the settings that need one. A bad file changes nothing.",
+        ],
+    ),
+    topic(
         "SEARCH",
         "SEARCH text=<words>[;in=<target>][;from=<nick>][;after=<time>][;before=<time>][;limit=<n>]",
         &["Searches the history you may read for messages with all the words."],

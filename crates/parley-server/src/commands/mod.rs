@@ -42,8 +42,9 @@ type Handler = fn(&mut Ctx<'_>, &MessageRef<'_>);
 
 enum Run {
     Now(Handler),
-    /// Has to await (argon2 or the database on the blocking pool: OPER,
-    /// AUTHENTICATE, PASS, REGISTER, NickServ, CHATHISTORY, SEARCH, HISTORY): handed back to the
+    /// Has to await (argon2, the database or the disk on the blocking pool:
+    /// OPER, AUTHENTICATE, PASS, REGISTER, NickServ, CHATHISTORY, SEARCH,
+    /// HISTORY, REHASH): handed back to the
     /// connection, which ends its output batch first.
     Deferred,
     /// Deferred when the test says so (PRIVMSG to NickServ, PASS with an
@@ -121,6 +122,7 @@ const COMMANDS: &[Spec] = &[
     deferred("HISTORY", 1, true),
     spec("KILL", 1, true, oper::kill),
     spec("DIE", 0, true, oper::die),
+    deferred("REHASH", 0, true),
     spec("EXTJWT", 1, true, extjwt::extjwt),
     spec("MONITOR", 1, true, monitor::monitor),
     spec("HELP", 0, true, help::help),
@@ -199,6 +201,7 @@ pub fn run_deferred<'a>(
             "CHATHISTORY" => chathistory::chathistory(&mut ctx, &msg).await,
             "SEARCH" => search::search(&mut ctx, &msg).await,
             "HISTORY" => history::history(&mut ctx, &msg).await,
+            "REHASH" => oper::rehash(&mut ctx).await,
             _ => oper::oper(&mut ctx, &msg).await,
         }
     })

@@ -1,4 +1,4 @@
-//! The administrator's commands: OPER, KILL, DIE, WALLOPS.
+//! The administrator's commands: OPER, KILL, DIE, REHASH, WALLOPS.
 //!
 //! OPER answers 464 whether the name or the password was wrong, so a
 //! guesser learns nothing about which operator names exist. Failed attempts
@@ -120,6 +120,34 @@ pub fn die(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     ctx.server.shutdown.trigger(ShutdownCause { by, reason });
 }
 
+/// REHASH: reads the configuration file again (`reload.rs`, on the
+/// blocking pool). 382 when applied, with a NOTICE naming the settings that
+/// wait for a restart; `FAIL REHASH CONFIG_INVALID` with the reason (the
+/// key named) when refused, the old configuration staying in force.
+pub async fn rehash(ctx: &mut Ctx<'_>) {
+    let Some(oper_name) = require_oper(ctx) else { return };
+    let Some(server) = ctx.server.shared() else {
+        ctx.fail("REHASH", "UNAVAILABLE", &[], "This server cannot reload its configuration");
+        return;
+    };
+    let by = format!("{} (operator {oper_name})", ctx.session.nick.as_deref().unwrap_or("*"));
+    let result = tokio::task::spawn_blocking(move || crate::reload::reload(&server, &by)).await;
+    match result {
+        Ok(Ok(applied)) => {
+            ctx.reply(RPL_REHASHING, &[applied.file.as_str(), "Rehashing"]);
+            if !applied.restart.is_empty() {
+                let keys = applied.restart.join(", ");
+                ctx.server_notice(&format!("*** REHASH: these settings need a restart to change: {keys}"));
+            }
+        }
+        Ok(Err(refused)) => {
+            let text = format!("{}; the old configuration stays", refused.message);
+            ctx.fail("REHASH", "CONFIG_INVALID", &[], &text);
+        }
+        Err(_) => ctx.fail("REHASH", "UNAVAILABLE", &[], "The reload did not finish"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{codes, Harness, OPER_PASSWORD};
@@ -130,6 +158,12 @@ mod tests {
         assert_eq!(codes(&h.run(&mut alice, "KILL bob :bye")), ["481"]);
         assert_eq!(codes(&h.run(&mut alice, "DIE")), ["481"]);
         assert!(h.server.shutdown.cause().is_none());
+    }
+
+    #[tokio::test]
+    async fn rehash_needs_an_operator() {
+        let (h, [mut alice]) = Harness::start(["alice"]);
+        assert_eq!(codes(&h.run_deferred(&mut alice, "REHASH").await), ["481"]);
     }
 
     #[tokio::test]

@@ -61,7 +61,7 @@ mod requests {
         let server = Arc::new(crate::commands::testing::server_state(config, dir));
         let store = Arc::new(Store::open(&dir.join("files")).unwrap());
         Arc::new(FileState {
-            config: Arc::new(server.config.clone()),
+            config: server.config.clone(),
             log: server.log.clone(),
             tokens: server.tokens.clone(),
             accounts: server.accounts.clone(),
@@ -171,7 +171,7 @@ mod resumable_model {
         let tokens = crate::tokens::Tokens::load_or_create(&dir.join("jwt.key"), "test", 600).unwrap();
         let server = crate::commands::testing::server_state(config.clone(), dir);
         Arc::new(FileState {
-            config: Arc::new(config),
+            config: Arc::new(crate::live::Live::new(config)),
             log: server.log.clone(),
             tokens: Arc::new(tokens),
             accounts: server.accounts.clone(),

@@ -83,7 +83,8 @@ pub trait Chat: Send + Sync {
 
 /// What the handlers share.
 pub struct FileState {
-    pub config: Arc<Config>,
+    /// The server's configuration handle: a reload reaches the file store too.
+    pub config: Arc<crate::live::Live<Config>>,
     pub log: Arc<ActivityLog>,
     pub tokens: Arc<Tokens>,
     /// For HTTP Basic logins (calls block: run them on the blocking pool).

@@ -80,6 +80,9 @@ struct Queue {
     ops: Vec<Op>,
     /// Ops ever queued (not those dropped).
     pushed: u64,
+    /// When the oldest op in `ops` was queued (read once per batch, by
+    /// the first push after a take).
+    since: Option<std::time::Instant>,
 }
 
 /// What the writer is told besides the queue.
@@ -93,11 +96,15 @@ enum Control {
 /// The shared side of history: the queue, the counters and a reading
 /// connection. Owned by `ServerState`; its [`Writer`] by the `Server`.
 pub struct History {
-    config: HistoryConfig,
+    /// A reload replaces it (retention, limits); the writer's batch window
+    /// and prune interval are read once, at start.
+    config: crate::live::Live<HistoryConfig>,
     queue: Mutex<Queue>,
     /// How many ops the writer has committed, counted as [`Queue::pushed`]
     /// counts them: a reader with nothing newer queued need not wait.
     written: AtomicU64,
+    /// When the oldest op of the batch being written was queued.
+    writing_since: Mutex<Option<std::time::Instant>>,
     control: SyncSender<Control>,
     reader: Mutex<Connection>,
     /// The lobby's last lines, for the join replay (`recent.rs`).
@@ -134,9 +141,10 @@ impl History {
         let recent = recent::Recent::load(&reader, lobby, config.join_replay_lines).map_err(DbError::from)?;
         let (control, control_rx) = mpsc::sync_channel(256);
         let history = std::sync::Arc::new(History {
-            config: config.clone(),
+            config: crate::live::Live::new(config.clone()),
             queue: Mutex::new(Queue::default()),
             written: AtomicU64::new(0),
+            writing_since: Mutex::new(None),
             control,
             reader: Mutex::new(reader),
             recent,
@@ -148,8 +156,13 @@ impl History {
         Ok((history, writer))
     }
 
-    pub fn config(&self) -> &HistoryConfig {
-        &self.config
+    pub fn config(&self) -> &'static HistoryConfig {
+        self.config.current()
+    }
+
+    /// New settings from a reload (see `reload.rs` for which ones apply).
+    pub fn set_config(&self, config: HistoryConfig) {
+        self.config.replace(config);
     }
 
     /// Queues a message for the writer; never blocks on the disk.
@@ -169,6 +182,9 @@ impl History {
             drop(queue);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
+        }
+        if queue.ops.is_empty() {
+            queue.since = Some(std::time::Instant::now());
         }
         queue.ops.push(op);
         queue.pushed += 1;
@@ -214,7 +230,24 @@ impl History {
     /// so far, to mark written once they are.
     fn take_queue(&self, spare: Vec<Op>) -> (Vec<Op>, u64) {
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let since = queue.since.take();
+        let mut writing = self.writing_since.lock().unwrap_or_else(|p| p.into_inner());
+        *writing = writing.or(since);
         (std::mem::replace(&mut queue.ops, spare), queue.pushed)
+    }
+
+    /// The writer has committed every op up to `pushed`.
+    fn mark_written(&self, pushed: u64) {
+        *self.writing_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.written.store(pushed, Ordering::Release);
+    }
+
+    /// How long the oldest message not yet on disk has waited (zero when
+    /// everything queued is written): the writer's lag, for `/metrics`.
+    pub fn lag(&self) -> std::time::Duration {
+        let queued = self.queue.lock().unwrap_or_else(|p| p.into_inner()).since;
+        let writing = *self.writing_since.lock().unwrap_or_else(|p| p.into_inner());
+        writing.or(queued).map_or(std::time::Duration::ZERO, |t| t.elapsed())
     }
 
     /// Waits (blocking) until everything queued before the call is written.

@@ -54,7 +54,7 @@ impl Drop for Writer {
 }
 
 fn run(history: &History, mut conn: Connection, control: &Receiver<Control>) {
-    let config = history.config.clone();
+    let config = history.config();
     let window = Duration::from_millis(config.batch_window_ms);
     let prune_every = Duration::from_secs(config.prune_interval_secs);
     let mut next_prune = Instant::now() + prune_every;
@@ -73,14 +73,15 @@ fn run(history: &History, mut conn: Connection, control: &Receiver<Control>) {
                 tracing::warn!(error = %e, entries = n, "history: writing a batch failed; its messages are lost");
             }
         }
-        history.written.store(pushed, Ordering::Release);
+        history.mark_written(pushed);
         spare = ops;
         spare.clear();
         reported = report_losses(history, reported);
         if Instant::now() >= next_prune {
             next_prune = Instant::now() + prune_every;
             let now = crate::clock::unix_millis(std::time::SystemTime::now());
-            if let Err(e) = prune(&conn, &config, now, &mut touched) {
+            // The retention settings in force now (a reload may change them).
+            if let Err(e) = prune(&conn, history.config(), now, &mut touched) {
                 tracing::warn!(error = %e, "history: retention failed");
             }
         }
@@ -97,7 +98,7 @@ fn run(history: &History, mut conn: Connection, control: &Receiver<Control>) {
                         tracing::warn!(error = %e, "history: writing the last batch failed");
                     }
                 }
-                history.written.store(pushed, Ordering::Release);
+                history.mark_written(pushed);
                 return;
             }
             Err(RecvTimeoutError::Timeout) => {}

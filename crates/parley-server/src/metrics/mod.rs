@@ -72,6 +72,8 @@ pub struct Snapshot {
 #[derive(Debug, Default, Clone)]
 pub struct HistoryCounts {
     pub queued: i64,
+    /// How long the oldest message not yet written has waited.
+    pub lag_seconds: f64,
     /// Since start: dropped because the queue was full.
     pub dropped: i64,
     /// Since start: lost to write errors.
@@ -105,6 +107,9 @@ pub fn render(snapshot: &Snapshot) -> String {
     }
     if let Some(h) = &snapshot.history {
         gauge(&mut registry, "history_queue", "Messages waiting for the history writer", h.queued);
+        let lag: Gauge<f64, std::sync::atomic::AtomicU64> = Gauge::default();
+        lag.set(h.lag_seconds);
+        registry.register("history_lag_seconds", "How long the oldest message not yet on disk has waited", lag);
         gauge(&mut registry, "history_dropped", "Messages not kept since start: history's queue was full", h.dropped);
         gauge(&mut registry, "history_write_failed", "Messages not kept since start: writing failed", h.failed);
     }
@@ -146,9 +151,10 @@ mod tests {
     fn the_text_format_names_every_counter() {
         super::get().registrations.inc();
         super::login("granted");
-        let history = Some(super::HistoryCounts { queued: 2, dropped: 5, failed: 0 });
+        let history = Some(super::HistoryCounts { queued: 2, lag_seconds: 0.25, dropped: 5, failed: 0 });
         let text = super::render(&super::Snapshot { users: 3, history, ..Default::default() });
         assert!(text.contains("parley_history_queue 2") && text.contains("parley_history_dropped 5"), "{text}");
+        assert!(text.contains("parley_history_lag_seconds 0.25"), "{text}");
         for name in ["parley_registrations_total", "parley_logins_total{result=\"granted\"}", "parley_users 3"] {
             assert!(text.contains(name), "{name} in:\n{text}");
         }

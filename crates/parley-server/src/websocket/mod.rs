@@ -56,7 +56,6 @@ pub struct Endpoint {
     server: Arc<ServerState>,
     limits: Arc<ConnectionLimits>,
     tracker: TaskTracker,
-    origins: Origins,
 }
 
 /// One listener's view of the endpoint.
@@ -69,33 +68,40 @@ pub struct Site {
     pub chat: Option<tokio::runtime::Handle>,
 }
 
-/// Which pages may open the socket (`websocket.allowed_origins`).
-enum Origins {
+/// Which pages may open the socket (`websocket.allowed_origins`), read
+/// from the config at each request, so a reload changes it.
+enum Origins<'a> {
     Any,
     /// These origins exactly (ASCII case-insensitive).
-    List(Vec<String>),
+    List(&'a [String]),
+    /// The origin of `files.public_url`.
+    PublicUrl(String),
     /// Pages served by the host and port the request was sent to.
     SameHost,
 }
 
 impl Endpoint {
     pub fn new(server: Arc<ServerState>, limits: Arc<ConnectionLimits>, tracker: TaskTracker) -> Endpoint {
-        let config = &server.config;
-        let origins = match &config.websocket.allowed_origins {
+        Endpoint { server, limits, tracker }
+    }
+
+    fn origins(&self) -> Origins<'static> {
+        let config = self.server.config.current();
+        match &config.websocket.allowed_origins {
             Some(list) if list.iter().any(|o| o == "*") => Origins::Any,
-            Some(list) => Origins::List(list.clone()),
+            Some(list) => Origins::List(list),
             None => match config.files.public_url.as_deref().and_then(origin_of) {
-                Some(origin) => Origins::List(vec![origin]),
+                Some(origin) => Origins::PublicUrl(origin),
                 None => Origins::SameHost,
             },
-        };
-        Endpoint { server, limits, tracker, origins }
+        }
     }
 
     fn origin_allowed(&self, origin: &[u8], headers: &HeaderMap, secure: bool) -> bool {
-        match &self.origins {
+        match self.origins() {
             Origins::Any => true,
             Origins::List(list) => list.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(origin)),
+            Origins::PublicUrl(o) => o.as_bytes().eq_ignore_ascii_case(origin),
             Origins::SameHost => {
                 let scheme: &[u8] = if secure { b"https://" } else { b"http://" };
                 let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
