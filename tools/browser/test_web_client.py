@@ -395,6 +395,58 @@ def test_phone_width_and_dark_scheme(server, new_page):
     screenshot(desktop_dark, "lobby-dark")
 
 
+CONTRAST = """() => {
+    // WCAG 2 contrast of every visible text against the first opaque
+    // background behind it; the lowest ratios first.
+    const lum = (c) => {
+        const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const opaque = (c) => !/rgba\\(.*,\\s*0\\)$/.test(c) && c !== "transparent";
+    const out = [];
+    for (const node of document.querySelectorAll("body *")) {
+        const own = [...node.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+        if (!own || !node.checkVisibility() || node.closest("[aria-hidden=true], .visually-hidden")) continue;
+        const style = getComputedStyle(node);
+        if (style.opacity !== "1" || node.closest(":disabled")) continue;
+        let bg = null;
+        for (let e = node; e && !bg; e = e.parentElement) {
+            const c = getComputedStyle(e).backgroundColor;
+            if (opaque(c)) bg = c;
+        }
+        const [a, b] = [lum(style.color), lum(bg || "rgb(255,255,255)")];
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        out.push({ratio, text: node.textContent.trim().slice(0, 40), color: style.color, bg});
+    }
+    return out.sort((x, y) => x.ratio - y.ratio);
+}"""
+
+
+def test_text_is_readable_in_both_schemes(server, new_page, irc_clients):
+    for scheme in ("light", "dark"):
+        page = new_page(color_scheme=scheme)
+        page.goto(server.url)
+        page.fill("#nick", "9")
+        page.press("#nick", "Enter")
+        expect(page.locator("#login-error")).to_contain_text("can't be used")
+        screens = [page.evaluate(CONTRAST)]
+        page.fill("#nick", f"reader-{scheme}")
+        page.press("#nick", "Enter")
+        page.wait_for_selector("#app:not([hidden])")
+        carol = irc_clients(f"carol-{scheme}")
+        carol.send("PRIVMSG #lobby :see https://example.org")
+        wait_message(page, "example.org")
+        page.click("#toggle-files")
+        screens.append(page.evaluate(CONTRAST))
+        for texts in screens:
+            print(f"\n{scheme}: {len(texts)} texts, lowest {texts[0]['ratio']:.1f}:1 ({texts[0]['text']!r})")
+            low = [t for t in texts if t["ratio"] < 4.5]
+            assert not low, f"{scheme}: text under 4.5:1: {low[:5]}"
+
+
 def test_the_assets_carry_a_strict_policy(server, new_page):
     page = new_page()
     response = page.goto(server.url)

@@ -42,6 +42,12 @@ const handler = {
   registered(nick) {
     chat.nick = nick;
     state.everIn = true;
+    // Offered again next time (only the name: never a password).
+    try {
+      localStorage.setItem("parley.nick", state.creds.nick);
+    } catch {
+      /* storage may be off */
+    }
     state.attempt = 0;
     state.token = null;
     if (!state.creds.account) $("me").textContent = nick;
@@ -518,6 +524,13 @@ function showLogin(error = "") {
   $("login-error").textContent = error;
   $("login-button").disabled = false;
   if (state.creds) $("nick").value = state.creds.nick;
+  else if (!$("nick").value) {
+    try {
+      $("nick").value = localStorage.getItem("parley.nick") || "";
+    } catch {
+      /* storage may be off */
+    }
+  }
   $("nick").focus();
 }
 

@@ -123,8 +123,9 @@ export class Session {
       this.send("USER", this.nick.replace(/[^A-Za-z0-9._-]/g, "") || "web", "0", "*", "Parley web client");
     });
     ws.addEventListener("message", (e) => {
-      if (typeof e.data !== "string") return;
-      for (const line of e.data.split(/\r?\n/)) if (line) this.receive(parseLine(line));
+      // An abandoned session says nothing more, even what was under way.
+      if (this.closed || typeof e.data !== "string") return;
+      for (const line of e.data.split(/\r?\n/)) if (line && !this.closed) this.receive(parseLine(line));
     });
     ws.addEventListener("close", (e) => this.finish(e.code, e.reason));
   }
