@@ -284,6 +284,10 @@ def test_the_page_reconnects_after_the_server_restarts(server, new_page, irc_cli
     expect(page.locator("#banner")).to_be_visible()
     expect(page.locator("#banner")).to_contain_text("Reconnecting")
     screenshot(page, "reconnecting")
+    page.fill("#input", "said while away")
+    page.press("#input", "Enter")
+    wait_message(page, "Not connected right now")
+    expect(page.locator("#input")).to_have_value("said while away")
     server.start()
     expect(page.locator("#banner")).to_be_hidden(timeout=40_000)
     # Back in the lobby and in #side by itself, and talking.

@@ -651,6 +651,7 @@ $("login-form").addEventListener("submit", (e) => {
   state.creds = { nick, account, password };
   state.attempt = 0;
   state.everIn = false;
+  state.joinedBefore = []; // a new login starts in the lobby only
   chat.convs.clear();
   chat.active = null;
   performance.mark("parley-join");
@@ -662,7 +663,12 @@ $("login-form").addEventListener("submit", (e) => {
 $("composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("input").value;
-  if (!text.trim() || !state.session) return;
+  if (!text.trim()) return;
+  if (!state.session || !state.session.registered) {
+    // Kept in the box, to send once the chat is back.
+    info(chat.convs.get(chat.active) || conv("", "server"), "Not connected right now: send it again once the chat is back.", "error");
+    return;
+  }
   sendText(text);
   $("input").value = "";
 });
