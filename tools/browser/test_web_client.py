@@ -123,6 +123,24 @@ def test_private_messages_and_unread_counts(server, new_page, irc_clients):
     expect(alice.locator("#conv-list button", has_text="dave").locator(".badge")).to_contain_text("1")
 
 
+def test_the_lobby_shows_recent_history_once(server, new_page, irc_clients):
+    carol = irc_clients("carol")
+    for i in range(3):
+        carol.send(f"PRIVMSG #lobby :earlier line {i}")
+    carol.barrier()
+    page = new_page()
+    join(page, server, "alice")
+    lines = page.locator("#messages .msg-history")
+    expect(lines).to_have_count(3)
+    assert lines.locator(".text").all_inner_texts() == [f"earlier line {i}" for i in range(3)]
+    # After a restart the history is asked for again, and shown once.
+    server.restart()
+    expect(page.locator("#banner")).to_be_hidden(timeout=40_000)
+    page.locator("#member-list", has_text="alice").wait_for()
+    irc_clients("dave").barrier()
+    expect(page.locator("#messages .msg", has_text="earlier line 1")).to_have_count(1)
+
+
 def test_a_crowded_lobby_still_lists_everyone(new_page, irc_clients):
     # Above irc.quiet_lobby_above members the lobby stops announcing joins
     # and NAMES on join lists only its operators; the page asks for all.
@@ -197,6 +215,23 @@ def test_an_upload_arrives_byte_identical_and_is_announced(server, new_page, irc
     link = page.evaluate("navigator.clipboard.readText()")
     assert "/files/s/" in link
     assert server.get("/" + link.split("://", 1)[1].split("/", 1)[1]) == data
+
+
+def test_an_upload_can_be_cancelled(server, new_page, irc_clients):
+    page = new_page()
+    join(page, server, "alice")
+    # The request is held at the browser's edge until it is cancelled.
+    held = []
+    page.route("**/files/slow.bin", lambda route: held.append(route))
+    with page.expect_request("**/files/slow.bin"):
+        upload_from_page(page, "slow.bin", pattern(200_000, 6))
+    row = page.locator("#transfers li", has_text="slow.bin")
+    expect(row.locator("progress")).to_be_visible()
+    row.get_by_role("button", name=re.compile("Cancel")).click()
+    expect(row).to_contain_text("Cancelled")
+    page.unroute("**/files/slow.bin")
+    carol = irc_clients("carol")
+    assert b"slow.bin" not in server.get("/files", carol.token())
 
 
 def test_drag_and_drop_uploads(server, new_page, irc_clients):
