@@ -95,6 +95,7 @@ class Parleyd:
                 fields = dict(f.split("=", 1) for f in line.split()[2:] if "=" in f)
                 self.irc = fields["irc"].split(",")[0]
                 self.http = fields["http"].split(",")[0]
+                self.https = fields.get("https", "").split(",")[0] or None
                 return
 
     @property

@@ -34,7 +34,9 @@ def pattern(n: int, seed: int) -> bytes:
 
 
 def privmsg_text(line: str) -> str:
-    return line.split(" :", 1)[1] if " :" in line else ""
+    """The text of a PRIVMSG line (its last parameter, `:` or not)."""
+    text = line.split(" PRIVMSG ", 1)[1].partition(" ")[2]
+    return text[1:] if text.startswith(":") else text
 
 
 def test_first_load_is_small_and_the_lobby_shows_within_a_second(server, new_page):
@@ -348,6 +350,25 @@ def test_a_page_the_socket_refuses_says_why(new_page, browser):
         expect(page.locator("#login")).to_be_visible()
     finally:
         other.close()
+
+
+def test_over_https_the_page_and_its_socket_use_tls(new_page, irc_clients):
+    secure = Parleyd(CONFIG + '[files]\ntls_listen = ["127.0.0.1:0"]\n')
+    try:
+        carol = irc_clients("carol", secure)
+        page = new_page(ignore_https_errors=True)
+        sockets = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.goto(f"https://{secure.https}/")
+        page.fill("#nick", "tls-user")
+        page.press("#nick", "Enter")
+        page.wait_for_selector("#member-list >> text=carol")
+        assert sockets == [f"wss://{secure.https}/socket"]
+        page.fill("#input", "sealed")
+        page.press("#input", "Enter")
+        assert privmsg_text(carol.expect(lambda l: "PRIVMSG #lobby" in l)) == "sealed"
+    finally:
+        secure.close()
 
 
 def test_leaving_returns_to_the_name_form(server, new_page, irc_clients):
