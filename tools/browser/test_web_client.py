@@ -404,6 +404,20 @@ def test_closing_the_server_tells_every_page_who_and_why(server, new_page, irc_c
     assert server.wait_exit() == 0
 
 
+def test_too_many_wrong_administrator_passwords_are_refused_with_the_wait(server, new_page):
+    page = new_page()
+    join(page, server, "alice")
+    page.click("#close-server-button")
+    page.fill("#oper-name", ADMIN_NAME)
+    for attempt in range(4):
+        page.fill("#oper-password", f"guess {attempt}")
+        page.click("#close-confirm")
+        expect(page.locator("#close-error")).not_to_have_text("Checking…")
+        expect(page.locator("#close-confirm")).to_be_enabled()
+    expect(page.locator("#close-error")).to_contain_text("try again in")
+    expect(page.locator("#app")).to_be_visible()
+
+
 def test_keyboard_alone_reaches_the_lobby_and_dialogs(server, new_page):
     page = new_page()
     page.goto(server.url)

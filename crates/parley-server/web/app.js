@@ -227,7 +227,8 @@ function onMessage(msg, history) {
       }
       break;
     case "FAIL":
-      if (state.oper && (p[0] === "OPER" || p[0] === "DIE")) {
+      // A rate limit comes as a FAIL after the 464: it is the better reason.
+      if ((state.oper || $("close-dialog").open) && (p[0] === "OPER" || p[0] === "DIE")) {
         state.oper = null;
         closeDialogError(`The server refused: ${p[p.length - 1]}`);
         return;
