@@ -146,6 +146,7 @@ export class FilePanel {
     if (answer.status === 412) {
       const existing = this.entries.find((f) => f.name === file.name);
       const who = existing ? ` (${formatSize(existing.size)}, uploaded by ${existing.uploaded_by})` : "";
+      row.progress.value = 0; // nothing was stored: the server answered before the body
       row.state.textContent = "Waiting for your answer…";
       const yes = await this.ask(`A file named “${file.name}” is already on the server${who}. Replace it with yours?`);
       if (!yes) {
