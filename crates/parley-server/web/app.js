@@ -475,9 +475,15 @@ function fileToken(force) {
   if (!force && state.token && state.token.expires - Date.now() > 30000) return Promise.resolve(state.token.value);
   if (!state.session) return Promise.reject(new Error("not connected to the chat"));
   return new Promise((resolve, reject) => {
-    state.tokenWaiters.push({ resolve, reject });
+    const waiter = { resolve, reject };
+    state.tokenWaiters.push(waiter);
     if (state.tokenWaiters.length === 1) state.session.send("EXTJWT", "*");
-    setTimeout(() => reject(new Error("the server did not answer EXTJWT")), 10000);
+    setTimeout(() => {
+      // Given up on: the next caller asks again.
+      const i = state.tokenWaiters.indexOf(waiter);
+      if (i >= 0) state.tokenWaiters.splice(i, 1);
+      reject(new Error("the server did not answer EXTJWT"));
+    }, 10000);
   });
 }
 
