@@ -4,7 +4,8 @@
 # 100 senders, as fast as the server takes it, then at 200 msg/s) and the
 # crowded lobby (1,000 members), each round once over TCP and once over
 # WebSocket (`ircload --transport ws`, /socket on the file store's
-# listener), the order swapped every round, a fresh parleyd for each run.
+# listener), the order swapped every round, a fresh parleyd for each run;
+# and the memory an idle registered user costs (5,000 users).
 # Prints the medians and the WebSocket ÷ TCP ratios.
 #
 #   bench/websocket.sh                  # 3 rounds
@@ -19,6 +20,7 @@ FANOUT_MEMBERS=${FANOUT_MEMBERS:-1000}
 FANOUT_SENDERS=${FANOUT_SENDERS:-100}
 FANOUT_SECONDS=${FANOUT_SECONDS:-10}
 LOBBY_USERS=${LOBBY_USERS:-1000}
+IDLE_USERS=${IDLE_USERS:-5000}
 
 mkdir -p "$OUT/bin"
 # shellcheck source=bench/servers.sh
@@ -73,6 +75,10 @@ for round in $(seq 1 "$ROUNDS"); do
         echo "== round $round: lobby of $LOBBY_USERS over $t"
         run "$t" lobby "$LOBBY_USERS" "$round" --users "$LOBBY_USERS" --join-deadline 30
     done
+    for t in $transports; do
+        echo "== round $round: $IDLE_USERS idle users over $t"
+        run "$t" idle "$IDLE_USERS" "$round" --users "$IDLE_USERS"
+    done
 done
 
 python3 - "$RESULTS" <<'PY' | tee "$OUT/summary.md"
@@ -106,6 +112,8 @@ lobby = sorted({r["variant"] for r in rows if r["scenario"] == "lobby"})
 for v in lobby:
     for key, label, fmt in [("fill_s", "seconds to fill", "{:.2f}"), ("reach_ms", "ms for the message to reach all", "{:.1f}"), ("server_cpu_s", "server CPU s while filling", "{:.2f}")]:
         line(f"lobby of {v}: {label}", "lobby", v, key, None, fmt)
+for v in sorted({r["variant"] for r in rows if r["scenario"] == "idle"}):
+    line(f"{v} idle users: bytes of server memory per user", "idle", v, "bytes_per_user", None, "{:.0f}")
 bad = [r for r in rows if not r["ok"]]
 print(f"\n{len(rows)} runs, {len(bad)} not ok" + "".join(f"\n- not ok: {r['scenario']} {r['variant']} {r.get('transport')} round {r['round']}" for r in bad))
 PY
