@@ -277,3 +277,34 @@ fn websocket_clients_count_under_the_connection_limits() {
     let shown = describe(&refused.err().expect("a third connection from one address is refused"));
     assert!(shown.starts_with("HTTP 503") && shown.contains("Too many connections from your address"), "{shown}");
 }
+
+#[test]
+fn a_message_over_the_websocket_limit_ends_only_that_connection() {
+    let server = Server::start();
+    let mut big = WsClient::registered(http(&server), "biggie");
+    let mut tcp = Client::registered(server.irc_addr(), "watcher");
+    // Over max_line_bytes + max_tag_bytes + 1 KiB: refused by the
+    // WebSocket layer before framing.
+    let _ = big.try_send_message(Message::text(format!("PRIVMSG #lobby :{}", "a".repeat(20_000))));
+    big.expect_closed(TIMEOUT);
+    tcp.expect(|l| l.is_from("QUIT", "biggie"), TIMEOUT);
+    tcp.expect_none(|l| l.is("PRIVMSG"), "the oversized message");
+}
+
+#[test]
+fn the_clients_close_frame_ends_the_session_with_a_quit() {
+    let server = Server::start();
+    let mut web = WsClient::registered(http(&server), "closer");
+    let mut tcp = Client::registered(server.irc_addr(), "watcher");
+    tcp.sync();
+    let bye = parley_testkit::ws::tungstenite::protocol::CloseFrame {
+        code: parley_testkit::ws::tungstenite::protocol::frame::coding::CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    web.send_message(Message::Close(Some(bye)));
+    // The server answers with the same frame (RFC 6455, 5.5.1).
+    let (_, frame) = web.expect_closed(TIMEOUT);
+    let frame = frame.expect("the server answers the close frame");
+    assert_eq!((u16::from(frame.code), frame.reason.as_str()), (1000, "bye"));
+    tcp.expect(|l| l.is_from("QUIT", "closer"), TIMEOUT);
+}

@@ -16,6 +16,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
@@ -37,6 +38,9 @@ pub struct WsOut<S> {
     binary: bool,
     /// The close frame to send at shutdown (from the close reason).
     close: Option<CloseFrame>,
+    /// The client closed first: nothing more may be sent but the
+    /// answer to its close frame, which closing flushes.
+    peer_closed: bool,
 }
 
 /// Splits an upgraded connection into the connection's two halves.
@@ -45,7 +49,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (tx, rx) = ws.split();
-    (WsIncoming { rx }, WsOut { tx, binary, close: None })
+    (WsIncoming { rx }, WsOut { tx, binary, close: None, peer_closed: false })
 }
 
 impl<S> Incoming for WsIncoming<S>
@@ -83,7 +87,6 @@ fn strip_line_end(payload: &[u8]) -> &[u8] {
 
 /// tungstenite's errors as the read loop reports them ("Read error: ...").
 fn io_error(e: WsError) -> io::Error {
-    use tokio_tungstenite::tungstenite::error::ProtocolError;
     match e {
         WsError::Io(e) => e,
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => io::ErrorKind::ConnectionReset.into(),
@@ -116,6 +119,23 @@ fn ws_io(e: WsError) -> io::Error {
     }
 }
 
+impl<S> WsOut<S> {
+    /// A send refused because the client's close frame came first: the
+    /// client gets no more lines (only the answer to its close frame,
+    /// which closing flushes), so the lines are dropped, not an error.
+    /// The split sink reports an item's error at its next call, so every
+    /// call's result passes here.
+    fn after_close(&mut self, result: Result<(), WsError>) -> io::Result<()> {
+        match result {
+            Err(WsError::Protocol(ProtocolError::SendAfterClosing)) => {
+                self.peer_closed = true;
+                Ok(())
+            }
+            other => other.map_err(ws_io),
+        }
+    }
+}
+
 impl<S> AsyncWrite for WsOut<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -127,8 +147,7 @@ where
         let mut used = 0;
         while used < buf.len() {
             match Pin::new(&mut self.tx).poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(ws_io(e))),
+                Poll::Ready(result) => self.after_close(result)?,
                 Poll::Pending if used == 0 => return Poll::Pending,
                 Poll::Pending => break,
             }
@@ -136,9 +155,10 @@ where
             // The queue holds whole lines; a tail without LF is a line too.
             let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
             let line = strip_line_end(&rest[..len]);
-            if !line.is_empty() {
+            if !line.is_empty() && !self.peer_closed {
                 let message = self.message(line);
-                Pin::new(&mut self.tx).start_send(message).map_err(ws_io)?;
+                let result = Pin::new(&mut self.tx).start_send(message);
+                self.after_close(result)?;
             }
             used += len;
         }
@@ -146,17 +166,32 @@ where
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tx).poll_flush(cx).map_err(ws_io)
+        let result = ready!(Pin::new(&mut self.tx).poll_flush(cx));
+        Poll::Ready(self.after_close(result))
     }
 
-    /// Sends the close frame with the reason, then closes.
+    /// Sends the close frame with the reason (or, when the client closed
+    /// first, the answer to its close frame), then closes.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.close.is_some() {
-            ready!(Pin::new(&mut self.tx).poll_ready(cx)).map_err(ws_io)?;
-            let frame = self.close.take();
-            Pin::new(&mut self.tx).start_send(Message::Close(frame)).map_err(ws_io)?;
+        if self.close.is_some() && !self.peer_closed {
+            let result = ready!(Pin::new(&mut self.tx).poll_ready(cx));
+            self.after_close(result)?;
+            if !self.peer_closed {
+                let frame = self.close.take();
+                let result = Pin::new(&mut self.tx).start_send(Message::Close(frame));
+                self.after_close(result)?;
+            }
         }
-        Pin::new(&mut self.tx).poll_close(cx).map_err(ws_io)
+        loop {
+            let was_closed = self.peer_closed;
+            let result = ready!(Pin::new(&mut self.tx).poll_close(cx));
+            self.after_close(result)?;
+            // Refused only a message still held by the split sink: the
+            // close itself has not run yet.
+            if self.peer_closed == was_closed {
+                return Poll::Ready(Ok(()));
+            }
+        }
     }
 }
 
