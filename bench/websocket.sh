@@ -10,6 +10,7 @@
 #
 #   bench/websocket.sh                  # 3 rounds
 #   ROUNDS=5 OUT=/tmp/wsbench bench/websocket.sh
+#   NO_BUILD=1 bench/websocket.sh       # target/release as it is
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +30,9 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 trap 'stop_server || true' EXIT
 
 echo "== building (results in $OUT)"
-(cd "$REPO" && cargo build --release -q -p parley-bench -p parley-server)
+if [ -z "${NO_BUILD:-}" ]; then
+    (cd "$REPO" && cargo build --release -q -p parley-bench -p parley-server)
+fi
 cp "$REPO/target/release/parleyd" "$REPO/target/release/ircload" "$OUT/bin/"
 BIN="$OUT/bin"
 CONF="$OUT/conf"
