@@ -142,6 +142,10 @@ pub struct Channel {
     pub invex: Vec<ListEntry>,
     pub invites: HashSet<ClientId>,
     pub members: IdMap<Member>,
+    /// Members on other cluster nodes (their ids are the registry's
+    /// remote ids): listed, counted, never sent to (their node relays).
+    /// Empty on a single node.
+    pub remote_members: IdMap<MemberFlags>,
     /// An auto-join channel: above `quiet_lobby_above` members its joins,
     /// parts and quits are not broadcast.
     pub is_lobby: bool,
@@ -159,6 +163,7 @@ impl Channel {
             invex: Vec::new(),
             invites: HashSet::new(),
             members: IdMap::default(),
+            remote_members: IdMap::default(),
             is_lobby,
         }
     }
@@ -201,7 +206,18 @@ impl Channel {
 
     /// Whether membership changes are announced to everyone.
     pub fn is_quiet(&self, quiet_above: usize) -> bool {
-        self.is_lobby && self.members.len() > quiet_above
+        self.is_lobby && self.member_count() > quiet_above
+    }
+
+    /// Members here and on other cluster nodes.
+    pub fn member_count(&self) -> usize {
+        self.members.len() + self.remote_members.len()
+    }
+
+    /// Every member's id and privileges, local ones first.
+    pub fn all_members(&self) -> impl Iterator<Item = (ClientId, MemberFlags)> + '_ {
+        let local = self.members.iter().map(|(id, m)| (*id, m.flags));
+        local.chain(self.remote_members.iter().map(|(id, f)| (*id, *f)))
     }
 
     /// Whether `id` (hostmask `mask`) may join with `key`: invite-only,
@@ -215,7 +231,7 @@ impl Channel {
             Err(Refusal::InviteOnly(name()))
         } else if self.modes.key.is_some() && self.modes.key.as_deref() != key {
             Err(Refusal::BadKey(name()))
-        } else if self.modes.limit.is_some_and(|l| self.members.len() >= l) && !invited {
+        } else if self.modes.limit.is_some_and(|l| self.member_count() >= l) && !invited {
             Err(Refusal::ChannelFull(name()))
         } else if !invited && self.is_banned(mask) {
             Err(Refusal::Banned(name()))

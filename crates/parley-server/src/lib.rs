@@ -12,6 +12,7 @@ pub mod caps;
 pub mod channel;
 pub mod clock;
 pub mod close_reason;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod connection;
@@ -81,6 +82,8 @@ pub enum StartError {
     Db(#[from] db::DbError),
     #[error(transparent)]
     History(#[from] history::HistoryError),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
     #[error("cannot set up the accounts: {0}")]
     Accounts(accounts::AccountError),
 }
@@ -209,10 +212,20 @@ impl Server {
         } else {
             (None, None)
         };
+        // Last: a node that cannot reach NATS refuses to start, after the
+        // local problems above have had their say.
+        let cluster = match &config.cluster {
+            Some(c) => Some(Arc::new(cluster::Cluster::connect(c).await?)),
+            None => None,
+        };
         let mut state =
             ServerState::new(config, log, identity, filehost, sts_port, Shutdown::new()).with_history(history);
         state.filehost_tls = filehost_tls;
         state.tls = certificate;
+        if let Some(cluster) = cluster {
+            state.registry.attach_cluster(cluster.outbox());
+            state.cluster = Some(cluster);
+        }
         let state = state.into_shared();
         let ticker = ticker::Ticker::start(state.clone()).map_err(StartError::Ticker)?;
         Ok(Server {
@@ -379,10 +392,17 @@ impl Server {
                 }
             }
         }
+        if let Some(cluster) = &state.cluster {
+            tracker.spawn(cluster.clone().run(state.clone()));
+        }
         let mut stop = state.shutdown.listener();
         let cause = stop.recv().await;
         tracing::info!(by = %cause.by, reason = %cause.reason, "shutting down");
         lifecycle::drain(&state, &tracker).await;
+        if let Some(cluster) = &state.cluster {
+            // The goodbyes reach the other nodes before the process ends.
+            cluster.flush(std::time::Duration::from_secs(2)).await;
+        }
         if let Some(writer) = self.history_writer {
             // Blocks until the last batch is on disk.
             let _ = tokio::task::spawn_blocking(move || writer.stop()).await;

@@ -30,6 +30,9 @@ pub struct Relay {
     /// use, so the `time` tag and history agree.
     at: OnceCell<i64>,
     msgid: u64,
+    /// The `msgid` given on another cluster node, for a line relayed from
+    /// there: every node shows the same id.
+    foreign_msgid: Option<Box<str>>,
     client_tags: Vec<Tag>,
     /// The sender's account, for recipients with account-tag.
     account: Option<Box<str>>,
@@ -61,10 +64,39 @@ impl Relay {
             time: OnceCell::new(),
             at: OnceCell::new(),
             msgid,
+            foreign_msgid: None,
             client_tags,
             account: None,
             tagged: Default::default(),
         }
+    }
+
+    /// A line relayed from another cluster node: its plain bytes (CR LF
+    /// included) and the msgid and time it was given there.
+    /// (`origin`: none for membership lines, which get an id here).
+    pub fn from_cluster(plain: &[u8], client_tags: Vec<Tag>, origin: Option<(&str, i64)>) -> Relay {
+        let tags_only = plain.split(|b| *b == b' ').nth(1) == Some(b"TAGMSG");
+        let mut relay = Relay::with_line(BytesMut::from(plain), tags_only, client_tags);
+        if let Some((msgid, at_millis)) = origin {
+            relay.foreign_msgid = Some(msgid.into());
+            let _ = relay.at.set(at_millis);
+        }
+        relay
+    }
+
+    /// The line without tags, CR LF included (what a cluster node passes on).
+    pub fn plain_line(&self) -> &[u8] {
+        &self.plain
+    }
+
+    /// The same as text, for the cluster's JSON (lines are UTF-8 here).
+    pub fn plain_text(&self) -> String {
+        String::from_utf8_lossy(&self.plain).into_owned()
+    }
+
+    /// The sender's account, if the line carries one.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// Tags the line with the sender's account for clients with account-tag.
@@ -105,6 +137,9 @@ impl Relay {
     /// Its `msgid` tag's value: unique across restarts (the start time
     /// in seconds, then a counter).
     pub fn msgid(&self) -> String {
+        if let Some(id) = &self.foreign_msgid {
+            return id.to_string();
+        }
         let start = START.get_or_init(|| OffsetDateTime::now_utc().unix_timestamp());
         format!("{start:x}-{:x}", self.msgid)
     }

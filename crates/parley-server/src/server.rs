@@ -76,6 +76,8 @@ pub struct ServerState {
     pub registrations: crate::login_failures::LoginFailures,
     /// Message history, when `history.enabled`.
     pub history: Option<Arc<History>>,
+    /// This node's part in a cluster, when the config has `[cluster]`.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl ServerState {
@@ -123,6 +125,7 @@ impl ServerState {
             connections: Connections::default(),
             registrations,
             history: None,
+            cluster: None,
         }
     }
 

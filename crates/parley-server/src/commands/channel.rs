@@ -160,7 +160,7 @@ pub fn list(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             .map(|(_, c)| {
                 let (modes, _) = c.modes.describe(false);
                 let topic = c.topic.as_ref().map_or("", |t| t.text.as_str());
-                (c.name.clone(), c.members.len(), format!("[{modes}] {topic}"))
+                (c.name.clone(), c.member_count(), format!("[{modes}] {topic}"))
             })
             .collect();
         rows.sort();

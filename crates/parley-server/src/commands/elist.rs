@@ -90,7 +90,7 @@ impl Condition {
         let compare = |more: bool, value: i64, n: i64| if more { value > n } else { value < n };
         match *self {
             Condition::Members { more, n } => {
-                let members = chan.members.len() as u64;
+                let members = chan.member_count() as u64;
                 if more {
                     members > n
                 } else {

@@ -88,7 +88,13 @@ const COMMANDS: &[Spec] = &[
         needs_registration: false,
         run: Run::DeferredIf(registration::pass_logs_in, registration::pass),
     },
-    spec("NICK", 0, false, registration::nick),
+    Spec {
+        name: "NICK",
+        min_params: 0,
+        needs_registration: false,
+        // On a cluster node the nick is claimed cluster-wide first.
+        run: Run::DeferredIf(|ctx, _| ctx.server.cluster.is_some(), registration::nick),
+    },
     spec("USER", 4, false, registration::user),
     spec("QUIT", 0, false, registration::quit),
     spec("JOIN", 1, true, channel::join),
@@ -194,6 +200,7 @@ pub fn run_deferred<'a>(
         match msg.command {
             "AUTHENTICATE" => sasl::authenticate(&mut ctx, &msg).await,
             "PASS" => registration::pass_login(&mut ctx, &msg).await,
+            "NICK" => registration::nick_in_cluster(&mut ctx, &msg).await,
             "REGISTER" => register::register(&mut ctx, &msg).await,
             "VERIFY" => register::verify(&mut ctx, &msg).await,
             "PRIVMSG" => nickserv::run(&mut ctx, msg.param(1).unwrap_or_default()).await,

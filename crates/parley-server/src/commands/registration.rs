@@ -187,6 +187,39 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
 }
 
+/// NICK on a cluster node: the nick is claimed cluster-wide (compare-and-set
+/// in JetStream, docs/CLUSTER.md) before the usual rules run, so of two
+/// clients on different nodes racing for it one gets `433`. Cut off from
+/// NATS, the node goes by its own users alone.
+pub async fn nick_in_cluster(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
+    let (Some(cluster), Some(new)) = (ctx.server.cluster.clone(), msg.param(0).filter(|n| !n.is_empty())) else {
+        return nick(ctx, msg);
+    };
+    let old = ctx.session.nick.clone();
+    let plain = validate_nick(new, ctx.server.config.limits.nick_len).is_err()
+        || nickserv::is_target(new)
+        || old.as_deref().is_some_and(|o| irc_eq(o, new));
+    if plain {
+        return nick(ctx, msg);
+    }
+    let id = ctx.session.id;
+    if cluster.claim_nick(new, id).await == crate::cluster::Claim::Lost {
+        ctx.reply(ERR_NICKNAMEINUSE, &[new, "Nickname is already in use"]);
+        if !ctx.session.registered {
+            ctx.session.login_mut().refused_nick = Some(new.to_string());
+        }
+        return;
+    }
+    nick(ctx, msg);
+    if ctx.session.nick.as_deref() == Some(new) {
+        if let Some(old) = old {
+            cluster.release_nick(&old, id).await;
+        }
+    } else {
+        cluster.release_nick(new, id).await;
+    }
+}
+
 pub fn user(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if ctx.session.registered {
         ctx.reply(ERR_ALREADYREGISTERED, &["You may not reregister"]);

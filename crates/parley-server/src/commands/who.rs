@@ -115,9 +115,8 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         if mask.starts_with('#') {
             match view.channel(mask).filter(|chan| chan.visible_to(id)) {
                 Some(chan) => chan
-                    .members
-                    .iter()
-                    .filter_map(|(mid, m)| view.user(*mid).map(|u| Row::new(&chan.name, u, m.flags.prefix(multi), now)))
+                    .all_members()
+                    .filter_map(|(mid, f)| view.user(mid).map(|u| Row::new(&chan.name, u, f.prefix(multi), now)))
                     .collect(),
                 None => Vec::new(),
             }

@@ -6,12 +6,14 @@
 //! failing later at runtime.
 
 mod accounts;
+mod cluster;
 mod files;
 mod history;
 mod metrics;
 mod websocket;
 
 pub use accounts::{AccountsConfig, NickEnforcement};
+pub use cluster::ClusterConfig;
 pub use files::FilesConfig;
 pub use history::{HistoryConfig, Retention, MAX_BATCH_WINDOW_MS};
 pub use metrics::MetricsConfig;
@@ -72,6 +74,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub history: HistoryConfig,
     pub websocket: WebSocketConfig,
+    /// Several nodes as one chat over NATS; `None` (no `[cluster]`
+    /// section): a single node, nothing extra to start.
+    pub cluster: Option<ClusterConfig>,
     /// Operators from the config file. When empty, an `admin` operator is
     /// created on first run (see `operators.rs`).
     #[serde(rename = "oper")]
@@ -245,6 +250,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             history: HistoryConfig::default(),
             websocket: WebSocketConfig::default(),
+            cluster: None,
             opers: Vec::new(),
         }
     }
@@ -462,6 +468,9 @@ impl Config {
         self.accounts.validate()?;
         self.history.validate()?;
         self.websocket.validate()?;
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         let l = &self.limits;
         if l.channel_len < 2 {
             return Err(invalid("limits.channel_len", "must be at least 2"));

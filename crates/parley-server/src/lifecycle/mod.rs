@@ -51,6 +51,9 @@ pub fn farewell(s: &mut Session, server: &ServerState, reason: CloseReason) {
             .then(|| Relay::new(Message::new("QUIT", vec![text.clone()]).with_source(s.hostmask()), Vec::new()));
         server.registry.quit(s.id, relay.as_ref(), server.config.irc.quiet_lobby_above);
     }
+    if let Some(cluster) = &server.cluster {
+        cluster.forget(s.id);
+    }
     server.log.record("quit", s.actor(), &[("reason", Value::Text(&text))]);
     let error = Message::new("ERROR", vec![format!("Closing Link: {} ({text})", s.host)]).to_bytes().to_vec();
     s.client.close(reason, Some(error));

@@ -18,6 +18,7 @@
 //! module knows how users and channels are stored.
 
 mod monitor;
+pub mod remote;
 mod state;
 mod users;
 mod view;
@@ -27,6 +28,8 @@ pub use users::{Monitored, UserFlag};
 pub use view::{Counts, View};
 
 use crate::caps;
+use crate::cluster::wire::{Event, TopicInfo};
+use crate::cluster::{Out, Outbox};
 use crate::channel::{Channel, Member, MemberFlags, ModeOp, ModeOutcome, Topic};
 use crate::outbound::{Client, ClientId, IdMap};
 use crate::relay::Relay;
@@ -100,6 +103,11 @@ struct State {
     monitors: Monitors,
     /// The source of the numerics the registry sends itself (MONITOR's).
     server_name: String,
+    /// Where changes go to be told to the other cluster nodes; `None` on
+    /// a single node.
+    cluster: Option<Outbox>,
+    /// Users on other cluster nodes (see `remote`).
+    remotes: remote::Remotes,
 }
 
 /// What a successful join hands back to the joiner.
@@ -145,6 +153,11 @@ impl Registry {
         Registry { state: RwLock::new(state) }
     }
 
+    /// Tells the other cluster nodes of every change from now on.
+    pub fn attach_cluster(&mut self, outbox: Outbox) {
+        self.write().cluster = Some(outbox);
+    }
+
     pub fn read(&self) -> View<'_> {
         View(self.state.read().unwrap_or_else(|p| p.into_inner()))
     }
@@ -168,6 +181,7 @@ impl Registry {
         st.tell_watchers(&user.nick, Some(&user.hostmask()));
         st.users.insert(id, Box::new(user));
         st.max_users = st.max_users.max(st.users.len());
+        st.tell_cluster(|| Out::State(Event::Register { user: st.user_info(id).expect("inserted above") }));
         Ok(())
     }
 
@@ -196,6 +210,7 @@ impl Registry {
             st.tell_watchers(new, Some(&new_mask));
         }
         st.nicks.insert(key, id);
+        st.tell_cluster(|| Out::State(Event::Rename { id, nick: new.to_string() }));
         let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new())
             .with_account(account.as_deref());
         for client in st.neighbours(id, true, usize::MAX) {
@@ -239,6 +254,7 @@ impl Registry {
         if !creating {
             chan.check_join(id, key, mask)?;
         }
+        let first_here = chan.members.is_empty();
         chan.members.insert(id, Member { flags: MemberFlags { op: creating, voice: false }, client });
         chan.invites.remove(&id);
         let quiet = chan.is_quiet(limits.quiet_above);
@@ -270,13 +286,19 @@ impl Registry {
         if let Some(user) = st.users.get_mut(&id) {
             user.channels.push(folded.clone());
         }
+        if let Some(cluster) = &st.cluster {
+            if first_here {
+                cluster.send(Out::Subscribe(folded.clone()));
+            }
+            cluster.send(Out::State(Event::Join { id, channel: chan_name.clone(), op: creating }));
+        }
         let chan = &st.channels[&folded];
         Ok(Some(Joined {
             name: chan.name.clone(),
             topic: chan.topic.clone(),
             names: st.name_entries(chan, caps, quiet.then_some(id)),
             quiet,
-            members: chan.members.len(),
+            members: chan.member_count(),
             relay: if caps & caps::EXTENDED_JOIN != 0 {
                 extended.into_inner().unwrap_or_else(make_extended)
             } else {
@@ -307,6 +329,7 @@ impl Registry {
         if !chan.is_quiet(quiet_above) {
             st.send_to_channel(&key, &relay, Some(id));
         }
+        st.tell_cluster(|| Out::State(Event::Part { id, channel: channel.clone(), line: relay.plain_text() }));
         st.leave_channel(id, &key);
         Ok(Announced { channel, relay })
     }
@@ -334,6 +357,15 @@ impl Registry {
         let relay =
             Relay::new(Message::new("TOPIC", vec![channel.clone(), text.to_string()]).with_source(mask), Vec::new());
         st.send_to_channel(&key, &relay, Some(id));
+        st.tell_cluster(|| {
+            let topic = TopicInfo {
+                channel: channel.clone(),
+                text: text.to_string(),
+                set_by: nick.to_string(),
+                set_at: crate::clock::unix_now(),
+            };
+            Out::State(Event::Topic { topic, line: relay.plain_text() })
+        });
         Ok(Announced { channel, relay })
     }
 
@@ -391,6 +423,7 @@ impl Registry {
             Vec::new(),
         );
         st.send_to_channel(&key, &relay, Some(id));
+        st.tell_cluster(|| Out::State(Event::Kick { nick: target_nick.clone(), channel: channel.clone(), line: relay.plain_text() }));
         st.leave_channel(target, &key);
         Ok((Announced { channel, relay }, target_nick))
     }
@@ -498,6 +531,7 @@ impl Registry {
                 other.push(relay.bytes_for(other.caps()));
             }
         }
+        st.tell_cluster(|| Out::State(Event::Quit { id, line: quit.map(Relay::plain_text) }));
         st.remove_user(id);
     }
 
@@ -517,17 +551,30 @@ impl Registry {
         let st = self.read();
         let chan = st.0.channels.get(&key).ok_or_else(|| Refusal::NoSuchChannel(target.to_string()))?;
         chan.check_send(id, mask)?;
-        Ok(match status {
+        let n = match status {
             None => st.0.send_to_channel(&key, relay, Some(id)),
             Some(prefix) => st.0.send_to_members(&key, relay, Some(id), 0, |f| f.reaches(prefix)),
-        })
+        };
+        if let Some(cluster) = &st.0.cluster {
+            if !chan.remote_members.is_empty() {
+                cluster.relay_to_channel(&key, &chan.name, status, relay);
+            }
+        }
+        Ok(n)
     }
 
     /// Delivers a message to the user `nick` (not a TAGMSG to a client that
     /// cannot take it). Returns the nick and away text when they are away.
     pub fn message_user(&self, nick: &str, relay: &Relay) -> Result<Option<(String, String)>, Refusal> {
         let st = self.read();
-        let user = st.user_by_nick(nick).ok_or_else(|| Refusal::NoSuchNick(nick.to_string()))?;
+        let id = st.id_by_nick(nick).ok_or_else(|| Refusal::NoSuchNick(nick.to_string()))?;
+        let user = st.user(id).ok_or_else(|| Refusal::NoSuchNick(nick.to_string()))?;
+        if remote::is_remote(id) {
+            if let (Some(cluster), Some(home)) = (&st.0.cluster, st.0.remotes.by_id.get(&id)) {
+                cluster.relay_to_user(&home.node, home.rid, &user.nick, relay);
+            }
+            return Ok(None);
+        }
         let caps = user.client.caps();
         if !relay.tags_only() || caps & caps::MESSAGE_TAGS != 0 {
             user.client.push(relay.bytes_for(caps));

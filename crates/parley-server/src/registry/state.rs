@@ -13,6 +13,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 impl State {
+    /// Hands a change to the cluster, if there is one (the event is made
+    /// only then).
+    pub(super) fn tell_cluster(&self, event: impl FnOnce() -> crate::cluster::Out) {
+        if let Some(cluster) = &self.cluster {
+            cluster.send(event());
+        }
+    }
+
     pub(super) fn was(user: &User) -> WasUser {
         WasUser {
             nick: user.nick.clone(),
@@ -125,12 +133,11 @@ impl State {
     pub(super) fn name_entries(&self, chan: &Channel, caps: u32, only: Option<ClientId>) -> Vec<String> {
         let multi = caps & caps::MULTI_PREFIX != 0;
         let userhost = caps & caps::USERHOST_IN_NAMES != 0;
-        chan.members
-            .iter()
-            .filter(|(id, m)| only.is_none_or(|o| **id == o || m.flags.op))
-            .filter_map(|(id, m)| {
-                let user = self.users.get(id)?;
-                let prefix = m.flags.prefix(multi);
+        chan.all_members()
+            .filter(|(id, f)| only.is_none_or(|o| *id == o || f.op))
+            .filter_map(|(id, f)| {
+                let user = self.users.get(&id)?;
+                let prefix = f.prefix(multi);
                 Some(if userhost { format!("{prefix}{}", user.hostmask()) } else { format!("{prefix}{}", user.nick) })
             })
             .collect()
@@ -140,10 +147,16 @@ impl State {
     /// (unless it is an auto-join channel, which lives for the server's life).
     pub(super) fn leave_channel(&mut self, id: ClientId, key: &str) {
         if let Some(chan) = self.channels.get_mut(key) {
-            chan.members.remove(&id);
+            let was_local = chan.members.remove(&id).is_some();
+            chan.remote_members.remove(&id);
             chan.invites.remove(&id);
-            if chan.members.is_empty() && !chan.is_lobby {
+            let last_here = was_local && chan.members.is_empty();
+            if chan.member_count() == 0 && !chan.is_lobby {
                 self.channels.remove(key);
+            }
+            if last_here {
+                // This node no longer needs the channel's cluster traffic.
+                self.tell_cluster(|| crate::cluster::Out::Unsubscribe(key.to_string()));
             }
         }
         if let Some(user) = self.users.get_mut(&id) {

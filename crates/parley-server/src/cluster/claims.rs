@@ -1,0 +1,134 @@
+//! Nick claims, cluster-wide: one key per casefolded nick in a JetStream
+//! key-value bucket, taken with compare-and-set (`create`, or `update` at
+//! the revision read), so of two nodes racing for a nick exactly one wins.
+//! A claim names its holder (node, incarnation, client id). A dead node
+//! does not release its claims; instead a claim whose node is not alive
+//! (in that incarnation) counts as free and is taken over, again by
+//! compare-and-set.
+
+use super::nodes::Nodes;
+use super::wire::{claim_key, ClaimValue, Origin};
+use crate::outbound::ClientId;
+use async_nats::jetstream::kv;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The bucket's name.
+pub const BUCKET: &str = "parley_nicks";
+
+/// How long one claim may wait for JetStream before the node carries on
+/// alone (see `Claim::Unavailable`).
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    Won,
+    /// Held by a live user elsewhere: 433.
+    Lost,
+    /// JetStream did not answer in time: the node is cut off, and the nick
+    /// is checked locally only (docs/CLUSTER.md, "cut off").
+    Unavailable,
+}
+
+pub struct Claims {
+    kv: kv::Store,
+    me: Origin,
+    nodes: Arc<Nodes>,
+    started: Instant,
+    timeout: Duration,
+    /// Key → (holder, revision), for the claims this node holds.
+    held: Mutex<HashMap<String, (ClientId, u64)>>,
+}
+
+impl Claims {
+    pub fn new(kv: kv::Store, me: Origin, nodes: Arc<Nodes>, timeout: Duration) -> Claims {
+        Claims { kv, me, nodes, started: Instant::now(), timeout, held: Mutex::default() }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientId, u64)>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims the casefolded nick `folded` for local client `id`.
+    pub async fn claim(&self, folded: &str, id: ClientId) -> Claim {
+        let key = claim_key(folded);
+        if let Some((holder, _)) = self.held().get(&key) {
+            return if *holder == id { Claim::Won } else { Claim::Lost };
+        }
+        let value = ClaimValue { node: self.me.node.clone(), inc: self.me.inc, id };
+        let bytes: bytes::Bytes = serde_json::to_vec(&value).unwrap_or_default().into();
+        let created = match tokio::time::timeout(OP_TIMEOUT, self.kv.create(&key, bytes.clone())).await {
+            Err(_) => return Claim::Unavailable,
+            Ok(r) => r,
+        };
+        let revision = match created {
+            Ok(revision) => revision,
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                let entry = match tokio::time::timeout(OP_TIMEOUT, self.kv.entry(key.clone())).await {
+                    Ok(Ok(Some(entry))) => entry,
+                    Ok(Ok(None)) => return Claim::Lost,
+                    _ => return Claim::Unavailable,
+                };
+                let owner: Option<ClaimValue> = serde_json::from_slice(&entry.value).ok();
+                if !owner.is_none_or(|o| self.is_stale(&o)) {
+                    return Claim::Lost;
+                }
+                match tokio::time::timeout(OP_TIMEOUT, self.kv.update(&key, bytes, entry.revision)).await {
+                    Ok(Ok(revision)) => revision,
+                    Ok(Err(_)) => return Claim::Lost,
+                    Err(_) => return Claim::Unavailable,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "nick claim failed");
+                return Claim::Unavailable;
+            }
+        };
+        self.held().insert(key, (id, revision));
+        Claim::Won
+    }
+
+    /// A claim whose holder is gone: this node's earlier incarnation, a
+    /// client of this node that no longer holds it, or a node not heard
+    /// from (once this node has listened for a whole timeout).
+    fn is_stale(&self, owner: &ClaimValue) -> bool {
+        if owner.node == self.me.node {
+            return owner.inc != self.me.inc || !self.held().values().any(|(id, _)| *id == owner.id);
+        }
+        let now = Instant::now();
+        !self.nodes.alive(&owner.node, owner.inc, now) && now.duration_since(self.started) >= self.timeout
+    }
+
+    /// Gives up client `id`'s claim on `folded` (after a rename).
+    pub async fn release(&self, folded: &str, id: ClientId) {
+        let key = claim_key(folded);
+        let revision = {
+            let mut held = self.held();
+            match held.get(&key) {
+                Some((holder, revision)) if *holder == id => {
+                    let revision = *revision;
+                    held.remove(&key);
+                    revision
+                }
+                _ => return,
+            }
+        };
+        // Only if it is still ours at that revision: never someone else's.
+        let delete = self.kv.delete_expect_revision(&key, Some(revision));
+        if let Ok(Err(e)) = tokio::time::timeout(OP_TIMEOUT, delete).await {
+            tracing::debug!(error = %e, "releasing a nick claim");
+        }
+    }
+
+    /// Gives up every claim of client `id` (it left).
+    pub async fn release_all(&self, id: ClientId) {
+        let keys: Vec<(String, u64)> =
+            self.held().iter().filter(|(_, (holder, _))| *holder == id).map(|(k, (_, r))| (k.clone(), *r)).collect();
+        for (key, revision) in keys {
+            self.held().remove(&key);
+            let delete = self.kv.delete_expect_revision(&key, Some(revision));
+            let _ = tokio::time::timeout(OP_TIMEOUT, delete).await;
+        }
+    }
+}
