@@ -52,29 +52,36 @@ fn wait_for_names(client: &mut Client, channel: &str, nicks: &[&str]) {
     }
 }
 
-fn privmsg_from(nick: &'static str, text: &'static str) -> impl Fn(&Line) -> bool {
+fn privmsg_from<'a>(nick: &'a str, text: &'a str) -> impl Fn(&Line) -> bool + 'a {
     move |l: &Line| l.is_from("PRIVMSG", nick) && l.last() == text
+}
+
+/// `base` with a suffix of this run's: nick claims outlive a run (a killed
+/// node's until the node timeout has passed), and runs follow each other.
+fn nick(base: &str) -> String {
+    format!("{base}{}", std::process::id() % 10_000)
 }
 
 #[test]
 #[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
 fn clients_on_different_nodes_share_the_lobby_both_ways_with_one_msgid() {
     let (a, b) = (node("lobby-a"), node("lobby-b"));
+    let (an, bn) = (nick("lobalice"), nick("lobbob"));
     let mut alice = Client::connect(a.irc_addr());
-    alice.register_with_caps("lobalice", &["message-tags", "echo-message"]);
+    alice.register_with_caps(&an, &["message-tags", "echo-message"]);
     let mut bob = Client::connect(b.irc_addr());
-    bob.register_with_caps("lobbob", &["message-tags"]);
-    wait_for_names(&mut alice, "#lobby", &["lobalice", "lobbob"]);
-    wait_for_names(&mut bob, "#lobby", &["lobalice", "lobbob"]);
+    bob.register_with_caps(&bn, &["message-tags"]);
+    wait_for_names(&mut alice, "#lobby", &[&an, &bn]);
+    wait_for_names(&mut bob, "#lobby", &[&an, &bn]);
 
     alice.send("PRIVMSG #lobby :hello from a");
-    let echo = alice.expect(privmsg_from("lobalice", "hello from a"), TIMEOUT);
-    let got = bob.expect(privmsg_from("lobalice", "hello from a"), TIMEOUT);
+    let echo = alice.expect(privmsg_from(&an, "hello from a"), TIMEOUT);
+    let got = bob.expect(privmsg_from(&an, "hello from a"), TIMEOUT);
     assert!(echo.tag("msgid").is_some(), "{}", echo.raw);
     assert_eq!(got.tag("msgid"), echo.tag("msgid"), "one msgid on both nodes");
 
     bob.send("PRIVMSG #lobby :and back from b");
-    alice.expect(privmsg_from("lobbob", "and back from b"), TIMEOUT);
+    alice.expect(privmsg_from(&bn, "and back from b"), TIMEOUT);
     // Once: nothing more of it reaches bob (no echo without echo-message).
     bob.expect_none(|l| l.is("PRIVMSG") && l.last() == "hello from a", "a second copy");
 }
@@ -83,25 +90,27 @@ fn clients_on_different_nodes_share_the_lobby_both_ways_with_one_msgid() {
 #[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
 fn a_private_message_crosses_nodes_and_a_channel_made_on_one_node_is_joined_from_another() {
     let (a, b) = (node("pm-a"), node("pm-b"));
+    let (an, bn) = (nick("pmalice"), nick("pmbob"));
     let mut alice = Client::connect(a.irc_addr());
-    alice.register("pmalice");
+    alice.register(&an);
     let mut bob = Client::connect(b.irc_addr());
-    bob.register("pmbob");
-    wait_for_names(&mut alice, "#lobby", &["pmbob"]);
-    alice.send("PRIVMSG pmbob :psst");
-    bob.expect(privmsg_from("pmalice", "psst"), TIMEOUT);
-    bob.send("PRIVMSG PMALICE :heard you");
-    alice.expect(privmsg_from("pmbob", "heard you"), TIMEOUT);
+    bob.register(&bn);
+    wait_for_names(&mut alice, "#lobby", &[&bn]);
+    alice.send(&format!("PRIVMSG {bn} :psst"));
+    bob.expect(privmsg_from(&an, "psst"), TIMEOUT);
+    bob.send(&format!("PRIVMSG {} :heard you", an.to_uppercase()));
+    alice.expect(privmsg_from(&bn, "heard you"), TIMEOUT);
 
-    alice.send("JOIN #pm-room");
+    let room = format!("#{}", nick("room"));
+    alice.send(&format!("JOIN {room}"));
     alice.expect(|l| l.is("366"), TIMEOUT);
-    wait_for_names(&mut bob, "#pm-room", &["pmalice"]);
-    bob.send("JOIN #pm-room");
-    alice.expect(|l| l.is_from("JOIN", "pmbob"), TIMEOUT);
-    bob.send("PRIVMSG #pm-room :in the room");
-    alice.expect(privmsg_from("pmbob", "in the room"), TIMEOUT);
-    bob.send("PART #pm-room :bye");
-    alice.expect(|l| l.is_from("PART", "pmbob"), TIMEOUT);
+    wait_for_names(&mut bob, &room, &[&an]);
+    bob.send(&format!("JOIN {room}"));
+    alice.expect(|l| l.is_from("JOIN", &bn), TIMEOUT);
+    bob.send(&format!("PRIVMSG {room} :in the room"));
+    alice.expect(privmsg_from(&bn, "in the room"), TIMEOUT);
+    bob.send(&format!("PART {room} :bye"));
+    alice.expect(|l| l.is_from("PART", &bn), TIMEOUT);
 }
 
 #[test]
@@ -109,10 +118,10 @@ fn a_private_message_crosses_nodes_and_a_channel_made_on_one_node_is_joined_from
 fn a_nick_race_across_nodes_has_exactly_one_winner() {
     let (a, b) = (node("race-a"), node("race-b"));
     for round in 0..5 {
-        let nick = format!("racer{round}");
+        let racer = nick(&format!("racer{round}x"));
         let mut one = Client::connect(a.irc_addr());
         let mut two = Client::connect(b.irc_addr());
-        let hello = format!("NICK {nick}\r\nUSER r 0 * :racer\r\n");
+        let hello = format!("NICK {racer}\r\nUSER r 0 * :racer\r\n");
         one.send_raw(hello.as_bytes());
         two.send_raw(hello.as_bytes());
         let outcome = |c: &mut Client| c.expect(|l| l.is("001") || l.is("433"), TIMEOUT).command.clone();
@@ -122,37 +131,40 @@ fn a_nick_race_across_nodes_has_exactly_one_winner() {
     }
     // A nick held on one node is refused on the other, before and after
     // registration.
+    let (held, other_nick) = (nick("holder"), nick("other"));
     let mut holder = Client::connect(a.irc_addr());
-    holder.register("raceholder");
+    holder.register(&held);
     let mut other = Client::connect(b.irc_addr());
-    other.send("NICK raceholder");
+    other.send(&format!("NICK {held}"));
     other.expect(|l| l.is("433"), TIMEOUT);
-    other.register("raceother");
-    other.send("NICK RaceHolder");
+    other.register(&other_nick);
+    other.send(&format!("NICK {}", held.to_uppercase()));
     other.expect(|l| l.is("433"), TIMEOUT);
     // Given up, it is free everywhere.
-    holder.send("NICK raceholder2");
+    holder.send(&format!("NICK {held}x"));
     holder.expect(|l| l.is("NICK"), TIMEOUT);
-    other.send("NICK raceholder");
-    other.expect(|l| l.is("NICK") && l.param(0) == "raceholder", TIMEOUT);
+    other.send(&format!("NICK {held}"));
+    other.expect(|l| l.is("NICK") && l.param(0) == held, TIMEOUT);
 }
 
 #[test]
 #[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
 fn names_on_each_of_three_nodes_lists_everyone_and_a_killed_nodes_users_quit() {
     let (a, b, c) = (node("names-a"), node("names-b"), node("names-c"));
+    let nicks = [nick("namesa"), nick("namesb"), nick("namesc")];
+    let all: Vec<&str> = nicks.iter().map(String::as_str).collect();
     let mut clients = Vec::new();
-    for (server, nick) in [(&a, "namesa"), (&b, "namesb"), (&c, "namesc")] {
+    for (server, nick) in [(&a, &nicks[0]), (&b, &nicks[1]), (&c, &nicks[2])] {
         let mut client = Client::connect(server.irc_addr());
         client.register(nick);
         clients.push(client);
     }
     for client in &mut clients {
-        wait_for_names(client, "#lobby", &["namesa", "namesb", "namesc"]);
+        wait_for_names(client, "#lobby", &all);
     }
     // WHOIS answers for a user elsewhere.
-    clients[0].send("WHOIS namesc");
-    clients[0].expect(|l| l.is("311") && l.param(1) == "namesc", TIMEOUT);
+    clients[0].send(&format!("WHOIS {}", nicks[2]));
+    clients[0].expect(|l| l.is("311") && l.param(1) == nicks[2], TIMEOUT);
 
     // kill -9 node c: its user is seen to quit within the node timeout.
     let mut c = c;
@@ -160,11 +172,11 @@ fn names_on_each_of_three_nodes_lists_everyone_and_a_killed_nodes_users_quit() {
     c.kill();
     let within = Duration::from_secs(NODE_TIMEOUT_SECS * 2 + 2);
     for client in &mut clients[..2] {
-        client.expect(|l| l.is_from("QUIT", "namesc"), within);
+        client.expect(|l| l.is_from("QUIT", &nicks[2]), within);
     }
     eprintln!("QUIT seen {:?} after kill -9 (node timeout {NODE_TIMEOUT_SECS} s)", killed.elapsed());
     // And its nick claim is free again.
     let mut again = Client::connect(b.irc_addr());
-    again.register("namesc");
-    wait_for_names(&mut clients[0], "#lobby", &["namesc"]);
+    again.register(&nicks[2]);
+    wait_for_names(&mut clients[0], "#lobby", &[&nicks[2]]);
 }

@@ -4,7 +4,9 @@
 //! A claim names its holder (node, incarnation, client id). A dead node
 //! does not release its claims; instead a claim whose node is not alive
 //! (in that incarnation) counts as free and is taken over, again by
-//! compare-and-set.
+//! compare-and-set. A node just started cannot tell a silent node from a
+//! dead one until it has listened for a whole node timeout: until then it
+//! counts other nodes' claims as held, unless their node has restarted.
 
 use super::nodes::Nodes;
 use super::wire::{claim_key, ClaimValue, Origin};
@@ -95,6 +97,9 @@ impl Claims {
     fn is_stale(&self, owner: &ClaimValue) -> bool {
         if owner.node == self.me.node {
             return owner.inc != self.me.inc || !self.held().values().any(|(id, _)| *id == owner.id);
+        }
+        if self.nodes.incarnation(&owner.node).is_some_and(|inc| inc != owner.inc) {
+            return true; // its node restarted since
         }
         let now = Instant::now();
         !self.nodes.alive(&owner.node, owner.inc, now) && now.duration_since(self.started) >= self.timeout

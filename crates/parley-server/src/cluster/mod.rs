@@ -148,18 +148,34 @@ impl Cluster {
         let connecting = async {
             let client = options.connect(urls).await.map_err(|e| connect_error(e.to_string()))?;
             let js = jetstream::new(client.clone());
-            let kv_config = jetstream::kv::Config {
-                bucket: claims::BUCKET.into(),
-                description: "parleyd nick claims".into(),
-                history: 1,
+            // The bucket's stream made by hand, as `create_key_value` would
+            // make it: that call first reads the account's JetStream info,
+            // which the client cannot parse from Debian's nats-server 2.9.
+            let stream_config = jetstream::stream::Config {
+                name: format!("KV_{}", claims::BUCKET),
+                description: Some("parleyd nick claims".into()),
+                subjects: vec![format!("$KV.{}.>", claims::BUCKET)],
+                max_messages_per_subject: 1,
+                storage: jetstream::stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
                 num_replicas: config.kv_replicas,
+                discard: jetstream::stream::DiscardPolicy::New,
                 ..Default::default()
             };
             // A NATS cluster just started may still be electing its
             // JetStream leader: tried again until the timeout.
             let kv = loop {
-                match js.create_key_value(kv_config.clone()).await {
-                    Ok(kv) => break kv,
+                let made = js.get_or_create_stream(stream_config.clone()).await;
+                match made.map(|_| ()) {
+                    Ok(()) => match js.get_key_value(claims::BUCKET).await {
+                        Ok(kv) => break kv,
+                        Err(e) => {
+                            *last_error.lock().unwrap_or_else(|p| p.into_inner()) = e.to_string();
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                    },
                     // Made already by another node, perhaps differently.
                     Err(create) => match js.get_key_value(claims::BUCKET).await {
                         Ok(kv) => break kv,

@@ -61,6 +61,11 @@ impl Nodes {
         self.lock().get(node).is_some_and(|(i, last)| *i == inc && now.duration_since(*last) < self.timeout)
     }
 
+    /// The incarnation of `node` last heard, if it is known.
+    pub fn incarnation(&self, node: &str) -> Option<u64> {
+        self.lock().get(node).map(|(inc, _)| *inc)
+    }
+
     /// Forgets and returns the nodes silent for the timeout.
     pub fn sweep(&self, now: Instant) -> Vec<String> {
         let mut map = self.lock();
