@@ -188,16 +188,14 @@ impl Cluster {
             };
             Ok::<_, ClusterError>((client, kv))
         };
-        let (client, kv) = tokio::time::timeout(Duration::from_secs(secs), connecting)
-            .await
-            .map_err(|_| {
-                let last = last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                if last.is_empty() {
-                    connect_error("timed out".into())
-                } else {
-                    connect_error(format!("timed out opening the JetStream bucket {} ({last})", claims::BUCKET))
-                }
-            })??;
+        let (client, kv) = tokio::time::timeout(Duration::from_secs(secs), connecting).await.map_err(|_| {
+            let last = last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if last.is_empty() {
+                connect_error("timed out".into())
+            } else {
+                connect_error(format!("timed out opening the JetStream bucket {} ({last})", claims::BUCKET))
+            }
+        })??;
         let timeout = Duration::from_secs(config.node_timeout_secs);
         let nodes = Arc::new(nodes::Nodes::new(timeout));
         let claims = Arc::new(claims::Claims::new(kv, origin.clone(), nodes.clone(), timeout));
@@ -309,7 +307,11 @@ impl Cluster {
             _ => return,
         };
         tracing::warn!(%event, "cluster connection");
-        server.log.record("cluster", crate::activity_log::Actor::server(), &[("nats", crate::activity_log::Value::Text(&event.to_string()))]);
+        server.log.record(
+            "cluster",
+            crate::activity_log::Actor::server(),
+            &[("nats", crate::activity_log::Value::Text(&event.to_string()))],
+        );
         crate::files::Chat::announce(server, text);
     }
 }

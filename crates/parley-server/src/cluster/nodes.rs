@@ -69,8 +69,11 @@ impl Nodes {
     /// Forgets and returns the nodes silent for the timeout.
     pub fn sweep(&self, now: Instant) -> Vec<String> {
         let mut map = self.lock();
-        let dead: Vec<String> =
-            map.iter().filter(|(_, (_, last))| now.duration_since(*last) >= self.timeout).map(|(n, _)| n.clone()).collect();
+        let dead: Vec<String> = map
+            .iter()
+            .filter(|(_, (_, last))| now.duration_since(*last) >= self.timeout)
+            .map(|(n, _)| n.clone())
+            .collect();
         for node in &dead {
             map.remove(node);
         }

@@ -67,18 +67,46 @@ pub struct TopicInfo {
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum Event {
     /// Asks node `to` for a snapshot (it is new to the asker).
-    SyncRequest { to: String },
+    SyncRequest {
+        to: String,
+    },
     /// Everything about the sender's users: replaces what others knew.
-    Snapshot { users: Vec<UserInfo>, topics: Vec<TopicInfo> },
-    Register { user: UserInfo },
-    Rename { id: u64, nick: String },
-    Join { id: u64, channel: String, op: bool },
+    Snapshot {
+        users: Vec<UserInfo>,
+        topics: Vec<TopicInfo>,
+    },
+    Register {
+        user: UserInfo,
+    },
+    Rename {
+        id: u64,
+        nick: String,
+    },
+    Join {
+        id: u64,
+        channel: String,
+        op: bool,
+    },
     /// `line`: the PART line as the channel saw it (CR LF included).
-    Part { id: u64, channel: String, line: String },
-    Kick { nick: String, channel: String, line: String },
-    Topic { topic: TopicInfo, line: String },
+    Part {
+        id: u64,
+        channel: String,
+        line: String,
+    },
+    Kick {
+        nick: String,
+        channel: String,
+        line: String,
+    },
+    Topic {
+        topic: TopicInfo,
+        line: String,
+    },
     /// `line`: the QUIT line, or none at a shutdown.
-    Quit { id: u64, line: Option<String> },
+    Quit {
+        id: u64,
+        line: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,7 +160,8 @@ mod tests {
     fn subjects_and_keys_survive_any_channel_or_nick() {
         assert_eq!(channel_subject("#a.b*>"), "parley.chan.23612e622a3e");
         assert_eq!(claim_key("[bob]"), "nick.5b626f625d");
-        let m = StateMsg { from: Origin { node: "n1".into(), inc: 5 }, event: Event::Rename { id: 3, nick: "x".into() } };
+        let m =
+            StateMsg { from: Origin { node: "n1".into(), inc: 5 }, event: Event::Rename { id: 3, nick: "x".into() } };
         let back: StateMsg = serde_json::from_slice(&serde_json::to_vec(&m).unwrap()).unwrap();
         assert!(matches!(back.event, Event::Rename { id: 3, .. }));
     }

@@ -28,9 +28,9 @@ pub use users::{Monitored, UserFlag};
 pub use view::{Counts, View};
 
 use crate::caps;
+use crate::channel::{Channel, Member, MemberFlags, ModeOp, ModeOutcome, Topic};
 use crate::cluster::wire::{Event, TopicInfo};
 use crate::cluster::{Out, Outbox};
-use crate::channel::{Channel, Member, MemberFlags, ModeOp, ModeOutcome, Topic};
 use crate::outbound::{Client, ClientId, IdMap};
 use crate::relay::Relay;
 use monitor::Monitors;
@@ -423,7 +423,9 @@ impl Registry {
             Vec::new(),
         );
         st.send_to_channel(&key, &relay, Some(id));
-        st.tell_cluster(|| Out::State(Event::Kick { nick: target_nick.clone(), channel: channel.clone(), line: relay.plain_text() }));
+        st.tell_cluster(|| {
+            Out::State(Event::Kick { nick: target_nick.clone(), channel: channel.clone(), line: relay.plain_text() })
+        });
         st.leave_channel(target, &key);
         Ok((Announced { channel, relay }, target_nick))
     }

@@ -114,7 +114,8 @@ impl State {
                 let caps = member.client.caps();
                 let line = if caps & caps::EXTENDED_JOIN != 0 {
                     extended.get_or_init(|| {
-                        let params = vec![chan.name.clone(), account.as_deref().unwrap_or("*").to_string(), realname.clone()];
+                        let params =
+                            vec![chan.name.clone(), account.as_deref().unwrap_or("*").to_string(), realname.clone()];
                         Relay::new(Message::new("JOIN", params).with_source(mask.clone()), Vec::new())
                             .with_account(account.as_deref())
                     })
@@ -217,11 +218,8 @@ impl State {
         if chan.topic.as_ref().is_some_and(|t| t.set_at > topic.set_at) {
             return None;
         }
-        chan.topic = (!topic.text.is_empty()).then_some(Topic {
-            text: topic.text,
-            set_by: topic.set_by,
-            set_at: topic.set_at,
-        });
+        chan.topic =
+            (!topic.text.is_empty()).then_some(Topic { text: topic.text, set_by: topic.set_by, set_at: topic.set_at });
         Some(key)
     }
 }
@@ -365,7 +363,12 @@ impl Registry {
             .filter(|c| !c.members.is_empty())
             .filter_map(|c| {
                 let t = c.topic.as_ref()?;
-                Some(TopicInfo { channel: c.name.clone(), text: t.text.clone(), set_by: t.set_by.clone(), set_at: t.set_at })
+                Some(TopicInfo {
+                    channel: c.name.clone(),
+                    text: t.text.clone(),
+                    set_by: t.set_by.clone(),
+                    set_at: t.set_at,
+                })
             })
             .collect();
         Event::Snapshot { users, topics }
