@@ -107,4 +107,4 @@ fi
 cd "$root"
 cargo build -q -p parley-server --bin parleyd
 PARLEY_TEST_NATS_URLS=$nats_urls \
-    cargo test -q -p parley-server --test cluster -- --ignored --test-threads=2 "$@"
+    cargo test -q -p parley-server --test cluster -- --include-ignored --test-threads=2 "$@"

@@ -62,6 +62,33 @@ fn nick(base: &str) -> String {
     format!("{base}{}", std::process::id() % 10_000)
 }
 
+/// Runs without NATS: a node that cannot reach it refuses to start, and
+/// says where it looked.
+#[test]
+fn a_node_that_cannot_reach_nats_refuses_to_start_naming_the_key() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("parleyd.toml");
+    let toml =
+        format!("[cluster]\nnats_urls = [\"nats://{closed}\"]\nnode_name = \"lonely\"\nconnect_timeout_secs = 1\n");
+    std::fs::write(&config, toml).unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(parley_testkit::server::parleyd_bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--irc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .env("PARLEY_ADMIN_PASSWORD", parley_testkit::ADMIN_PASSWORD)
+        .output()
+        .expect("running parleyd");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it started: {stderr}");
+    assert!(stderr.contains("cannot reach NATS") && stderr.contains("cluster.nats_urls"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("parleyd ready"));
+    assert!(started.elapsed() < Duration::from_secs(5), "bounded by connect_timeout_secs");
+}
+
 #[test]
 #[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
 fn clients_on_different_nodes_share_the_lobby_both_ways_with_one_msgid() {
@@ -166,15 +193,18 @@ fn names_on_each_of_three_nodes_lists_everyone_and_a_killed_nodes_users_quit() {
     clients[0].send(&format!("WHOIS {}", nicks[2]));
     clients[0].expect(|l| l.is("311") && l.param(1) == nicks[2], TIMEOUT);
 
-    // kill -9 node c: its user is seen to quit within the node timeout.
+    // kill -9 node c: its user is seen to quit within the node timeout
+    // (and a second of slack for a loaded machine).
     let mut c = c;
     let killed = Instant::now();
     c.kill();
-    let within = Duration::from_secs(NODE_TIMEOUT_SECS * 2 + 2);
+    let within = Duration::from_secs(NODE_TIMEOUT_SECS + 1);
     for client in &mut clients[..2] {
         client.expect(|l| l.is_from("QUIT", &nicks[2]), within);
     }
-    eprintln!("QUIT seen {:?} after kill -9 (node timeout {NODE_TIMEOUT_SECS} s)", killed.elapsed());
+    let took = killed.elapsed();
+    eprintln!("QUIT seen {took:?} after kill -9 (node timeout {NODE_TIMEOUT_SECS} s)");
+    assert!(took <= within, "{took:?}");
     // And its nick claim is free again.
     let mut again = Client::connect(b.irc_addr());
     again.register(&nicks[2]);

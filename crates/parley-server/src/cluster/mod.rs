@@ -35,6 +35,13 @@ use wire::{Event, Origin, Relayed, StateMsg};
 /// dropped (a node cut off from NATS fills it).
 const OUTBOX_CAPACITY: usize = 65_536;
 
+/// How often silent nodes are looked for.
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+/// Heartbeats per node timeout: a node is taken for dead only after
+/// missing about this many in a row.
+const BEATS_PER_TIMEOUT: u32 = 4;
+
 #[derive(Debug, Error)]
 pub enum ClusterError {
     #[error("cannot reach NATS at {urls} within {secs} s (cluster.nats_urls; JetStream must be on): {reason}")]
@@ -196,7 +203,9 @@ impl Cluster {
                 connect_error(format!("timed out opening the JetStream bucket {} ({last})", claims::BUCKET))
             }
         })??;
-        let timeout = Duration::from_secs(config.node_timeout_secs);
+        // Silent this long, a node is dead: with one sweep per
+        // `SWEEP_EVERY`, its users are seen to quit within the timeout.
+        let timeout = Duration::from_secs(config.node_timeout_secs) - SWEEP_EVERY;
         let nodes = Arc::new(nodes::Nodes::new(timeout));
         let claims = Arc::new(claims::Claims::new(kv, origin.clone(), nodes.clone(), timeout));
         let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
@@ -269,9 +278,11 @@ impl Cluster {
             let task = tokio::spawn(outbox_loop(self.clone(), server.clone(), queue));
             *self.outbox_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         }
-        let beat = Duration::from_secs(self.config.node_timeout_secs).div_f64(3.0).max(Duration::from_millis(500));
+        let beat = Duration::from_secs(self.config.node_timeout_secs) / BEATS_PER_TIMEOUT;
         let mut tick = tokio::time::interval(beat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let hb_subject = wire::heartbeat_subject(&self.origin.node);
         let hb: bytes::Bytes = serde_json::to_vec(&self.origin).unwrap_or_default().into();
         let mut stop = server.shutdown.listener();
@@ -283,6 +294,9 @@ impl Cluster {
                 Some(event) = recv(&mut events) => self.connection_event(&server, event),
                 _ = tick.tick() => {
                     let _ = self.client.publish(hb_subject.clone(), hb.clone()).await;
+                }
+                _ = sweep.tick() => {
+                    let _batch = crate::outbound::OutBatch::begin();
                     let q = server.config.irc.quiet_lobby_above;
                     for node in self.nodes.sweep(Instant::now()) {
                         let reason = format!("Quit: {node} lost contact");

@@ -1,6 +1,7 @@
 //! Which other nodes are alive: each is heard from (heartbeats, events)
-//! at least every third of `cluster.node_timeout_secs`; one silent for the
-//! whole timeout is dead.
+//! four times per `cluster.node_timeout_secs`; one silent for the timeout
+//! (less the sweep's interval, so the sweep that finds it falls within the
+//! timeout) is dead.
 
 use super::wire::Origin;
 use std::collections::HashMap;
