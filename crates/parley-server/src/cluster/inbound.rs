@@ -60,7 +60,7 @@ pub(super) fn state(cluster: &Cluster, server: &ServerState, payload: &[u8]) {
     match msg.event {
         Event::SyncRequest { to } => {
             if to == cluster.origin.node {
-                cluster.outbox.send(Out::State(registry.local_snapshot()));
+                registry.publish_snapshot();
             }
         }
         Event::Snapshot { users, topics } => registry.remote_snapshot(&msg.from, users, topics, q),

@@ -12,6 +12,7 @@ use super::{Registry, State, User};
 use crate::caps;
 use crate::channel::{Channel, MemberFlags, Topic};
 use crate::cluster::wire::{Event, Origin, TopicInfo, UserInfo};
+use crate::cluster::Out;
 use crate::outbound::{Client, ClientId, IdMap};
 use crate::relay::Relay;
 use parley_proto::{casefold, Message};
@@ -352,30 +353,33 @@ impl Registry {
         true
     }
 
-    /// Everything other nodes need to know of this node's users.
-    pub fn local_snapshot(&self) -> Event {
+    /// Publishes everything other nodes need to know of this node's users.
+    /// Queued under the lock, so no change made after it was taken can be
+    /// queued before it (others would apply the older snapshot last).
+    pub fn publish_snapshot(&self) {
         let st = self.read();
-        let st = &st.0;
-        let users = st.users.keys().filter(|id| !is_remote(**id)).filter_map(|id| st.user_info(*id)).collect();
-        let topics = st
-            .channels
-            .values()
-            .filter(|c| !c.members.is_empty())
-            .filter_map(|c| {
-                let t = c.topic.as_ref()?;
-                Some(TopicInfo {
-                    channel: c.name.clone(),
-                    text: t.text.clone(),
-                    set_by: t.set_by.clone(),
-                    set_at: t.set_at,
-                })
-            })
-            .collect();
-        Event::Snapshot { users, topics }
+        if let Some(cluster) = &st.0.cluster {
+            cluster.send(Out::State(local_snapshot(&st.0)));
+        }
     }
+}
 
-    /// Where remote user `id` lives: its node and its id there.
-    pub fn remote_home(&self, id: ClientId) -> Option<(Arc<str>, ClientId)> {
-        self.read().0.remotes.by_id.get(&id).map(|r| (r.node.clone(), r.rid))
-    }
+/// Everything other nodes need to know of this node's users.
+fn local_snapshot(st: &State) -> Event {
+    let users = st.users.keys().filter(|id| !is_remote(**id)).filter_map(|id| st.user_info(*id)).collect();
+    let topics = st
+        .channels
+        .values()
+        .filter(|c| !c.members.is_empty())
+        .filter_map(|c| {
+            let t = c.topic.as_ref()?;
+            Some(TopicInfo {
+                channel: c.name.clone(),
+                text: t.text.clone(),
+                set_by: t.set_by.clone(),
+                set_at: t.set_at,
+            })
+        })
+        .collect();
+    Event::Snapshot { users, topics }
 }

@@ -131,3 +131,48 @@ fn ban_exceptions_lift_bans_and_invite_exceptions_open_invite_only() {
     assert_eq!(full.errors, [crate::channel::ModeError::ListFull('e', "x!*@*".into())], "one list, one limit");
     assert!(reg.join(2, "#room", None, "bob!~u@h", 0, &LIMITS).unwrap().is_some());
 }
+
+#[test]
+fn a_remote_user_is_listed_and_heard_but_never_sent_to_and_its_quit_reaches_neighbours() {
+    use crate::cluster::wire::{Origin, UserInfo};
+    let reg = Registry::new("parley.local", &["#lobby".to_string()], 0, 10);
+    reg.register(1, user(1, "alice")).unwrap();
+    let limits = JoinLimits { max_channels: 10, quiet_above: 100 };
+    reg.join(1, "#lobby", None, "alice!~u@h", 0, &limits).unwrap();
+    let alice = reg.read().user(1).unwrap().client.clone();
+    alice.take_pending();
+    let from = Origin { node: "b".into(), inc: 7 };
+    let info = UserInfo {
+        id: 1,
+        nick: "bob".into(),
+        user: "~b".into(),
+        host: "h".into(),
+        realname: "B".into(),
+        account: None,
+        signon: 0,
+        channels: vec![("#lobby".into(), false, false)],
+    };
+    reg.remote_register(&from, info, 100);
+    assert_eq!(reg.read().counts().users, 2, "LUSERS counts the cluster");
+    let bob = reg.read().id_by_nick("BOB").expect("found by nick");
+    assert!(remote::is_remote(bob));
+    let names = {
+        let view = reg.read();
+        view.name_entries(view.channel("#lobby").unwrap(), 0)
+    };
+    assert!(names.contains(&"bob".to_string()) && names.contains(&"alice".to_string()), "{names:?}");
+    assert_eq!(String::from_utf8_lossy(&alice.take_pending()), ":bob!~b@h JOIN #lobby\r\n");
+    // Alice's message is sent to local members only (none but her).
+    let relay = Relay::line("alice!~u@h", "PRIVMSG", &["#lobby", "hi"], Vec::new());
+    assert_eq!(reg.message_channel(1, "#lobby", None, "alice!~u@h", &relay), Ok(0));
+    // Bob's messages come relayed and reach alice.
+    let relayed = Relay::from_cluster(b":bob!~b@h PRIVMSG #lobby :yo\r\n", Vec::new(), Some(("abc-1", 5)));
+    assert_eq!(reg.deliver_to_channel("#LOBBY", None, &relayed), 1);
+    assert_eq!(relayed.msgid(), "abc-1");
+    assert_eq!(String::from_utf8_lossy(&alice.take_pending()), ":bob!~b@h PRIVMSG #lobby :yo\r\n");
+    // Its node is gone: bob quits for alice, and the nick is free.
+    assert_eq!(reg.drop_node("b", None, "Quit: b lost contact", 100), 1);
+    assert_eq!(String::from_utf8_lossy(&alice.take_pending()), ":bob!~b@h QUIT :Quit: b lost contact\r\n");
+    assert!(reg.read().id_by_nick("bob").is_none());
+    assert_eq!(reg.read().counts().users, 1);
+}
