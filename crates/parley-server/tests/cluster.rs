@@ -7,6 +7,9 @@
 //! uses node names and nicks of its own.
 
 use parley_testkit::{Client, Line, Server, TIMEOUT};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The node timeout the tests' nodes run with.
@@ -209,4 +212,73 @@ fn names_on_each_of_three_nodes_lists_everyone_and_a_killed_nodes_users_quit() {
     let mut again = Client::connect(b.irc_addr());
     again.register(&nicks[2]);
     wait_for_names(&mut clients[0], "#lobby", &[&nicks[2]]);
+}
+
+/// The stock client `ii` (Debian's package; tools/test.sh installs it),
+/// killed when dropped.
+struct Ii(Child);
+
+impl Drop for Ii {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One line into one of ii's `in` FIFOs; opening blocks until ii reads it,
+/// so it happens on a helper thread, bounded.
+fn write_fifo(path: &Path, line: &str) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (path, text) = (path.to_path_buf(), format!("{line}\n"));
+    std::thread::spawn(move || {
+        let wrote = std::fs::OpenOptions::new().write(true).open(&path).and_then(|mut f| f.write_all(text.as_bytes()));
+        let _ = tx.send(wrote);
+    });
+    match rx.recv_timeout(TIMEOUT) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("writing to ii's FIFO: {e}"),
+        Err(_) => panic!("ii did not open its FIFO within {TIMEOUT:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn the_stock_client_ii_on_one_node_talks_with_a_client_on_another() {
+    let ii_path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("ii"))
+        .find(|p| p.is_file())
+        .expect("the stock client ii is not installed (apt-get install ii; tools/test.sh does)");
+    let (a, b) = (node("ii-a"), node("ii-b"));
+    let (ii_nick, native_nick) = (nick("iibot"), nick("native"));
+    let mut native = Client::connect(b.irc_addr());
+    native.register(&native_nick);
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(ii_path)
+        .args(["-s", "127.0.0.1", "-p", &a.irc_addr().port().to_string(), "-n", &ii_nick, "-f", "Stock ii"])
+        .arg("-i")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting ii");
+    let _ii = Ii(child);
+    // ii registered on node a and was auto-joined to the lobby: node b's
+    // client sees the JOIN.
+    native.expect(|l| l.is_from("JOIN", &ii_nick) && l.param(0) == "#lobby", TIMEOUT);
+    let lobby = dir.path().join("127.0.0.1").join("#lobby");
+    let out = lobby.join("out");
+    parley_testkit::wait_for_file(dir.path(), &out, "ii's lobby log", |t| t.contains(&ii_nick), TIMEOUT);
+
+    write_fifo(&lobby.join("in"), "hello across nodes");
+    native.expect(privmsg_from(&ii_nick, "hello across nodes"), TIMEOUT);
+    native.send("PRIVMSG #lobby :and back to ii");
+    let want = format!("<{native_nick}> and back to ii");
+    parley_testkit::wait_for_file(
+        dir.path(),
+        &out,
+        "the reply at ii",
+        |t| t.lines().any(|l| l.ends_with(&want)),
+        TIMEOUT,
+    );
 }
