@@ -37,6 +37,10 @@ cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
 # The public conformance suite against the real parleyd (docs/CONFORMANCE.md).
 echo "== irctest (tools/irctest/run.sh)"
 bash tools/irctest/run.sh 2>&1 | tee -a "$log" || status=$?
+# Several parleyd nodes as one chat over a three-server NATS cluster that
+# the script starts on loopback (installs nats-server if missing).
+echo "== cluster (tools/cluster/run.sh)"
+bash tools/cluster/run.sh 2>&1 | tee -a "$log" || status=$?
 # WeeChat logs in with SASL PLAIN, joins and speaks (installs WeeChat if missing).
 echo "== WeeChat with SASL (tools/clients/weechat_sasl.sh)"
 bash tools/clients/weechat_sasl.sh 2>&1 | tee -a "$log" || status=$?
