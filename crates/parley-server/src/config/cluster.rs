@@ -9,7 +9,7 @@ use serde::Deserialize;
 /// that long, so it must stay short.
 pub const MAX_NODE_TIMEOUT_SECS: u64 = 300;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// The NATS servers to connect to (any of them will do; the client
