@@ -190,6 +190,14 @@ def test_logging_in_with_an_account(server, new_page):
     page.press("#password", "Enter")
     page.wait_for_selector("#member-list >> text=eweb")
     expect(page.locator("#me")).to_contain_text("account erin")
+    # With the name left empty, the account's name is the nick.
+    other = new_page()
+    other.goto(server.url)
+    other.click("#account-box summary")
+    other.fill("#account", "erin")
+    other.fill("#password", "erins-password")
+    other.press("#password", "Enter")
+    other.wait_for_selector("#member-list >> text=erin (you)")
 
 
 def upload_from_page(page, name: str, data: bytes):

@@ -642,9 +642,10 @@ chat.onOpen = closeNarrowPanels;
 
 $("login-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  const nick = $("nick").value.trim();
   const account = $("account-box").open ? $("account").value.trim() : "";
   const password = $("password").value;
+  // With an account, its name is the natural nick.
+  const nick = $("nick").value.trim() || account;
   if (!nick) {
     $("login-error").textContent = "Please type a name.";
     $("nick").focus();
