@@ -282,3 +282,66 @@ fn the_stock_client_ii_on_one_node_talks_with_a_client_on_another() {
         TIMEOUT,
     );
 }
+
+/// `GET path` from a NATS server's monitoring port, the body.
+fn monitoring(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let Ok(mut conn) = std::net::TcpStream::connect(addr) else { return String::new() };
+    let _ = conn.set_read_timeout(Some(TIMEOUT));
+    let _ = conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes());
+    let mut body = String::new();
+    let _ = conn.read_to_string(&mut body);
+    body
+}
+
+/// Run last and alone by tools/cluster/run.sh, which gives the NATS
+/// servers' process ids and monitoring addresses.
+#[test]
+#[ignore = "needs a NATS cluster it may kill a server of: tools/cluster/run.sh"]
+fn one_nats_server_of_three_dies_and_chat_goes_on() {
+    let env_list = |key: &str| -> Vec<String> {
+        std::env::var(key)
+            .unwrap_or_else(|_| panic!("{key} is not set: run with tools/cluster/run.sh"))
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    };
+    let (pids, monitors) = (env_list("PARLEY_TEST_NATS_PIDS"), env_list("PARLEY_TEST_NATS_MONITORS"));
+    let (a, b) = (node("natsdie-a"), node("natsdie-b"));
+    let (an, bn) = (nick("dieann"), nick("diebea"));
+    let mut ann = Client::connect(a.irc_addr());
+    ann.register(&an);
+    let mut bea = Client::connect(b.irc_addr());
+    bea.register(&bn);
+    wait_for_names(&mut ann, "#lobby", &[&an, &bn]);
+    wait_for_names(&mut bea, "#lobby", &[&an, &bn]);
+
+    // The NATS server node a is connected to dies.
+    let server = monitors
+        .iter()
+        .position(|m| monitoring(m, "/connz?limit=4096").contains("parleyd natsdie-a"))
+        .expect("no NATS server lists node a's connection");
+    let killed = Instant::now();
+    let status = Command::new("kill").args(["-9", &pids[server]]).status().expect("running kill");
+    assert!(status.success(), "kill -9 {}", pids[server]);
+
+    // Chat goes on both ways (node a reconnects to another server).
+    ann.send("PRIVMSG #lobby :still here?");
+    bea.expect(privmsg_from(&an, "still here?"), TIMEOUT);
+    bea.send("PRIVMSG #lobby :still here.");
+    ann.expect(privmsg_from(&bn, "still here."), TIMEOUT);
+    // Nick claims go on: JetStream keeps a quorum with two servers of three.
+    let mut late = Client::connect(a.irc_addr());
+    late.register(&nick("dielate"));
+    // And for longer than a node timeout nobody is seen to quit.
+    let until = killed + Duration::from_secs(NODE_TIMEOUT_SECS + 1);
+    while Instant::now() < until {
+        for client in [&mut ann, &mut bea] {
+            let lines = client.expect_none(|l| l.is("QUIT"), "a QUIT after a NATS server died");
+            assert!(lines.iter().all(|l| !l.is("QUIT")));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let seen = names(&mut ann, "#lobby");
+    assert!(seen.contains(&bn), "{seen:?}");
+}
