@@ -31,7 +31,7 @@ cleanup() {
         kill "$pid" 2>/dev/null || true
     done
     for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
+        { wait "$pid"; } 2>/dev/null || true
     done
     rm -rf "$work"
 }
@@ -64,6 +64,9 @@ http: "127.0.0.1:$monitor"
 jetstream { store_dir: "$work/n$i/js", max_memory_store: 64MB, max_file_store: 256MB }
 cluster {
   name: parley-test
+  # Clients reach only the servers they are given: the split test cuts a
+  # node off by cutting its one server's link.
+  no_advertise: true
   listen: "127.0.0.1:$route"
   routes: [$(IFS=,; echo "${routes[*]}")]
 }

@@ -23,7 +23,12 @@ fn nats_urls() -> Vec<String> {
 
 /// A parleyd node named `name` in the test NATS cluster.
 fn node(name: &str) -> Server {
-    let urls: Vec<String> = nats_urls().iter().map(|u| format!("{u:?}")).collect();
+    node_via(name, &nats_urls())
+}
+
+/// A parleyd node named `name` that reaches NATS at `urls` only.
+fn node_via(name: &str, urls: &[String]) -> Server {
+    let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     Server::start_with(&format!(
         "[cluster]\nnats_urls = [{}]\nnode_name = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\nkv_replicas = 3\n",
         urls.join(", ")
@@ -344,4 +349,99 @@ fn one_nats_server_of_three_dies_and_chat_goes_on() {
     }
     let seen = names(&mut ann, "#lobby");
     assert!(seen.contains(&bn), "{seen:?}");
+}
+
+/// A TCP relay between a node and one NATS server that a test can cut
+/// (every connection closed, new ones refused) and mend.
+struct Relay {
+    addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn to(upstream: std::net::SocketAddr) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let relay = Relay { addr: listener.local_addr().unwrap(), cut: Default::default(), open: Default::default() };
+        let (cut, open) = (relay.cut.clone(), relay.open.clone());
+        // Ends with the test process (the listener blocks in accept).
+        std::thread::spawn(move || {
+            for down in listener.incoming().flatten() {
+                if cut.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let Ok(up) = std::net::TcpStream::connect(upstream) else { continue };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                let mut held = open.lock().unwrap();
+                held.extend([down.try_clone().unwrap(), up.try_clone().unwrap()]);
+                pipe(down.try_clone().unwrap(), up.try_clone().unwrap());
+                pipe(up, down);
+            }
+        });
+        relay
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for conn in self.open.lock().unwrap().drain(..) {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn mend(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn a_node_cut_off_from_nats_keeps_its_users_says_so_and_rejoins_without_ghosts() {
+    let urls = nats_urls();
+    let upstream: std::net::SocketAddr = urls[0].trim_start_matches("nats://").parse().unwrap();
+    let relay = Relay::to(upstream);
+    let a = node_via("split-a", &[format!("nats://{}", relay.addr)]);
+    let (b, c) = (node("split-b"), node("split-c"));
+    let (an, an2, bn) = (nick("splitann"), nick("splitamy"), nick("splitbea"));
+    let mut ann = Client::connect(a.irc_addr());
+    ann.register(&an);
+    let mut amy = Client::connect(a.irc_addr());
+    amy.register(&an2);
+    let mut bea = Client::connect(b.irc_addr());
+    bea.register(&bn);
+    let _watcher = Client::connect(c.irc_addr());
+    wait_for_names(&mut bea, "#lobby", &[&an, &an2, &bn]);
+    wait_for_names(&mut ann, "#lobby", &[&an, &an2, &bn]);
+
+    relay.cut();
+    // Node a says so, and goes on serving its own users.
+    ann.expect(|l| l.is("NOTICE") && l.last().contains("lost contact"), TIMEOUT);
+    ann.send("PRIVMSG #lobby :only node a hears this");
+    amy.expect(privmsg_from(&an, "only node a hears this"), TIMEOUT);
+    // Each side sees the other's users quit within the node timeout.
+    let within = Duration::from_secs(NODE_TIMEOUT_SECS + 2);
+    bea.expect(|l| l.is_from("QUIT", &an), within);
+    ann.expect(|l| l.is_from("QUIT", &bn), within);
+
+    relay.mend();
+    // Back: the NOTICE, and everyone is seen again, once.
+    ann.expect(|l| l.is("NOTICE") && l.last().contains("back in contact"), Duration::from_secs(30));
+    bea.expect(|l| l.is_from("JOIN", &an), TIMEOUT);
+    wait_for_names(&mut bea, "#lobby", &[&an, &an2, &bn]);
+    wait_for_names(&mut ann, "#lobby", &[&an, &an2, &bn]);
+    for client in [&mut ann, &mut bea] {
+        let seen = names(client, "#lobby");
+        for n in [&an, &an2, &bn] {
+            assert_eq!(seen.iter().filter(|s| *s == n).count(), 1, "{n} once in {seen:?}");
+        }
+    }
+    ann.send("PRIVMSG #lobby :together again");
+    bea.expect(privmsg_from(&an, "together again"), TIMEOUT);
+    bea.send(&format!("PRIVMSG {an2} :welcome back"));
+    amy.expect(privmsg_from(&bn, "welcome back"), TIMEOUT);
 }

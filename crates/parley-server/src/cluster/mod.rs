@@ -293,7 +293,12 @@ impl Cluster {
                 Some(m) = direct.next() => inbound::direct(&self, &server, &m.payload),
                 Some(event) = recv(&mut events) => self.connection_event(&server, event),
                 _ = tick.tick() => {
-                    let _ = self.client.publish(hb_subject.clone(), hb.clone()).await;
+                    // Cut off, a publish would wait for room: none then, and
+                    // bounded anyway, so the sweep and the inbound work go on.
+                    if self.client.connection_state() == async_nats::connection::State::Connected {
+                        let publish = self.client.publish(hb_subject.clone(), hb.clone());
+                        let _ = tokio::time::timeout(Duration::from_millis(100), publish).await;
+                    }
                 }
                 _ = sweep.tick() => {
                     let _batch = crate::outbound::OutBatch::begin();
