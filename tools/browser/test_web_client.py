@@ -200,6 +200,33 @@ def test_logging_in_with_an_account(server, new_page):
     other.wait_for_selector("#member-list >> text=erin (you)")
 
 
+def login(page, server, account: str, password: str):
+    page.goto(server.url)
+    page.click("#account-box summary")
+    page.fill("#account", account)
+    page.fill("#password", password)
+    page.press("#password", "Enter")
+    page.wait_for_selector(f"#member-list >> text={account} (you)")
+
+
+def test_an_accounts_private_conversations_come_back(server, new_page):
+    server.add_account("erin", "erins-password")
+    server.add_account("finn", "finns-password")
+    erin, finn = new_page(), new_page()
+    login(erin, server, "erin", "erins-password")
+    login(finn, server, "finn", "finns-password")
+    finn.click("#member-list >> text=erin")
+    finn.fill("#input", "a word in private")
+    finn.press("#input", "Enter")
+    expect(erin.locator("#conv-list button", has_text="finn")).to_be_visible()
+    # Erin opens the chat again elsewhere: the conversation is there, with its lines.
+    erin.context.close()
+    again = new_page()
+    login(again, server, "erin", "erins-password")
+    again.click("#conv-list >> text=finn")
+    wait_message(again, "a word in private")
+
+
 def upload_from_page(page, name: str, data: bytes):
     if page.locator("#files").is_hidden():
         page.click("#toggle-files")

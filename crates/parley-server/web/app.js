@@ -34,6 +34,7 @@ const state = {
   oper: null, // {reason} while the close-server dialog waits on OPER
   pendingJoin: null, // a channel the user asked to join, to open when joined
   everIn: false, // this login reached the chat once: failures now mean retry
+  loggedInAs: null, // the account of this connection (900)
 };
 
 // ---------- the session's events ----------
@@ -75,6 +76,16 @@ const handler = {
   },
 
   batch(type, params, msgs) {
+    if (type === "draft/chathistory-targets") {
+      // `CHATHISTORY TARGETS <target> <time>`: ask for each conversation's latest lines.
+      for (const m of msgs) {
+        const target = m.params[1];
+        if (!target || isChannel(target)) continue;
+        conv(target, "query");
+        state.session.send("CHATHISTORY", "LATEST", target, "*", String(HISTORY_LINES));
+      }
+      return;
+    }
     const history = type === "chathistory";
     for (const m of msgs) onMessage(m, history);
     // Live lines may have come in while the history was on its way.
@@ -205,6 +216,7 @@ function onMessage(msg, history) {
       return;
     }
     case "900":
+      state.loggedInAs = p[2];
       $("me").textContent = `${chat.nick}, logged in with the account ${p[2]}`;
       return;
     case "381":
@@ -372,6 +384,11 @@ function onReady() {
     if (!c || !c.joined) state.session.send("JOIN", name);
   }
   state.joinedBefore = [];
+  // Private conversations are kept for accounts: find the recent ones.
+  if (state.loggedInAs && state.session.caps.has("draft/chathistory")) {
+    const later = new Date(Date.now() + 60000).toISOString();
+    state.session.send("CHATHISTORY", "TARGETS", `timestamp=${later}`, "timestamp=1970-01-01T00:00:00.000Z", "20");
+  }
   showApp();
   performance.mark("parley-lobby-shown");
 }
@@ -604,6 +621,7 @@ function reconnectNow() {
 function connect(again) {
   if (state.session) state.session.abandon();
   state.shutdownNotice = "";
+  state.loggedInAs = null;
   state.session = new Session(socketUrl(), { ...state.creds, renameOnCollision: again }, handler);
   state.session.start();
 }
