@@ -8,11 +8,8 @@ bounded by a deadline on the socket, never a sleep. Chromium is Debian's
 (/usr/bin/chromium), driven by Playwright without its own browser download.
 """
 
-import base64
-import json
 import os
 import queue
-import re
 import shutil
 import signal
 import socket
@@ -264,11 +261,6 @@ def screenshot(page, name: str):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
-def token_claims(token: str) -> dict:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
 def join(page, server, nick: str):
     """Opens the client and joins the chat as `nick`; returns when the
     lobby is shown."""
@@ -282,5 +274,3 @@ def join(page, server, nick: str):
 def wait_message(page, text: str):
     page.locator("#messages .msg", has_text=text).first.wait_for()
 
-
-MSG_RE = re.compile(r"^(?:@\S+ )?:(\S+) (PRIVMSG|NOTICE) (\S+) :(.*)$")

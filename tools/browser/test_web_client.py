@@ -14,14 +14,10 @@ from conftest import (
     ARTIFACTS,
     CONFIG,
     Parleyd,
-    WAIT,
     join,
     screenshot,
     wait_message,
 )
-
-TIMEOUT_MS = WAIT * 1000
-
 
 def pattern(n: int, seed: int) -> bytes:
     """`n` bytes that differ per seed and are not all text."""
