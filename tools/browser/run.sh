@@ -43,5 +43,5 @@ fi
 
 mkdir -p "$target/browser-artifacts"
 cd "$root/tools/browser"
-PARLEYD="$target/debug/parleyd" BROWSER_ARTIFACTS="$target/browser-artifacts" \
+PYTHONDONTWRITEBYTECODE=1 PARLEYD="$target/debug/parleyd" BROWSER_ARTIFACTS="$target/browser-artifacts" \
     exec "$venv/bin/pytest" -p no:cacheprovider -q -rfs -s "$@" test_web_client.py
