@@ -4,7 +4,9 @@ close the server) plus what a browser adds (reconnecting, no HTML
 injection, phone width, dark scheme). Every wait is bounded; none sleeps."""
 
 import hashlib
+import os
 import re
+import signal
 
 from playwright.sync_api import expect
 
@@ -400,6 +402,23 @@ def test_over_https_the_page_and_its_socket_use_tls(new_page, irc_clients):
         assert privmsg_text(carol.expect(lambda l: "PRIVMSG #lobby" in l)) == "sealed"
     finally:
         secure.close()
+
+
+def test_a_server_that_stops_answering_is_noticed(server, new_page):
+    # The page's clock is the test's: minutes of silence pass at once.
+    page = new_page()
+    page.clock.install()
+    join(page, server, "alice")
+    os.kill(server.proc.pid, signal.SIGSTOP)
+    try:
+        page.clock.fast_forward(65_000)  # quiet for a minute: the page asks
+        page.clock.fast_forward(35_000)  # no answer: it gives the connection up
+        expect(page.locator("#banner")).to_contain_text("stopped answering")
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    page.clock.fast_forward(5_000)  # the first retry is due
+    expect(page.locator("#banner")).to_be_hidden(timeout=20_000)
+    expect(page.locator("#member-list")).to_contain_text("alice")
 
 
 def test_leaving_returns_to_the_name_form(server, new_page, irc_clients):

@@ -5,6 +5,13 @@
 // answers PING, gathers batches, and hands everything else to its handler.
 // It knows nothing of the page.
 
+/** Without a word from the server for this long, the client asks (PING)... */
+const QUIET_MS = 60000;
+/** ...and gives the connection up when this much more passes unanswered:
+ * a connection that died without a close (a sleeping laptop, a dropped
+ * network) is noticed and the page reconnects. */
+const ANSWER_MS = 30000;
+
 /** Capabilities the client uses when the server offers them. */
 const WANTED_CAPS = [
   "message-tags", "server-time", "batch", "echo-message", "multi-prefix",
@@ -112,6 +119,9 @@ export class Session {
     this.batches = new Map();
     this.ws = null;
     this.closed = false;
+    this.lastHeard = Date.now();
+    this.asked = false;
+    this.liveness = null;
   }
 
   start() {
@@ -125,12 +135,15 @@ export class Session {
     ws.addEventListener("message", (e) => {
       // An abandoned session says nothing more, even what was under way.
       if (this.closed || typeof e.data !== "string") return;
+      this.lastHeard = Date.now();
+      this.asked = false;
       for (const line of e.data.split(/\r?\n/)) if (line && !this.closed) this.receive(parseLine(line));
     });
     ws.addEventListener("close", (e) => this.finish(e.code, e.reason));
   }
 
   finish(code, reason) {
+    clearInterval(this.liveness);
     if (this.closed) return;
     this.closed = true;
     this.handler.closed({ code, reason, error: this.errorText, registered: this.registered });
@@ -148,8 +161,22 @@ export class Session {
 
   /** Stops without a word: the page gives up on this socket. */
   abandon() {
+    clearInterval(this.liveness);
     this.closed = true;
     if (this.ws) this.ws.close();
+  }
+
+  /** Asks a silent server whether it is there; ends a connection that
+   * does not answer (its close may never come by itself). */
+  checkLiveness() {
+    const silent = Date.now() - this.lastHeard;
+    if (silent > QUIET_MS + ANSWER_MS) {
+      this.finish(4000, "the server stopped answering");
+      if (this.ws) this.ws.close();
+    } else if (silent > QUIET_MS && !this.asked) {
+      this.asked = true;
+      this.send("PING", "parley-web-alive");
+    }
   }
 
   receive(msg) {
@@ -177,6 +204,7 @@ export class Session {
       case "001":
         this.registered = true;
         this.nick = msg.params[0];
+        this.liveness = setInterval(() => this.checkLiveness(), 5000);
         this.handler.registered(this.nick);
         return;
       case "005":
