@@ -309,6 +309,8 @@ def test_the_overwrite_question_answered_no_and_yes(server, new_page, irc_client
     expect(page.locator("#transfers li").first).to_contain_text("Replaced")
     carol.expect(lambda l: "alice replaced same.bin (7000 bytes)" in l)
     assert server.get("/files/same.bin", carol.token()) == third
+    page.click("#transfers-clear")
+    expect(page.locator("#transfers li")).to_have_count(0)
 
 
 def test_a_download_from_the_page(server, new_page, irc_clients):

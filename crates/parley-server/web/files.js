@@ -48,6 +48,12 @@ export class FilePanel {
       this.input.value = "";
     });
     document.getElementById("files-refresh").addEventListener("click", () => this.refresh());
+    this.clear = document.getElementById("transfers-clear");
+    this.clear.addEventListener("click", () => {
+      for (const row of [...this.transfers.children]) if (row.cancel.disabled) row.remove();
+      this.clear.hidden = !this.transfers.children.length;
+      document.getElementById("upload-button").focus();
+    });
   }
 
   say(text) {
@@ -137,6 +143,7 @@ export class FilePanel {
     row.state = state;
     row.cancel = cancel;
     this.transfers.prepend(row);
+    this.clear.hidden = false;
     return row;
   }
 
