@@ -289,7 +289,8 @@ function onJoin(from, channel, time) {
     if (state.session.caps.has("draft/chathistory")) {
       state.session.send("CHATHISTORY", "LATEST", channel, "*", String(HISTORY_LINES));
     }
-    if (first || state.pendingJoin === fold(channel) || !chat.active || chat.active === SERVER_KEY) {
+    // After a reconnect the open conversation stays open.
+    if (state.pendingJoin === fold(channel) || !chat.active || chat.active === SERVER_KEY) {
       state.pendingJoin = null;
       activate(c.key);
     }
