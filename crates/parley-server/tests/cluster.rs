@@ -28,9 +28,14 @@ fn node(name: &str) -> Server {
 
 /// A parleyd node named `name` that reaches NATS at `urls` only.
 fn node_via(name: &str, urls: &[String]) -> Server {
+    node_with(name, urls, "")
+}
+
+/// The same with more configuration (`extra`, TOML sections of its own).
+fn node_with(name: &str, urls: &[String], extra: &str) -> Server {
     let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     Server::start_with(&format!(
-        "[cluster]\nnats_urls = [{}]\nnode_name = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\nkv_replicas = 3\n",
+        "{extra}\n[cluster]\nnats_urls = [{}]\nnode_name = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\nkv_replicas = 3\n",
         urls.join(", ")
     ))
 }
@@ -444,4 +449,42 @@ fn a_node_cut_off_from_nats_keeps_its_users_says_so_and_rejoins_without_ghosts()
     bea.expect(privmsg_from(&an, "together again"), TIMEOUT);
     bea.send(&format!("PRIVMSG {an2} :welcome back"));
     amy.expect(privmsg_from(&bn, "welcome back"), TIMEOUT);
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn ten_thousand_messages_cross_nodes_in_order_none_lost_or_doubled() {
+    const COUNT: usize = 10_000;
+    let urls = nats_urls();
+    let a = node_with("order-a", &urls, parley_testkit::NO_FLOOD_LIMIT);
+    let b = node("order-b");
+    let (sn, rn) = (nick("ordsend"), nick("ordrecv"));
+    let mut sender = Client::connect(a.irc_addr());
+    sender.register(&sn);
+    let mut receiver = Client::connect(b.irc_addr());
+    receiver.register(&rn);
+    let room = format!("#{}", nick("order"));
+    receiver.send(&format!("JOIN {room}"));
+    receiver.expect(|l| l.is("366"), TIMEOUT);
+    wait_for_names(&mut sender, &room, &[&rn]);
+    sender.send(&format!("JOIN {room}"));
+    receiver.expect(|l| l.is_from("JOIN", &sn), TIMEOUT);
+
+    let started = Instant::now();
+    let mut batch = String::new();
+    for i in 0..COUNT {
+        batch.push_str(&format!("PRIVMSG {room} :m{i}\r\n"));
+        if batch.len() > 16_000 {
+            sender.send_raw(std::mem::take(&mut batch).as_bytes());
+        }
+    }
+    sender.send_raw(batch.as_bytes());
+    sender.send(&format!("PRIVMSG {room} :done"));
+    let lines = receiver.collect_until(|l| l.is("PRIVMSG") && l.last() == "done", Duration::from_secs(60));
+    let got: Vec<&str> = lines.iter().filter(|l| l.is("PRIVMSG") && l.last() != "done").map(|l| l.last()).collect();
+    assert_eq!(got.len(), COUNT, "every message once");
+    for (i, text) in got.iter().enumerate() {
+        assert_eq!(*text, format!("m{i}"), "in the order sent");
+    }
+    eprintln!("{COUNT} messages across nodes in {:?} (debug build)", started.elapsed());
 }
