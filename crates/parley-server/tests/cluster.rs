@@ -304,6 +304,22 @@ fn monitoring(addr: &str, path: &str) -> String {
     body
 }
 
+/// Sends numbered `text` lines to the lobby from `from` until `to` hears
+/// one (bounded: 20 s).
+fn until_heard(from: &mut Client, to: &mut Client, nick: &str, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in 0.. {
+        from.send(&format!("PRIVMSG #lobby :{text} {n}"));
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(200));
+            if to.sync().iter().any(|l| l.is_from("PRIVMSG", nick) && l.last().starts_with(text)) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{nick}'s lines never reached the other node");
+    }
+}
+
 /// Run last and alone by tools/cluster/run.sh, which gives the NATS
 /// servers' process ids and monitoring addresses.
 #[test]
@@ -335,11 +351,11 @@ fn one_nats_server_of_three_dies_and_chat_goes_on() {
     let status = Command::new("kill").args(["-9", &pids[server]]).status().expect("running kill");
     assert!(status.success(), "kill -9 {}", pids[server]);
 
-    // Chat goes on both ways (node a reconnects to another server).
-    ann.send("PRIVMSG #lobby :still here?");
-    bea.expect(privmsg_from(&an, "still here?"), TIMEOUT);
-    bea.send("PRIVMSG #lobby :still here.");
-    ann.expect(privmsg_from(&bn, "still here."), TIMEOUT);
+    // Chat goes on both ways once the nodes have reconnected to another
+    // server (a line sent while they reconnect may be lost: core NATS is
+    // at most once, docs/CLUSTER.md).
+    until_heard(&mut ann, &mut bea, &an, "still here?");
+    until_heard(&mut bea, &mut ann, &bn, "still here.");
     // Nick claims go on: JetStream keeps a quorum with two servers of three.
     let mut late = Client::connect(a.irc_addr());
     late.register(&nick("dielate"));

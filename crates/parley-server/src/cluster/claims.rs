@@ -19,22 +19,25 @@ use std::time::{Duration, Instant};
 /// The bucket's name.
 pub const BUCKET: &str = "parley_nicks";
 
-/// How long one claim may wait for JetStream before the node carries on
-/// alone (see `Claim::Unavailable`).
+/// How long one JetStream operation of a claim may take.
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a claim keeps trying while JetStream does not answer.
+const CLAIM_BUDGET: Duration = Duration::from_secs(8);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claim {
     Won,
     /// Held by a live user elsewhere: 433.
     Lost,
-    /// JetStream did not answer in time: the node is cut off, and the nick
-    /// is checked locally only (docs/CLUSTER.md, "cut off").
+    /// The node is cut off from NATS: the nick is checked against its own
+    /// users only (docs/CLUSTER.md, "cut off").
     Unavailable,
 }
 
 pub struct Claims {
     kv: kv::Store,
+    client: async_nats::Client,
     me: Origin,
     nodes: Arc<Nodes>,
     started: Instant,
@@ -44,51 +47,85 @@ pub struct Claims {
 }
 
 impl Claims {
-    pub fn new(kv: kv::Store, me: Origin, nodes: Arc<Nodes>, timeout: Duration) -> Claims {
-        Claims { kv, me, nodes, started: Instant::now(), timeout, held: Mutex::default() }
+    pub fn new(kv: kv::Store, client: async_nats::Client, me: Origin, nodes: Arc<Nodes>, timeout: Duration) -> Claims {
+        Claims { kv, client, me, nodes, started: Instant::now(), timeout, held: Mutex::default() }
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientId, u64)>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Claims the casefolded nick `folded` for local client `id`.
+    /// Claims the casefolded nick `folded` for local client `id`. While
+    /// JetStream does not answer (a new stream leader being elected after a
+    /// NATS server died) it tries again, for up to `CLAIM_BUDGET`.
     pub async fn claim(&self, folded: &str, id: ClientId) -> Claim {
         let key = claim_key(folded);
         if let Some((holder, _)) = self.held().get(&key) {
             return if *holder == id { Claim::Won } else { Claim::Lost };
         }
+        let deadline = Instant::now() + CLAIM_BUDGET;
+        loop {
+            match self.attempt(&key, id).await {
+                Some(claim) => return claim,
+                None if Instant::now() < deadline && self.connected() => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                None => return self.unanswered(),
+            }
+        }
+    }
+
+    fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// One try: `None` if JetStream did not answer.
+    async fn attempt(&self, key: &str, id: ClientId) -> Option<Claim> {
+        let key = key.to_string();
         let value = ClaimValue { node: self.me.node.clone(), inc: self.me.inc, id };
         let bytes: bytes::Bytes = serde_json::to_vec(&value).unwrap_or_default().into();
         let created = match tokio::time::timeout(OP_TIMEOUT, self.kv.create(&key, bytes.clone())).await {
-            Err(_) => return Claim::Unavailable,
+            Err(_) => return None,
             Ok(r) => r,
         };
         let revision = match created {
             Ok(revision) => revision,
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+            // Taken, or lost to a racing claim: who holds it decides.
+            Err(e) => {
                 let entry = match tokio::time::timeout(OP_TIMEOUT, self.kv.entry(key.clone())).await {
                     Ok(Ok(Some(entry))) => entry,
-                    Ok(Ok(None)) => return Claim::Lost,
-                    _ => return Claim::Unavailable,
+                    Ok(Ok(None)) => {
+                        tracing::debug!(error = %e, "nick claim refused with no holder to be seen");
+                        return Some(Claim::Lost);
+                    }
+                    _ => return None,
                 };
-                let owner: Option<ClaimValue> = serde_json::from_slice(&entry.value).ok();
-                if !owner.is_none_or(|o| self.is_stale(&o)) {
-                    return Claim::Lost;
+                let free = entry.operation != kv::Operation::Put
+                    || serde_json::from_slice::<ClaimValue>(&entry.value).map_or(true, |o| self.is_stale(&o));
+                if !free {
+                    return Some(Claim::Lost);
                 }
                 match tokio::time::timeout(OP_TIMEOUT, self.kv.update(&key, bytes, entry.revision)).await {
                     Ok(Ok(revision)) => revision,
-                    Ok(Err(_)) => return Claim::Lost,
-                    Err(_) => return Claim::Unavailable,
+                    Ok(Err(_)) => return Some(Claim::Lost),
+                    Err(_) => return None,
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "nick claim failed");
-                return Claim::Unavailable;
             }
         };
         self.held().insert(key, (id, revision));
-        Claim::Won
+        Some(Claim::Won)
+    }
+
+    /// JetStream did not answer: cut off from NATS, the node goes by its
+    /// own users; still connected (JetStream slow, or without a quorum),
+    /// the nick is refused rather than risk two holders.
+    fn unanswered(&self) -> Claim {
+        if self.connected() {
+            tracing::warn!("a nick claim got no answer from JetStream: refused");
+            Claim::Lost
+        } else {
+            Claim::Unavailable
+        }
     }
 
     /// A claim whose holder is gone: this node's earlier incarnation, a

@@ -166,7 +166,10 @@ impl Cluster {
                 storage: jetstream::stream::StorageType::File,
                 allow_rollup: true,
                 deny_delete: true,
-                allow_direct: true,
+                // Reads through the stream's leader: a direct read may be
+                // answered by a replica that has not seen the write a
+                // racing claim just lost to.
+                allow_direct: false,
                 num_replicas: config.kv_replicas,
                 discard: jetstream::stream::DiscardPolicy::New,
                 ..Default::default()
@@ -176,8 +179,13 @@ impl Cluster {
             let kv = loop {
                 let made = js.get_or_create_stream(stream_config.clone()).await;
                 match made.map(|_| ()) {
+                    // Writable, too: the bucket's stream has a leader (a
+                    // claim made before that would wait, and be refused).
                     Ok(()) => match js.get_key_value(claims::BUCKET).await {
-                        Ok(kv) => break kv,
+                        Ok(kv) if kv.put(format!("node.{}", origin.node), inc.to_string().into()).await.is_ok() => {
+                            break kv
+                        }
+                        Ok(_) => tokio::time::sleep(Duration::from_millis(250)).await,
                         Err(e) => {
                             *last_error.lock().unwrap_or_else(|p| p.into_inner()) = e.to_string();
                             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -207,7 +215,7 @@ impl Cluster {
         // `SWEEP_EVERY`, its users are seen to quit within the timeout.
         let timeout = Duration::from_secs(config.node_timeout_secs) - SWEEP_EVERY;
         let nodes = Arc::new(nodes::Nodes::new(timeout));
-        let claims = Arc::new(claims::Claims::new(kv, origin.clone(), nodes.clone(), timeout));
+        let claims = Arc::new(claims::Claims::new(kv, client.clone(), origin.clone(), nodes.clone(), timeout));
         let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
         let outbox = Outbox { tx, origin: Arc::new(origin.clone()), dropped: Arc::default() };
         Ok(Cluster {
