@@ -504,3 +504,28 @@ fn ten_thousand_messages_cross_nodes_in_order_none_lost_or_doubled() {
     }
     eprintln!("{COUNT} messages across nodes in {:?} (debug build)", started.elapsed());
 }
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn a_restarted_node_is_seen_at_once_its_old_users_quit_and_its_nicks_are_free() {
+    let (a, b) = (node("restart-a"), node("restart-b"));
+    let (an, bn) = (nick("rsann"), nick("rsbea"));
+    let mut ann = Client::connect(a.irc_addr());
+    ann.register(&an);
+    let mut bea = Client::connect(b.irc_addr());
+    bea.register(&bn);
+    wait_for_names(&mut bea, "#lobby", &[&an]);
+
+    // Killed and back under the same name at once: node b hears the new
+    // incarnation, so ann quits there without waiting for the timeout.
+    let restarted = Instant::now();
+    let a = a.kill_and_restart();
+    let quit = bea.expect(|l| l.is_from("QUIT", &an), TIMEOUT);
+    assert!(quit.last().contains("restarted"), "{}", quit.raw);
+    // Her nick is free again, on the new node a too.
+    let mut again = Client::connect(a.irc_addr());
+    again.register(&an);
+    bea.expect(|l| l.is_from("JOIN", &an), TIMEOUT);
+    eprintln!("restart seen and nick taken again after {:?}", restarted.elapsed());
+    wait_for_names(&mut again, "#lobby", &[&an, &bn]);
+}
