@@ -440,6 +440,16 @@ def test_leaving_returns_to_the_name_form(server, new_page, irc_clients):
     carol.expect(lambda l: l.startswith(":alice!") and " QUIT " in l)
 
 
+def test_leaving_while_reconnecting_stops_the_retries(server, new_page):
+    page = new_page()
+    join(page, server, "alice")
+    server.stop()
+    expect(page.locator("#banner")).to_be_visible()
+    page.click("#leave-button")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#banner")).to_be_hidden()
+
+
 def test_closing_the_server_tells_every_page_who_and_why(server, new_page, irc_clients):
     alice, bob = new_page(), new_page()
     join(alice, server, "alice")

@@ -628,9 +628,7 @@ function connect(again) {
 }
 
 function leave(reason) {
-  if (!state.session) return $("toggle-members").setAttribute("aria-expanded", String(wide()));
-showLogin("");
-performance.mark("parley-ready");
+  if (!state.session) return showLogin("");
   state.leaving = true;
   state.session.quit(reason);
 }
