@@ -75,7 +75,11 @@ impl Handle {
     /// [`reload`], on a blocking thread.
     pub async fn reload(&self, by: &str) -> Result<Applied, Refused> {
         let (server, by) = (self.0.clone(), by.to_string());
-        tokio::task::spawn_blocking(move || reload(&server, &by)).await.expect("the reload does not panic")
+        // A panic there must not end the caller (the signal handler also waits for SIGTERM).
+        tokio::task::spawn_blocking(move || reload(&server, &by)).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the configuration reload failed");
+            Err(Refused { file: String::new(), key: None, message: format!("the reload failed: {e}") })
+        })
     }
 }
 
