@@ -231,6 +231,8 @@ pub fn keep_restart_only(new: &mut Config, old: &Config) -> Vec<&'static str> {
     c.keep("metrics.listen", &mut new.metrics.listen, &old.metrics.listen);
     c.keep("websocket.enabled", &mut new.websocket.enabled, &old.websocket.enabled);
     c.keep("websocket.listen", &mut new.websocket.listen, &old.websocket.listen);
+    // The NATS connection and this node's name are set up at start.
+    c.keep("cluster", &mut new.cluster, &old.cluster);
     c.keep("limits.worker_threads", &mut new.limits.worker_threads, &old.limits.worker_threads);
     c.keep("limits.busy_poll_us", &mut new.limits.busy_poll_us, &old.limits.busy_poll_us);
     c.keep("limits.listen_backlog", &mut new.limits.listen_backlog, &old.limits.listen_backlog);
@@ -274,8 +276,10 @@ mod tests {
         new.limits.topic_len = 20;
         new.motd = vec!["new".into()];
         new.limits.worker_threads = 4;
+        new.cluster = Some(Default::default());
         let restart = keep_restart_only(&mut new, &old);
-        assert_eq!(restart, ["irc.listen", "limits.worker_threads"]);
+        assert_eq!(restart, ["irc.listen", "cluster", "limits.worker_threads"]);
+        assert!(new.cluster.is_none());
         assert_eq!(new.irc.listen, old.irc.listen);
         assert_eq!(new.limits.worker_threads, 1);
         assert_eq!(new.limits.topic_len, 20, "a live setting takes its new value");
