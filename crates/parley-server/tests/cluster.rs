@@ -205,6 +205,12 @@ fn names_on_each_of_three_nodes_lists_everyone_and_a_killed_nodes_users_quit() {
     // WHOIS answers for a user elsewhere.
     clients[0].send(&format!("WHOIS {}", nicks[2]));
     clients[0].expect(|l| l.is("311") && l.param(1) == nicks[2], TIMEOUT);
+    // LUSERS counts the cluster, and this node's own clients apart.
+    clients[0].send("LUSERS");
+    let servers = clients[0].expect(|l| l.is("251"), TIMEOUT);
+    assert!(servers.last().contains("servers") && !servers.last().ends_with(" 1 servers"), "{}", servers.raw);
+    let me = clients[0].expect(|l| l.is("255"), TIMEOUT);
+    assert!(me.last().starts_with("I have 1 clients"), "{}", me.raw);
 
     // kill -9 node c: its user is seen to quit within the node timeout
     // (and a second of slack for a loaded machine).

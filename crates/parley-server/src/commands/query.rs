@@ -29,9 +29,12 @@ pub fn lusers(ctx: &Ctx<'_>) {
     let (users, invisible, opers, channels, max) =
         (counts.users, counts.invisible, counts.opers, counts.channels, counts.max_users);
     let unknown = ctx.server.connections.unregistered();
+    // In a cluster the other nodes count as servers; "local" is this node.
+    let (local, others) = (users - counts.remote_users, counts.other_nodes);
+    let servers = others + 1;
     ctx.reply(
         RPL_LUSERCLIENT,
-        &[format!("There are {} users and {invisible} invisible on 1 servers", users - invisible)],
+        &[format!("There are {} users and {invisible} invisible on {servers} servers", users - invisible)],
     );
     if opers > 0 {
         ctx.reply(RPL_LUSEROP, &[opers.to_string(), "operator(s) online".into()]);
@@ -40,8 +43,12 @@ pub fn lusers(ctx: &Ctx<'_>) {
         ctx.reply(RPL_LUSERUNKNOWN, &[unknown.to_string(), "unknown connection(s)".into()]);
     }
     ctx.reply(RPL_LUSERCHANNELS, &[channels.to_string(), "channels formed".into()]);
-    ctx.reply(RPL_LUSERME, &[format!("I have {users} clients and 0 servers")]);
-    ctx.reply(RPL_LOCALUSERS, &[users.to_string(), max.to_string(), format!("Current local users {users}, max {max}")]);
+    ctx.reply(RPL_LUSERME, &[format!("I have {local} clients and {others} servers")]);
+    let local_max = if others == 0 { max } else { local };
+    ctx.reply(
+        RPL_LOCALUSERS,
+        &[local.to_string(), local_max.to_string(), format!("Current local users {local}, max {local_max}")],
+    );
     ctx.reply(
         RPL_GLOBALUSERS,
         &[users.to_string(), max.to_string(), format!("Current global users {users}, max {max}")],

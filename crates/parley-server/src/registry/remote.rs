@@ -39,6 +39,8 @@ pub(super) struct RemoteUser {
 pub(super) struct Remotes {
     pub by_id: IdMap<RemoteUser>,
     by_origin: HashMap<(Arc<str>, ClientId), ClientId>,
+    /// Users per node, for LUSERS.
+    per_node: HashMap<Arc<str>, usize>,
     next: u64,
 }
 
@@ -52,14 +54,26 @@ impl Remotes {
         let id = REMOTE_ID | self.next;
         let node: Arc<str> = Arc::from(from.node.as_str());
         self.by_origin.insert((node.clone(), rid), id);
+        *self.per_node.entry(node.clone()).or_default() += 1;
         self.by_id.insert(id, RemoteUser { node, inc: from.inc, rid });
         id
     }
 
     fn remove(&mut self, id: ClientId) {
         if let Some(r) = self.by_id.remove(&id) {
+            if let Some(n) = self.per_node.get_mut(&r.node) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_node.remove(&r.node);
+                }
+            }
             self.by_origin.remove(&(r.node, r.rid));
         }
+    }
+
+    /// How many users, and on how many other nodes.
+    pub fn count(&self) -> (usize, usize) {
+        (self.by_id.len(), self.per_node.len())
     }
 
     fn of_node(&self, node: &str) -> Vec<(ClientId, u64)> {

@@ -18,6 +18,10 @@ pub struct Counts {
     pub opers: usize,
     pub channels: usize,
     pub max_users: usize,
+    /// Of `users`, those on other cluster nodes, and how many nodes they
+    /// are on (0 and 0 on a single node).
+    pub remote_users: usize,
+    pub other_nodes: usize,
 }
 
 impl View<'_> {
@@ -100,6 +104,8 @@ impl View<'_> {
             opers: st.oper_count,
             channels: st.channels.len(),
             max_users: st.max_users,
+            remote_users: st.remotes.count().0,
+            other_nodes: st.remotes.count().1,
         }
     }
 }
