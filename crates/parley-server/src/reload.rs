@@ -246,8 +246,6 @@ pub fn keep_restart_only(new: &mut Config, old: &Config) -> Vec<&'static str> {
     let (n, o) = (&mut new.history.prune_interval_secs, &old.history.prune_interval_secs);
     c.keep("history.prune_interval_secs", n, o);
     c.keep("history.join_replay_lines", &mut new.history.join_replay_lines, &old.history.join_replay_lines);
-    // The node joined its cluster at start (docs/CLUSTER.md).
-    c.keep("cluster", &mut new.cluster, &old.cluster);
     changed
 }
 
