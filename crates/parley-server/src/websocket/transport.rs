@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
@@ -105,17 +106,33 @@ fn io_error(e: WsError) -> io::Error {
     }
 }
 
-/// One line (without its CR LF) as a message. A text message must be
-/// UTF-8: the server only sends UTF-8, but should a line not be, it is
-/// converted rather than sent as it is.
-fn message(binary: bool, line: &[u8]) -> Message {
-    let bytes = Bytes::copy_from_slice(line);
-    if binary {
-        return Message::Binary(bytes);
+/// How one writer turn's lines become messages: copied once into a
+/// shared buffer that every line's message is a slice of, and checked for
+/// UTF-8 once, so a line costs neither an allocation nor a check of its
+/// own (both showed in the fan-out's profile).
+struct Turn {
+    bytes: Bytes,
+    /// Sent as text frames without a check per line: the whole turn is UTF-8.
+    utf8: bool,
+}
+
+impl Turn {
+    fn new(buf: &[u8], binary: bool) -> Turn {
+        Turn { bytes: Bytes::copy_from_slice(buf), utf8: !binary && std::str::from_utf8(buf).is_ok() }
     }
-    match Utf8Bytes::try_from(bytes) {
-        Ok(text) => Message::Text(text),
-        Err(_) => Message::Text(String::from_utf8_lossy(line).into_owned().into()),
+
+    /// The line at `range` (without its CR LF) as a message. A text
+    /// message must be UTF-8: the server only sends UTF-8, but should a
+    /// line not be, it is converted rather than sent as it is.
+    fn message(&self, binary: bool, range: std::ops::Range<usize>) -> Message {
+        let payload = self.bytes.slice(range);
+        if binary {
+            return Message::Binary(payload);
+        }
+        if self.utf8 {
+            return Message::Frame(Frame::message(payload, OpCode::Data(OpData::Text), true));
+        }
+        Message::Text(String::from_utf8_lossy(&payload).into_owned().into())
     }
 }
 
@@ -151,6 +168,7 @@ where
         let mut guard = lock(&this.ws);
         let mut ws = Pin::new(&mut *guard);
         let mut used = 0;
+        let mut turn = None;
         while used < buf.len() {
             match ws.as_mut().poll_ready(cx) {
                 Poll::Ready(result) => after_close(&mut this.peer_closed, result)?,
@@ -160,9 +178,10 @@ where
             let rest = &buf[used..];
             // The queue holds whole lines; a tail without LF is a line too.
             let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-            let line = strip_line_end(&rest[..len]);
-            if !line.is_empty() && !this.peer_closed {
-                let result = ws.as_mut().start_send(message(this.binary, line));
+            let line = strip_line_end(&rest[..len]).len();
+            if line > 0 && !this.peer_closed {
+                let turn = turn.get_or_insert_with(|| Turn::new(buf, this.binary));
+                let result = ws.as_mut().start_send(turn.message(this.binary, used..used + line));
                 after_close(&mut this.peer_closed, result)?;
             }
             used += len;
@@ -235,6 +254,22 @@ mod tests {
         assert_eq!(strip_line_end(b"PING x\r\n"), b"PING x");
         assert_eq!(strip_line_end(b"PING x\n"), b"PING x");
         assert_eq!(strip_line_end(b"PING x"), b"PING x");
+    }
+
+    #[test]
+    fn a_turn_sends_text_frames_and_converts_what_is_not_utf8() {
+        let turn = Turn::new(b"PING :caf\xc3\xa9\r\n", false);
+        match turn.message(false, 0..11) {
+            Message::Frame(frame) => assert_eq!(frame.payload(), "PING :café".as_bytes()),
+            other => panic!("{other:?}"),
+        }
+        let turn = Turn::new(b"PING :caf\xe9\r\n", false);
+        match turn.message(false, 0..10) {
+            Message::Text(text) => assert_eq!(text.as_str(), "PING :caf\u{fffd}"),
+            other => panic!("{other:?}"),
+        }
+        let turn = Turn::new(b"PING :caf\xe9\r\n", true);
+        assert!(matches!(turn.message(true, 0..10), Message::Binary(b) if &b[..] == b"PING :caf\xe9"));
     }
 
     #[test]
