@@ -18,6 +18,7 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod files;
+mod files_chat;
 pub mod history;
 pub mod hostname;
 pub mod labeled_response;
@@ -289,7 +290,7 @@ impl Server {
         self.files_runtime = Some(runtime);
     }
 
-    /// Reloads the configuration (`SIGHUP`; `reload.rs`).
+    /// Reloads the configuration (`SIGHUP`; `reload/`).
     pub fn reload_handle(&self) -> reload::Handle {
         reload::Handle(self.state.clone())
     }
@@ -349,7 +350,7 @@ impl Server {
         let chat = self.files_runtime.as_ref().map(|_| tokio::runtime::Handle::current());
         let socket = |secure| {
             let chat = chat.clone();
-            endpoint.clone().map(|endpoint| Arc::new(websocket::Site { endpoint, secure, chat }))
+            endpoint.clone().map(|endpoint| websocket::route(Arc::new(websocket::Site { endpoint, secure, chat })))
         };
         if let Some(store) = self.store {
             let plain_url = state.filehost.clone().unwrap_or_default();

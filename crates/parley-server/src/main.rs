@@ -315,7 +315,7 @@ struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
     /// Reloads the configuration and reopens the activity log by name
-    /// (`reload.rs`); also what a closed terminal or logrotate sends, whose
+    /// (`reload/`); also what a closed terminal or logrotate sends, whose
     /// default action would kill the server uncleanly.
     hup: tokio::signal::unix::Signal,
 }

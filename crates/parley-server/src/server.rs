@@ -11,12 +11,9 @@ use crate::history::History;
 use crate::lifecycle::connections::Connections;
 use crate::live::Live;
 use crate::operators::Operators;
-use crate::outbound::OutBatch;
 use crate::registry::Registry;
-use crate::relay::Relay;
 use crate::shutdown::Shutdown;
 use crate::tokens::Tokens;
-use parley_proto::Message;
 use std::sync::{Arc, Weak};
 
 pub const VERSION: &str = concat!("parley-", env!("CARGO_PKG_VERSION"));
@@ -30,7 +27,7 @@ pub struct Identity {
 
 pub struct ServerState {
     /// The configuration in force: read it where it is used (`live.rs`),
-    /// so a reload (`reload.rs`) reaches every new use. The file store
+    /// so a reload (`reload/`) reaches every new use. The file store
     /// shares the same handle.
     pub config: Arc<Live<Config>>,
     pub registry: Registry,
@@ -64,8 +61,8 @@ pub struct ServerState {
     /// The certificate both TLS listeners present, when there are any; a
     /// reload reads it again.
     pub tls: Option<Arc<crate::tls::Certificate>>,
-    /// What a reload reads again and how it is serialised (`reload.rs`).
-    pub reload: crate::reload::Reloader,
+    /// What a reload reads again and how it is serialised (`reload/`).
+    pub reload: crate::reload::source::Reloader,
     /// This state's own `Arc`, for work it hands to the blocking pool
     /// (a reload from REHASH); see [`ServerState::into_shared`].
     me: Weak<ServerState>,
@@ -201,37 +198,4 @@ pub(crate) fn isupport_tokens(c: &Config, history: Option<&HistoryConfig>) -> Ve
         tokens.push("MSGREFTYPES=msgid,timestamp".into());
     }
     tokens
-}
-
-/// The file store's view of the chat (see `files::Chat`).
-impl crate::files::Chat for ServerState {
-    fn holder(&self, sid: u64) -> Option<crate::files::Holder> {
-        let view = self.registry.read();
-        let user = view.user(sid)?;
-        Some(crate::files::Holder {
-            nick: user.nick.clone(),
-            account: user.account.as_deref().map(str::to_string),
-            oper: user.oper.is_some(),
-        })
-    }
-
-    fn announce(&self, text: &str) {
-        let config = self.config.current();
-        let lobby = &config.irc.lobby;
-        let msg = Message::new("NOTICE", vec![lobby.clone(), text.to_string()]).with_source(config.server_name.clone());
-        let relay = Relay::new(msg, Vec::new());
-        // One batch: each member's line is written when it ends, after the
-        // registry lock is released.
-        let _batch = OutBatch::begin();
-        self.registry.announce(lobby, &relay);
-    }
-
-    fn export_history(&self, account: &str) -> Option<Result<Vec<u8>, String>> {
-        let history = self.history.as_ref()?;
-        if !history.flush() {
-            return Some(Err("the history writer has stopped".into()));
-        }
-        let all = crate::history::manage::export(&history.reader(), account).map_err(|e| e.to_string());
-        Some(all.and_then(|v| serde_json::to_vec_pretty(&v).map_err(|e| e.to_string())))
-    }
 }

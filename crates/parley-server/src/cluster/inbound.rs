@@ -22,7 +22,7 @@ fn heard(cluster: &Cluster, server: &ServerState, from: &Origin) -> bool {
         Seen::Known => {}
         Seen::New => {
             tracing::info!(node = %from.node, "cluster node joined");
-            super::log_node(server, "cluster_node_joined", &from.node, 0);
+            log_node(server, "cluster_node_joined", &from.node, 0);
             cluster.outbox.send(Out::State(Event::SyncRequest { to: from.node.clone() }));
         }
         Seen::Restarted => {
@@ -104,4 +104,10 @@ pub(super) async fn channel(cluster: Arc<Cluster>, server: Arc<ServerState>, mut
         let _batch = OutBatch::begin();
         server.registry.deliver_to_channel(channel, msg.status, &relay);
     }
+}
+
+/// A node joined or was lost, in the activity log.
+pub(super) fn log_node(server: &ServerState, what: &'static str, node: &str, users: usize) {
+    use crate::activity_log::{Actor, Value};
+    server.log.record(what, Actor::server(), &[("node", Value::Text(node)), ("users", Value::Num(users as u64))]);
 }

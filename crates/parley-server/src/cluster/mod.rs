@@ -2,9 +2,10 @@
 //! unless the config has a `[cluster]` section; then the registry hands
 //! every change of a local user (registration, nick, join, part, kick,
 //! topic, quit) and every message for a remote member to the [`Outbox`],
-//! and this module publishes them, applies what the other nodes publish
-//! (`inbound`), claims nicks cluster-wide (`claims`) and watches which
-//! nodes are alive (`nodes`).
+//! and this module publishes them (`running`, the main loop and the
+//! outbox task), applies what the other nodes publish (`inbound`), claims
+//! nicks cluster-wide (`claims`) and watches which nodes are alive
+//! (`nodes`).
 //!
 //! It never blocks the chat: the registry's hand-off is a `try_send` onto
 //! a bounded queue (full: dropped, counted, logged), and everything that
@@ -13,6 +14,7 @@
 mod claims;
 mod inbound;
 mod nodes;
+mod running;
 pub mod wire;
 
 pub use claims::Claim;
@@ -20,16 +22,13 @@ pub use claims::Claim;
 use crate::config::ClusterConfig;
 use crate::outbound::ClientId;
 use crate::relay::Relay;
-use crate::server::ServerState;
 use async_nats::jetstream;
-use futures_util::StreamExt;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
-use wire::{Event, Origin, Relayed, StateMsg};
+use wire::{Event, Origin, Relayed};
 
 /// How many changes and messages may wait for NATS before more are
 /// dropped (a node cut off from NATS fills it).
@@ -267,150 +266,4 @@ impl Cluster {
             task.abort();
         }
     }
-
-    /// Serves the cluster until shutdown: subscribes, starts the outbox
-    /// task, and handles what other nodes say, heartbeats and timeouts.
-    pub async fn run(self: Arc<Self>, server: Arc<ServerState>) {
-        let subscribe = |subject: String| self.client.subscribe(subject);
-        let (Ok(mut states), Ok(mut beats), Ok(mut direct)) = (
-            subscribe(wire::STATE_ALL.into()).await,
-            subscribe(wire::HEARTBEAT_ALL.into()).await,
-            subscribe(wire::user_subject(&self.origin.node)).await,
-        ) else {
-            tracing::error!("cannot subscribe to the cluster's subjects");
-            return;
-        };
-        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(queue) = queue {
-            let task = tokio::spawn(outbox_loop(self.clone(), server.clone(), queue));
-            *self.outbox_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
-        }
-        let beat = Duration::from_secs(self.config.node_timeout_secs) / BEATS_PER_TIMEOUT;
-        let mut tick = tokio::time::interval(beat);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut sweep = tokio::time::interval(SWEEP_EVERY);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let hb_subject = wire::heartbeat_subject(&self.origin.node);
-        let hb: bytes::Bytes = serde_json::to_vec(&self.origin).unwrap_or_default().into();
-        let mut stop = server.shutdown.listener();
-        loop {
-            tokio::select! {
-                Some(m) = states.next() => inbound::state(&self, &server, &m.payload),
-                Some(m) = beats.next() => inbound::heartbeat(&self, &server, &m.payload),
-                Some(m) = direct.next() => inbound::direct(&self, &server, &m.payload),
-                Some(event) = recv(&mut events) => self.connection_event(&server, event),
-                _ = tick.tick() => {
-                    // Cut off, a publish would wait for room: none then, and
-                    // bounded anyway, so the sweep and the inbound work go on.
-                    if self.client.connection_state() == async_nats::connection::State::Connected {
-                        let publish = self.client.publish(hb_subject.clone(), hb.clone());
-                        let _ = tokio::time::timeout(Duration::from_millis(100), publish).await;
-                    }
-                }
-                _ = sweep.tick() => {
-                    let _batch = crate::outbound::OutBatch::begin();
-                    let q = server.config.irc.quiet_lobby_above;
-                    for node in self.nodes.sweep(Instant::now()) {
-                        let reason = format!("Quit: {node} lost contact");
-                        let n = server.registry.drop_node(&node, None, &reason, q);
-                        tracing::warn!(node = %node, users = n, "cluster node timed out");
-                        log_node(&server, "cluster_node_lost", &node, n);
-                    }
-                }
-                _ = stop.recv() => break,
-            }
-        }
-    }
-
-    fn connection_event(&self, server: &ServerState, event: async_nats::Event) {
-        let text = match event {
-            async_nats::Event::Disconnected if self.connected.swap(false, Ordering::Relaxed) => {
-                "This server has lost contact with the rest of the chat: you can still talk to the users here, and the rest will be back when it returns."
-            }
-            async_nats::Event::Connected if !self.connected.swap(true, Ordering::Relaxed) => {
-                "This server is back in contact with the rest of the chat."
-            }
-            _ => return,
-        };
-        tracing::warn!(%event, "cluster connection");
-        server.log.record(
-            "cluster",
-            crate::activity_log::Actor::server(),
-            &[("nats", crate::activity_log::Value::Text(&event.to_string()))],
-        );
-        crate::files::Chat::announce(server, text);
-    }
-}
-
-async fn recv<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-fn log_node(server: &ServerState, what: &'static str, node: &str, users: usize) {
-    use crate::activity_log::{Actor, Value};
-    server.log.record(what, Actor::server(), &[("node", Value::Text(node)), ("users", Value::Num(users as u64))]);
-}
-
-/// Publishes what the registry hands over, in order, and keeps the
-/// channel subscriptions: one task, so each node's events leave in the
-/// order they happened.
-async fn outbox_loop(cluster: Arc<Cluster>, server: Arc<ServerState>, mut queue: mpsc::Receiver<Out>) {
-    let client = &cluster.client;
-    let state_subject = wire::state_subject(&cluster.origin.node);
-    let mut channels: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    while let Some(out) = queue.recv().await {
-        while tasks.try_join_next().is_some() {}
-        let (subject, payload) = match out {
-            Out::State(event) => {
-                let msg = StateMsg { from: cluster.origin.clone(), event };
-                (state_subject.clone(), serde_json::to_vec(&msg))
-            }
-            Out::ToChannel { key, msg } => (wire::channel_subject(&key), serde_json::to_vec(&msg)),
-            Out::ToNode { node, msg } => (wire::user_subject(&node), serde_json::to_vec(&msg)),
-            Out::Subscribe(key) => {
-                if let Some(old) = channels.remove(&key) {
-                    old.abort();
-                }
-                match client.subscribe(wire::channel_subject(&key)).await {
-                    Ok(sub) => {
-                        let handle = tasks.spawn(inbound::channel(cluster.clone(), server.clone(), sub));
-                        channels.insert(key, handle);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot subscribe to a channel's cluster traffic"),
-                }
-                continue;
-            }
-            Out::Unsubscribe(key) => {
-                // Dropping the subscription (with its task) unsubscribes.
-                if let Some(old) = channels.remove(&key) {
-                    old.abort();
-                }
-                continue;
-            }
-            Out::Forget(id) => {
-                let claims = cluster.claims.clone();
-                tasks.spawn(async move { claims.release_all(id).await });
-                continue;
-            }
-            Out::Flush(done) => {
-                let _ = client.flush().await;
-                let _ = done.send(());
-                continue;
-            }
-        };
-        match payload {
-            Ok(payload) => {
-                if let Err(e) = client.publish(subject, payload.into()).await {
-                    tracing::warn!(error = %e, "cluster publish failed");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cluster message not serialisable"),
-        }
-    }
-    tasks.abort_all();
 }

@@ -120,7 +120,7 @@ pub fn die(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     ctx.server.shutdown.trigger(ShutdownCause { by, reason });
 }
 
-/// REHASH: reads the configuration file again (`reload.rs`, on the
+/// REHASH: reads the configuration file again (`reload/`, on the
 /// blocking pool). 382 when applied, with a NOTICE naming the settings that
 /// wait for a restart; `FAIL REHASH CONFIG_INVALID` with the reason (the
 /// key named) when refused, the old configuration staying in force.

@@ -40,8 +40,8 @@ use crate::config::Config;
 use crate::login_failures::LoginFailures;
 use crate::shutdown::ShutdownListener;
 use crate::tokens::Tokens;
-use axum::routing::{get, head, post};
-use axum::{Extension, Router};
+use axum::routing::{get, head, post, MethodRouter};
+use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +52,9 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+
+/// Where IRC over WebSocket is served (gamja's default path).
+pub const SOCKET_PATH: &str = "/socket";
 
 /// Bytes read from disk per chunk of a download body.
 pub const READ_CHUNK: usize = 256 * 1024;
@@ -99,15 +102,16 @@ pub struct FileState {
     pub transfers: Arc<Semaphore>,
     /// The public URL of `/files`, without a trailing slash.
     pub base_url: String,
-    /// IRC over WebSocket at `/socket`, when it is on.
-    pub socket: Option<Arc<crate::websocket::Site>>,
+    /// IRC over WebSocket at `/socket`, when it is on: the route the
+    /// `websocket` module makes (the store never names that module).
+    pub socket: Option<MethodRouter<Arc<FileState>>>,
 }
 
 impl FileState {
     /// The same store answering under another public URL, with its own
     /// `/socket` site (the HTTPS listeners name https URLs, and their
     /// WebSocket clients are secure).
-    pub fn with_base_url(&self, base_url: String, socket: Option<Arc<crate::websocket::Site>>) -> FileState {
+    pub fn with_base_url(&self, base_url: String, socket: Option<MethodRouter<Arc<FileState>>>) -> FileState {
         FileState {
             config: self.config.clone(),
             log: self.log.clone(),
@@ -126,8 +130,8 @@ impl FileState {
 
 pub fn router(state: Arc<FileState>) -> Router {
     let mut routes = Router::new();
-    if let Some(site) = &state.socket {
-        routes = routes.route(crate::websocket::PATH, get(crate::websocket::upgrade).layer(Extension(site.clone())));
+    if let Some(socket) = &state.socket {
+        routes = routes.route(SOCKET_PATH, socket.clone());
     }
     routes
         .route("/files", get(listing::list).post(upload::post).options(routes::options_collection))

@@ -160,7 +160,7 @@ impl History {
         self.config.current()
     }
 
-    /// New settings from a reload (see `reload.rs` for which ones apply).
+    /// New settings from a reload (see `reload/` for which ones apply).
     pub fn set_config(&self, config: HistoryConfig) {
         self.config.replace(config);
     }

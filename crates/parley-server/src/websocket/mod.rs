@@ -40,8 +40,14 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig as Framing}
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
 
-/// The path of the socket (gamja's default).
-pub const PATH: &str = "/socket";
+/// The path of the socket (gamja's default; the file store's router
+/// mounts it there).
+pub use crate::files::SOCKET_PATH as PATH;
+
+/// The `/socket` route of the file store's router, answering for `site`.
+pub fn route(site: Arc<Site>) -> axum::routing::MethodRouter<Arc<crate::files::FileState>> {
+    axum::routing::get(upgrade).layer(Extension(site))
+}
 /// The two subprotocols of the IRCv3 extension.
 pub const TEXT: &str = "text.ircv3.net";
 pub const BINARY: &str = "binary.ircv3.net";

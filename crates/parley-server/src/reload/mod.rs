@@ -25,42 +25,16 @@
 //! and on stderr. This module never touches a connection.
 
 use crate::activity_log::{Actor, Value};
-use crate::config::{Config, ConfigError, Overrides};
+use crate::config::{Config, ConfigError};
 use crate::operators::OperatorsError;
 use crate::server::ServerState;
 use crate::tls::TlsError;
-use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 use thiserror::Error;
 
-/// Where the running configuration came from, to read it again.
-#[derive(Debug, Default, Clone)]
-pub struct Source {
-    /// The `--config` file; `None` means defaults and overrides only.
-    pub file: Option<PathBuf>,
-    pub overrides: Overrides,
-}
+pub mod source;
 
-impl Source {
-    /// The file's name as replies show it.
-    pub fn shown(&self) -> String {
-        self.file.as_ref().map_or_else(|| "(no configuration file)".into(), |f| f.display().to_string())
-    }
-}
-
-/// The source, behind the lock that lets one reload run at a time.
-#[derive(Default)]
-pub struct Reloader {
-    source: Mutex<Source>,
-}
-
-impl Reloader {
-    /// Remembers where the configuration came from (`main` does this once).
-    pub fn set_source(&self, source: Source) {
-        *self.source.lock().unwrap_or_else(|p| p.into_inner()) = source;
-    }
-}
+pub use source::{Reloader, Source};
 
 /// A reload for whoever holds no connection (`main`'s SIGHUP handler).
 #[derive(Clone)]
