@@ -32,10 +32,14 @@ fn node_via(name: &str, urls: &[String]) -> Server {
 }
 
 /// The same with more configuration (`extra`, TOML sections of its own).
+/// Nodes get 18 s to reach NATS (the default is 10; the testkit waits 20
+/// s for the readiness line): three NATS servers
+/// with replicated JetStream and several debug nodes share two cores
+/// here, and one CI run saw a start take longer than 10 s.
 fn node_with(name: &str, urls: &[String], extra: &str) -> Server {
     let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     Server::start_with(&format!(
-        "{extra}\n[cluster]\nnats_urls = [{}]\nnode_name = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\nkv_replicas = 3\n",
+        "{extra}\n[cluster]\nnats_urls = [{}]\nnode_name = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\nkv_replicas = 3\nconnect_timeout_secs = 18\n",
         urls.join(", ")
     ))
 }

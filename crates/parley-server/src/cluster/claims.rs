@@ -100,8 +100,14 @@ impl Claims {
                     }
                     _ => return None,
                 };
-                let free = entry.operation != kv::Operation::Put
-                    || serde_json::from_slice::<ClaimValue>(&entry.value).map_or(true, |o| self.is_stale(&o));
+                let holder = serde_json::from_slice::<ClaimValue>(&entry.value).ok();
+                // Ours already: an earlier try whose answer timed out (a NATS
+                // server failing over) did write it.
+                if entry.operation == kv::Operation::Put && holder.as_ref() == Some(&value) {
+                    self.held().insert(key, (id, entry.revision));
+                    return Some(Claim::Won);
+                }
+                let free = entry.operation != kv::Operation::Put || holder.is_none_or(|o| self.is_stale(&o));
                 if !free {
                     return Some(Claim::Lost);
                 }
