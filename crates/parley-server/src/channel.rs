@@ -5,6 +5,7 @@
 //! the lock and does the broadcasting; it never changes a channel's modes
 //! by hand.
 
+pub use crate::cluster::wire::ModeChange;
 use crate::outbound::{Client, ClientId, IdMap};
 use crate::refusal::Refusal;
 use parley_proto::casefold;
@@ -130,6 +131,11 @@ impl ChannelModes {
     }
 }
 
+/// When a mode was last changed and by which node (Unix milliseconds,
+/// node name; empty on a single node): across a cluster, of two
+/// conflicting changes the later pair wins (docs/CLUSTER.md).
+pub type ModeStamp = (i64, String);
+
 pub struct Channel {
     pub name: String,
     pub created: i64,
@@ -149,6 +155,9 @@ pub struct Channel {
     /// An auto-join channel: above `quiet_lobby_above` members its joins,
     /// parts and quits are not broadcast.
     pub is_lobby: bool,
+    /// The stamp of each mode's last change (`i k l m n p s t b e I`),
+    /// for a cluster; a mode never changed has none.
+    pub stamps: Vec<(char, ModeStamp)>,
 }
 
 impl Channel {
@@ -165,6 +174,131 @@ impl Channel {
             members: IdMap::default(),
             remote_members: IdMap::default(),
             is_lobby,
+            stamps: Vec::new(),
+        }
+    }
+
+    /// The stamp of mode `mode`'s last change, if it changed.
+    pub fn stamp(&self, mode: char) -> Option<&ModeStamp> {
+        self.stamps.iter().find(|(m, _)| *m == mode).map(|(_, s)| s)
+    }
+
+    /// Records `stamp` for `mode` if it is not older than the one kept;
+    /// false if it is (a later change won).
+    pub fn take_stamp(&mut self, mode: char, stamp: &ModeStamp) -> bool {
+        match self.stamps.iter_mut().find(|(m, _)| *m == mode) {
+            Some((_, kept)) if *kept > *stamp => false,
+            Some((_, kept)) => {
+                *kept = stamp.clone();
+                true
+            }
+            None => {
+                self.stamps.push((mode, stamp.clone()));
+                true
+            }
+        }
+    }
+
+    /// Whether `id` is a member, here or on another node.
+    pub fn has_member(&self, id: ClientId) -> bool {
+        self.members.contains_key(&id) || self.remote_members.contains_key(&id)
+    }
+
+    /// A member's privileges to change (`o`/`v`), here or on another node.
+    fn flags_mut(&mut self, id: ClientId) -> Option<&mut MemberFlags> {
+        match self.members.get_mut(&id) {
+            Some(m) => Some(&mut m.flags),
+            None => self.remote_members.get_mut(&id),
+        }
+    }
+
+    /// Applies one mode change made on another cluster node, whose node
+    /// checked the rules (list lengths too): unless a later change of the
+    /// same mode is kept (`stamp`). `target`: the member `o`/`v` names;
+    /// `nick`: the setter, for list entries. True if it changed anything.
+    pub fn apply_remote(
+        &mut self,
+        change: &ModeChange,
+        stamp: &ModeStamp,
+        target: Option<ClientId>,
+        nick: &str,
+    ) -> bool {
+        let adding = change.adding;
+        if let 'o' | 'v' = change.mode {
+            let Some(flags) = target.and_then(|t| self.flags_mut(t)) else { return false };
+            let flag = if change.mode == 'o' { &mut flags.op } else { &mut flags.voice };
+            return std::mem::replace(flag, adding) != adding;
+        }
+        if LIST_MODES.contains(&change.mode) {
+            let Some(mask) = &change.arg else { return false };
+            // Adds and removals of different masks commute: applied in
+            // any order; the stamp only decides what a snapshot replaces.
+            if self.stamp(change.mode).is_none_or(|kept| kept < stamp) {
+                self.take_stamp(change.mode, stamp);
+            }
+            let list = self.list_mut(change.mode);
+            let exists = list.iter().position(|b| casefold(&b.mask) == casefold(mask));
+            return match (adding, exists) {
+                (true, None) => {
+                    list.push(ListEntry { mask: mask.clone(), set_by: nick.to_string(), set_at: stamp.0 / 1000 });
+                    true
+                }
+                (false, Some(i)) => {
+                    list.remove(i);
+                    true
+                }
+                _ => false,
+            };
+        }
+        if !self.take_stamp(change.mode, stamp) {
+            return false;
+        }
+        let flag = |slot: &mut bool| std::mem::replace(slot, adding) != adding;
+        match change.mode {
+            'i' => flag(&mut self.modes.invite_only),
+            'm' => flag(&mut self.modes.moderated),
+            'n' => flag(&mut self.modes.no_external),
+            't' => flag(&mut self.modes.topic_ops_only),
+            'p' => flag(&mut self.modes.private),
+            's' => flag(&mut self.modes.secret),
+            'k' => {
+                let key = if adding { change.arg.clone() } else { None };
+                std::mem::replace(&mut self.modes.key, key.clone()) != key
+            }
+            'l' => {
+                let limit = if adding { change.arg.as_deref().and_then(|l| l.parse().ok()) } else { None };
+                std::mem::replace(&mut self.modes.limit, limit) != limit
+            }
+            _ => false,
+        }
+    }
+
+    /// The channel's modes as a list of changes from nothing (`+i`, `-m`,
+    /// `+k key`, ...), each simple mode either way, for a snapshot.
+    pub fn mode_state(&self) -> Vec<ModeChange> {
+        let m = &self.modes;
+        let mut out: Vec<ModeChange> = [
+            ('i', m.invite_only),
+            ('m', m.moderated),
+            ('n', m.no_external),
+            ('p', m.private),
+            ('s', m.secret),
+            ('t', m.topic_ops_only),
+        ]
+        .into_iter()
+        .map(|(mode, adding)| ModeChange { adding, mode, arg: None })
+        .collect();
+        out.push(ModeChange { adding: m.key.is_some(), mode: 'k', arg: m.key.clone() });
+        out.push(ModeChange { adding: m.limit.is_some(), mode: 'l', arg: m.limit.map(|l| l.to_string()) });
+        out
+    }
+
+    /// Replaces list `mode` with `entries` if `stamp` is later than the
+    /// list's own (a snapshot from the node that changed it last).
+    pub fn replace_list(&mut self, mode: char, entries: Vec<ListEntry>, stamp: &ModeStamp) {
+        if self.stamp(mode).is_none_or(|kept| kept < stamp) {
+            self.take_stamp(mode, stamp);
+            *self.list_mut(mode) = entries;
         }
     }
 
@@ -274,6 +408,7 @@ impl Channel {
         let is_op = self.is_op(id);
         let mut denied = false;
         for op in ops {
+            let args_before = out.args.len();
             let (adding, mode, arg) = match op {
                 ModeOp::Unknown(c) => {
                     out.errors.push(ModeError::Unknown(c));
@@ -340,9 +475,9 @@ impl Channel {
                         out.errors.push(ModeError::NoSuchNick(target));
                         continue;
                     };
-                    match self.members.get_mut(&tid) {
-                        Some(member) => {
-                            let flag = if mode == 'o' { &mut member.flags.op } else { &mut member.flags.voice };
+                    match self.flags_mut(tid) {
+                        Some(flags) => {
+                            let flag = if mode == 'o' { &mut flags.op } else { &mut flags.voice };
                             let changed = std::mem::replace(flag, adding) != adding;
                             if changed {
                                 out.args.push(target);
@@ -385,6 +520,8 @@ impl Channel {
             };
             if changed {
                 out.applied.push(adding, mode);
+                let arg = out.args.get(args_before).cloned();
+                out.changes.push(ModeChange { adding, mode, arg });
             }
         }
         if denied {
@@ -433,6 +570,8 @@ pub struct ModeOutcome {
     pub errors: Vec<ModeError>,
     /// The lists asked for, by mode.
     pub lists: Vec<(char, Vec<ListEntry>)>,
+    /// The changes made, one by one (for the other cluster nodes).
+    pub changes: Vec<ModeChange>,
 }
 
 /// Changes as a mode string (`+ov-k`), a sign only where it changes.
@@ -457,5 +596,34 @@ impl ModeString {
 
     pub fn is_empty(&self) -> bool {
         self.text.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(adding: bool, mode: char, arg: Option<&str>) -> ModeChange {
+        ModeChange { adding, mode, arg: arg.map(str::to_string) }
+    }
+
+    #[test]
+    fn of_two_conflicting_remote_changes_the_later_stamp_wins_in_any_order() {
+        let early: ModeStamp = (1_000, "b".into());
+        let late: ModeStamp = (1_000, "c".into());
+        for order in [[&early, &late], [&late, &early]] {
+            let mut chan = Channel::new("#x", false, 0);
+            for stamp in order {
+                let key = if *stamp == late { "late" } else { "early" };
+                chan.apply_remote(&change(true, 'k', Some(key)), stamp, None, "n");
+            }
+            assert_eq!(chan.modes.key.as_deref(), Some("late"), "same time: the node name decides");
+        }
+        let mut chan = Channel::new("#x", false, 0);
+        assert!(chan.apply_remote(&change(true, 'b', Some("a!*@*")), &late, None, "ann"));
+        assert!(chan.apply_remote(&change(true, 'b', Some("b!*@*")), &early, None, "bob"), "lists: both kept");
+        assert_eq!(chan.bans.len(), 2);
+        chan.replace_list('b', Vec::new(), &early);
+        assert_eq!(chan.bans.len(), 2, "an older snapshot does not replace the list");
     }
 }

@@ -539,3 +539,170 @@ fn a_restarted_node_is_seen_at_once_its_old_users_quit_and_its_nicks_are_free() 
     eprintln!("restart seen and nick taken again after {:?}", restarted.elapsed());
     wait_for_names(&mut again, "#lobby", &[&an, &bn]);
 }
+
+/// `client` as an operator (the seed's administrator).
+fn oper(client: &mut Client) {
+    client.send(&format!("OPER {} {}", parley_testkit::ADMIN_NAME, parley_testkit::ADMIN_PASSWORD));
+    client.expect(|l| l.is("381"), TIMEOUT);
+}
+
+/// The numeric `client` gets for `line` (one of `codes`), or the line.
+fn answer(client: &mut Client, line: &str, codes: &[&str]) -> Line {
+    client.send(line);
+    client.expect(|l| codes.iter().any(|c| l.is(c)), TIMEOUT)
+}
+
+/// `MODE channel` as `client` sees it: the 324 reply's modes and params.
+fn modes_of(client: &mut Client, channel: &str) -> String {
+    client.send(&format!("MODE {channel}"));
+    let l = client.expect(|l| l.is("324"), TIMEOUT);
+    let raw = l.raw.clone();
+    raw.split_once(&format!("{channel} ")).map(|(_, m)| m.to_string()).unwrap_or(raw)
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn channel_modes_bans_keys_limits_and_invites_hold_on_every_node() {
+    let (a, b) = (node("modes-a"), node("modes-b"));
+    let (an, bn, cn, dn) = (nick("mdann"), nick("mdbea"), nick("mdcat"), nick("mddan"));
+    let room = format!("#{}", nick("modes"));
+    let mut ann = Client::connect(a.irc_addr());
+    ann.register(&an);
+    let mut bea = Client::connect(b.irc_addr());
+    bea.register_with_caps(&bn, &["invite-notify"]);
+    let mut cat = Client::connect(b.irc_addr());
+    cat.register(&cn);
+    let mut dan = Client::connect(b.irc_addr());
+    dan.register(&dn);
+    ann.send(&format!("JOIN {room}"));
+    ann.expect(|l| l.is("366"), TIMEOUT);
+    wait_for_names(&mut bea, &room, &[&an]);
+    bea.send(&format!("JOIN {room}"));
+    ann.expect(|l| l.is_from("JOIN", &bn), TIMEOUT);
+
+    // +m on node a: bea on node b sees the MODE line and may not speak
+    // until voiced from node a.
+    ann.send(&format!("MODE {room} +m"));
+    bea.expect(|l| l.is_from("MODE", &an) && l.param(1) == "+m", TIMEOUT);
+    let refused = answer(&mut bea, &format!("PRIVMSG {room} :muted?"), &["404"]);
+    assert!(refused.last().contains("+m"), "{}", refused.raw);
+    ann.send(&format!("MODE {room} +v {bn}"));
+    bea.expect(|l| l.is_from("MODE", &an) && l.param(1) == "+v" && l.param(2) == bn, TIMEOUT);
+    bea.send(&format!("PRIVMSG {room} :voiced"));
+    ann.expect(privmsg_from(&bn, "voiced"), TIMEOUT);
+
+    // An operator on node a ops a user of node b, who can then change
+    // modes from there.
+    ann.send(&format!("MODE {room} +o {bn}"));
+    bea.expect(|l| l.is_from("MODE", &an) && l.param(1) == "+o", TIMEOUT);
+    bea.send(&format!("MODE {room} -m+b {cn}!*@*"));
+    ann.expect(|l| l.is_from("MODE", &bn) && l.param(1) == "-m+b", TIMEOUT);
+
+    // The ban holds on node b (a new member there), the key and limit too.
+    answer(&mut cat, &format!("JOIN {room}"), &["474"]);
+    ann.send(&format!("MODE {room} -b+k {cn}!*@* sesame"));
+    bea.expect(|l| l.is_from("MODE", &an) && l.param(1) == "-b+k", TIMEOUT);
+    answer(&mut cat, &format!("JOIN {room}"), &["475"]);
+    cat.send(&format!("JOIN {room} sesame"));
+    cat.expect(|l| l.is("366"), TIMEOUT);
+    ann.expect(|l| l.is_from("JOIN", &cn), TIMEOUT);
+    // +l counts the members of every node: three now.
+    ann.send(&format!("MODE {room} -k+l 3"));
+    cat.expect(|l| l.is_from("MODE", &an) && l.param(1) == "-k+l", TIMEOUT);
+    answer(&mut dan, &format!("JOIN {room}"), &["471"]);
+    // Both nodes show the same modes.
+    assert_eq!(modes_of(&mut ann, &room), modes_of(&mut bea, &room));
+
+    // +i, and an invitation from node a lets dan (node b) in past +i and
+    // +l; bea, with invite-notify, sees it.
+    ann.send(&format!("MODE {room} +i"));
+    bea.expect(|l| l.is_from("MODE", &an) && l.param(1) == "+i", TIMEOUT);
+    answer(&mut dan, &format!("JOIN {room}"), &["473"]);
+    answer(&mut ann, &format!("INVITE {dn} {room}"), &["341"]);
+    dan.expect(|l| l.is_from("INVITE", &an) && l.param(1) == room, TIMEOUT);
+    bea.expect(|l| l.is_from("INVITE", &an) && l.param(0) == dn, TIMEOUT);
+    dan.send(&format!("JOIN {room}"));
+    dan.expect(|l| l.is("366"), TIMEOUT);
+    ann.expect(|l| l.is_from("JOIN", &dn), TIMEOUT);
+
+    // An operator on node a kicks a user of node b.
+    ann.send(&format!("KICK {room} {cn} :out"));
+    cat.expect(|l| l.is_from("KICK", &an) && l.param(1) == cn, TIMEOUT);
+    dan.expect(|l| l.is_from("KICK", &an) && l.param(1) == cn, TIMEOUT);
+    wait_until_names_lack(&mut bea, &room, &cn);
+
+    // A node started now learns the modes from the snapshots.
+    let c = node("modes-c");
+    let mut eve = Client::connect(c.irc_addr());
+    eve.register(&nick("mdeve"));
+    wait_for_names(&mut eve, &room, &[&an, &bn, &dn]);
+    let deadline = Instant::now() + TIMEOUT;
+    let want = modes_of(&mut ann, &room);
+    while modes_of(&mut eve, &room).split(' ').next() != want.split(' ').next() {
+        assert!(Instant::now() < deadline, "node c never showed {want}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    answer(&mut eve, &format!("JOIN {room}"), &["473"]);
+}
+
+/// Waits (bounded) until `client`'s NAMES for `channel` no longer lists
+/// `nick`.
+fn wait_until_names_lack(client: &mut Client, channel: &str, nick: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    while names(client, channel).iter().any(|n| n == nick) {
+        assert!(Instant::now() < deadline, "{nick} stayed in NAMES {channel}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn away_setname_invisible_and_kill_reach_users_of_other_nodes() {
+    let (a, b) = (node("user-a"), node("user-b"));
+    let (an, bn) = (nick("usann"), nick("usbea"));
+    let mut ann = Client::connect(a.irc_addr());
+    ann.register(&an);
+    let mut bea = Client::connect(b.irc_addr());
+    bea.register_with_caps(&bn, &["away-notify", "setname"]);
+    wait_for_names(&mut bea, "#lobby", &[&an]);
+
+    // AWAY: away-notify, WHOIS 301 and WHO's G on the other node.
+    ann.send("AWAY :lunch");
+    bea.expect(|l| l.is_from("AWAY", &an) && l.last() == "lunch", TIMEOUT);
+    bea.send(&format!("WHOIS {an}"));
+    let away = bea.expect(|l| l.is("301"), TIMEOUT);
+    assert_eq!(away.last(), "lunch");
+    bea.send(&format!("WHO {an}"));
+    let who = bea.expect(|l| l.is("352"), TIMEOUT);
+    assert!(who.param(6).starts_with('G'), "{}", who.raw);
+    ann.send("AWAY");
+    bea.expect(|l| l.is_from("AWAY", &an) && l.params.is_empty(), TIMEOUT);
+
+    // SETNAME.
+    ann.send("SETNAME :Ann of Node A");
+    bea.expect(|l| l.is_from("SETNAME", &an) && l.last() == "Ann of Node A", TIMEOUT);
+
+    // +i counts as invisible on the other node too.
+    let invisible = |c: &mut Client| -> String {
+        c.send("LUSERS");
+        c.expect(|l| l.is("251"), TIMEOUT).last().to_string()
+    };
+    let before = invisible(&mut bea);
+    ann.send(&format!("MODE {an} +i"));
+    ann.expect(|l| l.is("MODE"), TIMEOUT);
+    let deadline = Instant::now() + TIMEOUT;
+    while invisible(&mut bea) == before {
+        assert!(Instant::now() < deadline, "+i never counted on node b: {before}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // KILL of a user of node b by an operator on node a: node b closes it
+    // with the reason, and node a sees the QUIT.
+    oper(&mut ann);
+    ann.send(&format!("KILL {bn} :enough"));
+    ann.expect(|l| l.is("NOTICE") && l.last().contains("Killed"), TIMEOUT);
+    let closing = bea.expect_closed(TIMEOUT);
+    assert!(closing.iter().any(|l| l.is("ERROR") && l.last().contains("enough")), "{closing:?}");
+    let quit = ann.expect(|l| l.is_from("QUIT", &bn), TIMEOUT);
+    assert!(quit.last().contains("enough"), "{}", quit.raw);
+}

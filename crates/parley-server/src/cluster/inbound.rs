@@ -3,6 +3,7 @@
 //! connection path would write it.
 
 use super::nodes::Seen;
+use super::snapshot::Arrived;
 use super::wire::{Event, Origin, Relayed, StateMsg};
 use super::{Cluster, Out};
 use crate::outbound::OutBatch;
@@ -63,7 +64,16 @@ pub(super) fn state(cluster: &Cluster, server: &ServerState, payload: &[u8]) {
                 registry.publish_snapshot();
             }
         }
-        Event::Snapshot { users, topics } => registry.remote_snapshot(&msg.from, users, topics, q),
+        Event::Snapshot { users, topics, channels, part, last } => {
+            match cluster.snapshots.add(node, msg.from.inc, part, last, users, topics, channels) {
+                Arrived::Partial => {}
+                Arrived::Whole(s) => registry.remote_snapshot(&msg.from, s.users, s.topics, s.channels, q),
+                Arrived::Gap => {
+                    tracing::warn!(node, "a cluster snapshot part went missing: asking again");
+                    cluster.outbox.send(Out::State(Event::SyncRequest { to: node.to_string() }));
+                }
+            }
+        }
         Event::Register { user } => registry.remote_register(&msg.from, user, q),
         Event::Rename { id, nick } => registry.remote_rename(node, id, &nick),
         Event::Join { id, channel, op } => registry.remote_join(node, id, &channel, op, q),
@@ -71,7 +81,56 @@ pub(super) fn state(cluster: &Cluster, server: &ServerState, payload: &[u8]) {
         Event::Kick { nick, channel, line } => registry.remote_kick(&nick, &channel, &line),
         Event::Topic { topic, line } => registry.remote_topic(topic, &line),
         Event::Quit { id, line } => registry.remote_quit(node, id, line.as_deref(), q),
+        Event::ChanMode { channel, source, nick, stamp, changes } => {
+            registry.remote_modes(&channel, &source, &nick, &stamp, &changes)
+        }
+        Event::Invite { nick, channel, source, account } => {
+            registry.remote_invite(&nick, &channel, &source, account.as_deref())
+        }
+        Event::Kill { nick, by, reason } => kill(server, &nick, by, reason),
+        Event::Away { id, text } => {
+            if let Some((id, mask)) = registry.remote_user(node, id) {
+                registry.set_away(id, text, &mask);
+            }
+        }
+        Event::SetName { id, realname } => {
+            if let Some((id, mask)) = registry.remote_user(node, id) {
+                registry.set_realname(id, &realname, &mask);
+            }
+        }
+        Event::Account { id, account } => {
+            if let Some((id, mask)) = registry.remote_user(node, id) {
+                registry.set_account(id, account.as_deref(), &mask);
+            }
+        }
+        Event::Invisible { id, on } => {
+            if let Some((id, _)) = registry.remote_user(node, id) {
+                registry.set_invisible(id, on);
+            }
+        }
     }
+}
+
+/// An operator on another node killed `nick`: if the user is here, it is
+/// closed as a local KILL would close it, and its QUIT goes out as usual.
+fn kill(server: &ServerState, nick: &str, by: String, reason: String) {
+    let found = {
+        let view = server.registry.read();
+        view.id_by_nick(nick)
+            .filter(|id| !crate::registry::remote::is_remote(*id))
+            .and_then(|id| view.user(id))
+            .map(|u| (u.client.clone(), u.nick.clone(), u.host.clone()))
+    };
+    let Some((client, nick, host)) = found else { return };
+    use crate::activity_log::{Actor, Value};
+    server.log.record(
+        "kill",
+        Actor::server(),
+        &[("target", Value::Text(&nick)), ("by", Value::Text(&by)), ("reason", Value::Text(&reason))],
+    );
+    let why = crate::close_reason::CloseReason::Killed(Box::new((by, reason)));
+    let error = parley_proto::Message::new("ERROR", vec![format!("Closing Link: {host} ({})", why.text())]);
+    client.close(why, Some(error.to_bytes().to_vec()));
 }
 
 fn relay_of(msg: &Relayed) -> Relay {

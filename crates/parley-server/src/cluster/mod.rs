@@ -15,6 +15,7 @@ mod claims;
 mod inbound;
 mod nodes;
 mod running;
+pub mod snapshot;
 pub mod wire;
 
 pub use claims::Claim;
@@ -83,6 +84,11 @@ impl Outbox {
         }
     }
 
+    /// This node's name, for stamps.
+    pub fn node(&self) -> &str {
+        &self.origin.node
+    }
+
     fn relayed(&self, relay: &Relay) -> Box<Relayed> {
         Box::new(Relayed {
             from: (*self.origin).clone(),
@@ -127,6 +133,8 @@ pub struct Cluster {
     connected: AtomicBool,
     /// The outbox task, joined by [`Cluster::flush`].
     outbox_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Other nodes' snapshots, part by part.
+    snapshots: snapshot::Pending,
 }
 
 impl Cluster {
@@ -228,6 +236,7 @@ impl Cluster {
             events: Mutex::new(Some(event_rx)),
             connected: AtomicBool::new(true),
             outbox_task: Mutex::new(None),
+            snapshots: snapshot::Pending::default(),
         })
     }
 

@@ -52,6 +52,11 @@ pub struct UserInfo {
     pub signon: i64,
     /// Channel names (as spelled) with the member's `@` and `+`.
     pub channels: Vec<(String, bool, bool)>,
+    #[serde(default)]
+    pub away: Option<String>,
+    /// User mode `+i`.
+    #[serde(default)]
+    pub invisible: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +65,40 @@ pub struct TopicInfo {
     pub text: String,
     pub set_by: String,
     pub set_at: i64,
+}
+
+/// When a change was made and by which node: of two conflicting changes
+/// the later pair wins (time in Unix milliseconds, then node name).
+pub type Stamp = (i64, String);
+
+/// One applied channel mode change: `arg` is the nick for `o`/`v`, the
+/// mask for `b`/`e`/`I`, the key or limit for `+k`/`+l`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ModeChange {
+    pub adding: bool,
+    pub mode: char,
+    #[serde(default)]
+    pub arg: Option<String>,
+}
+
+/// A list mode entry (`b`, `e`, `I`) as snapshots carry it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListInfo {
+    pub mode: char,
+    pub mask: String,
+    pub set_by: String,
+    pub set_at: i64,
+}
+
+/// A channel's modes and lists as a snapshot carries them, with the stamp
+/// of the last change of each mode (`stamps`: mode letter and stamp).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    pub channel: String,
+    pub created: i64,
+    pub modes: Vec<ModeChange>,
+    pub lists: Vec<ListInfo>,
+    pub stamps: Vec<(char, Stamp)>,
 }
 
 /// A change on the sending node, or its whole state.
@@ -71,9 +110,18 @@ pub enum Event {
         to: String,
     },
     /// Everything about the sender's users: replaces what others knew.
+    /// Sent in parts that each fit a NATS message: `part` counts from 0,
+    /// and only the part with `last` set applies the whole (so users
+    /// missing from it quit only then).
     Snapshot {
         users: Vec<UserInfo>,
         topics: Vec<TopicInfo>,
+        #[serde(default)]
+        channels: Vec<ChannelInfo>,
+        #[serde(default)]
+        part: u32,
+        #[serde(default = "yes")]
+        last: bool,
     },
     Register {
         user: UserInfo,
@@ -107,6 +155,53 @@ pub enum Event {
         id: u64,
         line: Option<String>,
     },
+    /// Channel modes changed by `source` (a hostmask) at `stamp`; the
+    /// setter's nick goes on new list entries.
+    ChanMode {
+        channel: String,
+        source: String,
+        nick: String,
+        stamp: Stamp,
+        changes: Vec<ModeChange>,
+    },
+    /// `nick` was invited to `channel` by `source`.
+    Invite {
+        nick: String,
+        channel: String,
+        source: String,
+        account: Option<String>,
+    },
+    /// An operator (`by`) killed `nick`, a user of another node: its own
+    /// node closes it with `reason`.
+    Kill {
+        nick: String,
+        by: String,
+        reason: String,
+    },
+    /// User `id` went away (`text`) or came back (`None`).
+    Away {
+        id: u64,
+        text: Option<String>,
+    },
+    /// User `id` changed its realname (SETNAME).
+    SetName {
+        id: u64,
+        realname: String,
+    },
+    /// User `id` logged in to `account`, or out (`None`).
+    Account {
+        id: u64,
+        account: Option<String>,
+    },
+    /// User `id` set or cleared user mode `+i`.
+    Invisible {
+        id: u64,
+        on: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -78,15 +78,22 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let me = ctx.session.nick.clone().unwrap_or_default();
     let found = {
         let view = ctx.server.registry.read();
-        view.user_by_nick(target).map(|u| (u.client.clone(), u.nick.clone(), u.host.clone()))
+        view.id_by_nick(target)
+            .and_then(|id| Some((id, view.user(id)?)))
+            .map(|(id, u)| (id, u.client.clone(), u.nick.clone(), u.host.clone()))
     };
-    let Some((client, nick, host)) = found else {
+    let Some((id, client, nick, host)) = found else {
         ctx.reply(ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
         return;
     };
-    let why = CloseReason::Killed(Box::new((me, reason.clone())));
-    let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({})", why.text())]).to_bytes().to_vec();
-    client.close(why, Some(error));
+    if crate::registry::remote::is_remote(id) {
+        // Its own node closes it; everyone then sees its QUIT.
+        ctx.server.registry.kill_remote(&nick, &me, &reason);
+    } else {
+        let why = CloseReason::Killed(Box::new((me, reason.clone())));
+        let error = Message::new("ERROR", vec![format!("Closing Link: {host} ({})", why.text())]).to_bytes().to_vec();
+        client.close(why, Some(error));
+    }
     ctx.server_notice(&format!("Killed {nick}: {reason}"));
     ctx.server.log.record("kill", ctx.actor(), &[("target", Value::Text(&nick)), ("reason", Value::Text(&reason))]);
 }

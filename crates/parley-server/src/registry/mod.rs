@@ -377,7 +377,7 @@ impl Registry {
         let target = st.id_by_nick(nick).ok_or_else(|| Refusal::NoSuchNick(nick.to_string()))?;
         let (_, chan) = st.channel_of(id, name)?;
         let channel = chan.name.clone();
-        if chan.members.contains_key(&target) {
+        if chan.has_member(target) {
             return Err(Refusal::UserOnChannel { nick: nick.to_string(), channel });
         }
         if chan.modes.invite_only && !chan.is_op(id) {
@@ -394,7 +394,16 @@ impl Registry {
         .with_account(account.as_deref());
         target_user.client.push(relay.bytes_for(target_user.client.caps()));
         st.send_to_channel_with(&key, &relay, Some(id), caps::INVITE_NOTIFY);
-        Ok((target_user.nick.clone(), channel))
+        let target_nick = target_user.nick.clone();
+        st.tell_cluster(|| {
+            Out::State(Event::Invite {
+                nick: target_nick.clone(),
+                channel: channel.clone(),
+                source: mask.to_string(),
+                account: account.as_deref().map(str::to_string),
+            })
+        });
+        Ok((target_nick, channel))
     }
 
     /// Removes `nick` from channel `name` on behalf of operator `id`.
@@ -414,7 +423,7 @@ impl Registry {
         if !chan.is_op(id) {
             return Err(Refusal::ChanOpPrivsNeeded(channel));
         }
-        let Some(target) = target.filter(|t| chan.members.contains_key(t)) else {
+        let Some(target) = target.filter(|t| chan.has_member(*t)) else {
             return Err(Refusal::UserNotInChannel { nick: nick.to_string(), channel });
         };
         let target_nick = st.users[&target].nick.clone();
@@ -452,8 +461,14 @@ impl Registry {
                 _ => None,
             })
             .collect();
+        let stamp = st.stamp();
         let chan = st.channels.get_mut(&key).ok_or_else(|| Refusal::NoSuchChannel(name.to_string()))?;
         let outcome = chan.apply_modes(id, ops, &targets, nick, max_list);
+        for change in &outcome.changes {
+            if !matches!(change.mode, 'o' | 'v') {
+                chan.take_stamp(change.mode, &stamp);
+            }
+        }
         let relay = (!outcome.applied.is_empty()).then(|| {
             let mut params = vec![outcome.channel.clone(), outcome.applied.as_str().to_string()];
             params.extend(outcome.args.iter().cloned());
@@ -461,6 +476,15 @@ impl Registry {
         });
         if let Some(relay) = &relay {
             st.send_to_channel(&key, relay, Some(id));
+            st.tell_cluster(|| {
+                Out::State(Event::ChanMode {
+                    channel: outcome.channel.clone(),
+                    source: mask.to_string(),
+                    nick: nick.to_string(),
+                    stamp,
+                    changes: outcome.changes.clone(),
+                })
+            });
         }
         Ok((outcome, relay))
     }
@@ -473,6 +497,9 @@ impl Registry {
             return false;
         }
         user.invisible = on;
+        if !remote::is_remote(id) {
+            st.tell_cluster(|| Out::State(Event::Invisible { id, on }));
+        }
         if on {
             st.invisible_count += 1;
         } else {
@@ -503,6 +530,9 @@ impl Registry {
         let mut st = self.write();
         let Some(user) = st.users.get_mut(&id) else { return };
         user.account = account.map(Into::into);
+        if !remote::is_remote(id) {
+            st.tell_cluster(|| Out::State(Event::Account { id, account: account.map(str::to_string) }));
+        }
         let relay =
             Relay::new(Message::new("ACCOUNT", vec![account.unwrap_or("*").to_string()]).with_source(mask), Vec::new());
         for client in st.followers(id, caps::ACCOUNT_NOTIFY) {
@@ -517,6 +547,9 @@ impl Registry {
         let Some(user) = st.users.get_mut(&id) else { return };
         user.away = text.clone();
         let account = user.account.clone();
+        if !remote::is_remote(id) {
+            st.tell_cluster(|| Out::State(Event::Away { id, text: text.clone() }));
+        }
         let relay = Relay::new(Message::new("AWAY", text.into_iter().collect()).with_source(mask), Vec::new())
             .with_account(account.as_deref());
         for client in st.followers(id, caps::AWAY_NOTIFY) {

@@ -10,8 +10,8 @@
 
 use super::{Registry, State, User};
 use crate::caps;
-use crate::channel::{Channel, MemberFlags, Topic};
-use crate::cluster::wire::{Event, Origin, TopicInfo, UserInfo};
+use crate::channel::{Channel, ListEntry, MemberFlags, ModeStamp, ModeString, Topic, LIST_MODES};
+use crate::cluster::wire::{ChannelInfo, Event, ListInfo, ModeChange, Origin, TopicInfo, UserInfo};
 use crate::cluster::Out;
 use crate::outbound::{Client, ClientId, IdMap};
 use crate::relay::Relay;
@@ -103,6 +103,8 @@ impl State {
             account: u.account.as_deref().map(str::to_string),
             signon: u.signon,
             channels,
+            away: u.away.clone(),
+            invisible: u.invisible,
         })
     }
 
@@ -168,8 +170,8 @@ impl State {
             user: info.user,
             host: info.host,
             realname: info.realname,
-            away: None,
-            invisible: false,
+            away: info.away,
+            invisible: info.invisible,
             wallops: false,
             bot: false,
             oper: None,
@@ -178,6 +180,7 @@ impl State {
             signon: info.signon,
         };
         self.tell_watchers(&user.nick, Some(&user.hostmask()));
+        self.invisible_count += usize::from(user.invisible);
         self.users.insert(id, Box::new(user));
         self.max_users = self.max_users.max(self.users.len());
         for (name, op, voice) in info.channels {
@@ -224,6 +227,59 @@ impl State {
         let relay = Relay::new(Message::new("NICK", vec![new.to_string()]).with_source(old_mask), Vec::new());
         for client in self.neighbours(id, true, usize::MAX) {
             client.push(relay.bytes_for(client.caps()));
+        }
+    }
+
+    /// Applies mode changes made elsewhere to channel `key` and tells the
+    /// local members those that took effect, as a MODE line from `source`.
+    fn apply_remote_modes(&mut self, key: &str, source: &str, nick: &str, stamp: &ModeStamp, changes: &[ModeChange]) {
+        let targets: Vec<Option<ClientId>> = changes
+            .iter()
+            .map(|c| match (c.mode, &c.arg) {
+                ('o' | 'v', Some(n)) => self.id_by_nick(n),
+                _ => None,
+            })
+            .collect();
+        let Some(chan) = self.channels.get_mut(key) else { return };
+        let mut applied = ModeString::default();
+        let mut params = vec![chan.name.clone(), String::new()];
+        for (change, target) in changes.iter().zip(targets) {
+            if chan.apply_remote(change, stamp, target, nick) {
+                applied.push(change.adding, change.mode);
+                params.extend(change.arg.clone());
+            }
+        }
+        if applied.is_empty() {
+            return;
+        }
+        params[1] = applied.as_str().to_string();
+        let relay = Relay::new(Message::new("MODE", params).with_source(source), Vec::new());
+        self.send_to_channel(key, &relay, None);
+    }
+
+    /// A snapshot's channel modes and lists: each mode taken unless a later
+    /// change of it is kept here.
+    fn apply_channel_info(&mut self, info: ChannelInfo) {
+        let key = casefold(&info.channel);
+        let stamp_of = |mode: char| info.stamps.iter().find(|(m, _)| *m == mode).map(|(_, s)| s.clone());
+        let server = self.server_name.clone();
+        for change in &info.modes {
+            let stamp = stamp_of(change.mode).unwrap_or_default();
+            // `-k *` is how a key's removal shows; the state has none.
+            let change = if change.adding { change.clone() } else { ModeChange { arg: None, ..change.clone() } };
+            self.apply_remote_modes(&key, &server, "", &stamp, std::slice::from_ref(&change));
+        }
+        let Some(chan) = self.channels.get_mut(&key) else { return };
+        chan.created = chan.created.min(info.created);
+        for mode in LIST_MODES {
+            let Some(stamp) = stamp_of(mode) else { continue };
+            let entries = info
+                .lists
+                .iter()
+                .filter(|l| l.mode == mode)
+                .map(|l| ListEntry { mask: l.mask.clone(), set_by: l.set_by.clone(), set_at: l.set_at })
+                .collect();
+            chan.replace_list(mode, entries, &stamp);
         }
     }
 
@@ -278,6 +334,47 @@ impl Registry {
         }
     }
 
+    /// Channel modes changed on another node.
+    pub fn remote_modes(&self, channel: &str, source: &str, nick: &str, stamp: &ModeStamp, changes: &[ModeChange]) {
+        self.write().apply_remote_modes(&casefold(channel), source, nick, stamp, changes);
+    }
+
+    /// An invitation made on another node: if the invitee is here, it may
+    /// now pass `+i` and gets the INVITE line; the channel's members here
+    /// with `invite-notify` see it too.
+    pub fn remote_invite(&self, nick: &str, channel: &str, source: &str, account: Option<&str>) {
+        let mut st = self.write();
+        let Some(target) = st.id_by_nick(nick) else { return };
+        let key = casefold(channel);
+        let Some(chan) = st.channels.get_mut(&key) else { return };
+        let name = chan.name.clone();
+        let relay = Relay::new(Message::new("INVITE", vec![nick.to_string(), name]).with_source(source), Vec::new())
+            .with_account(account);
+        if !is_remote(target) {
+            chan.invites.insert(target);
+            if let Some(user) = st.users.get(&target) {
+                user.client.push(relay.bytes_for(user.client.caps()));
+            }
+        }
+        st.send_to_channel_with(&key, &relay, Some(target), caps::INVITE_NOTIFY);
+    }
+
+    /// Asks the node of remote user `nick` to close it: an operator here
+    /// (`by`) killed it.
+    pub fn kill_remote(&self, nick: &str, by: &str, reason: &str) {
+        let st = self.read();
+        st.0.tell_cluster(|| {
+            Out::State(Event::Kill { nick: nick.to_string(), by: by.to_string(), reason: reason.to_string() })
+        });
+    }
+
+    /// Another node's user `rid`: its id and hostmask here.
+    pub fn remote_user(&self, node: &str, rid: ClientId) -> Option<(ClientId, String)> {
+        let st = self.read();
+        let id = st.0.remotes.lookup(node, rid)?;
+        Some((id, st.0.users.get(&id)?.hostmask()))
+    }
+
     pub fn remote_rename(&self, node: &str, rid: ClientId, nick: &str) {
         let mut st = self.write();
         if let Some(id) = st.remotes.lookup(node, rid) {
@@ -310,7 +407,14 @@ impl Registry {
 
     /// Node `from`'s whole state: its users not in it are gone, new ones
     /// arrive, known ones are brought up to date.
-    pub fn remote_snapshot(&self, from: &Origin, users: Vec<UserInfo>, topics: Vec<TopicInfo>, quiet_above: usize) {
+    pub fn remote_snapshot(
+        &self,
+        from: &Origin,
+        users: Vec<UserInfo>,
+        topics: Vec<TopicInfo>,
+        channels: Vec<ChannelInfo>,
+        quiet_above: usize,
+    ) {
         let mut st = self.write();
         let listed: HashSet<ClientId> = users.iter().map(|u| u.id).collect();
         let known = st.remotes.of_node(&from.node);
@@ -328,6 +432,13 @@ impl Registry {
             if st.users.get(&id).is_some_and(|u| u.nick != info.nick) {
                 st.remote_rename(id, &info.nick);
             }
+            if let Some(user) = st.users.get_mut(&id) {
+                let was_invisible = std::mem::replace(&mut user.invisible, info.invisible);
+                user.away = info.away.clone();
+                user.realname = info.realname.clone();
+                user.account = info.account.as_deref().map(Into::into);
+                st.invisible_count = st.invisible_count + usize::from(info.invisible) - usize::from(was_invisible);
+            }
             let wanted: HashSet<String> = info.channels.iter().map(|(n, _, _)| casefold(n)).collect();
             let had = st.users.get(&id).map(|u| u.channels.clone()).unwrap_or_default();
             for key in had.iter().filter(|k| !wanted.contains(*k)) {
@@ -339,6 +450,9 @@ impl Registry {
         }
         for topic in topics {
             st.set_remote_topic(topic);
+        }
+        for info in channels {
+            st.apply_channel_info(info);
         }
     }
 
@@ -373,14 +487,18 @@ impl Registry {
     pub fn publish_snapshot(&self) {
         let st = self.read();
         if let Some(cluster) = &st.0.cluster {
-            cluster.send(Out::State(local_snapshot(&st.0)));
+            for part in local_snapshot(&st.0) {
+                cluster.send(Out::State(part));
+            }
         }
     }
 }
 
-/// Everything other nodes need to know of this node's users.
-fn local_snapshot(st: &State) -> Event {
-    let users = st.users.keys().filter(|id| !is_remote(**id)).filter_map(|id| st.user_info(*id)).collect();
+/// Everything other nodes need to know of this node's users, in parts
+/// that each fit a NATS message.
+fn local_snapshot(st: &State) -> Vec<Event> {
+    let users: Vec<UserInfo> =
+        st.users.keys().filter(|id| !is_remote(**id)).filter_map(|id| st.user_info(*id)).collect();
     let topics = st
         .channels
         .values()
@@ -395,5 +513,27 @@ fn local_snapshot(st: &State) -> Event {
             })
         })
         .collect();
-    Event::Snapshot { users, topics }
+    let channels = st
+        .channels
+        .values()
+        .filter(|c| !c.members.is_empty())
+        .map(|c| ChannelInfo {
+            channel: c.name.clone(),
+            created: c.created,
+            modes: c.mode_state(),
+            lists: LIST_MODES
+                .iter()
+                .flat_map(|m| {
+                    c.list(*m).iter().map(|e| ListInfo {
+                        mode: *m,
+                        mask: e.mask.clone(),
+                        set_by: e.set_by.clone(),
+                        set_at: e.set_at,
+                    })
+                })
+                .collect(),
+            stamps: c.stamps.clone(),
+        })
+        .collect();
+    crate::cluster::snapshot::split(users, topics, channels, crate::cluster::snapshot::PART_BYTES)
 }

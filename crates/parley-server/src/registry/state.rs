@@ -21,6 +21,13 @@ impl State {
         }
     }
 
+    /// A stamp for a change made here now: the time, and this node's name
+    /// (empty on a single node).
+    pub(super) fn stamp(&self) -> crate::channel::ModeStamp {
+        let now = crate::clock::unix_millis(std::time::SystemTime::now());
+        (now, self.cluster.as_ref().map(|c| c.node().to_string()).unwrap_or_default())
+    }
+
     pub(super) fn was(user: &User) -> WasUser {
         WasUser {
             nick: user.nick.clone(),

@@ -134,7 +134,7 @@ fn ban_exceptions_lift_bans_and_invite_exceptions_open_invite_only() {
 
 #[test]
 fn a_remote_user_is_listed_and_heard_but_never_sent_to_and_its_quit_reaches_neighbours() {
-    use crate::cluster::wire::{Origin, UserInfo};
+    use crate::cluster::wire::{ModeChange, Origin, UserInfo};
     let reg = Registry::new("parley.local", &["#lobby".to_string()], 0, 10);
     reg.register(1, user(1, "alice")).unwrap();
     let limits = JoinLimits { max_channels: 10, quiet_above: 100 };
@@ -151,8 +151,11 @@ fn a_remote_user_is_listed_and_heard_but_never_sent_to_and_its_quit_reaches_neig
         account: None,
         signon: 0,
         channels: vec![("#lobby".into(), false, false)],
+        away: None,
+        invisible: true,
     };
     reg.remote_register(&from, info, 100);
+    assert_eq!(reg.read().counts().invisible, 1, "+i came with it");
     assert_eq!(reg.read().counts().users, 2, "LUSERS counts the cluster");
     let bob = reg.read().id_by_nick("BOB").expect("found by nick");
     assert!(remote::is_remote(bob));
@@ -170,6 +173,11 @@ fn a_remote_user_is_listed_and_heard_but_never_sent_to_and_its_quit_reaches_neig
     assert_eq!(reg.deliver_to_channel("#LOBBY", None, &relayed), 1);
     assert_eq!(relayed.msgid(), "abc-1");
     assert_eq!(String::from_utf8_lossy(&alice.take_pending()), ":bob!~b@h PRIVMSG #lobby :yo\r\n");
+    // Modes set on bob's node are applied here and shown as set by him.
+    let plus = |mode, arg: Option<&str>| ModeChange { adding: true, mode, arg: arg.map(str::to_string) };
+    reg.remote_modes("#lobby", "bob!~b@h", "bob", &(5, "b".into()), &[plus('m', None), plus('o', Some("alice"))]);
+    assert_eq!(String::from_utf8_lossy(&alice.take_pending()), ":bob!~b@h MODE #lobby +mo alice\r\n");
+    assert!(reg.read().channel("#lobby").is_some_and(|c| c.modes.moderated && c.is_op(1)));
     // Its node is gone: bob quits for alice, and the nick is free.
     assert_eq!(reg.drop_node("b", None, "Quit: b lost contact", 100), 1);
     assert_eq!(String::from_utf8_lossy(&alice.take_pending()), ":bob!~b@h QUIT :Quit: b lost contact\r\n");

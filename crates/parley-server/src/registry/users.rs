@@ -64,6 +64,10 @@ impl Registry {
         };
         user.realname = realname.to_string();
         let account = user.account.clone();
+        if !super::remote::is_remote(id) {
+            let realname = realname.to_string();
+            st.tell_cluster(|| crate::cluster::Out::State(crate::cluster::wire::Event::SetName { id, realname }));
+        }
         let relay = Relay::new(Message::new("SETNAME", vec![realname.to_string()]).with_source(mask), Vec::new())
             .with_account(account.as_deref());
         for client in st.followers(id, caps::SETNAME) {
