@@ -706,3 +706,60 @@ fn away_setname_invisible_and_kill_reach_users_of_other_nodes() {
     let quit = ann.expect(|l| l.is_from("QUIT", &bn), TIMEOUT);
     assert!(quit.last().contains("enough"), "{}", quit.raw);
 }
+
+/// The count `client`'s LUSERS gives in `numeric` (251: users in the
+/// cluster, 255: this node's own clients), the first number in its text.
+fn luser_count(client: &mut Client, numeric: &str) -> usize {
+    client.send("LUSERS");
+    let line = client.expect(|l| l.is(numeric), TIMEOUT);
+    line.last().split(' ').find_map(|w| w.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn a_restarted_node_sees_every_one_of_five_thousand_users_through_a_snapshot_in_parts() {
+    const USERS: usize = 5_000;
+    let urls = nats_urls();
+    let a = node_with("bulk-a", &urls, "[limits]\nmax_connections_per_ip = 6000\n");
+    let b = node("bulk-b");
+    let mut watcher = Client::connect(a.irc_addr());
+    watcher.register(&nick("bkwatch"));
+    // Raw connections that register and then sit still (their welcome
+    // fits the socket buffers; the test ends long before a PING is due).
+    let base = nick("bk");
+    // Realnames of 120 bytes: the whole snapshot is then about 1.5 MB.
+    let realname = "a bulk user of the snapshot test ".repeat(4)[..120].to_string();
+    let started = Instant::now();
+    let mut conns = Vec::with_capacity(USERS);
+    for i in 0..USERS {
+        let mut conn = std::net::TcpStream::connect(a.irc_addr()).expect("connecting a bulk user");
+        conn.write_all(format!("NICK {base}x{i}\r\nUSER b 0 * :{realname}\r\n").as_bytes()).unwrap();
+        conns.push(conn);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while luser_count(&mut watcher, "255") < USERS + 1 {
+        assert!(Instant::now() < deadline, "the {USERS} users never all registered on node a");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("{USERS} users registered on node a in {:?}", started.elapsed());
+
+    // Node b restarts: it asks node a for a snapshot, far above NATS's 1 MB
+    // message limit in one piece, and lists everyone.
+    let restarted = Instant::now();
+    let b = b.kill_and_restart();
+    let mut bea = Client::connect(b.irc_addr());
+    bea.register(&nick("bkbea"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = names(&mut bea, "#lobby");
+        let bulk = seen.iter().filter(|n| n.starts_with(&format!("{base}x"))).count();
+        if bulk == USERS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node b lists {bulk} of the {USERS} users");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("node b listed all {USERS} users {:?} after its restart", restarted.elapsed());
+    assert!(luser_count(&mut bea, "251") >= USERS + 2, "LUSERS counts them all");
+    drop(conns);
+}
