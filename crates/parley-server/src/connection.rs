@@ -315,6 +315,9 @@ fn read_loop<'a, R: Incoming + 'a>(
                             let _batch = OutBatch::begin();
                             commands::account::enforce_claim(&mut Ctx::new(server, s));
                         }
+                        if server.cluster.is_some() {
+                            commands::registration::follow_nick(s, server);
+                        }
                         match check_liveness(s, server, deadline, ping_sent) {
                             Ok(sent) => {
                                 ping_sent = sent;

@@ -763,3 +763,56 @@ fn a_restarted_node_sees_every_one_of_five_thousand_users_through_a_snapshot_in_
     assert!(luser_count(&mut bea, "251") >= USERS + 2, "LUSERS counts them all");
     drop(conns);
 }
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn a_nick_taken_on_both_sides_of_a_split_is_kept_by_one_and_the_other_becomes_a_guest() {
+    let urls = nats_urls();
+    let upstream: std::net::SocketAddr = urls[0].trim_start_matches("nats://").parse().unwrap();
+    let relay = Relay::to(upstream);
+    let a = node_via("clash-a", &[format!("nats://{}", relay.addr)]);
+    let b = node("clash-b");
+    let (contested, kept, bn) = (nick("clashx"), nick("clashkeep"), nick("clashbea"));
+    let mut ann = Client::connect(a.irc_addr());
+    ann.register(&contested);
+    let mut bea = Client::connect(b.irc_addr());
+    bea.register(&bn);
+    wait_for_names(&mut bea, "#lobby", &[&contested, &bn]);
+
+    relay.cut();
+    ann.expect(|l| l.is("NOTICE") && l.last().contains("lost contact"), TIMEOUT);
+    let within = Duration::from_secs(NODE_TIMEOUT_SECS + 2);
+    bea.expect(|l| l.is_from("QUIT", &contested), within);
+    // Node b takes node a for dead: its claim on ann's nick is free there.
+    let mut twin = Client::connect(b.irc_addr());
+    twin.register(&contested);
+    // Node a, cut off, checks a new nick against its own users only.
+    let mut amy = Client::connect(a.irc_addr());
+    amy.register(&kept);
+
+    relay.mend();
+    ann.expect(|l| l.is("NOTICE") && l.last().contains("back in contact"), Duration::from_secs(30));
+    // Within a node timeout of the return, ann loses the nick the bucket
+    // gives the twin, with a NOTICE saying why; amy keeps hers.
+    let renamed = ann.expect(|l| l.is("NICK"), Duration::from_secs(NODE_TIMEOUT_SECS + 10));
+    let guest = renamed.param(0).to_string();
+    assert!(guest.starts_with("Guest"), "{}", renamed.raw);
+    let notice = ann.expect(|l| l.is("NOTICE") && l.last().contains(&guest), TIMEOUT);
+    assert!(notice.last().contains(&contested), "{}", notice.raw);
+    amy.expect_none(|l| l.is_from("NICK", &kept), "amy renamed");
+
+    // Everyone agrees: the contested nick is the twin's on both nodes,
+    // and ann speaks as the guest.
+    wait_for_names(&mut bea, "#lobby", &[&guest, &contested, &kept, &bn]);
+    for client in [&mut amy, &mut bea] {
+        client.send(&format!("WHOIS {contested}"));
+        let whois = client.expect(|l| l.is("311"), TIMEOUT);
+        assert_eq!(whois.param(1), contested);
+    }
+    amy.send(&format!("PRIVMSG {contested} :are you the twin?"));
+    twin.expect(privmsg_from(&kept, "are you the twin?"), TIMEOUT);
+    ann.send("PRIVMSG #lobby :still me");
+    bea.expect(privmsg_from(&guest, "still me"), TIMEOUT);
+    ann.send(&format!("NICK {guest}x"));
+    ann.expect(|l| l.is("NICK") && l.param(0) == format!("{guest}x"), TIMEOUT);
+}

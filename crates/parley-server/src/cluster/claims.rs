@@ -75,6 +75,19 @@ impl Claims {
         }
     }
 
+    /// Claims `folded` for local client `id` again, after this node was
+    /// cut off: whatever this node thought it held is checked against the
+    /// bucket (another node may have taken a claim it saw as dead).
+    /// `Unavailable` if JetStream does not answer.
+    pub async fn reclaim(&self, folded: &str, id: ClientId) -> Claim {
+        let key = claim_key(folded);
+        self.held().remove(&key);
+        match self.attempt(&key, id).await {
+            Some(claim) => claim,
+            None => Claim::Unavailable,
+        }
+    }
+
     fn connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
     }

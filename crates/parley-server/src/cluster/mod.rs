@@ -14,6 +14,7 @@
 mod claims;
 mod inbound;
 mod nodes;
+mod reclaim;
 mod running;
 pub mod snapshot;
 pub mod wire;

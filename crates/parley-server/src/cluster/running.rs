@@ -4,7 +4,7 @@
 //! hands over. Kept apart from `mod.rs`, which the registry and the
 //! server's state name, because this is the part that needs the server.
 
-use super::{inbound, wire, Cluster, Out, BEATS_PER_TIMEOUT, SWEEP_EVERY};
+use super::{inbound, reclaim, wire, Cluster, Out, BEATS_PER_TIMEOUT, SWEEP_EVERY};
 use crate::server::ServerState;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -41,12 +41,24 @@ impl Cluster {
         let hb_subject = wire::heartbeat_subject(&self.origin.node);
         let hb: bytes::Bytes = serde_json::to_vec(&self.origin).unwrap_or_default().into();
         let mut stop = server.shutdown.listener();
+        // Claiming the nicks again after a return (`reclaim`), owned here.
+        let mut reclaiming: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 Some(m) = states.next() => inbound::state(&self, &server, &m.payload),
                 Some(m) = beats.next() => inbound::heartbeat(&self, &server, &m.payload),
                 Some(m) = direct.next() => inbound::direct(&self, &server, &m.payload),
-                Some(event) = recv(&mut events) => self.connection_event(&server, event),
+                Some(event) = recv(&mut events) => {
+                    let back = self.connection_event(&server, event);
+                    // Lost again, or back: a reclaim under way stops; back,
+                    // a new one starts.
+                    if let Some(task) = reclaiming.take() {
+                        task.abort();
+                    }
+                    if back == Some(true) {
+                        reclaiming = Some(tokio::spawn(reclaim::after_return(self.clone(), server.clone())));
+                    }
+                }
                 _ = tick.tick() => {
                     // Cut off, a publish would wait for room: none then, and
                     // bounded anyway, so the sweep and the inbound work go on.
@@ -68,17 +80,22 @@ impl Cluster {
                 _ = stop.recv() => break,
             }
         }
+        if let Some(task) = reclaiming {
+            task.abort();
+        }
     }
 
-    fn connection_event(&self, server: &ServerState, event: async_nats::Event) {
-        let text = match event {
+    /// Says so when contact with NATS is lost (`Some(false)`) or back
+    /// (`Some(true)`).
+    fn connection_event(&self, server: &ServerState, event: async_nats::Event) -> Option<bool> {
+        let (text, back) = match event {
             async_nats::Event::Disconnected if self.connected.swap(false, Ordering::Relaxed) => {
-                "This server has lost contact with the rest of the chat: you can still talk to the users here, and the rest will be back when it returns."
+                ("This server has lost contact with the rest of the chat: you can still talk to the users here, and the rest will be back when it returns.", false)
             }
             async_nats::Event::Connected if !self.connected.swap(true, Ordering::Relaxed) => {
-                "This server is back in contact with the rest of the chat."
+                ("This server is back in contact with the rest of the chat.", true)
             }
-            _ => return,
+            _ => return None,
         };
         tracing::warn!(%event, "cluster connection");
         server.log.record(
@@ -87,6 +104,7 @@ impl Cluster {
             &[("nats", crate::activity_log::Value::Text(&event.to_string()))],
         );
         crate::files::Chat::announce(server, text);
+        Some(back)
     }
 }
 

@@ -220,6 +220,19 @@ pub async fn nick_in_cluster(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     }
 }
 
+/// The server renamed this session's user from outside the connection
+/// (a cluster nick clash after a split, `cluster/reclaim.rs`): the
+/// session takes the nick the registry holds.
+pub fn follow_nick(session: &mut crate::session::Session, server: &crate::server::ServerState) {
+    if !session.registered {
+        return;
+    }
+    let held = server.registry.read().user(session.id).map(|u| u.nick.clone());
+    if let Some(nick) = held.filter(|n| session.nick.as_deref() != Some(n.as_str())) {
+        session.set_nick(&nick);
+    }
+}
+
 pub fn user(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     if ctx.session.registered {
         ctx.reply(ERR_ALREADYREGISTERED, &["You may not reregister"]);

@@ -108,6 +108,9 @@ struct State {
     cluster: Option<Outbox>,
     /// Users on other cluster nodes (see `remote`).
     remotes: remote::Remotes,
+    /// Casefolded nicks two users hold at once: made on two sides of a
+    /// cluster split, until the loser is renamed (see `release_nick`).
+    nick_clashes: std::collections::HashSet<String>,
 }
 
 /// What a successful join hands back to the joiner.
@@ -204,7 +207,7 @@ impl Registry {
         let new_mask = user.hostmask();
         let old = casefold(&old_nick);
         st.remember(was);
-        st.nicks.remove(&old);
+        st.release_nick(&old, id);
         if old != key {
             st.tell_watchers(&old_nick, None);
             st.tell_watchers(new, Some(&new_mask));

@@ -153,15 +153,11 @@ impl State {
         }
         let id = self.remotes.add(from, info.id);
         let key = casefold(&info.nick);
-        match self.nicks.get(&key) {
-            // Claims make this impossible but across a partition; the
-            // local user keeps the nick here.
-            Some(holder) if !is_remote(*holder) => {
-                tracing::warn!(nick = %info.nick, node = %from.node, "a remote user has a local user's nick");
-            }
-            _ => {
-                self.nicks.insert(key, id);
-            }
+        // Claims make a clash impossible but across a split; the local
+        // user keeps the nick here until one of the two is renamed.
+        self.note_clash(&key, id);
+        if self.nicks.get(&key).is_none_or(|holder| is_remote(*holder)) {
+            self.nicks.insert(key, id);
         }
         let user = User {
             client: Arc::new(Client::new(id, 0, None)),
@@ -213,10 +209,9 @@ impl State {
         let new_mask = user.hostmask();
         self.remember(was);
         let old = casefold(&old_nick);
-        if self.nicks.get(&old) == Some(&id) {
-            self.nicks.remove(&old);
-        }
+        self.release_nick(&old, id);
         let key = casefold(new);
+        self.note_clash(&key, id);
         if self.nicks.get(&key).is_none_or(|h| is_remote(*h)) {
             self.nicks.insert(key.clone(), id);
         }

@@ -60,6 +60,33 @@ impl State {
         Ok((key, chan))
     }
 
+    /// `id` no longer holds nick `key` (casefolded). If another user holds
+    /// it too (a clash from a cluster split), the nick now finds that one.
+    pub(super) fn release_nick(&mut self, key: &str, id: ClientId) {
+        if self.nicks.get(key) == Some(&id) {
+            self.nicks.remove(key);
+        }
+        if self.nick_clashes.contains(key) {
+            let other = self.users.iter().find(|(uid, u)| **uid != id && casefold(&u.nick) == key).map(|(uid, _)| *uid);
+            match other {
+                Some(other) => {
+                    self.nicks.entry(key.to_string()).or_insert(other);
+                }
+                None => {
+                    self.nick_clashes.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Notes that `key` is held by `id` and by whoever the map names.
+    pub(super) fn note_clash(&mut self, key: &str, id: ClientId) {
+        if self.nicks.get(key).is_some_and(|holder| *holder != id) {
+            tracing::warn!(nick = %key, "two users hold one nick (a cluster split): the loser is renamed when its node returns");
+            self.nick_clashes.insert(key.to_string());
+        }
+    }
+
     pub(super) fn id_by_nick(&self, nick: &str) -> Option<ClientId> {
         self.nicks.get(casefolded(nick).as_ref()).copied()
     }
@@ -180,7 +207,7 @@ impl State {
         }
         let user = self.users.remove(&id)?;
         self.remember(State::was(&user));
-        self.nicks.remove(&casefold(&user.nick));
+        self.release_nick(&casefold(&user.nick), id);
         self.monitors.clear(id);
         self.tell_watchers(&user.nick, None);
         self.invisible_count -= usize::from(user.invisible);
