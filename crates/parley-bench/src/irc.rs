@@ -203,7 +203,7 @@ pub fn base36(mut n: u64) -> String {
 /// Connects from 127.0.0.(1 + which % sources), so that tests needing more
 /// than one address's worth of ports (or per-address limits) can spread out.
 pub async fn connect(target: &Target, which: usize) -> io::Result<TcpStream> {
-    let addr = target.server;
+    let addr = target.addr_for(which);
     let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,

@@ -17,6 +17,7 @@ mod histogram;
 mod idle;
 mod irc;
 mod lobby;
+mod natsping;
 mod pingpong;
 mod procstat;
 mod sink;
@@ -55,6 +56,9 @@ enum Command {
     Storm(storm::Args),
     /// Private-message round trips between two idle clients.
     Pingpong(pingpong::Args),
+    /// Round trips between two NATS clients: the floor under a Parley
+    /// cluster's cross-node round trip.
+    Natsping(natsping::Args),
     /// Every scenario at a small size, in a few seconds; exits non-zero on failure.
     Smoke(smoke::Args),
     /// A trivial IRC-ish server, to show what the generator can drive.
@@ -100,6 +104,21 @@ pub struct Target {
     /// listener).
     #[arg(long, value_enum, default_value_t = Transport::Tcp)]
     pub transport: Transport,
+    /// More addresses of the same server (the other nodes of a Parley
+    /// cluster): client i connects to the (i mod N)th of `--server` and
+    /// these, so its clients are spread over the nodes.
+    #[arg(long, value_delimiter = ',')]
+    pub spread: Vec<SocketAddr>,
+}
+
+impl Target {
+    /// The address client `which` connects to (see `--spread`).
+    pub fn addr_for(&self, which: usize) -> SocketAddr {
+        match which % (1 + self.spread.len()) {
+            0 => self.server,
+            i => self.spread[i - 1],
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,8 +198,10 @@ fn threads_used() -> usize {
 }
 
 fn check_loopback(target: &Target) -> anyhow::Result<()> {
-    if !target.server.ip().is_loopback() {
-        bail!("{} is not a loopback address: ircload only loads servers on this machine", target.server);
+    for addr in std::iter::once(&target.server).chain(&target.spread) {
+        if !addr.ip().is_loopback() {
+            bail!("{addr} is not a loopback address: ircload only loads servers on this machine");
+        }
     }
     Ok(())
 }
@@ -226,6 +247,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 return anyhow::Ok(ok);
             }
+            Command::Natsping(a) => (natsping::run(&a).await?, a.target),
             Command::Smoke(a) => {
                 check_loopback(&a.target)?;
                 return smoke::run(&a).await;

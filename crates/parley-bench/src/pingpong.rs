@@ -32,7 +32,9 @@ pub struct Args {
     #[arg(long, default_value = "p")]
     pub nick_prefix: String,
     /// Another server measured in the same run, taking turns with
-    /// `--server`: LABEL=ADDR or LABEL=ADDR/PID (repeatable).
+    /// `--server`: LABEL=ADDR or LABEL=ADDR/PID (repeatable). ADDR may be
+    /// several addresses joined by `+` (nodes of one cluster): client A
+    /// then connects to the first and client B to the second.
     #[arg(long = "also", value_parser = parse_other)]
     pub others: Vec<Other>,
     /// Round trips per server per turn when there are several servers.
@@ -45,20 +47,27 @@ pub struct Args {
 pub struct Other {
     pub label: String,
     pub server: SocketAddr,
+    /// The cluster's other nodes, if ADDR named several.
+    pub spread: Vec<SocketAddr>,
     pub pid: Option<u32>,
 }
 
 fn parse_other(s: &str) -> Result<Other, String> {
     let (label, rest) = s.split_once('=').ok_or("expected LABEL=ADDR or LABEL=ADDR/PID")?;
-    let (addr, pid) = match rest.split_once('/') {
+    let (addrs, pid) = match rest.split_once('/') {
         Some((a, p)) => (a, Some(p.parse::<u32>().map_err(|e| format!("PID {p:?}: {e}"))?)),
         None => (rest, None),
     };
-    let server: SocketAddr = addr.parse().map_err(|e| format!("address {addr:?}: {e}"))?;
-    if !server.ip().is_loopback() {
-        return Err(format!("{server} is not a loopback address"));
+    let mut servers = Vec::new();
+    for addr in addrs.split('+') {
+        let server: SocketAddr = addr.parse().map_err(|e| format!("address {addr:?}: {e}"))?;
+        if !server.ip().is_loopback() {
+            return Err(format!("{server} is not a loopback address"));
+        }
+        servers.push(server);
     }
-    Ok(Other { label: label.to_string(), server, pid })
+    let server = servers.remove(0);
+    Ok(Other { label: label.to_string(), server, spread: servers, pid })
 }
 
 /// B: sends every PRIVMSG from `peer` straight back.
@@ -267,7 +276,13 @@ pub async fn run(a: &Args) -> anyhow::Result<Report> {
 pub async fn run_all(a: &Args) -> anyhow::Result<Vec<(Report, Target)>> {
     let mut targets = vec![a.target.clone()];
     for o in &a.others {
-        targets.push(Target { server: o.server, label: o.label.clone(), server_pid: o.pid, ..a.target.clone() });
+        targets.push(Target {
+            server: o.server,
+            spread: o.spread.clone(),
+            label: o.label.clone(),
+            server_pid: o.pid,
+            ..a.target.clone()
+        });
     }
     let labels: Vec<String> = targets.iter().map(|t| t.label.clone()).collect();
     let mut pairs = Vec::new();
