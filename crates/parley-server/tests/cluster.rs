@@ -663,7 +663,7 @@ fn away_setname_invisible_and_kill_reach_users_of_other_nodes() {
     let mut ann = Client::connect(a.irc_addr());
     ann.register(&an);
     let mut bea = Client::connect(b.irc_addr());
-    bea.register_with_caps(&bn, &["away-notify", "setname"]);
+    bea.register_with_caps(&bn, &["away-notify", "setname", "account-notify", "extended-join"]);
     wait_for_names(&mut bea, "#lobby", &[&an]);
 
     // AWAY: away-notify, WHOIS 301 and WHO's G on the other node.
@@ -681,6 +681,19 @@ fn away_setname_invisible_and_kill_reach_users_of_other_nodes() {
     // SETNAME.
     ann.send("SETNAME :Ann of Node A");
     bea.expect(|l| l.is_from("SETNAME", &an) && l.last() == "Ann of Node A", TIMEOUT);
+
+    // Logging in (an account made on node a): account-notify on node b,
+    // and extended-join shows the account and realname there.
+    ann.send("PRIVMSG NickServ :REGISTER a-good-password");
+    ann.expect(|l| l.is("900"), TIMEOUT);
+    bea.expect(|l| l.is_from("ACCOUNT", &an) && l.param(0) == an, TIMEOUT);
+    let room = format!("#{}", nick("usroom"));
+    bea.send(&format!("JOIN {room}"));
+    bea.expect(|l| l.is("366"), TIMEOUT);
+    wait_for_names(&mut ann, &room, &[&bn]);
+    ann.send(&format!("JOIN {room}"));
+    let joined = bea.expect(|l| l.is_from("JOIN", &an), TIMEOUT);
+    assert_eq!((joined.param(1), joined.last()), (an.as_str(), "Ann of Node A"), "{}", joined.raw);
 
     // +i counts as invisible on the other node too.
     let invisible = |c: &mut Client| -> String {

@@ -386,7 +386,10 @@ impl Registry {
         if chan.modes.invite_only && !chan.is_op(id) {
             return Err(Refusal::ChanOpPrivsNeeded(channel));
         }
-        chan.invites.insert(target);
+        // A remote invitee's invitation is kept by its own node.
+        if !remote::is_remote(target) {
+            chan.invites.insert(target);
+        }
         let account = st.users.get(&id).and_then(|u| u.account.clone());
         let key = casefold(&channel);
         let target_user = &st.users[&target];
