@@ -73,6 +73,9 @@ pub struct Outbox {
     tx: mpsc::Sender<Out>,
     origin: Arc<Origin>,
     dropped: Arc<AtomicU64>,
+    /// The most JSON one snapshot part may carry: a quarter of the NATS
+    /// server's `max_payload`, at most `snapshot::PART_BYTES`.
+    part_bytes: usize,
 }
 
 impl Outbox {
@@ -83,6 +86,11 @@ impl Outbox {
                 tracing::warn!(dropped = n + 1, "the cluster outbox is full: changes are not reaching other nodes");
             }
         }
+    }
+
+    /// How big a snapshot part may be (see `snapshot`).
+    pub fn part_bytes(&self) -> usize {
+        self.part_bytes
     }
 
     /// This node's name, for stamps.
@@ -225,7 +233,8 @@ impl Cluster {
         let nodes = Arc::new(nodes::Nodes::new(timeout));
         let claims = Arc::new(claims::Claims::new(kv, client.clone(), origin.clone(), nodes.clone(), timeout));
         let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
-        let outbox = Outbox { tx, origin: Arc::new(origin.clone()), dropped: Arc::default() };
+        let part_bytes = (client.server_info().max_payload / 4).clamp(4096, snapshot::PART_BYTES);
+        let outbox = Outbox { tx, origin: Arc::new(origin.clone()), dropped: Arc::default(), part_bytes };
         Ok(Cluster {
             config: config.clone(),
             origin,

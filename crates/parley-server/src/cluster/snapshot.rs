@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// The most JSON one part carries, well under NATS's default 1 MB limit
-/// (the envelope and the origin add a few dozen bytes).
+/// (the envelope and the origin add a few dozen bytes); less if the NATS
+/// server allows less (a quarter of its `max_payload`, `Outbox`).
 pub const PART_BYTES: usize = 256 * 1024;
 
 /// Splits a snapshot into parts of at most about `budget` bytes of JSON

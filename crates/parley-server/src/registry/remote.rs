@@ -482,7 +482,7 @@ impl Registry {
     pub fn publish_snapshot(&self) {
         let st = self.read();
         if let Some(cluster) = &st.0.cluster {
-            for part in local_snapshot(&st.0) {
+            for part in local_snapshot(&st.0, cluster.part_bytes()) {
                 cluster.send(Out::State(part));
             }
         }
@@ -491,7 +491,7 @@ impl Registry {
 
 /// Everything other nodes need to know of this node's users, in parts
 /// that each fit a NATS message.
-fn local_snapshot(st: &State) -> Vec<Event> {
+fn local_snapshot(st: &State, part_bytes: usize) -> Vec<Event> {
     let users: Vec<UserInfo> =
         st.users.keys().filter(|id| !is_remote(**id)).filter_map(|id| st.user_info(*id)).collect();
     let topics = st
@@ -530,5 +530,5 @@ fn local_snapshot(st: &State) -> Vec<Event> {
             stamps: c.stamps.clone(),
         })
         .collect();
-    crate::cluster::snapshot::split(users, topics, channels, crate::cluster::snapshot::PART_BYTES)
+    crate::cluster::snapshot::split(users, topics, channels, part_bytes)
 }
