@@ -631,6 +631,22 @@ fn channel_modes_bans_keys_limits_and_invites_hold_on_every_node() {
     dan.expect(|l| l.is_from("KICK", &an) && l.param(1) == cn, TIMEOUT);
     wait_until_names_lack(&mut bea, &room, &cn);
 
+    // Two operators on two nodes set different keys at once: both nodes
+    // end with the same one (the later change by time, then node name).
+    ann.send(&format!("MODE {room} +k from-a"));
+    bea.send(&format!("MODE {room} +k from-b"));
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (on_a, on_b) = (modes_of(&mut ann, &room), modes_of(&mut bea, &room));
+        if on_a == on_b && (on_a.contains("from-a") || on_a.contains("from-b")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the nodes disagree: {on_a} / {on_b}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ann.send(&format!("MODE {room} -k"));
+    bea.expect(|l| l.is_from("MODE", &an) && l.param(1) == "-k", TIMEOUT);
+
     // A node started now learns the modes from the snapshots.
     let c = node("modes-c");
     let mut eve = Client::connect(c.irc_addr());
