@@ -4,7 +4,8 @@
 # conformance suite irctest (tools/irctest/run.sh), a real client
 # logging in with SASL (tools/clients/weechat_sasl.sh), and the built-in
 # web client in a real Chromium (tools/browser/run.sh). Installs what the
-# tests need first (stock IRC clients and curl from Debian), so a fresh
+# tests need first (stock IRC clients and curl from Debian; PostgreSQL and
+# nats-server are installed by the scripts that start them), so a fresh
 # machine only needs the Rust toolchain. Under CI (CI=true) a dependency that
 # cannot be installed fails the run instead of letting a test skip.
 set -euo pipefail
@@ -41,6 +42,11 @@ bash tools/irctest/run.sh 2>&1 | tee -a "$log" || status=$?
 # the script starts on loopback (installs nats-server if missing).
 echo "== cluster (tools/cluster/run.sh)"
 bash tools/cluster/run.sh 2>&1 | tee -a "$log" || status=$?
+# Accounts and history with PostgreSQL as the store, one node, against a
+# PostgreSQL the script starts in a temp directory (installs it if missing).
+echo "== postgres (tools/postgres/start.sh)"
+bash tools/postgres/start.sh cargo test -q -p parley-server --test postgres -- --include-ignored 2>&1 | tee -a "$log" \
+    || status=$?
 # WeeChat logs in with SASL PLAIN, joins and speaks (installs WeeChat if missing).
 echo "== WeeChat with SASL (tools/clients/weechat_sasl.sh)"
 bash tools/clients/weechat_sasl.sh 2>&1 | tee -a "$log" || status=$?

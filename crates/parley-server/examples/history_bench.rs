@@ -11,8 +11,12 @@
 //!
 //! Messages go to 50 channels, half of them to `#c0`; texts are 6 to 12
 //! words from a 5,000-word vocabulary with a skewed (Zipf-like) use.
+//!
+//! With `PARLEY_BENCH_DATABASE_URL` set, the store is that PostgreSQL
+//! database (which should be empty) instead of `DIR/parley.db`.
 
-use parley_server::config::HistoryConfig;
+use parley_server::config::{DatabaseConfig, HistoryConfig};
+use parley_server::db::{Conn, Db};
 use parley_server::history::query::{self, Reference, Scope, Selector};
 use parley_server::history::search::{self, Readable, Search};
 use parley_server::history::{Entry, History, Kind, Parts};
@@ -48,11 +52,17 @@ fn main() {
     }
 }
 
+/// The store: `PARLEY_BENCH_DATABASE_URL`'s PostgreSQL, else SQLite in `dir`.
+fn open_db(dir: &Path) -> Db {
+    let url = std::env::var("PARLEY_BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty());
+    Db::open_configured(dir, &DatabaseConfig { url, ..DatabaseConfig::default() }).unwrap()
+}
+
 fn populate(dir: &Path, n: usize) {
     std::fs::create_dir_all(dir).unwrap();
-    parley_server::db::Db::open(dir).unwrap();
+    let db = open_db(dir);
     let config = HistoryConfig { queue_entries: n + 1, ..Default::default() };
-    let (history, writer) = History::open(dir, &config, "#lobby").unwrap();
+    let (history, writer) = History::open(&db, &config, "#lobby", "").unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(18);
     // The texts first, so only recording is timed.
     let lines: Vec<(usize, usize, String)> = (0..n)
@@ -85,10 +95,21 @@ fn populate(dir: &Path, n: usize) {
     writer.stop();
     let (dropped, failed) = history.losses();
     drop(history);
-    let conn = rusqlite::Connection::open(dir.join("parley.db")).unwrap();
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
-    let bytes = std::fs::metadata(dir.join("parley.db")).unwrap().len();
-    let stored: i64 = conn.query_row("SELECT count(*) FROM history", [], |r| r.get(0)).unwrap();
+    let (bytes, stored) = match db.get().unwrap().conn() {
+        Conn::Sqlite(_) => {
+            let conn = rusqlite::Connection::open(dir.join("parley.db")).unwrap();
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+            let bytes = std::fs::metadata(dir.join("parley.db")).unwrap().len();
+            let stored: i64 = conn.query_row("SELECT count(*) FROM history", [], |r| r.get(0)).unwrap();
+            (bytes, stored)
+        }
+        Conn::Postgres(c) => {
+            let row = c
+                .query_one("SELECT pg_total_relation_size('history')::bigint, (SELECT count(*) FROM history)", &[])
+                .unwrap();
+            (row.get::<_, i64>(0) as u64, row.get(1))
+        }
+    };
     println!("messages           {n} (stored {stored}, dropped {dropped}, failed {failed})");
     println!("queueing           {:.0} ns per message on the sending thread", queued.as_nanos() as f64 / n as f64);
     println!("persisted          {:.0} messages/s (until the last was committed)", n as f64 / persisted.as_secs_f64());
@@ -112,9 +133,13 @@ fn percentiles(name: &str, mut times: Vec<Duration>) {
 }
 
 fn query_direct(dir: &Path) {
-    let (history, _writer) = History::open(dir, &HistoryConfig::default(), "#lobby").unwrap();
-    let conn = history.reader();
-    let total: i64 = conn.query_row("SELECT count(*) FROM history", [], |r| r.get(0)).unwrap();
+    let db = open_db(dir);
+    let (history, _writer) = History::open(&db, &HistoryConfig::default(), "#lobby", "").unwrap();
+    let mut lease = history.reader().unwrap();
+    let total: i64 = match lease.conn() {
+        Conn::Sqlite(c) => c.query_row("SELECT count(*) FROM history", [], |r| r.get(0)).unwrap(),
+        Conn::Postgres(c) => c.query_one("SELECT count(*) FROM history", &[]).unwrap().get(0),
+    };
     println!("stored messages    {total}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let runs = 2000;
@@ -129,22 +154,26 @@ fn query_direct(dir: &Path) {
         percentiles(&format!("{name} ({} rows avg)", rows / runs), times);
     };
     let scope = |target: &'static str| Scope { target, until: i64::MAX, events: false };
-    time("LATEST #c0 * 100", &mut |_| query::select(&conn, &scope("#c0"), &Selector::Latest(None), 100).unwrap().len());
-    time("LATEST #c7 * 100", &mut |_| query::select(&conn, &scope("#c7"), &Selector::Latest(None), 100).unwrap().len());
+    time("LATEST #c0 * 100", &mut |_| {
+        query::select(lease.conn(), &scope("#c0"), &Selector::Latest(None), 100).unwrap().len()
+    });
+    time("LATEST #c7 * 100", &mut |_| {
+        query::select(lease.conn(), &scope("#c7"), &Selector::Latest(None), 100).unwrap().len()
+    });
     time("BEFORE #c0 msgid=<random> 100", &mut |rng| {
         let i: i64 = rng.gen_range(0..total);
         let r = Reference::Msgid(format!("bench-{i:x}"));
-        query::select(&conn, &scope("#c0"), &Selector::Before(r), 100).unwrap().len()
+        query::select(lease.conn(), &scope("#c0"), &Selector::Before(r), 100).unwrap().len()
     });
     time("AFTER #c0 timestamp=<random> 100", &mut |rng| {
         let r = Reference::Time(BASE_MS + rng.gen_range(0..total));
-        query::select(&conn, &scope("#c0"), &Selector::After(r), 100).unwrap().len()
+        query::select(lease.conn(), &scope("#c0"), &Selector::After(r), 100).unwrap().len()
     });
     let all: Vec<Readable> = (0..CHANNELS).map(|c| Readable { key: format!("#c{c}"), until: i64::MAX }).collect();
     let one = [Readable { key: "#c0".into(), until: i64::MAX }];
-    let find = |targets: &[Readable], text: &str| {
+    let mut find = |targets: &[Readable], text: &str| {
         let s = Search { text: Some(text), from: None, after: None, before: None, limit: 100 };
-        search::search(&conn, targets, &s).unwrap().len()
+        search::search(lease.conn(), targets, &s).unwrap().len()
     };
     time("SEARCH text=<common word> in=#c0", &mut |rng| find(&one, &format!("w{}", rng.gen_range(0..10))));
     time("SEARCH text=<any word> in=#c0", &mut |rng| find(&one, &word(rng)));

@@ -3,10 +3,11 @@
 //! credentials, TLS certificate fingerprints (EXTERNAL) and operator
 //! rights, kept in the server's database. An account made by `REGISTER`
 //! with verification on waits, unable to log in, until its code is given.
-//! Every call blocks (SQLite, argon2, PBKDF2): async code runs them on the
-//! blocking pool.
+//! Every call blocks (the database, argon2, PBKDF2): async code runs them
+//! on the blocking pool. The statements are written for each backend
+//! (`db::Conn`); the rules above are written once.
 
-use crate::db::{Db, DbError};
+use crate::db::{Conn, Db, DbError};
 use crate::passwords;
 use crate::scram;
 use parley_proto::{casefold, validate_nick, NameError};
@@ -59,6 +60,12 @@ impl From<rusqlite::Error> for AccountError {
     }
 }
 
+impl From<postgres::Error> for AccountError {
+    fn from(e: postgres::Error) -> Self {
+        AccountError::Db(DbError::Postgres(e))
+    }
+}
+
 pub struct Accounts {
     db: Arc<Db>,
     nick_len: usize,
@@ -71,6 +78,11 @@ impl Accounts {
     /// Account names follow the nick rules with `nick_len`.
     pub fn new(db: Arc<Db>, nick_len: usize) -> Result<Accounts, AccountError> {
         Ok(Accounts { db, nick_len, decoy: passwords::hash(&passwords::random())? })
+    }
+
+    /// The database the accounts are in (history opens its own on it).
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
     }
 
     fn check_name(&self, name: &str) -> Result<String, AccountError> {
@@ -113,11 +125,14 @@ impl Accounts {
         let hash = passwords::hash(password)?;
         let scram = scram::Credentials::new(password).encode();
         let (email, code) = pending.map_or((None, None), |(e, c)| (e, Some(c)));
-        let inserted = self.db.lock().execute(
-            "INSERT INTO accounts (key, name, password_hash, oper, created, scram, email, verify_code)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
-            rusqlite::params![&key, name, &hash, oper, now, &scram, email, code],
-        )?;
+        const INSERT: &str = "INSERT INTO accounts (key, name, password_hash, oper, created, scram, email, verify_code)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING";
+        let inserted = match self.db.get()?.conn() {
+            Conn::Sqlite(c) => {
+                c.execute(INSERT, rusqlite::params![&key, name, &hash, oper, now, &scram, email, code])?
+            }
+            Conn::Postgres(c) => c.execute(INSERT, &[&key, &name, &hash, &oper, &now, &scram, &email, &code])? as usize,
+        };
         if inserted == 0 {
             return Err(AccountError::Exists(name.to_string()));
         }
@@ -129,29 +144,47 @@ impl Accounts {
     /// be. A changed hash drops the SCRAM credentials made from the old one.
     pub fn upsert_oper(&self, name: &str, phc: &str, now: i64) -> Result<(), AccountError> {
         let key = self.check_name(name)?;
-        self.db.lock().execute(
-            "INSERT INTO accounts (key, name, password_hash, oper, created) VALUES (?1, ?2, ?3, 1, ?4)
-             ON CONFLICT (key) DO UPDATE SET oper = 1,
-                 scram = CASE WHEN password_hash = excluded.password_hash THEN scram ELSE NULL END,
-                 password_hash = excluded.password_hash",
-            (&key, name, phc, now),
-        )?;
+        match self.db.get()?.conn() {
+            Conn::Sqlite(c) => c.execute(
+                "INSERT INTO accounts (key, name, password_hash, oper, created) VALUES (?1, ?2, ?3, 1, ?4)
+                 ON CONFLICT (key) DO UPDATE SET oper = 1,
+                     scram = CASE WHEN password_hash = excluded.password_hash THEN scram ELSE NULL END,
+                     password_hash = excluded.password_hash",
+                (&key, name, phc, now),
+            )?,
+            Conn::Postgres(c) => c.execute(
+                "INSERT INTO accounts (key, name, password_hash, oper, created) VALUES ($1, $2, $3, TRUE, $4)
+                 ON CONFLICT (key) DO UPDATE SET oper = TRUE,
+                     scram = CASE WHEN accounts.password_hash = excluded.password_hash
+                         THEN accounts.scram ELSE NULL END,
+                     password_hash = excluded.password_hash",
+                &[&key, &name, &phc, &now],
+            )? as usize,
+        };
         Ok(())
     }
 
     /// Whether any account has operator rights.
     pub fn any_oper(&self) -> Result<bool, AccountError> {
-        let found: Option<i64> =
-            self.db.lock().query_row("SELECT 1 FROM accounts WHERE oper = 1 LIMIT 1", [], |r| r.get(0)).optional()?;
-        Ok(found.is_some())
+        Ok(match self.db.get()?.conn() {
+            Conn::Sqlite(c) => {
+                let found: Option<i64> =
+                    c.query_row("SELECT 1 FROM accounts WHERE oper = 1 LIMIT 1", [], |r| r.get(0)).optional()?;
+                found.is_some()
+            }
+            Conn::Postgres(c) => c.query_opt("SELECT 1 FROM accounts WHERE oper LIMIT 1", &[])?.is_some(),
+        })
     }
 
     /// Completes a registration that waits for verification.
     pub fn verify_code(&self, name: &str, code: &str) -> Result<Account, AccountError> {
-        let conn = self.db.lock();
-        let stored: Option<Option<String>> = conn
-            .query_row("SELECT verify_code FROM accounts WHERE key = ?1", [casefold(name)], |r| r.get(0))
-            .optional()?;
+        let key = casefold(name);
+        let mut lease = self.db.get()?;
+        const SELECT: &str = "SELECT verify_code FROM accounts WHERE key = $1";
+        let stored: Option<Option<String>> = match lease.conn() {
+            Conn::Sqlite(c) => c.query_row(SELECT, [&key], |r| r.get(0)).optional()?,
+            Conn::Postgres(c) => c.query_opt(SELECT, &[&key])?.map(|r| r.get(0)),
+        };
         match stored {
             None => return Err(AccountError::NoSuch(name.to_string())),
             Some(None) => return Err(AccountError::NotPending(name.to_string())),
@@ -160,8 +193,12 @@ impl Accounts {
             }
             Some(Some(_)) => {}
         }
-        conn.execute("UPDATE accounts SET verify_code = NULL WHERE key = ?1", [casefold(name)])?;
-        drop(conn);
+        const UPDATE: &str = "UPDATE accounts SET verify_code = NULL WHERE key = $1";
+        match lease.conn() {
+            Conn::Sqlite(c) => c.execute(UPDATE, [&key])?,
+            Conn::Postgres(c) => c.execute(UPDATE, &[&key])? as usize,
+        };
+        drop(lease);
         self.get(name)?.ok_or_else(|| AccountError::NoSuch(name.to_string()))
     }
 
@@ -178,7 +215,7 @@ impl Accounts {
                 if !row.has_scram {
                     // Made before SCRAM was offered: now its password is known.
                     let scram = scram::Credentials::new(password).encode();
-                    self.db.lock().execute("UPDATE accounts SET scram = ?2 WHERE key = ?1", (&key, &scram))?;
+                    self.update(name, "UPDATE accounts SET scram = $1 WHERE key = $2", &scram)?;
                 }
                 Ok(row.account)
             }
@@ -188,28 +225,24 @@ impl Accounts {
 
     /// The account's SCRAM credentials, if it exists, may log in and has them.
     pub fn scram(&self, name: &str) -> Result<Option<scram::Credentials>, AccountError> {
-        let stored: Option<Option<String>> = self
-            .db
-            .lock()
-            .query_row("SELECT scram FROM accounts WHERE key = ?1 AND verify_code IS NULL", [casefold(name)], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        const SELECT: &str = "SELECT scram FROM accounts WHERE key = $1 AND verify_code IS NULL";
+        let key = casefold(name);
+        let stored: Option<Option<String>> = match self.db.get()?.conn() {
+            Conn::Sqlite(c) => c.query_row(SELECT, [&key], |r| r.get(0)).optional()?,
+            Conn::Postgres(c) => c.query_opt(SELECT, &[&key])?.map(|r| r.get(0)),
+        };
         Ok(stored.flatten().as_deref().and_then(scram::Credentials::decode))
     }
 
     /// The account a certificate fingerprint is registered to.
     pub fn by_certfp(&self, fingerprint: &str) -> Result<Option<Account>, AccountError> {
-        let key: Option<String> = self
-            .db
-            .lock()
-            .query_row(
-                "SELECT c.account FROM certfps c JOIN accounts a ON a.key = c.account
-                 WHERE c.fingerprint = ?1 AND a.verify_code IS NULL",
-                [fingerprint.to_ascii_lowercase()],
-                |r| r.get(0),
-            )
-            .optional()?;
+        const SELECT: &str = "SELECT c.account FROM certfps c JOIN accounts a ON a.key = c.account
+             WHERE c.fingerprint = $1 AND a.verify_code IS NULL";
+        let fp = fingerprint.to_ascii_lowercase();
+        let key: Option<String> = match self.db.get()?.conn() {
+            Conn::Sqlite(c) => c.query_row(SELECT, [&fp], |r| r.get(0)).optional()?,
+            Conn::Postgres(c) => c.query_opt(SELECT, &[&fp])?.map(|r| r.get(0)),
+        };
         match key {
             Some(key) => Ok(self.row(&key)?.map(|r| r.account)),
             None => Ok(None),
@@ -220,17 +253,22 @@ impl Accounts {
     /// to the account, for EXTERNAL.
     pub fn add_certfp(&self, name: &str, fingerprint: &str) -> Result<String, AccountError> {
         let fp = normalise_fingerprint(fingerprint)?;
-        let conn = self.db.lock();
         let key = casefold(name);
-        let exists: Option<i64> =
-            conn.query_row("SELECT 1 FROM accounts WHERE key = ?1", [&key], |r| r.get(0)).optional()?;
-        if exists.is_none() {
+        const EXISTS: &str = "SELECT 1 FROM accounts WHERE key = $1";
+        const INSERT: &str =
+            "INSERT INTO certfps (fingerprint, account) VALUES ($1, $2) ON CONFLICT (fingerprint) DO NOTHING";
+        let mut lease = self.db.get()?;
+        let exists = match lease.conn() {
+            Conn::Sqlite(c) => c.query_row(EXISTS, [&key], |_| Ok(())).optional()?.is_some(),
+            Conn::Postgres(c) => c.query_opt(EXISTS, &[&key])?.is_some(),
+        };
+        if !exists {
             return Err(AccountError::NoSuch(name.to_string()));
         }
-        let n = conn.execute(
-            "INSERT INTO certfps (fingerprint, account) VALUES (?1, ?2) ON CONFLICT (fingerprint) DO NOTHING",
-            (&fp, &key),
-        )?;
+        let n = match lease.conn() {
+            Conn::Sqlite(c) => c.execute(INSERT, (&fp, &key))?,
+            Conn::Postgres(c) => c.execute(INSERT, &[&fp, &key])? as usize,
+        };
         if n == 0 {
             return Err(AccountError::FingerprintTaken(fp));
         }
@@ -240,19 +278,23 @@ impl Accounts {
     /// Removes a fingerprint from the account; false if it had none such.
     pub fn remove_certfp(&self, name: &str, fingerprint: &str) -> Result<bool, AccountError> {
         let fp = normalise_fingerprint(fingerprint)?;
-        let n = self
-            .db
-            .lock()
-            .execute("DELETE FROM certfps WHERE fingerprint = ?1 AND account = ?2", (&fp, casefold(name)))?;
+        const DELETE: &str = "DELETE FROM certfps WHERE fingerprint = $1 AND account = $2";
+        let key = casefold(name);
+        let n = match self.db.get()?.conn() {
+            Conn::Sqlite(c) => c.execute(DELETE, (&fp, &key))?,
+            Conn::Postgres(c) => c.execute(DELETE, &[&fp, &key])? as usize,
+        };
         Ok(n > 0)
     }
 
     /// The fingerprints registered to the account.
     pub fn certfps(&self, name: &str) -> Result<Vec<String>, AccountError> {
-        let conn = self.db.lock();
-        let mut query = conn.prepare("SELECT fingerprint FROM certfps WHERE account = ?1 ORDER BY fingerprint")?;
-        let rows = query.query_map([casefold(name)], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        const SELECT: &str = "SELECT fingerprint FROM certfps WHERE account = $1 ORDER BY fingerprint";
+        let key = casefold(name);
+        Ok(match self.db.get()?.conn() {
+            Conn::Sqlite(c) => c.prepare(SELECT)?.query_map([&key], |r| r.get(0))?.collect::<Result<_, _>>()?,
+            Conn::Postgres(c) => c.query(SELECT, &[&key])?.iter().map(|r| r.get(0)).collect(),
+        })
     }
 
     pub fn get(&self, name: &str) -> Result<Option<Account>, AccountError> {
@@ -261,22 +303,27 @@ impl Accounts {
 
     fn row(&self, key: &str) -> Result<Option<Row>, AccountError> {
         // Cached: the nick claim looks accounts up on every registration.
-        let conn = self.db.lock();
-        let row = conn
-            .prepare_cached(
-                "SELECT name, oper, created, password_hash, scram IS NOT NULL, verify_code IS NOT NULL
-                 FROM accounts WHERE key = ?1",
-            )?
-            .query_row([key], |r| {
-                Ok(Row {
-                    account: Account { name: r.get(0)?, oper: r.get(1)?, created: r.get(2)? },
-                    hash: r.get(3)?,
-                    has_scram: r.get(4)?,
-                    pending: r.get(5)?,
+        const SELECT: &str = "SELECT name, oper, created, password_hash, scram IS NOT NULL, verify_code IS NOT NULL
+             FROM accounts WHERE key = $1";
+        Ok(match self.db.get()?.conn() {
+            Conn::Sqlite(c) => c
+                .prepare_cached(SELECT)?
+                .query_row([key], |r| {
+                    Ok(Row {
+                        account: Account { name: r.get(0)?, oper: r.get(1)?, created: r.get(2)? },
+                        hash: r.get(3)?,
+                        has_scram: r.get(4)?,
+                        pending: r.get(5)?,
+                    })
                 })
-            })
-            .optional()?;
-        Ok(row)
+                .optional()?,
+            Conn::Postgres(c) => c.query_opt(SELECT, &[&key])?.map(|r| Row {
+                account: Account { name: r.get(0), oper: r.get(1), created: r.get(2) },
+                hash: r.get(3),
+                has_scram: r.get(4),
+                pending: r.get(5),
+            }),
+        })
     }
 
     pub fn set_password(&self, name: &str, password: &str) -> Result<(), AccountError> {
@@ -284,17 +331,32 @@ impl Accounts {
             return Err(AccountError::EmptyPassword);
         }
         let hash = passwords::hash(password)?;
-        self.update(name, "UPDATE accounts SET password_hash = ?2 WHERE key = ?1", &hash)?;
+        self.update(name, "UPDATE accounts SET password_hash = $1 WHERE key = $2", &hash)?;
         let scram = scram::Credentials::new(password).encode();
-        self.update(name, "UPDATE accounts SET scram = ?2 WHERE key = ?1", &scram)
+        self.update(name, "UPDATE accounts SET scram = $1 WHERE key = $2", &scram)
     }
 
     pub fn set_oper(&self, name: &str, oper: bool) -> Result<(), AccountError> {
-        self.update(name, "UPDATE accounts SET oper = ?2 WHERE key = ?1", &oper)
+        let key = casefold(name);
+        let n = match self.db.get()?.conn() {
+            Conn::Sqlite(c) => {
+                c.execute("UPDATE accounts SET oper = ?2 WHERE key = ?1", rusqlite::params![key, oper])?
+            }
+            Conn::Postgres(c) => c.execute("UPDATE accounts SET oper = $2 WHERE key = $1", &[&key, &oper])? as usize,
+        };
+        if n == 0 {
+            return Err(AccountError::NoSuch(name.to_string()));
+        }
+        Ok(())
     }
 
     pub fn delete(&self, name: &str) -> Result<(), AccountError> {
-        let n = self.db.lock().execute("DELETE FROM accounts WHERE key = ?1", [casefold(name)])?;
+        const DELETE: &str = "DELETE FROM accounts WHERE key = $1";
+        let key = casefold(name);
+        let n = match self.db.get()?.conn() {
+            Conn::Sqlite(c) => c.execute(DELETE, [&key])?,
+            Conn::Postgres(c) => c.execute(DELETE, &[&key])? as usize,
+        };
         if n == 0 {
             return Err(AccountError::NoSuch(name.to_string()));
         }
@@ -303,14 +365,29 @@ impl Accounts {
 
     /// Every account, by name.
     pub fn list(&self) -> Result<Vec<Account>, AccountError> {
-        let conn = self.db.lock();
-        let mut query = conn.prepare("SELECT name, oper, created FROM accounts ORDER BY key")?;
-        let rows = query.query_map([], |r| Ok(Account { name: r.get(0)?, oper: r.get(1)?, created: r.get(2)? }))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        const SELECT: &str = "SELECT name, oper, created FROM accounts ORDER BY key";
+        Ok(match self.db.get()?.conn() {
+            Conn::Sqlite(c) => c
+                .prepare(SELECT)?
+                .query_map([], |r| Ok(Account { name: r.get(0)?, oper: r.get(1)?, created: r.get(2)? }))?
+                .collect::<Result<_, _>>()?,
+            Conn::Postgres(c) => c
+                .query(SELECT, &[])?
+                .iter()
+                .map(|r| Account { name: r.get(0), oper: r.get(1), created: r.get(2) })
+                .collect(),
+        })
     }
 
-    fn update(&self, name: &str, sql: &str, value: &dyn rusqlite::ToSql) -> Result<(), AccountError> {
-        let n = self.db.lock().execute(sql, rusqlite::params![casefold(name), value])?;
+    /// Sets one text column of the account: `sql` takes the value as
+    /// `$1` and the key as `$2` (SQLite numbers `$N` parameters in the
+    /// order they first appear, so they must appear in order).
+    fn update(&self, name: &str, sql: &str, value: &str) -> Result<(), AccountError> {
+        let key = casefold(name);
+        let n = match self.db.get()?.conn() {
+            Conn::Sqlite(c) => c.execute(sql, (value, &key))?,
+            Conn::Postgres(c) => c.execute(sql, &[&value, &key])? as usize,
+        };
         if n == 0 {
             return Err(AccountError::NoSuch(name.to_string()));
         }

@@ -10,6 +10,10 @@
 //! entry, and any blob no entry names. Keys (the token key, a generated TLS
 //! certificate) and the activity log are copied as they are. Nothing here
 //! needs the server to stop, or to be running.
+//!
+//! With accounts and history in PostgreSQL (`[database] url`) there is no
+//! SQLite file to copy: both commands refuse and say to use `pg_dump` and
+//! `pg_restore`, rather than make a backup without the accounts in it.
 
 use crate::config::Config;
 use std::fs;
@@ -34,6 +38,12 @@ pub enum BackupError {
     Db(#[from] rusqlite::Error),
     #[error("the restored data does not open: {0}")]
     Check(String),
+    #[error(
+        "accounts and history are in PostgreSQL (database.url), which this command cannot copy: \
+         back the database up with `pg_dump --format=custom DBNAME > parley.dump` and put it back with \
+         `pg_restore --dbname=DBNAME parley.dump`; copy the data directory (files, keys) as it is"
+    )]
+    Postgres,
 }
 
 /// What was copied.
@@ -63,6 +73,9 @@ fn empty_dir(dir: &Path, not_empty: fn(String) -> BackupError) -> Result<(), Bac
 
 /// Copies the state of the data directory `config.data_dir` into `dest`.
 pub fn backup(config: &Config, dest: &Path) -> Result<Summary, BackupError> {
+    if config.database.is_postgres() {
+        return Err(BackupError::Postgres);
+    }
     empty_dir(dest, BackupError::NotEmpty)?;
     let data = &config.data_dir;
     let mut summary =
@@ -115,6 +128,9 @@ fn copy_database(from: &Path, to: &Path) -> Result<(), BackupError> {
 /// Puts the backup in `src` into `config.data_dir`, which must be new or
 /// empty, then opens the database and the store to check them.
 pub fn restore(config: &Config, src: &Path) -> Result<Summary, BackupError> {
+    if config.database.is_postgres() {
+        return Err(BackupError::Postgres);
+    }
     let manifest = src.join(MANIFEST);
     let text = fs::read(&manifest).map_err(|_| BackupError::NotABackup(src.display().to_string()))?;
     let summary: Summary =

@@ -3,6 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A day in milliseconds (history's retention ages).
+pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// Unix time in seconds.
 pub fn unix_now() -> i64 {
     unix_seconds(SystemTime::now())

@@ -36,7 +36,10 @@ impl Chat for ServerState {
         if !history.flush() {
             return Some(Err("the history writer has stopped".into()));
         }
-        let all = crate::history::manage::export(&history.reader(), account).map_err(|e| e.to_string());
+        let all = history
+            .reader()
+            .and_then(|mut conn| crate::history::manage::export(conn.conn(), account))
+            .map_err(|e| e.to_string());
         Some(all.and_then(|v| serde_json::to_vec_pretty(&v).map_err(|e| e.to_string())))
     }
 }

@@ -83,6 +83,9 @@ pub enum StartError {
     Db(#[from] db::DbError),
     #[error(transparent)]
     History(#[from] history::HistoryError),
+    /// A start-up task on the blocking pool failed (it panicked).
+    #[error("internal error while starting: {0}")]
+    Internal(String),
     #[error(transparent)]
     Cluster(#[from] cluster::ClusterError),
     #[error("cannot set up the accounts: {0}")]
@@ -206,13 +209,18 @@ impl Server {
         let tokens = tokens::Tokens::load_or_create(&key_path, &config.server_name, config.files.token_ttl_secs)
             .map_err(|source| StartError::TokenKey { path: key_path.display().to_string(), source })?;
         let sts_port = local_addrs(&ircs).first().map(|a| a.port());
-        let identity = Identity { operators, accounts, tokens };
         let (history, history_writer) = if config.history.enabled {
-            let (history, writer) = history::History::open(&config.data_dir, &config.history, &config.irc.lobby)?;
-            (Some(history), Some(writer))
+            let node = config.cluster.as_ref().map_or(String::new(), |c| c.node_name.clone());
+            let (db, history, lobby) = (accounts.db().clone(), config.history.clone(), config.irc.lobby.clone());
+            // On the blocking pool: PostgreSQL's client may not block a runtime thread.
+            let opened = tokio::task::spawn_blocking(move || history::History::open(&db, &history, &lobby, &node))
+                .await
+                .map_err(|e| StartError::Internal(e.to_string()))??;
+            (Some(opened.0), Some(opened.1))
         } else {
             (None, None)
         };
+        let identity = Identity { operators, accounts, tokens };
         // Last: a node that cannot reach NATS refuses to start, after the
         // local problems above have had their say.
         let cluster = match &config.cluster {

@@ -202,9 +202,18 @@ async fn serve(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let env_password = std::env::var(operators::ADMIN_PASSWORD_ENV).ok();
-    let db = std::sync::Arc::new(Db::open(&config.data_dir)?);
-    let accounts = Accounts::new(db, config.limits.nick_len)?;
-    let (ops, boot) = Operators::bootstrap(&config, env_password, &accounts).context("setting up operators")?;
+    // Blocking work (PostgreSQL's client runs a runtime of its own, which
+    // may not be started on this one's threads).
+    let (accounts, ops, boot) = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || -> anyhow::Result<_> {
+            let db = std::sync::Arc::new(Db::open_configured(&config.data_dir, &config.database)?);
+            let accounts = Accounts::new(db, config.limits.nick_len)?;
+            let (ops, boot) = Operators::bootstrap(&config, env_password, &accounts).context("setting up operators")?;
+            Ok((accounts, ops, boot))
+        }
+    })
+    .await??;
     match boot {
         Bootstrap::Created { name, password } => announce_first_admin(&config, &name, &password)?,
         Bootstrap::FromEnv { name } => {
@@ -302,7 +311,10 @@ fn announce_first_admin(config: &Config, name: &str, password: &str) -> anyhow::
             Level::Info,
             &format!(
                 "this is shown once; only its hash is kept in {}.",
-                config.data_dir.join(parley_server::db::FILE).display()
+                match &config.database.url {
+                    Some(url) => parley_server::config::redacted_url(url),
+                    None => config.data_dir.join(parley_server::db::FILE).display().to_string(),
+                }
             ),
         );
     }
@@ -362,18 +374,19 @@ impl Signals {
 /// `parleyd history ...`: one export or deletion, then exit.
 fn history(config: &Config, action: HistoryAction) -> anyhow::Result<()> {
     use parley_server::history::manage;
-    let db = Db::open(&config.data_dir)?;
-    let conn = db.lock();
+    let db = Db::open_configured(&config.data_dir, &config.database)?;
+    let mut lease = db.get()?;
+    let conn = lease.conn();
     match action {
         HistoryAction::Export { account } => {
-            let all = manage::export(&conn, &account)?;
+            let all = manage::export(conn, &account)?;
             println!("{}", serde_json::to_string_pretty(&all)?);
         }
         HistoryAction::Delete { account } => {
-            println!("deleted {} messages of {account}", manage::delete_own(&conn, &account)?);
+            println!("deleted {} messages of {account}", manage::delete_own(conn, &account)?);
         }
         HistoryAction::Purge { channel } => {
-            let n = manage::purge(&conn, &parley_proto::casefold(&channel))?;
+            let n = manage::purge(conn, &parley_proto::casefold(&channel))?;
             println!("deleted {n} messages of {channel}");
         }
     }
@@ -384,7 +397,7 @@ fn history(config: &Config, action: HistoryAction) -> anyhow::Result<()> {
 fn account(config: &Config, action: AccountAction) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let db = std::sync::Arc::new(Db::open(&config.data_dir)?);
+    let db = std::sync::Arc::new(Db::open_configured(&config.data_dir, &config.database)?);
     let accounts = Accounts::new(db, config.limits.nick_len)?;
     match action {
         AccountAction::Add { name, oper } => {

@@ -2,59 +2,14 @@
 //! may read what, read markers between an account's connections, and what
 //! survives a clean stop and a `kill -9` in the middle of a write storm.
 
+mod chat;
+
+use chat::{connect, history, said, search};
 use parley_testkit::{Client, Line, Server, TIMEOUT};
 use std::io::Write;
 
-const CAPS: &[&str] = &["batch", "draft/chathistory", "echo-message", "message-tags", "server-time", "soju.im/search"];
-
 /// Relaxed flood limits, so a test can send quickly.
 const FAST: &str = "[limits]\nflood_burst = 100000\nflood_lines_per_second = 100000.0\n";
-
-/// Registers `nick` with [`CAPS`] (and more), logged in to the account of
-/// the same name (password `pw-<nick>`) when `account` is set.
-fn connect(server: &Server, nick: &str, account: bool, more: &[&str]) -> Client {
-    let mut c = Client::connect(server.irc_addr());
-    let mut caps: Vec<&str> = CAPS.iter().chain(more).copied().collect();
-    if account {
-        caps.push("sasl");
-    }
-    c.send("CAP LS 302");
-    c.send(&format!("NICK {nick}"));
-    c.send(&format!("USER {nick} 0 * :{nick}"));
-    c.send(&format!("CAP REQ :{}", caps.join(" ")));
-    c.expect(|l| l.is("CAP") && l.param(1) == "ACK", TIMEOUT);
-    if account {
-        use base64::Engine;
-        c.send("AUTHENTICATE PLAIN");
-        c.expect(|l| l.is("AUTHENTICATE"), TIMEOUT);
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{nick}\0{nick}\0pw-{nick}"));
-        c.send(&format!("AUTHENTICATE {token}"));
-        c.expect(|l| l.is("903"), TIMEOUT);
-    }
-    c.send("CAP END");
-    c.expect(|l| l.is("366") && l.param(1) == "#lobby", TIMEOUT);
-    c.sync();
-    c
-}
-
-/// Sends a CHATHISTORY request; returns the PRIVMSG texts of the batch,
-/// or the FAIL line's code.
-fn history(c: &mut Client, request: &str) -> Result<Vec<String>, String> {
-    // What arrived before (live messages) is not the answer.
-    c.sync();
-    c.send(&format!("CHATHISTORY {request}"));
-    let lines = c.collect_until(|l| (l.is("BATCH") && l.param(0).starts_with('-')) || l.is("FAIL"), TIMEOUT);
-    let last = lines.last().expect("a last line");
-    if last.is("FAIL") {
-        return Err(last.param(1).to_string());
-    }
-    Ok(lines.iter().filter(|l| l.is("PRIVMSG") && l.tag("batch").is_some()).map(|l| l.last().to_string()).collect())
-}
-
-fn said(c: &mut Client, target: &str, text: &str) -> Line {
-    c.send(&format!("PRIVMSG {target} :{text}"));
-    c.expect(|l| l.is("PRIVMSG") && l.last() == text, TIMEOUT)
-}
 
 #[test]
 fn pages_come_in_order_without_duplicates_and_keep_msgid_and_time() {
@@ -129,18 +84,6 @@ fn only_members_and_the_two_parties_read_history() {
     assert_eq!(search(&mut guest, "text=carol").unwrap(), Vec::<String>::new());
     assert_eq!(search(&mut guest, "text=carol;in=#club"), Err("INVALID_PARAMS".into()));
     assert_eq!(search(&mut alice, "text=x;limit=0"), Err("INVALID_PARAMS".into()));
-}
-
-/// Sends a SEARCH; returns the texts found, or the FAIL code.
-fn search(c: &mut Client, attrs: &str) -> Result<Vec<String>, String> {
-    c.sync();
-    c.send(&format!("SEARCH {attrs}"));
-    let lines = c.collect_until(|l| (l.is("BATCH") && l.param(0).starts_with('-')) || l.is("FAIL"), TIMEOUT);
-    let last = lines.last().expect("a last line");
-    if last.is("FAIL") {
-        return Err(last.param(1).to_string());
-    }
-    Ok(lines.iter().filter(|l| l.is("PRIVMSG") && l.tag("batch").is_some()).map(|l| l.last().to_string()).collect())
 }
 
 #[test]

@@ -6,7 +6,9 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use parley_server::scram;
+mod chat;
+
+use chat::{scram_login, start_sasl};
 use parley_testkit::{Client, Server, TIMEOUT};
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -14,44 +16,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
-
-/// Starts SASL: `CAP LS 302`, `CAP REQ sasl`, NICK, USER, `AUTHENTICATE mechanism`.
-fn start_sasl(server: &Server, nick: &str, mechanism: &str) -> Client {
-    let mut c = Client::connect(server.irc_addr());
-    c.send("CAP LS 302");
-    let ls = c.expect(|l| l.is("CAP") && l.param(1) == "LS", TIMEOUT);
-    assert!(ls.last().contains("sasl=PLAIN,EXTERNAL,SCRAM-SHA-256"), "{}", ls.raw);
-    c.send("CAP REQ sasl");
-    c.expect(|l| l.is("CAP") && l.param(1) == "ACK", TIMEOUT);
-    c.send(&format!("NICK {nick}"));
-    c.send("USER u 0 * :U");
-    c.send(&format!("AUTHENTICATE {mechanism}"));
-    c
-}
-
-/// A whole SCRAM-SHA-256 exchange; returns the client and the numeric that
-/// ends it (903 or 904).
-fn scram_login(server: &Server, nick: &str, name: &str, password: &str) -> (Client, String) {
-    let mut c = start_sasl(server, nick, "SCRAM-SHA-256");
-    c.expect(|l| l.is("AUTHENTICATE") && l.param(0) == "+", TIMEOUT);
-    let first_bare = format!("n={name},r=fyko+d2lbbFgONRv9qkxdawL");
-    c.send(&format!("AUTHENTICATE {}", B64.encode(format!("n,,{first_bare}"))));
-    let challenge = c.expect(|l| l.is("AUTHENTICATE") || l.is("904"), TIMEOUT);
-    assert!(challenge.is("AUTHENTICATE"), "{}", challenge.raw);
-    let server_first = String::from_utf8(B64.decode(challenge.param(0)).unwrap()).unwrap();
-    assert!(server_first.starts_with("r=fyko+d2lbbFgONRv9qkxdawL"), "{server_first}");
-    let (client_final, expected) = scram::client_final(password, &first_bare, &server_first).unwrap();
-    c.send(&format!("AUTHENTICATE {}", B64.encode(client_final)));
-    let answer = c.expect(|l| l.is("AUTHENTICATE") || l.is("904"), TIMEOUT);
-    if answer.is("904") {
-        return (c, "904".into());
-    }
-    let server_final = String::from_utf8(B64.decode(answer.param(0)).unwrap()).unwrap();
-    assert_eq!(server_final, expected, "the server proves it knows the credentials");
-    c.send("AUTHENTICATE +");
-    let end = c.expect(|l| l.is("903") || l.is("904"), TIMEOUT);
-    (c, end.command.clone())
-}
 
 #[test]
 fn scram_sha_256_logs_in_without_sending_the_password() {

@@ -333,11 +333,14 @@ impl Server {
     }
 
     /// The server's data directory.
-    /// Creates an account in this server's data directory with `parleyd
-    /// account add`, as an administrator would while it runs.
+    /// Creates an account in this server's store with `parleyd account
+    /// add` (its configuration says which), as an administrator would
+    /// while it runs.
     pub fn add_account(&self, name: &str, password: &str) {
         use std::io::Write as _;
         let status = Command::new(parleyd_bin())
+            .arg("--config")
+            .arg(config_path(self.dir.path()))
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(["account", "add", name])

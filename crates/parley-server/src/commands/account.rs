@@ -50,13 +50,22 @@ pub fn log(ctx: &Ctx<'_>, how: &'static str, account: &str, result: &'static str
 }
 
 /// Whether `nick` is an account's name that this connection is not logged
-/// in to. A point lookup in the database, on this thread: microseconds
+/// in to. A point lookup in the database, on this thread: microseconds in
+/// SQLite; PostgreSQL's blocking client may not run on a runtime thread,
+/// so there the lookup runs on a thread of its own, a network round trip
 /// (a store error counts as "no", and is logged).
 pub fn nick_is_claimed(ctx: &Ctx<'_>, nick: &str) -> bool {
     if ctx.session.account().is_some_and(|a| irc_eq(a, nick)) {
         return false;
     }
-    match ctx.server.accounts.get(nick) {
+    let accounts = &ctx.server.accounts;
+    let found = if accounts.db().is_postgres() {
+        std::thread::scope(|s| s.spawn(|| accounts.get(nick)).join())
+            .unwrap_or_else(|_| Err(crate::accounts::AccountError::Internal("the lookup panicked".into())))
+    } else {
+        accounts.get(nick)
+    };
+    match found {
         Ok(found) => found.is_some(),
         Err(e) => {
             tracing::error!(error = %e, "account lookup failed");

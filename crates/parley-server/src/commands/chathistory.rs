@@ -10,6 +10,7 @@
 //! blocking pool after the writer has written what was queued.
 
 use crate::caps;
+use crate::db::{DbError, Lease};
 use crate::history::query::{self, Reference, Scope, Selector, Stored};
 use crate::history::{conversation_key, party_key, History, Kind};
 use crate::session::Ctx;
@@ -119,16 +120,16 @@ pub async fn chathistory(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             };
             let events = reader.events;
             let found = blocking(history, move |h| {
-                let conn = h.reader();
+                let mut conn = h.reader()?;
                 let (key, until) = match access {
                     Access::Member(key) | Access::Conversation(key) => (key, i64::MAX),
-                    Access::Former { channel, account } => match query::membership(&conn, &account, &channel)? {
+                    Access::Former { channel, account } => match query::membership(conn.conn(), &account, &channel)? {
                         Some(left) => (channel, left.unwrap_or(i64::MAX)),
                         None => return Ok(None),
                     },
                 };
                 let scope = Scope { target: &key, until, events };
-                query::select(&conn, &scope, &selector, limit).map(Some)
+                query::select(conn.conn(), &scope, &selector, limit).map(Some)
             })
             .await;
             match found {
@@ -139,7 +140,7 @@ pub async fn chathistory(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
         }
         Request::Targets { from, to, limit } => {
             let joined = joined_channels(ctx);
-            let found = blocking(history, move |h| targets(&h.reader(), &reader, joined, from, to, limit)).await;
+            let found = blocking(history, move |h| targets(&mut h.reader()?, &reader, joined, from, to, limit)).await;
             match found {
                 Some(list) => send_targets(ctx, &list),
                 None => ctx.fail(COMMAND, "MESSAGE_ERROR", &["TARGETS"], "Targets could not be retrieved"),
@@ -152,7 +153,7 @@ pub async fn chathistory(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
 /// queued; `None` if it failed (logged).
 pub(super) async fn blocking<T: Send + 'static>(
     history: Arc<History>,
-    work: impl FnOnce(&History) -> rusqlite::Result<T> + Send + 'static,
+    work: impl FnOnce(&History) -> Result<T, DbError> + Send + 'static,
 ) -> Option<T> {
     let done = tokio::task::spawn_blocking(move || {
         history.flush();
@@ -203,22 +204,22 @@ pub(super) fn joined_channels(ctx: &Ctx<'_>) -> Vec<(String, String)> {
 /// Targets whose newest visible message falls strictly between `from` and
 /// `to` (either order), in time order from `from`: (name, time).
 fn targets(
-    conn: &rusqlite::Connection,
+    conn: &mut Lease<'_>,
     reader: &Reader,
     joined: Vec<(String, String)>,
     from: i64,
     to: i64,
     limit: usize,
-) -> rusqlite::Result<Vec<(String, i64)>> {
+) -> Result<Vec<(String, i64)>, DbError> {
     let mut seen: Vec<(String, String, i64)> = joined.into_iter().map(|(k, n)| (k, n, i64::MAX)).collect();
     if let Some(account) = &reader.account {
-        for (channel, left) in query::memberships(conn, account)? {
+        for (channel, left) in query::memberships(conn.conn(), account)? {
             if !seen.iter().any(|(k, _, _)| *k == channel) {
                 let name = channel.clone();
                 seen.push((channel, name, left.unwrap_or(i64::MAX)));
             }
         }
-        for conversation in query::conversations(conn, account)? {
+        for conversation in query::conversations(conn.conn(), account)? {
             let other = match conversation.split_once(' ') {
                 Some((a, b)) if a == account => b,
                 Some((a, _)) => a,
@@ -231,7 +232,7 @@ fn targets(
     let (lo, hi) = (from.min(to), from.max(to));
     let mut found = Vec::new();
     for (key, name, until) in seen {
-        if let Some(at) = query::latest_time(conn, &key, until)? {
+        if let Some(at) = query::latest_time(conn.conn(), &key, until)? {
             if lo < at && at < hi {
                 found.push((name, at));
             }

@@ -81,25 +81,25 @@ pub async fn search(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     };
     let everywhere = a.target.is_none();
     let found = blocking(history, move |h| {
-        let conn = h.reader();
+        let mut conn = h.reader()?;
         let mut readable = Vec::new();
         for access in scope {
             match access {
                 Access::Member(key) | Access::Conversation(key) => readable.push(Readable { key, until: i64::MAX }),
                 Access::Former { channel, account } => {
-                    if let Some(left) = query::membership(&conn, &account, &channel)? {
+                    if let Some(left) = query::membership(conn.conn(), &account, &channel)? {
                         readable.push(Readable { key: channel, until: left.unwrap_or(i64::MAX) });
                     }
                 }
             }
         }
         if let (true, Some(account)) = (everywhere, &reader.account) {
-            for (channel, left) in query::memberships(&conn, account)? {
+            for (channel, left) in query::memberships(conn.conn(), account)? {
                 if !readable.iter().any(|r| r.key == channel) {
                     readable.push(Readable { key: channel, until: left.unwrap_or(i64::MAX) });
                 }
             }
-            for key in query::conversations(&conn, account)? {
+            for key in query::conversations(conn.conn(), account)? {
                 readable.push(Readable { key, until: i64::MAX });
             }
         }
@@ -110,7 +110,7 @@ pub async fn search(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
             before: a.before,
             limit: a.limit,
         };
-        search::search(&conn, &readable, &s)
+        search::search(conn.conn(), &readable, &s)
     })
     .await;
     let Some(messages) = found else {

@@ -42,7 +42,7 @@ impl Harness {
         let config = Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
         let server = server_state(config, dir.path());
         let (history, writer) =
-            crate::history::History::open(dir.path(), &server.config.history, &server.config.irc.lobby)
+            crate::history::History::open(server.accounts.db(), &server.config.history, &server.config.irc.lobby, "")
                 .expect("history");
         Harness { server: server.with_history(Some(history)), _history_writer: Some(writer), _dir: dir }
     }

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod cluster;
+mod database;
 mod files;
 mod history;
 mod metrics;
@@ -14,6 +15,7 @@ mod websocket;
 
 pub use accounts::{AccountsConfig, NickEnforcement};
 pub use cluster::ClusterConfig;
+pub use database::{redacted_url, DatabaseConfig, PASSWORD_ENV as DATABASE_PASSWORD_ENV};
 pub use files::FilesConfig;
 pub use history::{HistoryConfig, Retention, MAX_BATCH_WINDOW_MS};
 pub use metrics::MetricsConfig;
@@ -73,6 +75,9 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub metrics: MetricsConfig,
     pub history: HistoryConfig,
+    /// Where accounts and history are kept: SQLite in the data directory,
+    /// or PostgreSQL (shared by a cluster's nodes).
+    pub database: DatabaseConfig,
     pub websocket: WebSocketConfig,
     /// Several nodes as one chat over NATS; `None` (no `[cluster]`
     /// section): a single node, nothing extra to start.
@@ -249,6 +254,7 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             metrics: MetricsConfig::default(),
             history: HistoryConfig::default(),
+            database: DatabaseConfig::default(),
             websocket: WebSocketConfig::default(),
             cluster: None,
             opers: Vec::new(),
@@ -422,6 +428,9 @@ impl Config {
         for oper in &mut shown.opers {
             oper.password_hash = "<set>".into();
         }
+        if let Some(url) = &shown.database.url {
+            shown.database.url = Some(redacted_url(url));
+        }
         shown
     }
 
@@ -467,6 +476,7 @@ impl Config {
         }
         self.accounts.validate()?;
         self.history.validate()?;
+        self.database.validate()?;
         self.websocket.validate()?;
         if let Some(cluster) = &self.cluster {
             cluster.validate()?;

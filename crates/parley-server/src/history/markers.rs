@@ -5,7 +5,7 @@
 //! own, in memory only, forgotten when it closes.
 
 use super::{History, Op};
-use rusqlite::Connection;
+use crate::db::{Conn, DbError};
 use std::collections::HashMap;
 
 /// Whose markers: an account (casefolded) or one connection.
@@ -32,12 +32,17 @@ pub enum Set {
 }
 
 impl Markers {
-    pub(super) fn load(conn: &Connection) -> rusqlite::Result<Markers> {
+    pub(super) fn load(conn: Conn<'_>) -> Result<Markers, DbError> {
+        const SELECT: &str = "SELECT account, target, at FROM read_markers";
+        let rows: Vec<(String, String, i64)> = match conn {
+            Conn::Sqlite(c) => c
+                .prepare(SELECT)?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?,
+            Conn::Postgres(c) => c.query(SELECT, &[])?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect(),
+        };
         let mut markers = Markers::default();
-        let mut stmt = conn.prepare("SELECT account, target, at FROM read_markers")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-        for row in rows {
-            let (account, target, at) = row?;
+        for (account, target, at) in rows {
             markers.by_owner.entry(Owner::Account(account)).or_default().insert(target, at);
         }
         Ok(markers)

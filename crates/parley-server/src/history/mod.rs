@@ -1,6 +1,8 @@
 //! Message history: what was said in channels and private conversations,
-//! kept in the server's database (`parley.db`) and read back by
-//! `CHATHISTORY` and the join replay.
+//! kept in the server's database (`parley.db`, or PostgreSQL shared by a
+//! cluster's nodes: `db/`) and read back by `CHATHISTORY` and the join
+//! replay. Each node records what its own users sent; a message relayed
+//! in from another node is that node's to record.
 //!
 //! Recording never waits on the disk: the message path appends a compact
 //! entry to a bounded in-memory queue (no system call, no allocation beyond
@@ -19,18 +21,17 @@ pub mod query;
 pub mod recent;
 mod record;
 pub mod search;
+mod write_postgres;
 mod writer;
 
 pub use entry::{Entry, Kind, Parts};
 pub use writer::Writer;
 
 use crate::config::HistoryConfig;
-use crate::db::{self, DbError};
-use rusqlite::Connection;
-use std::path::Path;
+use crate::db::{Conn, Db, DbError, Lease, Source};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How long a reader waits for the writer to write what is queued.
@@ -106,7 +107,10 @@ pub struct History {
     /// When the oldest op of the batch being written was queued.
     writing_since: Mutex<Option<std::time::Instant>>,
     control: SyncSender<Control>,
-    reader: Mutex<Connection>,
+    reader: Source,
+    /// This node's name in a cluster (`history_members.node` in
+    /// PostgreSQL), else empty.
+    node: String,
     /// The lobby's last lines, for the join replay (`recent.rs`).
     pub recent: recent::Recent,
     /// Read markers, all in memory (`markers.rs`).
@@ -118,27 +122,44 @@ pub struct History {
 }
 
 impl History {
-    /// Opens the history's two connections (the database was migrated by
-    /// `Db::open`) and starts the writer thread. `lobby` is the channel
-    /// whose last lines are kept for the join replay.
+    /// Opens the history's two connections on `db` (migrated by its open:
+    /// SQLite gets a writing and a reading one, PostgreSQL shares the
+    /// pool) and starts the writer thread. `lobby` is the channel whose
+    /// last lines are kept for the join replay; `node` is this node's name
+    /// in a cluster, or empty.
     pub fn open(
-        data_dir: &Path,
+        db: &Db,
         config: &HistoryConfig,
         lobby: &str,
+        node: &str,
     ) -> Result<(std::sync::Arc<History>, Writer), HistoryError> {
-        let write_conn = db::connect(data_dir)?;
-        let reader = db::connect(data_dir)?;
-        // Memberships left open by a crash end now: nobody is joined yet.
+        let writing = db.another()?;
+        let reader = db.another()?;
+        // Memberships left open by a crash end now: nobody is joined yet
+        // (in PostgreSQL, only those this node recorded).
         let now = crate::clock::unix_millis(std::time::SystemTime::now());
-        write_conn
-            .execute(
-                "UPDATE history_members SET left_at = ?1, left_id = (SELECT ifnull(max(id), 0) FROM history)
-                 WHERE left_at IS NULL",
-                [now],
-            )
-            .map_err(DbError::from)?;
-        let markers = markers::Markers::load(&write_conn).map_err(DbError::from)?;
-        let recent = recent::Recent::load(&reader, lobby, config.join_replay_lines).map_err(DbError::from)?;
+        let mut lease = writing.get()?;
+        match lease.conn() {
+            Conn::Sqlite(c) => c
+                .execute(
+                    "UPDATE history_members SET left_at = ?1, left_id = (SELECT ifnull(max(id), 0) FROM history)
+                     WHERE left_at IS NULL",
+                    [now],
+                )
+                .map(drop)
+                .map_err(DbError::from)?,
+            Conn::Postgres(c) => c
+                .execute(
+                    "UPDATE history_members SET left_at = $1, left_id = (SELECT coalesce(max(id), 0) FROM history)
+                     WHERE left_at IS NULL AND node = $2",
+                    &[&now, &node],
+                )
+                .map(drop)
+                .map_err(DbError::from)?,
+        }
+        let markers = markers::Markers::load(lease.conn())?;
+        drop(lease);
+        let recent = recent::Recent::load(reader.get()?.conn(), lobby, config.join_replay_lines)?;
         let (control, control_rx) = mpsc::sync_channel(256);
         let history = std::sync::Arc::new(History {
             config: crate::live::Live::new(config.clone()),
@@ -146,13 +167,14 @@ impl History {
             written: AtomicU64::new(0),
             writing_since: Mutex::new(None),
             control,
-            reader: Mutex::new(reader),
+            reader,
+            node: node.to_string(),
             recent,
             markers: Mutex::new(markers),
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         });
-        let writer = Writer::start(history.clone(), write_conn, control_rx).map_err(HistoryError::Thread)?;
+        let writer = Writer::start(history.clone(), writing, control_rx).map_err(HistoryError::Thread)?;
         Ok((history, writer))
     }
 
@@ -205,15 +227,11 @@ impl History {
 
     /// Counts, then has the writer run `op` (never dropped: it is not a
     /// message) and waits for it; the lobby's kept lines follow.
-    fn after_flush(
-        &self,
-        count: impl FnOnce(&Connection) -> rusqlite::Result<u64>,
-        op: Op,
-    ) -> Result<u64, HistoryError> {
+    fn after_flush(&self, count: impl FnOnce(Conn<'_>) -> Result<u64, DbError>, op: Op) -> Result<u64, HistoryError> {
         if !self.flush() {
             return Err(HistoryError::Stopped);
         }
-        let n = count(&self.reader()).map_err(DbError::from)?;
+        let n = count(self.reader()?.conn())?;
         {
             let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
             queue.ops.push(op);
@@ -222,7 +240,7 @@ impl History {
         if !self.flush() {
             return Err(HistoryError::Stopped);
         }
-        self.recent.reload(&self.reader()).map_err(DbError::from)?;
+        self.recent.reload(self.reader()?.conn())?;
         Ok(n)
     }
 
@@ -265,9 +283,10 @@ impl History {
     }
 
     /// The reading connection, for one query (blocking: run it on the
-    /// blocking pool).
-    pub fn reader(&self) -> MutexGuard<'_, Connection> {
-        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    /// blocking pool). With PostgreSQL a pooled connection: waiting for
+    /// one is bounded by `database.connect_timeout_secs`.
+    pub fn reader(&self) -> Result<Lease<'_>, DbError> {
+        self.reader.get()
     }
 
     /// Ops waiting for the writer now.

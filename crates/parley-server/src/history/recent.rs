@@ -6,6 +6,7 @@
 
 use super::entry::{Entry, Field, Kind, Parts};
 use super::query::{self, Scope, Selector, Stored};
+use crate::db::{Conn, DbError};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -17,7 +18,7 @@ pub struct Recent {
 }
 
 impl Recent {
-    pub(super) fn load(conn: &rusqlite::Connection, lobby: &str, max: usize) -> rusqlite::Result<Recent> {
+    pub(super) fn load(conn: Conn<'_>, lobby: &str, max: usize) -> Result<Recent, DbError> {
         let key = parley_proto::casefold(lobby);
         let mut lines = VecDeque::with_capacity(max);
         if max > 0 {
@@ -60,7 +61,7 @@ impl Recent {
     }
 
     /// Forgets what the database no longer has (after deletions), reloading.
-    pub(super) fn reload(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    pub(super) fn reload(&self, conn: Conn<'_>) -> Result<(), DbError> {
         let fresh = Recent::load(conn, &self.key, self.max)?;
         *self.lines.lock().unwrap_or_else(|p| p.into_inner()) = fresh.lines.into_inner().unwrap_or_default();
         Ok(())

@@ -1,7 +1,11 @@
-//! Full-text search over history (FTS5, the `history_text` index), within
-//! the targets the caller says the reader may read.
+//! Full-text search over history, within the targets the caller says the
+//! reader may read: SQLite's FTS5 index `history_text`, or PostgreSQL's
+//! `words` tsvector column (`simple` configuration, GIN index). Both
+//! match whole words, case-insensitively, every word given; they differ
+//! at the edges (docs/PROTOCOL.md, SEARCH).
 
 use super::query::Stored;
+use crate::db::{Conn, DbError};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
@@ -25,10 +29,17 @@ pub struct Search<'a> {
 }
 
 /// The newest matching PRIVMSGs and NOTICEs in `targets`, oldest first.
-pub fn search(conn: &Connection, targets: &[Readable], s: &Search<'_>) -> rusqlite::Result<Vec<Stored>> {
+pub fn search(conn: Conn<'_>, targets: &[Readable], s: &Search<'_>) -> Result<Vec<Stored>, DbError> {
     if targets.is_empty() || s.limit == 0 {
         return Ok(Vec::new());
     }
+    match conn {
+        Conn::Sqlite(c) => Ok(search_sqlite(c, targets, s)?),
+        Conn::Postgres(c) => search_postgres(c, targets, s),
+    }
+}
+
+fn search_sqlite(conn: &Connection, targets: &[Readable], s: &Search<'_>) -> rusqlite::Result<Vec<Stored>> {
     let mut params: Vec<Value> = Vec::new();
     let mut sql = String::from("SELECT h.at, h.msgid, h.kind, h.sender, h.account, h.shown, h.tags, h.text ");
     let phrase = s.text.map(fts_phrase).filter(|p| !p.is_empty());
@@ -73,6 +84,57 @@ pub fn search(conn: &Connection, targets: &[Readable], s: &Search<'_>) -> rusqli
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params), super::query::stored)?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    out.reverse();
+    Ok(out)
+}
+
+/// The same search in PostgreSQL: each word a `phraseto_tsquery` (the
+/// parser's tokens of one word must follow each other, as FTS5 matches a
+/// quoted word), all of them required.
+fn search_postgres(
+    client: &mut postgres::Client,
+    targets: &[Readable],
+    s: &Search<'_>,
+) -> Result<Vec<Stored>, DbError> {
+    use postgres::types::ToSql;
+    let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+    let next = |params: &mut Vec<Box<dyn ToSql + Sync>>, value: Box<dyn ToSql + Sync>| {
+        params.push(value);
+        format!("${}", params.len())
+    };
+    let mut sql = String::from(
+        "SELECT h.at, h.msgid, h.kind, h.sender, h.account, h.shown, h.tags, h.text FROM history h WHERE h.kind < 2",
+    );
+    for word in s.text.unwrap_or_default().split_whitespace() {
+        let p = next(&mut params, Box::new(word.to_string()));
+        sql.push_str(&format!(" AND h.words @@ phraseto_tsquery('simple', {p}::text)"));
+    }
+    sql.push_str(" AND (");
+    for (i, t) in targets.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" OR ");
+        }
+        let key = next(&mut params, Box::new(t.key.clone()));
+        let until = next(&mut params, Box::new(t.until));
+        sql.push_str(&format!("(h.target = {key} AND h.id <= {until})"));
+    }
+    sql.push(')');
+    if let Some(nick) = s.from {
+        let p = next(&mut params, Box::new(nick.to_string()));
+        sql.push_str(&format!(" AND lower(substr(h.sender, 1, length({p}::text) + 1)) = lower({p}::text || '!')"));
+    }
+    if let Some(after) = s.after {
+        let p = next(&mut params, Box::new(after));
+        sql.push_str(&format!(" AND h.at > {p}"));
+    }
+    if let Some(before) = s.before {
+        let p = next(&mut params, Box::new(before));
+        sql.push_str(&format!(" AND h.at < {p}"));
+    }
+    let p = next(&mut params, Box::new(s.limit as i64));
+    sql.push_str(&format!(" ORDER BY h.id DESC LIMIT {p}"));
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| b.as_ref()).collect();
+    let mut out: Vec<Stored> = client.query(sql.as_str(), &refs)?.iter().map(super::query::stored_pg).collect();
     out.reverse();
     Ok(out)
 }

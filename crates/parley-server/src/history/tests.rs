@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 fn open(config: HistoryConfig) -> (tempfile::TempDir, std::sync::Arc<History>, super::Writer) {
     let dir = tempfile::tempdir().unwrap();
-    crate::db::Db::open(dir.path()).unwrap();
-    let (h, w) = History::open(dir.path(), &config, "#lobby").unwrap();
+    let db = crate::db::Db::open(dir.path()).unwrap();
+    let (h, w) = History::open(&db, &config, "#lobby", "").unwrap();
     (dir, h, w)
 }
 
@@ -19,11 +19,18 @@ fn say(h: &History, target: &str, at: i64, text: &str) {
 
 fn texts(h: &History, target: &str, selector: Selector, limit: usize) -> Vec<String> {
     let scope = Scope { target, until: i64::MAX, events: false };
-    query::select(&h.reader(), &scope, &selector, limit).unwrap().into_iter().map(|m| m.text).collect()
+    query::select(h.reader().unwrap().conn(), &scope, &selector, limit).unwrap().into_iter().map(|m| m.text).collect()
+}
+
+fn sqlite<T>(h: &History, f: impl FnOnce(&rusqlite::Connection) -> T) -> T {
+    match h.reader().unwrap().conn() {
+        crate::db::Conn::Sqlite(c) => f(c),
+        crate::db::Conn::Postgres(_) => unreachable!("these tests open SQLite"),
+    }
 }
 
 fn count(h: &History) -> i64 {
-    h.reader().query_row("SELECT count(*) FROM history", [], |r| r.get(0)).unwrap()
+    sqlite(h, |c| c.query_row("SELECT count(*) FROM history", [], |r| r.get(0)).unwrap())
 }
 
 #[test]
@@ -35,7 +42,8 @@ fn a_flush_makes_what_was_queued_readable_and_a_stop_writes_the_rest() {
     say(&h, "#a", 2, "two");
     w.stop();
     drop(h);
-    let (h, _w) = History::open(dir.path(), &HistoryConfig::default(), "#lobby").unwrap();
+    let db = crate::db::Db::open(dir.path()).unwrap();
+    let (h, _w) = History::open(&db, &HistoryConfig::default(), "#lobby", "").unwrap();
     assert_eq!(texts(&h, "#a", Selector::Latest(None), 10), ["one", "two"], "nothing queued was lost");
 }
 
@@ -101,13 +109,12 @@ fn retention_deletes_by_age_and_by_count_per_target() {
     }
     assert!(h.flush());
     let touched: HashSet<String> = ["#old".to_string(), "#kept".to_string()].into();
-    let deleted = super::writer::prune(&h.reader(), &config, now, &mut touched.clone()).unwrap();
+    let deleted = sqlite(&h, |c| super::writer::prune(c, &config, now, &mut touched.clone()).unwrap());
     assert_eq!(deleted, 1 + 3, "one too old in #old; #kept keeps its newest two, whatever their age");
     assert_eq!(texts(&h, "#old", Selector::Latest(None), 10).len(), 1);
-    let indexed: i64 = h
-        .reader()
-        .query_row("SELECT count(*) FROM history_text WHERE history_text MATCH 'x OR y'", [], |r| r.get(0))
-        .unwrap();
+    let indexed: i64 = sqlite(&h, |c| {
+        c.query_row("SELECT count(*) FROM history_text WHERE history_text MATCH 'x OR y'", [], |r| r.get(0)).unwrap()
+    });
     assert_eq!(indexed, 1 + 2, "deleted messages left the search index too");
     assert_eq!(texts(&h, "#kept", Selector::Latest(None), 10), ["y", "y"]);
 }
@@ -125,7 +132,7 @@ fn search_finds_words_only_in_the_targets_given() {
         let readable: Vec<Readable> =
             targets.iter().map(|t| Readable { key: t.to_string(), until: i64::MAX }).collect();
         let s = Search { text: Some(text), from: None, after: None, before: None, limit: 10 };
-        search(&h.reader(), &readable, &s).unwrap().into_iter().map(|m| m.text).collect()
+        search(h.reader().unwrap().conn(), &readable, &s).unwrap().into_iter().map(|m| m.text).collect()
     };
     assert_eq!(find("brown", &["#a"]), ["the quick brown fox", "a slow brown dog"]);
     assert_eq!(find("brown", &["#a", "#b"]).len(), 3);

@@ -3,9 +3,13 @@
 //! it takes the whole queue and writes it in one transaction; every
 //! `prune_interval_secs` it applies retention. [`Writer::stop`] writes what
 //! is still queued and joins the thread, so a clean shutdown loses nothing.
+//! The statements here are SQLite's; PostgreSQL's are in
+//! `write_postgres.rs`, behind the same loop.
 
 use super::entry::Field;
 use super::{Control, History, Op};
+use crate::clock::DAY_MS;
+use crate::db::{DbError, Source};
 use rusqlite::{params, Connection};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -14,8 +18,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-
 /// The writer thread; [`stop`](Writer::stop) ends it after a last write.
 pub struct Writer {
     history: Arc<History>,
@@ -23,14 +25,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(
-        history: Arc<History>,
-        conn: Connection,
-        control: Receiver<Control>,
-    ) -> std::io::Result<Writer> {
+    pub(super) fn start(history: Arc<History>, source: Source, control: Receiver<Control>) -> std::io::Result<Writer> {
         let shared = history.clone();
-        let thread =
-            std::thread::Builder::new().name("parley-history".into()).spawn(move || run(&shared, conn, &control))?;
+        let thread = std::thread::Builder::new()
+            .name("parley-history".into())
+            .spawn(move || run(&shared, Store::open(source), &control))?;
         Ok(Writer { history, thread: Some(thread) })
     }
 
@@ -53,7 +52,48 @@ impl Drop for Writer {
     }
 }
 
-fn run(history: &History, mut conn: Connection, control: &Receiver<Control>) {
+/// Where the writer writes: its own SQLite connection (with the newest
+/// message id, which membership changes record), or the PostgreSQL pool,
+/// one connection per batch (so a lost connection costs that batch only).
+enum Store {
+    Sqlite { conn: Connection, last_id: i64 },
+    Postgres(crate::db::postgres::Pool),
+}
+
+impl Store {
+    fn open(source: Source) -> Store {
+        match source {
+            Source::Sqlite(conn) => {
+                let conn = conn.into_inner().unwrap_or_else(|p| p.into_inner());
+                let last_id =
+                    conn.query_row("SELECT ifnull(max(id), 0) FROM history", [], |r| r.get(0)).unwrap_or_default();
+                Store::Sqlite { conn, last_id }
+            }
+            Source::Postgres(pool) => Store::Postgres(pool),
+        }
+    }
+
+    fn write(&mut self, history: &History, ops: &[Op], touched: &mut HashSet<String>) -> Result<(), DbError> {
+        match self {
+            Store::Sqlite { conn, last_id } => Ok(write(conn, ops, touched, last_id)?),
+            Store::Postgres(pool) => super::write_postgres::write(&mut *pool.get()?, &history.node, ops, touched),
+        }
+    }
+
+    fn prune(
+        &mut self,
+        config: &crate::config::HistoryConfig,
+        now: i64,
+        touched: &mut HashSet<String>,
+    ) -> Result<usize, DbError> {
+        match self {
+            Store::Sqlite { conn, .. } => Ok(prune(conn, config, now, touched)?),
+            Store::Postgres(pool) => super::write_postgres::prune(&mut *pool.get()?, config, now, touched),
+        }
+    }
+}
+
+fn run(history: &History, mut store: Store, control: &Receiver<Control>) {
     let config = history.config();
     let window = Duration::from_millis(config.batch_window_ms);
     let prune_every = Duration::from_secs(config.prune_interval_secs);
@@ -61,14 +101,12 @@ fn run(history: &History, mut conn: Connection, control: &Receiver<Control>) {
     let mut spare = Vec::new();
     let mut touched = HashSet::new();
     let mut reported = (0, 0);
-    let mut last_id: i64 =
-        conn.query_row("SELECT ifnull(max(id), 0) FROM history", [], |r| r.get(0)).unwrap_or_default();
     loop {
         let told = control.recv_timeout(window);
         let (ops, pushed) = history.take_queue(spare);
         if !ops.is_empty() {
             let n = ops.len() as u64;
-            if let Err(e) = write(&mut conn, &ops, &mut touched, &mut last_id) {
+            if let Err(e) = store.write(history, &ops, &mut touched) {
                 history.failed.fetch_add(n, Ordering::Relaxed);
                 tracing::warn!(error = %e, entries = n, "history: writing a batch failed; its messages are lost");
             }
@@ -81,7 +119,7 @@ fn run(history: &History, mut conn: Connection, control: &Receiver<Control>) {
             next_prune = Instant::now() + prune_every;
             let now = crate::clock::unix_millis(std::time::SystemTime::now());
             // The retention settings in force now (a reload may change them).
-            if let Err(e) = prune(&conn, history.config(), now, &mut touched) {
+            if let Err(e) = store.prune(history.config(), now, &mut touched) {
                 tracing::warn!(error = %e, "history: retention failed");
             }
         }
@@ -94,7 +132,7 @@ fn run(history: &History, mut conn: Connection, control: &Receiver<Control>) {
                 // said goodbye meanwhile).
                 let (last, pushed) = history.take_queue(Vec::new());
                 if !last.is_empty() {
-                    if let Err(e) = write(&mut conn, &last, &mut touched, &mut last_id) {
+                    if let Err(e) = store.write(history, &last, &mut touched) {
                         tracing::warn!(error = %e, "history: writing the last batch failed");
                     }
                 }
@@ -177,11 +215,11 @@ fn write(conn: &mut Connection, ops: &[Op], touched: &mut HashSet<String>, last_
                     marker.execute(params![account, target, at])?;
                 }
                 Op::DeleteOwn { account } => {
-                    let n = super::manage::delete_own(&tx, account)?;
+                    let n = super::manage::delete_own_sqlite(&tx, account)?;
                     tracing::info!(account = %account, deleted = n, "history: an account's messages deleted");
                 }
                 Op::Purge { target } => {
-                    let n = super::manage::purge(&tx, target)?;
+                    let n = super::manage::purge_sqlite(&tx, target)?;
                     tracing::info!(channel = %target, deleted = n, "history: a channel purged");
                 }
             }

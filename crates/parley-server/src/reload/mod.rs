@@ -207,6 +207,8 @@ pub fn keep_restart_only(new: &mut Config, old: &Config) -> Vec<&'static str> {
     c.keep("websocket.listen", &mut new.websocket.listen, &old.websocket.listen);
     // The NATS connection and this node's name are set up at start.
     c.keep("cluster", &mut new.cluster, &old.cluster);
+    // The database connections are made at start.
+    c.keep("database", &mut new.database, &old.database);
     c.keep("limits.worker_threads", &mut new.limits.worker_threads, &old.limits.worker_threads);
     c.keep("limits.busy_poll_us", &mut new.limits.busy_poll_us, &old.limits.busy_poll_us);
     c.keep("limits.listen_backlog", &mut new.limits.listen_backlog, &old.limits.listen_backlog);
