@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the cluster tests (crates/parley-server/tests/cluster.rs, ignored by
 # a plain `cargo test`) against a three-server NATS cluster with JetStream
-# that this script starts on loopback in a temp directory and stops again.
-# Installs nats-server from Debian if it is missing. docs/CLUSTER.md says
-# what the tests prove.
+# that this script starts on loopback in a temp directory and stops again,
+# and the nodes sharing one PostgreSQL (tests/cluster_store.rs) against one
+# that tools/postgres/start.sh starts the same way. Installs nats-server and
+# postgresql from Debian if they are missing. docs/CLUSTER.md says what the
+# tests prove.
 #
 #   bash tools/cluster/run.sh                       # every cluster test
 #   bash tools/cluster/run.sh nick_race             # a cargo test filter
-#   bash tools/cluster/run.sh --nats-only           # start NATS, print the URLs, wait
+#   bash tools/cluster/run.sh --nats-only           # start NATS and PostgreSQL, print the URLs, wait
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -34,6 +36,9 @@ cleanup() {
         { wait "$pid"; } 2>/dev/null || true
     done
     rm -rf "$work"
+    if declare -F parley_postgres_stop >/dev/null; then
+        parley_postgres_stop
+    fi
 }
 trap cleanup EXIT
 
@@ -100,8 +105,13 @@ done
 nats_urls=$(IFS=,; echo "${urls[*]}")
 echo "tools/cluster/run.sh: NATS cluster ready at $nats_urls"
 
+# PostgreSQL for the nodes' shared accounts and history; stopped by cleanup.
+# shellcheck source=tools/postgres/start.sh
+source "$root/tools/postgres/start.sh"
+
 if [ "${1:-}" = "--nats-only" ]; then
     echo "PARLEY_TEST_NATS_URLS=$nats_urls"
+    echo "PARLEY_TEST_POSTGRES_URL=$PARLEY_TEST_POSTGRES_URL"
     echo "(Ctrl-C stops it)"
     wait
     exit 0
@@ -124,6 +134,8 @@ skip_heavy=()
 [ $# = 0 ] && skip_heavy=(--skip "$heavy")
 cargo test -q -p parley-server --test cluster -- --include-ignored --test-threads=2 \
     --skip one_nats_server_of_three_dies "${skip_heavy[@]}" "$@" || status=$?
+# The nodes sharing one PostgreSQL for accounts and history.
+cargo test -q -p parley-server --test cluster_store -- --include-ignored --test-threads=2 "$@" || status=$?
 # Last and alone, since it kills one of the NATS servers.
 if [ $# = 0 ]; then
     cargo test -q -p parley-server --test cluster -- --include-ignored "$heavy" || status=$?
