@@ -28,6 +28,7 @@ pub mod names;
 pub mod resumable;
 pub mod routes;
 pub mod share;
+mod shared_dir;
 pub mod storage;
 pub mod upload;
 pub mod uploads;

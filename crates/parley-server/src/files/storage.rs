@@ -19,6 +19,13 @@
 //! entries by a hash of the name, so no name can reach outside the store.
 //! A download opens the blob an entry named at the time; an overwrite that
 //! deletes that blob afterwards does not disturb the open file.
+//!
+//! Shared by a cluster's nodes ([`Store::open_shared`]), the directory is
+//! the truth and the index a cache: every change happens under a lock all
+//! nodes take (`shared_dir`), decides on what is on disk, and collects a
+//! blob only when no entry on disk names it; a name is read from disk at
+//! each request, a listing reads the whole directory, and each node stages
+//! in a `tmp/<node>/` of its own, the only part of `tmp/` it cleans.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,7 +34,15 @@ use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use thiserror::Error;
+
+use super::shared_dir::{self, DirLock};
+
+/// How often a share link not in the index may make a shared store
+/// read its whole directory again (links made on other nodes arrive by
+/// event; this covers one missed).
+const SHARE_RELOAD_EVERY: Duration = Duration::from_secs(1);
 
 /// One stored file as listed by `GET /files`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -191,15 +206,32 @@ struct Index {
 
 impl Index {
     fn insert(&mut self, e: Entry) -> Option<Entry> {
+        let old = self.by_name.remove(&e.name);
+        if let Some(old) = &old {
+            self.forget(old);
+        }
         if let Some(link) = &e.share {
             self.by_share.insert(link.id.clone(), e.name.clone());
         }
         self.total_bytes += e.size;
-        let old = self.by_name.insert(e.name.clone(), e);
-        if let Some(old) = &old {
-            self.forget(old);
-        }
+        self.by_name.insert(e.name.clone(), e);
         old
+    }
+
+    /// Makes `name` hold `entry`, or nothing.
+    fn set(&mut self, name: &str, entry: Option<Entry>) {
+        match entry {
+            Some(e) => {
+                if self.by_name.get(name) != Some(&e) {
+                    self.insert(e);
+                }
+            }
+            None => {
+                if let Some(old) = self.by_name.remove(name) {
+                    self.forget(&old);
+                }
+            }
+        }
     }
 
     /// Drops what `old` added to the counters and the link map (its name
@@ -214,10 +246,20 @@ impl Index {
 
 pub struct Store {
     root: PathBuf,
+    /// Where uploads are staged: `tmp/`, or `tmp/<node>/` when shared.
+    tmp: PathBuf,
     index: Mutex<Index>,
+    /// Set when other processes share the directory.
+    shared: Option<Shared>,
 }
 
-fn meta_file_name(name: &str) -> String {
+struct Shared {
+    lock: DirLock,
+    /// When the whole directory was last read (`by_share`).
+    reloaded: Mutex<Instant>,
+}
+
+pub(super) fn meta_file_name(name: &str) -> String {
     hex::encode(Sha256::digest(name.as_bytes()))
 }
 
@@ -230,10 +272,28 @@ impl Store {
     /// crash: temp files go, entries whose blob is missing go, blobs no
     /// entry uses go.
     pub fn open(root: &Path) -> io::Result<Store> {
+        Store::open_in(root, root.join("tmp"), None)
+    }
+
+    /// Opens a store whose directory other nodes (processes) share: node
+    /// `node` stages in `tmp/<node>/` and cleans only that, and every
+    /// change, the start-up clean-up included, holds the directory's lock.
+    pub fn open_shared(root: &Path, node: &str) -> io::Result<Store> {
+        fs::create_dir_all(root)?;
+        let shared = Shared { lock: DirLock::open(root)?, reloaded: Mutex::new(Instant::now()) };
+        Store::open_in(root, shared_dir::node_tmp(root, node), Some(shared))
+    }
+
+    fn open_in(root: &Path, tmp: PathBuf, shared: Option<Shared>) -> io::Result<Store> {
         for sub in ["blobs", "meta", "tmp"] {
             fs::create_dir_all(root.join(sub))?;
         }
-        for item in fs::read_dir(root.join("tmp"))? {
+        fs::create_dir_all(&tmp)?;
+        let _held = match &shared {
+            Some(s) => Some(s.lock.hold()?),
+            None => None,
+        };
+        for item in fs::read_dir(&tmp)? {
             let item = item?;
             if item.file_type()?.is_file() || item.file_type()?.is_symlink() {
                 fs::remove_file(item.path())?;
@@ -270,7 +330,56 @@ impl Store {
                 fs::remove_file(item.path())?;
             }
         }
-        Ok(Store { root: root.to_path_buf(), index: Mutex::new(index) })
+        drop(_held);
+        Ok(Store { root: root.to_path_buf(), tmp, index: Mutex::new(index), shared })
+    }
+
+    /// Whether other nodes share the directory.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// The directory's lock, when shared; nothing to hold otherwise.
+    fn hold(&self) -> io::Result<Option<shared_dir::DirGuard<'_>>> {
+        self.shared.as_ref().map(|s| s.lock.hold()).transpose()
+    }
+
+    /// `name`'s entry as the directory holds it now.
+    fn on_disk(&self, name: &str) -> Option<Entry> {
+        let meta_name = meta_file_name(name);
+        shared_dir::read_entry(&self.root.join("meta").join(&meta_name), &meta_name).filter(|e| e.name == name)
+    }
+
+    /// `name`'s current entry: from disk when shared (brought into the
+    /// index too), else from the index.
+    fn current(&self, index: &mut Index, name: &str) -> Option<Entry> {
+        if self.shared.is_none() {
+            return index.by_name.get(name).cloned();
+        }
+        let now = self.on_disk(name);
+        index.set(name, now.clone());
+        now
+    }
+
+    /// Brings `name` up to date from disk (another node changed it).
+    pub fn refresh(&self, name: &str) {
+        let mut index = self.lock();
+        self.current(&mut index, name);
+    }
+
+    /// Reads the whole directory again (a shared store's node that may
+    /// have missed other nodes' changes: back in contact after a split).
+    pub fn reload(&self) -> io::Result<()> {
+        let all = shared_dir::read_all(&self.root)?;
+        let mut fresh = Index::default();
+        for e in all {
+            fresh.insert(e);
+        }
+        *self.lock() = fresh;
+        if let Some(s) = &self.shared {
+            *s.reloaded.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -278,11 +387,17 @@ impl Store {
     }
 
     pub fn get(&self, name: &str) -> Option<Entry> {
-        self.lock().by_name.get(name).cloned()
+        let mut index = self.lock();
+        self.current(&mut index, name)
     }
 
-    /// Every entry, sorted by name.
+    /// Every entry, sorted by name (shared: as the directory holds them).
     pub fn list(&self) -> Vec<Entry> {
+        if self.shared.is_some() {
+            if let Err(e) = self.reload() {
+                tracing::warn!(error = %e, "reading the shared file store's entries");
+            }
+        }
         let mut v: Vec<Entry> = self.lock().by_name.values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
@@ -290,8 +405,29 @@ impl Store {
 
     /// The entry a share link id points to, live or not.
     pub fn by_share(&self, id: &str) -> Option<Entry> {
-        let index = self.lock();
-        index.by_share.get(id).and_then(|name| index.by_name.get(name)).cloned()
+        let found = {
+            let index = self.lock();
+            index.by_share.get(id).and_then(|name| index.by_name.get(name)).cloned()
+        };
+        let Some(shared) = &self.shared else { return found };
+        let name = match found {
+            Some(e) => e.name,
+            None => {
+                // Made on another node and its event missed: read again,
+                // at most once per interval (unknown links cost nothing more).
+                let mut last = shared.reloaded.lock().unwrap_or_else(|p| p.into_inner());
+                if last.elapsed() < SHARE_RELOAD_EVERY {
+                    return None;
+                }
+                *last = Instant::now();
+                drop(last);
+                self.reload().ok()?;
+                let index = self.lock();
+                index.by_share.get(id).cloned()?
+            }
+        };
+        // The truth on disk: the link may have been revoked or replaced.
+        self.get(&name).filter(|e| e.share.as_ref().is_some_and(|s| s.id == id))
     }
 
     pub fn total_bytes(&self) -> u64 {
@@ -310,7 +446,7 @@ impl Store {
     /// A new temp file in `tmp/` to stream an upload into.
     pub fn stage(&self) -> io::Result<StagingWriter> {
         let suffix: u64 = rand::random();
-        let path = self.root.join("tmp").join(format!("upload-{suffix:016x}.part"));
+        let path = self.tmp.join(format!("upload-{suffix:016x}.part"));
         let file = fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
         Ok(StagingWriter { file, path: Some(path), hasher: Sha256::new(), size: 0, written_back: 0 })
     }
@@ -326,7 +462,8 @@ impl Store {
         precondition: &Precondition,
     ) -> Result<(Entry, Option<Entry>), CommitError> {
         let mut index = self.lock();
-        let current = index.by_name.get(name).cloned();
+        let _held = self.hold()?;
+        let current = self.current(&mut index, name);
         let ok = match (precondition, &current) {
             (Precondition::None, _) => true,
             (Precondition::CreateOnly, existing) => existing.is_none(),
@@ -355,18 +492,18 @@ impl Store {
             share: new.share,
         };
         self.write_entry(&entry)?;
-        let old = index.insert(entry.clone());
-        if let Some(old) = &old {
+        index.insert(entry.clone());
+        if let Some(old) = &current {
             self.drop_blob_if_unused(&index, &old.sha256);
         }
-        Ok((entry, old))
+        Ok((entry, current))
     }
 
     /// Writes `entry` to `tmp/`, fsyncs it and renames it over its name's
     /// meta file: the one step that makes it current.
     fn write_entry(&self, entry: &Entry) -> io::Result<()> {
         let meta_name = meta_file_name(&entry.name);
-        let tmp = self.root.join("tmp").join(format!("{meta_name}.entry"));
+        let tmp = self.tmp.join(format!("{meta_name}.entry"));
         {
             let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
             f.write_all(&serde_json::to_vec(entry).map_err(io::Error::other)?)?;
@@ -381,7 +518,8 @@ impl Store {
     /// that version is no longer current. Blocking.
     pub fn set_share(&self, name: &str, sha256: &str, share: Option<ShareLink>) -> io::Result<Option<Entry>> {
         let mut index = self.lock();
-        let Some(current) = index.by_name.get(name).filter(|e| e.sha256 == sha256).cloned() else {
+        let _held = self.hold()?;
+        let Some(current) = self.current(&mut index, name).filter(|e| e.sha256 == sha256) else {
             return Ok(None);
         };
         let updated = Entry { share, ..current };
@@ -393,19 +531,28 @@ impl Store {
     /// Removes `name`. Blocking.
     pub fn delete(&self, name: &str) -> io::Result<Option<Entry>> {
         let mut index = self.lock();
-        let Some(old) = index.by_name.get(name).cloned() else {
+        let _held = self.hold()?;
+        let Some(old) = self.current(&mut index, name) else {
             return Ok(None);
         };
         fs::remove_file(self.root.join("meta").join(meta_file_name(name)))?;
         sync_dir(&self.root.join("meta"))?;
-        index.by_name.remove(name);
-        index.forget(&old);
+        index.set(name, None);
         self.drop_blob_if_unused(&index, &old.sha256);
         Ok(Some(old))
     }
 
+    /// Removes blob `sha256` if no entry names it: shared, no entry on
+    /// disk (another node's names count too; the caller holds the lock).
     fn drop_blob_if_unused(&self, index: &Index, sha256: &str) {
-        if !index.by_name.values().any(|e| e.sha256 == sha256) {
+        let used = match &self.shared {
+            None => index.by_name.values().any(|e| e.sha256 == sha256),
+            Some(_) => match shared_dir::read_all(&self.root) {
+                Ok(all) => all.iter().any(|e| e.sha256 == sha256),
+                Err(_) => true, // unsure: keep it
+            },
+        };
+        if !used {
             let _ = fs::remove_file(self.blob_path(sha256));
         }
     }
@@ -531,6 +678,75 @@ mod tests {
         assert_eq!(hex::encode(digest), hex::encode(Sha256::digest(b"kept and more")));
         let (e, _) = store.commit(staged, "r", by("a", 1), &Precondition::None).unwrap();
         assert_eq!(fs::read(store.blob_path(&e.sha256)).unwrap(), b"kept and more");
+    }
+
+    #[test]
+    fn two_nodes_sharing_a_directory_see_each_others_changes_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open_shared(dir.path(), "a").unwrap();
+        let b = Store::open_shared(dir.path(), "b").unwrap();
+        let (e, _) = a.commit(upload(&a, b"from a"), "f", by("x", 1), &Precondition::CreateOnly).unwrap();
+        assert_eq!(b.get("f").unwrap(), e, "b reads the name from disk");
+        assert_eq!(b.list().len(), 1);
+        // Create-only through b decides on what is on disk, not b's index.
+        let refused = b.commit(upload(&b, b"from b"), "f", by("y", 2), &Precondition::CreateOnly);
+        assert!(matches!(refused, Err(CommitError::Precondition(Some(_)))));
+        let (e2, old) = b.commit(upload(&b, b"from b"), "f", by("y", 2), &Precondition::None).unwrap();
+        assert_eq!(old.unwrap().sha256, e.sha256, "b replaced what a wrote");
+        assert_eq!(a.get("f").unwrap(), e2);
+        assert!(!a.blob_path(&e.sha256).exists(), "the replaced blob is collected");
+        b.delete("f").unwrap();
+        assert!(a.get("f").is_none());
+        assert!(a.list().is_empty() && a.total_bytes() == 0);
+    }
+
+    #[test]
+    fn a_shared_blob_stays_while_another_nodes_entry_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open_shared(dir.path(), "a").unwrap();
+        let b = Store::open_shared(dir.path(), "b").unwrap();
+        let (e, _) = a.commit(upload(&a, b"same"), "one", by("x", 1), &Precondition::None).unwrap();
+        // a's index never hears of "two": only the disk tells it.
+        b.commit(upload(&b, b"same"), "two", by("x", 1), &Precondition::None).unwrap();
+        a.delete("one").unwrap();
+        assert!(a.blob_path(&e.sha256).exists(), "b's entry still names the blob");
+        assert_eq!(fs::read(b.blob_path(&b.get("two").unwrap().sha256)).unwrap(), b"same");
+    }
+
+    #[test]
+    fn a_node_starting_on_a_shared_directory_leaves_the_others_uploads_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open_shared(dir.path(), "a").unwrap();
+        let mut w = a.stage().unwrap();
+        w.write(b"half").unwrap();
+        let _b = Store::open_shared(dir.path(), "b").unwrap();
+        w.write(b" and the rest").unwrap();
+        let (staged, _) = w.finish().unwrap();
+        a.commit(staged, "late", by("x", 1), &Precondition::None).unwrap();
+        assert_eq!(fs::read(a.blob_path(&a.get("late").unwrap().sha256)).unwrap(), b"half and the rest");
+        // Restarted, a cleans up what it left; nothing it left is visible.
+        let mut w = a.stage().unwrap();
+        w.write(b"cut off").unwrap();
+        std::mem::forget(w);
+        drop(a);
+        let a = Store::open_shared(dir.path(), "a").unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("tmp").join("a")).unwrap().count(), 0);
+        assert_eq!(a.list().len(), 1);
+    }
+
+    #[test]
+    fn a_share_link_made_on_one_node_is_found_on_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open_shared(dir.path(), "a").unwrap();
+        let b = Store::open_shared(dir.path(), "b").unwrap();
+        let link = Some(ShareLink { id: "l1".into(), expires: None });
+        let new = NewEntry { share: link, ..by("x", 1) };
+        let (e, _) = a.commit(upload(&a, b"v"), "s", new, &Precondition::None).unwrap();
+        // b refreshes on the event; without it, the directory read once.
+        b.refresh("s");
+        assert_eq!(b.by_share("l1").unwrap().sha256, e.sha256);
+        a.set_share("s", &e.sha256, None).unwrap().unwrap();
+        assert!(b.by_share("l1").is_none(), "revoked on a: gone on b at once");
     }
 
     #[test]
