@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the cluster tests (crates/parley-server/tests/cluster.rs, ignored by
-# a plain `cargo test`) against a three-server NATS cluster with JetStream
+# Runs the cluster tests (crates/parley-server/tests/cluster.rs and
+# cluster_files.rs, ignored by a plain `cargo test`) against a three-server NATS cluster with JetStream
 # that this script starts on loopback in a temp directory and stops again,
 # and the nodes sharing one PostgreSQL (tests/cluster_store.rs) against one
 # that tools/postgres/start.sh starts the same way. Installs nats-server and
@@ -136,6 +136,8 @@ cargo test -q -p parley-server --test cluster -- --include-ignored --test-thread
     --skip one_nats_server_of_three_dies "${skip_heavy[@]}" "$@" || status=$?
 # The nodes sharing one PostgreSQL for accounts and history.
 cargo test -q -p parley-server --test cluster_store -- --include-ignored --test-threads=2 "$@" || status=$?
+# The shared file store and the cluster-wide commands.
+cargo test -q -p parley-server --test cluster_files -- --include-ignored --test-threads=2 "$@" || status=$?
 # Last and alone, since it kills one of the NATS servers.
 if [ $# = 0 ]; then
     cargo test -q -p parley-server --test cluster -- --include-ignored "$heavy" || status=$?

@@ -31,6 +31,12 @@ impl Chat for ServerState {
         self.registry.announce(lobby, &relay);
     }
 
+    fn file_changed(&self, name: &str, announce: Option<&str>) {
+        if let Some(cluster) = &self.cluster {
+            cluster.file_changed(name, announce);
+        }
+    }
+
     fn export_history(&self, account: &str) -> Option<Result<Vec<u8>, String>> {
         let history = self.history.as_ref()?;
         if !history.flush() {

@@ -184,7 +184,12 @@ impl Server {
             None
         } else {
             let dir = config.files_dir();
-            let store = files::storage::Store::open(&dir)
+            // A cluster's nodes share the directory (docs/CLUSTER.md).
+            let opened = match &config.cluster {
+                Some(c) => files::storage::Store::open_shared(&dir, &c.node_name),
+                None => files::storage::Store::open(&dir),
+            };
+            let store = opened
                 .map_err(|source| StartError::Store { path: dir.display().to_string(), source })?;
             Some(Arc::new(store))
         };
@@ -232,6 +237,9 @@ impl Server {
         state.filehost_tls = filehost_tls;
         state.tls = certificate;
         if let Some(cluster) = cluster {
+            if let Some(store) = &store {
+                cluster.attach_store(store.clone());
+            }
             state.registry.attach_cluster(cluster.outbox());
             state.cluster = Some(cluster);
         }

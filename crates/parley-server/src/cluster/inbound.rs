@@ -23,6 +23,7 @@ fn heard(cluster: &Cluster, server: &ServerState, from: &Origin) -> bool {
         Seen::Known => {}
         Seen::New => {
             tracing::info!(node = %from.node, "cluster node joined");
+            cluster.reload_files();
             log_node(server, "cluster_node_joined", &from.node, 0);
             cluster.outbox.send(Out::State(Event::SyncRequest { to: from.node.clone() }));
         }

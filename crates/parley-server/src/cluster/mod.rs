@@ -12,6 +12,7 @@
 //! waits on NATS waits in this module's tasks.
 
 mod claims;
+pub mod files;
 mod inbound;
 mod nodes;
 mod reclaim;
@@ -65,6 +66,8 @@ pub enum Out {
     Forget(ClientId),
     /// Publish everything before this, then answer.
     Flush(oneshot::Sender<()>),
+    /// A name of the shared file store changed here.
+    Files(Box<files::FileNews>),
 }
 
 /// The registry's handle: hands over without ever waiting.
@@ -144,6 +147,8 @@ pub struct Cluster {
     outbox_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Other nodes' snapshots, part by part.
     snapshots: snapshot::Pending,
+    /// The shared file store, when this node serves one (`files`).
+    store: std::sync::OnceLock<Arc<crate::files::storage::Store>>,
 }
 
 impl Cluster {
@@ -247,6 +252,7 @@ impl Cluster {
             connected: AtomicBool::new(true),
             outbox_task: Mutex::new(None),
             snapshots: snapshot::Pending::default(),
+            store: std::sync::OnceLock::new(),
         })
     }
 

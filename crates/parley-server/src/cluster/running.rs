@@ -4,7 +4,7 @@
 //! hands over. Kept apart from `mod.rs`, which the registry and the
 //! server's state name, because this is the part that needs the server.
 
-use super::{inbound, reclaim, wire, Cluster, Out, BEATS_PER_TIMEOUT, SWEEP_EVERY};
+use super::{files, inbound, reclaim, wire, Cluster, Out, BEATS_PER_TIMEOUT, SWEEP_EVERY};
 use crate::server::ServerState;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -19,10 +19,11 @@ impl Cluster {
     /// task, and handles what other nodes say, heartbeats and timeouts.
     pub async fn run(self: Arc<Self>, server: Arc<ServerState>) {
         let subscribe = |subject: String| self.client.subscribe(subject);
-        let (Ok(mut states), Ok(mut beats), Ok(mut direct)) = (
+        let (Ok(mut states), Ok(mut beats), Ok(mut direct), Ok(mut file_news)) = (
             subscribe(wire::STATE_ALL.into()).await,
             subscribe(wire::HEARTBEAT_ALL.into()).await,
             subscribe(wire::user_subject(&self.origin.node)).await,
+            subscribe(files::SUBJECT.into()).await,
         ) else {
             tracing::error!("cannot subscribe to the cluster's subjects");
             return;
@@ -48,6 +49,7 @@ impl Cluster {
                 Some(m) = states.next() => inbound::state(&self, &server, &m.payload),
                 Some(m) = beats.next() => inbound::heartbeat(&self, &server, &m.payload),
                 Some(m) = direct.next() => inbound::direct(&self, &server, &m.payload),
+                Some(m) = file_news.next() => files::news(&self, &server, &m.payload),
                 Some(event) = recv(&mut events) => {
                     let back = self.connection_event(&server, event);
                     // Lost again, or back: a reclaim under way stops; back,
@@ -93,6 +95,7 @@ impl Cluster {
                 ("This server has lost contact with the rest of the chat: you can still talk to the users here, and the rest will be back when it returns.", false)
             }
             async_nats::Event::Connected if !self.connected.swap(true, Ordering::Relaxed) => {
+                self.reload_files();
                 ("This server is back in contact with the rest of the chat.", true)
             }
             _ => return None,
@@ -157,6 +160,7 @@ async fn outbox_loop(cluster: Arc<Cluster>, server: Arc<ServerState>, mut queue:
                 tasks.spawn(async move { claims.release_all(id).await });
                 continue;
             }
+            Out::Files(news) => (files::SUBJECT.to_string(), serde_json::to_vec(&news)),
             Out::Flush(done) => {
                 let _ = client.flush().await;
                 let _ = done.send(());

@@ -118,9 +118,11 @@ pub(super) async fn commit(
             ("sha256", Value::Text(&entry.sha256)),
         ],
     );
-    if st.config.files.announce_uploads {
-        announce(st, &entry, old.is_some(), &share_url);
+    let notice = st.config.files.announce_uploads.then(|| announcement(&entry, old.is_some(), &share_url));
+    if let Some(text) = &notice {
+        st.chat.announce(text);
     }
+    st.chat.file_changed(&entry.name, notice.as_deref());
     let mut resp_headers = HeaderMap::new();
     entry_headers(&entry, &mut resp_headers);
     if let Ok(v) = HeaderValue::from_str(&share_url) {
@@ -132,7 +134,7 @@ pub(super) async fn commit(
     Ok((status, resp_headers, Json(body)).into_response())
 }
 
-fn announce(st: &FileState, entry: &Entry, replaced: bool, url: &str) {
+fn announcement(entry: &Entry, replaced: bool, url: &str) -> String {
     let verb = if replaced { "replaced" } else { "uploaded" };
-    st.chat.announce(&format!("{} {verb} {} ({} bytes): {url}", entry.uploaded_by, entry.name, entry.size));
+    format!("{} {verb} {} ({} bytes): {url}", entry.uploaded_by, entry.name, entry.size)
 }

@@ -80,6 +80,10 @@ pub trait Chat: Send + Sync {
     fn holder(&self, sid: u64) -> Option<Holder>;
     /// A server notice to the lobby.
     fn announce(&self, text: &str);
+    /// `name` changed here (committed, deleted, its link changed), with
+    /// the lobby notice given for it: other nodes sharing the store hear
+    /// of it. Nothing to do on a single node.
+    fn file_changed(&self, _name: &str, _announce: Option<&str>) {}
     /// The messages `account` sent, as JSON; `None` when history is off.
     /// Blocks on the database.
     fn export_history(&self, account: &str) -> Option<Result<Vec<u8>, String>>;

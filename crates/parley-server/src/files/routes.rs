@@ -38,6 +38,7 @@ pub async fn delete(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
+    st.chat.file_changed(&name, None);
     st.log.record("delete", actor(&peer, Some(&caller)), &[("name", Value::Text(&name))]);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -126,6 +126,9 @@ async fn set(st: &FileState, entry: &Entry, link: Option<ShareLink>) -> Result<E
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
+    if updated.is_some() {
+        st.chat.file_changed(&entry.name, None);
+    }
     updated.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,

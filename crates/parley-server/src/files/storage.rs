@@ -259,8 +259,33 @@ struct Shared {
     reloaded: Mutex<Instant>,
 }
 
-pub(super) fn meta_file_name(name: &str) -> String {
+fn meta_file_name(name: &str) -> String {
     hex::encode(Sha256::digest(name.as_bytes()))
+}
+
+/// The entry stored under meta file `path`, if it is one for `name` (any
+/// name when `None`) with a well-formed digest. A meta file appears and
+/// changes only by rename, so a read sees one whole version.
+fn read_entry(path: &Path, meta_name: &str) -> Option<Entry> {
+    let bytes = fs::read(path).ok()?;
+    let e: Entry = serde_json::from_slice(&bytes).ok()?;
+    let ok = meta_file_name(&e.name) == meta_name
+        && e.sha256.len() == 64
+        && e.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then_some(e)
+}
+
+/// Every entry in `meta/`, as the directory holds them now.
+fn read_all(root: &Path) -> io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    for item in fs::read_dir(root.join("meta"))? {
+        let item = item?;
+        let name = item.file_name().to_string_lossy().to_string();
+        if let Some(e) = read_entry(&item.path(), &name) {
+            out.push(e);
+        }
+    }
+    Ok(out)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -347,7 +372,7 @@ impl Store {
     /// `name`'s entry as the directory holds it now.
     fn on_disk(&self, name: &str) -> Option<Entry> {
         let meta_name = meta_file_name(name);
-        shared_dir::read_entry(&self.root.join("meta").join(&meta_name), &meta_name).filter(|e| e.name == name)
+        read_entry(&self.root.join("meta").join(&meta_name), &meta_name).filter(|e| e.name == name)
     }
 
     /// `name`'s current entry: from disk when shared (brought into the
@@ -370,7 +395,7 @@ impl Store {
     /// Reads the whole directory again (a shared store's node that may
     /// have missed other nodes' changes: back in contact after a split).
     pub fn reload(&self) -> io::Result<()> {
-        let all = shared_dir::read_all(&self.root)?;
+        let all = read_all(&self.root)?;
         let mut fresh = Index::default();
         for e in all {
             fresh.insert(e);
@@ -547,7 +572,7 @@ impl Store {
     fn drop_blob_if_unused(&self, index: &Index, sha256: &str) {
         let used = match &self.shared {
             None => index.by_name.values().any(|e| e.sha256 == sha256),
-            Some(_) => match shared_dir::read_all(&self.root) {
+            Some(_) => match read_all(&self.root) {
                 Ok(all) => all.iter().any(|e| e.sha256 == sha256),
                 Err(_) => true, // unsure: keep it
             },

@@ -1,0 +1,222 @@
+//! A cluster's shared file store (docs/CLUSTER.md, "The file store"), and
+//! the cluster-wide commands: real parleyd nodes over the NATS cluster that
+//! `tools/cluster/run.sh` starts, their `files` directory one shared temp
+//! directory, spoken to over real HTTP and IRC.
+//!
+//! Ignored by a plain `cargo test` (they need NATS); the script runs them
+//! with `--ignored`, giving the NATS URLs in `PARLEY_TEST_NATS_URLS`. Each
+//! test uses node names and nicks of its own.
+
+#[allow(dead_code)] // what the other test files use of it
+mod support;
+
+use parley_testkit::{Client, Server, TIMEOUT};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::http::{abandon_upload, download_hashed, request, start_partial_upload, upload_pattern, Response};
+
+fn nats_urls() -> Vec<String> {
+    let urls = std::env::var("PARLEY_TEST_NATS_URLS")
+        .expect("PARLEY_TEST_NATS_URLS is not set: run these tests with tools/cluster/run.sh");
+    urls.split(',').map(str::to_string).collect()
+}
+
+/// A node named `name` whose file store is the directory `files`, with
+/// more configuration in `extra` (TOML sections of its own).
+fn node(name: &str, files: &Path, extra: &str) -> Server {
+    let urls: Vec<String> = nats_urls().iter().map(|u| format!("{u:?}")).collect();
+    Server::start_with(&format!(
+        "{extra}\n[files]\ndir = {:?}\n[cluster]\nnats_urls = [{}]\nnode_name = \"{name}\"\nnode_timeout_secs = 4\nkv_replicas = 3\nconnect_timeout_secs = 18\n",
+        files.display().to_string(),
+        urls.join(", ")
+    ))
+}
+
+/// `base` with a suffix of this run's (nick claims outlive a run).
+fn nick(base: &str) -> String {
+    format!("{base}{}", std::process::id() % 10_000)
+}
+
+/// A registered IRC user of one node with a file-store token of that node.
+struct User {
+    irc: Client,
+    token: String,
+    http: SocketAddr,
+}
+
+impl User {
+    fn new(server: &Server, nick: &str) -> User {
+        let mut irc = Client::registered(server.irc_addr(), nick);
+        irc.send("EXTJWT *");
+        let token = irc.expect(|l| l.is("EXTJWT"), TIMEOUT).last().to_string();
+        User { irc, token, http: server.http_addr().expect("a file store") }
+    }
+
+    fn auth(&self) -> Vec<(&'static str, String)> {
+        vec![("Authorization", format!("Bearer {}", self.token))]
+    }
+
+    fn put(&self, name: &str, body: &[u8]) -> Response {
+        request(self.http, "PUT", &format!("/files/{name}"), &self.auth(), Some(body))
+    }
+
+    fn get(&self, name: &str) -> Response {
+        request(self.http, "GET", &format!("/files/{name}"), &self.auth(), None)
+    }
+
+    fn list(&self) -> Vec<String> {
+        let r = request(self.http, "GET", "/files", &self.auth(), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        let files = v.get("files").unwrap_or(&v).as_array().cloned().unwrap_or_default();
+        files.iter().filter_map(|f| f["name"].as_str().map(str::to_string)).collect()
+    }
+}
+
+fn shared_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("parley-shared-files-").tempdir().unwrap()
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn a_file_uploaded_through_one_node_is_the_same_file_on_every_node() {
+    let files = shared_dir();
+    let (a, b, c) = (node("cf-a", files.path(), ""), node("cf-b", files.path(), ""), node("cf-c", files.path(), ""));
+    let mut ua = User::new(&a, &nick("cfanna"));
+    let mut ub = User::new(&b, &nick("cfbert"));
+    let uc = User::new(&c, &nick("cfcara"));
+
+    // 3 MB through a: byte-identical through b, listed on c at once.
+    let (r, sent) = upload_pattern(ua.http, "/files/big.bin", &ua.auth(), 3 << 20, 7);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (got, n, digest) = download_hashed(ub.http, "/files/big.bin", &ub.auth());
+    assert_eq!((got.status, n, digest), (200, 3 << 20, sent), "byte-identical through b");
+    assert!(uc.list().contains(&"big.bin".to_string()), "c lists it");
+    // The lobby notice reaches b's users as well as a's.
+    let notice = |l: &parley_testkit::Line| l.is("NOTICE") && l.last().contains("uploaded big.bin");
+    ua.irc.expect(notice, TIMEOUT);
+    ub.irc.expect(notice, TIMEOUT);
+
+    // Overwritten through b: a serves the new version.
+    assert_eq!(ub.put("note.txt", b"first").status, 201);
+    assert_eq!(ua.get("note.txt").body, b"first");
+    assert_eq!(ub.put("note.txt", b"second, from b").status, 200);
+    assert_eq!(ua.get("note.txt").body, b"second, from b");
+    // Create-only through a sees b's file, on disk, whatever a heard.
+    let refused = request(
+        ua.http,
+        "PUT",
+        "/files/note.txt",
+        &[ua.auth()[0].clone(), ("If-None-Match", "*".into())],
+        Some(b"x"),
+    );
+    assert_eq!(refused.status, 412, "{}", refused.text());
+
+    // A share link made on a works on b (and on c), with no login.
+    let r = ua.put("shared.txt", b"for anyone");
+    let link = r.json()["share_url"].as_str().unwrap().to_string();
+    let path = &link[link.find("/files/s/").unwrap()..];
+    for http in [ub.http, uc.http] {
+        let got = request(http, "GET", path, &[], None);
+        assert_eq!((got.status, got.body.as_slice()), (200, &b"for anyone"[..]), "{}", got.text());
+    }
+
+    // Deleted through c (an operator may delete anyone's file; here the
+    // uploader does it through its own node): a 404 on a and b at once.
+    let del = request(ub.http, "DELETE", "/files/note.txt", &ub.auth(), None);
+    assert_eq!(del.status, 204, "{}", del.text());
+    for u in [&ua, &uc] {
+        let r = u.get("note.txt");
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(!u.list().contains(&"note.txt".to_string()));
+    }
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn racing_uploads_of_one_name_through_two_nodes_leave_one_whole_file() {
+    let files = shared_dir();
+    let (a, b) = (node("cfr-a", files.path(), ""), node("cfr-b", files.path(), ""));
+    let ua = User::new(&a, &nick("cfrace1"));
+    let ub = User::new(&b, &nick("cfrace2"));
+    let size: u64 = 2 << 20;
+    for round in 0..3 {
+        // Plain PUTs: both succeed, the later commit wins whole.
+        let name = format!("race{round}.bin");
+        let path = format!("/files/{name}");
+        let (pa, pb, ha, hb) = (path.clone(), path.clone(), ua.auth(), ub.auth());
+        let (http_a, http_b) = (ua.http, ub.http);
+        let one = std::thread::spawn(move || upload_pattern(http_a, &pa, &ha, size, 100 + round));
+        let two = std::thread::spawn(move || upload_pattern(http_b, &pb, &hb, size, 200 + round));
+        let ((ra, sa), (rb, sb)) = (one.join().unwrap(), two.join().unwrap());
+        assert!([200, 201].contains(&ra.status) && [200, 201].contains(&rb.status), "{} {}", ra.text(), rb.text());
+        for u in [&ua, &ub] {
+            let (got, n, digest) = download_hashed(u.http, &path, &u.auth());
+            assert_eq!((got.status, n), (200, size));
+            assert!(digest == sa || digest == sb, "round {round}: a mix of both uploads");
+        }
+        // Create-only: exactly one winner, the other told it exists.
+        let name = format!("once{round}.bin");
+        let path = format!("/files/{name}");
+        let with = |u: &User| {
+            let mut h = u.auth();
+            h.push(("If-None-Match", "*".into()));
+            h
+        };
+        let (pa, pb, ha, hb) = (path.clone(), path.clone(), with(&ua), with(&ub));
+        let one = std::thread::spawn(move || upload_pattern(http_a, &pa, &ha, size, 300 + round));
+        let two = std::thread::spawn(move || upload_pattern(http_b, &pb, &hb, size, 400 + round));
+        let ((ra, sa), (rb, sb)) = (one.join().unwrap(), two.join().unwrap());
+        let mut statuses = [ra.status, rb.status];
+        statuses.sort();
+        assert_eq!(statuses, [201, 412], "round {round}: {} / {}", ra.text(), rb.text());
+        let winner = if ra.status == 201 { sa } else { sb };
+        let (_, _, digest) = download_hashed(ub.http, &path, &ub.auth());
+        assert_eq!(digest, winner);
+    }
+    // Each node staged in a temp directory of its own, now empty.
+    for node in ["cfr-a", "cfr-b"] {
+        let left = std::fs::read_dir(files.path().join("tmp").join(node)).unwrap().count();
+        assert_eq!(left, 0, "{node} left temp files");
+    }
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn an_interrupted_upload_on_one_node_is_never_visible_on_another() {
+    let files = shared_dir();
+    let (a, b) = (node("cfi-a", files.path(), ""), node("cfi-b", files.path(), ""));
+    let ua = User::new(&a, &nick("cfint1"));
+    let ub = User::new(&b, &nick("cfint2"));
+    assert_eq!(ua.put("kept.txt", b"the old version").status, 201);
+    let half = start_partial_upload(ua.http, "/files/kept.txt", &ua.auth(), 1 << 20, 300_000);
+    let half_new = start_partial_upload(ua.http, "/files/new.txt", &ua.auth(), 1 << 20, 300_000);
+    // In flight on a: b sees the old version and nothing new.
+    assert_eq!(ub.get("kept.txt").body, b"the old version");
+    assert_eq!(ub.get("new.txt").status, 404);
+    assert_eq!(ub.list(), ["kept.txt"]);
+    // Cut off: still nothing on b, and a's temp files are gone.
+    abandon_upload(half);
+    abandon_upload(half_new);
+    assert_eq!(ub.get("kept.txt").body, b"the old version");
+    assert_eq!(ub.get("new.txt").status, 404);
+    assert_eq!(ub.list(), ["kept.txt"]);
+    let deadline = Instant::now() + TIMEOUT;
+    while std::fs::read_dir(files.path().join("tmp").join("cfi-a")).unwrap().count() > 0 {
+        assert!(Instant::now() < deadline, "a kept the abandoned uploads' temp files");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Killed mid-upload: b still sees only the old version, and a's
+    // restart cleans its own temp directory only.
+    let half = start_partial_upload(ua.http, "/files/kept.txt", &ua.auth(), 1 << 20, 300_000);
+    let half_b = start_partial_upload(ub.http, "/files/b.txt", &ub.auth(), 1 << 20, 1000);
+    let a = a.kill_and_restart();
+    drop(half);
+    assert_eq!(ub.get("kept.txt").body, b"the old version");
+    assert_eq!(std::fs::read_dir(files.path().join("tmp").join("cfi-a")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(files.path().join("tmp").join("cfi-b")).unwrap().count(), 1, "b's upload stays");
+    abandon_upload(half_b);
+    let ua = User::new(&a, &nick("cfint3"));
+    assert_eq!(ua.list(), ["kept.txt"]);
+}
