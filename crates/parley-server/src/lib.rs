@@ -189,8 +189,7 @@ impl Server {
                 Some(c) => files::storage::Store::open_shared(&dir, &c.node_name),
                 None => files::storage::Store::open(&dir),
             };
-            let store = opened
-                .map_err(|source| StartError::Store { path: dir.display().to_string(), source })?;
+            let store = opened.map_err(|source| StartError::Store { path: dir.display().to_string(), source })?;
             Some(Arc::new(store))
         };
         // Prefer advertising the HTTPS listener when there is one.

@@ -104,13 +104,8 @@ fn a_file_uploaded_through_one_node_is_the_same_file_on_every_node() {
     assert_eq!(ub.put("note.txt", b"second, from b").status, 200);
     assert_eq!(ua.get("note.txt").body, b"second, from b");
     // Create-only through a sees b's file, on disk, whatever a heard.
-    let refused = request(
-        ua.http,
-        "PUT",
-        "/files/note.txt",
-        &[ua.auth()[0].clone(), ("If-None-Match", "*".into())],
-        Some(b"x"),
-    );
+    let refused =
+        request(ua.http, "PUT", "/files/note.txt", &[ua.auth()[0].clone(), ("If-None-Match", "*".into())], Some(b"x"));
     assert_eq!(refused.status, 412, "{}", refused.text());
 
     // A share link made on a works on b (and on c), with no login.

@@ -30,7 +30,8 @@ impl Drop for DirGuard<'_> {
 
 impl DirLock {
     pub fn open(root: &Path) -> io::Result<DirLock> {
-        let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(root.join(LOCK_FILE))?;
+        let file =
+            fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(root.join(LOCK_FILE))?;
         Ok(DirLock { file })
     }
 

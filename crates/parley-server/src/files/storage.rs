@@ -269,9 +269,8 @@ fn meta_file_name(name: &str) -> String {
 fn read_entry(path: &Path, meta_name: &str) -> Option<Entry> {
     let bytes = fs::read(path).ok()?;
     let e: Entry = serde_json::from_slice(&bytes).ok()?;
-    let ok = meta_file_name(&e.name) == meta_name
-        && e.sha256.len() == 64
-        && e.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    let ok =
+        meta_file_name(&e.name) == meta_name && e.sha256.len() == 64 && e.sha256.bytes().all(|b| b.is_ascii_hexdigit());
     ok.then_some(e)
 }
 
