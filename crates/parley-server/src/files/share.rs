@@ -78,8 +78,8 @@ pub async fn download(
     // Refuse anything that cannot be a secret before hashing it.
     let plausible = secret.len() == B64.encode([0u8; SECRET_BYTES]).len()
         && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let entry = if plausible { st.store.by_share(&id_of(&secret)) } else { None };
-    let Some(entry) = entry.filter(|e| e.name == name) else {
+    let entry = if plausible { st.store.by_link(&id_of(&secret), &name) } else { None };
+    let Some(entry) = entry else {
         st.log.record("share_refused", actor(&peer, None), &[("reason", Value::Text("unknown"))]);
         return Err(unknown_link());
     };

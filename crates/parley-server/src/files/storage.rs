@@ -34,15 +34,9 @@ use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::shared_dir::{self, DirLock};
-
-/// How often a share link not in the index may make a shared store
-/// read its whole directory again (links made on other nodes arrive by
-/// event; this covers one missed).
-const SHARE_RELOAD_EVERY: Duration = Duration::from_secs(1);
 
 /// One stored file as listed by `GET /files`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -255,8 +249,6 @@ pub struct Store {
 
 struct Shared {
     lock: DirLock,
-    /// When the whole directory was last read (`by_share`).
-    reloaded: Mutex<Instant>,
 }
 
 fn meta_file_name(name: &str) -> String {
@@ -304,7 +296,7 @@ impl Store {
     /// change, the start-up clean-up included, holds the directory's lock.
     pub fn open_shared(root: &Path, node: &str) -> io::Result<Store> {
         fs::create_dir_all(root)?;
-        let shared = Shared { lock: DirLock::open(root)?, reloaded: Mutex::new(Instant::now()) };
+        let shared = Shared { lock: DirLock::open(root)? };
         Store::open_in(root, shared_dir::node_tmp(root, node), Some(shared))
     }
 
@@ -400,9 +392,6 @@ impl Store {
             fresh.insert(e);
         }
         *self.lock() = fresh;
-        if let Some(s) = &self.shared {
-            *s.reloaded.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        }
         Ok(())
     }
 
@@ -429,29 +418,18 @@ impl Store {
 
     /// The entry a share link id points to, live or not.
     pub fn by_share(&self, id: &str) -> Option<Entry> {
-        let found = {
-            let index = self.lock();
-            index.by_share.get(id).and_then(|name| index.by_name.get(name)).cloned()
-        };
-        let Some(shared) = &self.shared else { return found };
-        let name = match found {
-            Some(e) => e.name,
-            None => {
-                // Made on another node and its event missed: read again,
-                // at most once per interval (unknown links cost nothing more).
-                let mut last = shared.reloaded.lock().unwrap_or_else(|p| p.into_inner());
-                if last.elapsed() < SHARE_RELOAD_EVERY {
-                    return None;
-                }
-                *last = Instant::now();
-                drop(last);
-                self.reload().ok()?;
-                let index = self.lock();
-                index.by_share.get(id).cloned()?
-            }
-        };
-        // The truth on disk: the link may have been revoked or replaced.
-        self.get(&name).filter(|e| e.share.as_ref().is_some_and(|s| s.id == id))
+        let index = self.lock();
+        index.by_share.get(id).and_then(|name| index.by_name.get(name)).cloned()
+    }
+
+    /// The entry of `name` if share link `id` is its link (live or not):
+    /// shared, as the directory holds it, so a link made or revoked on
+    /// another node a moment ago counts already.
+    pub fn by_link(&self, id: &str, name: &str) -> Option<Entry> {
+        if self.shared.is_some() {
+            return self.get(name).filter(|e| e.share.as_ref().is_some_and(|s| s.id == id));
+        }
+        self.by_share(id).filter(|e| e.name == name)
     }
 
     pub fn total_bytes(&self) -> u64 {
@@ -766,11 +744,11 @@ mod tests {
         let link = Some(ShareLink { id: "l1".into(), expires: None });
         let new = NewEntry { share: link, ..by("x", 1) };
         let (e, _) = a.commit(upload(&a, b"v"), "s", new, &Precondition::None).unwrap();
-        // b refreshes on the event; without it, the directory read once.
-        b.refresh("s");
-        assert_eq!(b.by_share("l1").unwrap().sha256, e.sha256);
+        // Found on b before any news of it, from the directory.
+        assert_eq!(b.by_link("l1", "s").unwrap().sha256, e.sha256);
+        assert!(b.by_link("l1", "other").is_none() && b.by_link("l2", "s").is_none());
         a.set_share("s", &e.sha256, None).unwrap().unwrap();
-        assert!(b.by_share("l1").is_none(), "revoked on a: gone on b at once");
+        assert!(b.by_link("l1", "s").is_none(), "revoked on a: gone on b at once");
     }
 
     #[test]
