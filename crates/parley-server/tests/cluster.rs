@@ -728,6 +728,17 @@ fn away_setname_invisible_and_kill_reach_users_of_other_nodes() {
     // KILL of a user of node b by an operator on node a: node b closes it
     // with the reason, and node a sees the QUIT.
     oper(&mut ann);
+    // Shown as an operator on node b (WHOIS 313); its rights stay on a.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        bea.send(&format!("WHOIS {an}"));
+        let lines = bea.collect_until(|l| l.is("318"), TIMEOUT);
+        if lines.iter().any(|l| l.is("313")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node b never showed {an} as an operator");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     ann.send(&format!("KILL {bn} :enough"));
     ann.expect(|l| l.is("NOTICE") && l.last().contains("Killed"), TIMEOUT);
     let closing = bea.expect_closed(TIMEOUT);

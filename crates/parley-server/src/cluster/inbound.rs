@@ -109,6 +109,11 @@ pub(super) fn state(cluster: &Cluster, server: &ServerState, payload: &[u8]) {
                 registry.set_invisible(id, on);
             }
         }
+        Event::Oper { id, on } => {
+            if let Some((id, _)) = registry.remote_user(node, id) {
+                registry.set_oper(id, on.then(|| crate::registry::remote::REMOTE_OPER.to_string()));
+            }
+        }
     }
 }
 

@@ -139,6 +139,7 @@ mod tests {
             channels: vec![("#lobby".into(), false, false)],
             away: None,
             invisible: false,
+            oper: false,
         }
     }
 

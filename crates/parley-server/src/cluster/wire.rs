@@ -57,6 +57,9 @@ pub struct UserInfo {
     /// User mode `+i`.
     #[serde(default)]
     pub invisible: bool,
+    /// An IRC operator (on its own node: the rights stay there).
+    #[serde(default)]
+    pub oper: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +198,11 @@ pub enum Event {
     },
     /// User `id` set or cleared user mode `+i`.
     Invisible {
+        id: u64,
+        on: bool,
+    },
+    /// User `id` became an IRC operator on its node, or stopped being one.
+    Oper {
         id: u64,
         on: bool,
     },

@@ -521,6 +521,9 @@ impl Registry {
         let Some(user) = st.users.get_mut(&id) else { return false };
         let (was, now) = (user.oper.is_some(), oper.is_some());
         user.oper = oper;
+        if was != now && !remote::is_remote(id) {
+            st.tell_cluster(|| Out::State(Event::Oper { id, on: now }));
+        }
         match (was, now) {
             (false, true) => st.oper_count += 1,
             (true, false) => st.oper_count -= 1,

@@ -23,6 +23,10 @@ use std::sync::Arc;
 /// reach it.
 pub const REMOTE_ID: ClientId = 1 << 63;
 
+/// The oper name a remote operator has here: its rights are those of its
+/// own node, and no command runs here on its behalf.
+pub const REMOTE_OPER: &str = "(another node)";
+
 pub fn is_remote(id: ClientId) -> bool {
     id & REMOTE_ID != 0
 }
@@ -105,6 +109,7 @@ impl State {
             channels,
             away: u.away.clone(),
             invisible: u.invisible,
+            oper: u.oper.is_some(),
         })
     }
 
@@ -170,13 +175,14 @@ impl State {
             invisible: info.invisible,
             wallops: false,
             bot: false,
-            oper: None,
+            oper: info.oper.then(|| REMOTE_OPER.to_string()),
             account: info.account.map(Into::into),
             channels: Vec::new(),
             signon: info.signon,
         };
         self.tell_watchers(&user.nick, Some(&user.hostmask()));
         self.invisible_count += usize::from(user.invisible);
+        self.oper_count += usize::from(user.oper.is_some());
         self.users.insert(id, Box::new(user));
         self.max_users = self.max_users.max(self.users.len());
         for (name, op, voice) in info.channels {
@@ -433,6 +439,9 @@ impl Registry {
                 user.realname = info.realname.clone();
                 user.account = info.account.as_deref().map(Into::into);
                 st.invisible_count = st.invisible_count + usize::from(info.invisible) - usize::from(was_invisible);
+                if info.oper != st.users.get(&id).is_some_and(|u| u.oper.is_some()) {
+                    set_remote_oper(&mut st, id, info.oper);
+                }
             }
             let wanted: HashSet<String> = info.channels.iter().map(|(n, _, _)| casefold(n)).collect();
             let had = st.users.get(&id).map(|u| u.channels.clone()).unwrap_or_default();
@@ -486,6 +495,17 @@ impl Registry {
                 cluster.send(Out::State(part));
             }
         }
+    }
+}
+
+/// Brings a remote user's operator status in line with its snapshot.
+fn set_remote_oper(st: &mut State, id: ClientId, on: bool) {
+    let Some(user) = st.users.get_mut(&id) else { return };
+    user.oper = on.then(|| REMOTE_OPER.to_string());
+    if on {
+        st.oper_count += 1;
+    } else {
+        st.oper_count -= 1;
     }
 }
 

@@ -153,6 +153,7 @@ fn a_remote_user_is_listed_and_heard_but_never_sent_to_and_its_quit_reaches_neig
         channels: vec![("#lobby".into(), false, false)],
         away: None,
         invisible: true,
+        oper: false,
     };
     reg.remote_register(&from, info, 100);
     assert_eq!(reg.read().counts().invisible, 1, "+i came with it");
