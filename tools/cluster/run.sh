@@ -136,11 +136,17 @@ cargo test -q -p parley-server --test cluster -- --include-ignored --test-thread
     --skip one_nats_server_of_three_dies "${skip_heavy[@]}" "$@" || status=$?
 # The nodes sharing one PostgreSQL for accounts and history.
 cargo test -q -p parley-server --test cluster_store -- --include-ignored --test-threads=2 "$@" || status=$?
-# The shared file store and the cluster-wide commands.
-cargo test -q -p parley-server --test cluster_files -- --include-ignored --test-threads=2 "$@" || status=$?
+# The shared file store and the cluster-wide commands; DIE CLUSTER closes
+# every node on the NATS cluster, so it runs alone.
+die_cluster=die_cluster_by_an_operator_closes_every_node_and_tells_every_user
+skip_die=()
+[ $# = 0 ] && skip_die=(--skip "$die_cluster")
+cargo test -q -p parley-server --test cluster_files -- --include-ignored --test-threads=2 \
+    "${skip_die[@]}" "$@" || status=$?
 # Last and alone, since it kills one of the NATS servers.
 if [ $# = 0 ]; then
     cargo test -q -p parley-server --test cluster -- --include-ignored "$heavy" || status=$?
+    cargo test -q -p parley-server --test cluster_files -- --include-ignored "$die_cluster" || status=$?
     PARLEY_TEST_NATS_PIDS=$pids_list PARLEY_TEST_NATS_MONITORS=$monitors_list \
         cargo test -q -p parley-server --test cluster -- --include-ignored one_nats_server_of_three_dies || status=$?
 fi

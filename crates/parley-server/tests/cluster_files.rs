@@ -215,3 +215,83 @@ fn an_interrupted_upload_on_one_node_is_never_visible_on_another() {
     let ua = User::new(&a, &nick("cfint3"));
     assert_eq!(ua.list(), ["kept.txt"]);
 }
+
+/// Waits (bounded) until `client`'s node knows `nick`, wherever it is.
+fn wait_until_known(client: &mut Client, nick: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        client.send(&format!("WHOIS {nick}"));
+        if client.collect_until(|l| l.is("318"), TIMEOUT).iter().any(|l| l.is("311")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{nick} was never seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An operator on `client`'s node.
+fn oper(client: &mut Client) {
+    client.send(&format!("OPER {} {}", parley_testkit::ADMIN_NAME, parley_testkit::ADMIN_PASSWORD));
+    client.expect(|l| l.is("381"), TIMEOUT);
+}
+
+/// How long a node may take from the order to its exit.
+const EXIT_WITHIN: Duration = Duration::from_secs(15);
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn die_closes_only_the_node_it_was_sent_to() {
+    let files = shared_dir();
+    let (mut a, b) = (node("die-a", files.path(), ""), node("die-b", files.path(), ""));
+    let (an, bn) = (nick("diealice"), nick("diebob"));
+    let mut alice = Client::registered(a.irc_addr(), &an);
+    let mut bob = Client::registered(b.irc_addr(), &bn);
+    wait_until_known(&mut bob, &an);
+    oper(&mut alice);
+    alice.send("DIE :only this one");
+    alice.expect(|l| l.is("NOTICE") && l.last().contains("only this one"), TIMEOUT);
+    assert!(a.wait_exit(EXIT_WITHIN).is_some_and(|s| s.success()), "a exits 0");
+    // b runs on; its user sees a's leave.
+    bob.expect(|l| l.is_from("QUIT", &an), TIMEOUT);
+    Client::registered(b.irc_addr(), &nick("dielater"));
+    bob.sync();
+}
+
+/// Alone in its run (tools/cluster/run.sh): the order reaches every node
+/// on the NATS cluster, other tests' nodes too.
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn die_cluster_by_an_operator_closes_every_node_and_tells_every_user() {
+    let files = shared_dir();
+    let mut nodes =
+        [node("diec-a", files.path(), ""), node("diec-b", files.path(), ""), node("diec-c", files.path(), "")];
+    let nicks = [nick("diecann"), nick("diecbob"), nick("dieccat")];
+    let mut clients: Vec<Client> =
+        nodes.iter().zip(&nicks).map(|(n, nick)| Client::registered(n.irc_addr(), nick)).collect();
+    // Everyone has heard of everyone: the order's subscription is up.
+    for c in clients.iter_mut() {
+        for other in &nicks {
+            wait_until_known(c, other);
+        }
+    }
+    // Not an operator: 481, and nothing closes.
+    clients[1].send("DIE CLUSTER :not mine to close");
+    clients[1].expect(|l| l.is("481"), TIMEOUT);
+    assert!(nodes.iter_mut().all(|n| n.wait_exit(Duration::ZERO).is_none()));
+
+    oper(&mut clients[0]);
+    let ordered = Instant::now();
+    clients[0].send("DIE CLUSTER :moving to new hardware");
+    let by = format!("closed by {} (operator {})", nicks[0], parley_testkit::ADMIN_NAME);
+    for c in clients.iter_mut() {
+        let notice = c.expect(|l| l.is("NOTICE") && l.last().contains("Server shutting down"), TIMEOUT);
+        assert!(notice.last().contains(&by) && notice.last().contains("moving to new hardware"), "{}", notice.raw);
+        c.expect_closed(TIMEOUT);
+    }
+    for n in nodes.iter_mut() {
+        let status = n.wait_exit(EXIT_WITHIN);
+        assert!(status.is_some_and(|s| s.success()), "{status:?}: {}", n.output());
+    }
+    eprintln!("three nodes closed {:?} after DIE CLUSTER", ordered.elapsed());
+    assert!(nodes[2].log_text().contains("die_cluster"), "the order is in each node's activity log");
+}

@@ -17,6 +17,7 @@ mod inbound;
 mod nodes;
 mod reclaim;
 mod running;
+pub mod shutdown;
 pub mod snapshot;
 pub mod wire;
 
@@ -68,6 +69,8 @@ pub enum Out {
     Flush(oneshot::Sender<()>),
     /// A name of the shared file store changed here.
     Files(Box<files::FileNews>),
+    /// An operator closed the whole cluster (`DIE CLUSTER`).
+    Shutdown(Box<shutdown::Order>),
 }
 
 /// The registry's handle: hands over without ever waiting.

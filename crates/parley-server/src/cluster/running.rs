@@ -4,7 +4,7 @@
 //! hands over. Kept apart from `mod.rs`, which the registry and the
 //! server's state name, because this is the part that needs the server.
 
-use super::{files, inbound, reclaim, wire, Cluster, Out, BEATS_PER_TIMEOUT, SWEEP_EVERY};
+use super::{files, inbound, reclaim, shutdown, wire, Cluster, Out, BEATS_PER_TIMEOUT, SWEEP_EVERY};
 use crate::server::ServerState;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -19,11 +19,12 @@ impl Cluster {
     /// task, and handles what other nodes say, heartbeats and timeouts.
     pub async fn run(self: Arc<Self>, server: Arc<ServerState>) {
         let subscribe = |subject: String| self.client.subscribe(subject);
-        let (Ok(mut states), Ok(mut beats), Ok(mut direct), Ok(mut file_news)) = (
+        let (Ok(mut states), Ok(mut beats), Ok(mut direct), Ok(mut file_news), Ok(mut orders)) = (
             subscribe(wire::STATE_ALL.into()).await,
             subscribe(wire::HEARTBEAT_ALL.into()).await,
             subscribe(wire::user_subject(&self.origin.node)).await,
             subscribe(files::SUBJECT.into()).await,
+            subscribe(shutdown::SUBJECT.into()).await,
         ) else {
             tracing::error!("cannot subscribe to the cluster's subjects");
             return;
@@ -50,6 +51,7 @@ impl Cluster {
                 Some(m) = beats.next() => inbound::heartbeat(&self, &server, &m.payload),
                 Some(m) = direct.next() => inbound::direct(&self, &server, &m.payload),
                 Some(m) = file_news.next() => files::news(&self, &server, &m.payload),
+                Some(m) = orders.next() => shutdown::order(&self, &server, &m.payload),
                 Some(event) = recv(&mut events) => {
                     let back = self.connection_event(&server, event);
                     // Lost again, or back: a reclaim under way stops; back,
@@ -161,6 +163,7 @@ async fn outbox_loop(cluster: Arc<Cluster>, server: Arc<ServerState>, mut queue:
                 continue;
             }
             Out::Files(news) => (files::SUBJECT.to_string(), serde_json::to_vec(&news)),
+            Out::Shutdown(order) => (shutdown::SUBJECT.to_string(), serde_json::to_vec(&order)),
             Out::Flush(done) => {
                 let _ = client.flush().await;
                 let _ = done.send(());

@@ -30,7 +30,11 @@ pub const TOPICS: &[Topic] = &[
             "Also BETWEEN <target> <ref> <ref> <limit> and TARGETS <time> <time> <limit>.",
         ],
     ),
-    topic("DIE", "DIE [:<reason>]", &["Operators only: closes the server for everyone."]),
+    topic(
+        "DIE",
+        "DIE [CLUSTER] [:<reason>]",
+        &["Operators only: closes the server for everyone.", "DIE CLUSTER closes every node of a cluster."],
+    ),
     topic("EXTJWT", "EXTJWT *", &["Gives you a short-lived token for the file store."]),
     topic(
         "HELP",

@@ -116,14 +116,28 @@ pub fn wallops(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     ctx.server.log.record("wallops", ctx.actor(), &[("recipients", Value::Num(recipients as u64))]);
 }
 
+/// DIE [:reason] closes this server; DIE CLUSTER [:reason] closes every
+/// node of its cluster (`cluster/shutdown.rs`), and is refused with
+/// `FAIL DIE NOT_CLUSTERED` on a server that is not in one.
 pub fn die(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let Some(oper_name) = require_oper(ctx) else {
         return;
     };
+    let cluster_wide = msg.param(0).is_some_and(|p| p.eq_ignore_ascii_case("CLUSTER"));
+    let reason_at = usize::from(cluster_wide);
     let nick = ctx.session.nick.clone().unwrap_or_default();
-    let reason = msg.param(0).filter(|r| !r.is_empty()).unwrap_or("no reason given").to_string();
+    let reason = msg.param(reason_at).filter(|r| !r.is_empty()).unwrap_or("no reason given").to_string();
     let by = format!("{nick} (operator {oper_name})");
-    ctx.server.log.record("die", ctx.actor(), &[("oper", Value::Text(&oper_name)), ("reason", Value::Text(&reason))]);
+    if cluster_wide {
+        let Some(cluster) = &ctx.server.cluster else {
+            let text = "This server is not part of a cluster: DIE without CLUSTER closes it";
+            ctx.fail("DIE", "NOT_CLUSTERED", &[], text);
+            return;
+        };
+        cluster.shut_down_all(&by, &reason);
+    }
+    let kind = if cluster_wide { "die_cluster" } else { "die" };
+    ctx.server.log.record(kind, ctx.actor(), &[("oper", Value::Text(&oper_name)), ("reason", Value::Text(&reason))]);
     ctx.server.shutdown.trigger(ShutdownCause { by, reason });
 }
 
@@ -200,6 +214,9 @@ mod tests {
         let reason = bob.client.close_reason().expect("bob is being closed");
         assert_eq!(reason.text(), "Killed (alice (spam))");
         assert_eq!(codes(&h.run(&mut alice, "KILL parley.local")), ["483"]);
+        let refused = h.run(&mut alice, "DIE CLUSTER :all of it");
+        assert!(refused.contains("FAIL DIE NOT_CLUSTERED :This server is not part of a cluster"), "{refused}");
+        assert!(h.server.shutdown.cause().is_none(), "refused: nothing closes");
         h.run(&mut alice, "DIE :maintenance");
         let cause = h.server.shutdown.cause().expect("shutting down");
         assert_eq!((cause.by.as_str(), cause.reason.as_str()), ("alice (operator admin)", "maintenance"));
