@@ -122,6 +122,32 @@ fn history_written_through_one_node_is_read_through_another_once() {
     // And through node a, the same.
     in_order(&history_until(&mut alice, "LATEST #lobby * 50", |t| t.len() >= all.len()));
     assert_eq!(history(&mut alice, &format!("LATEST {bn} * 10")).unwrap(), ["a private word"]);
+
+    // A read marker set through node a is known on node b at the next
+    // login there (node b read the markers at its start, before this one).
+    let at = "timestamp=2025-06-01T12:00:00.000Z";
+    let mut setter = login_with_markers(&a, &nick("shs"), &an);
+    setter.send(&format!("MARKREAD #lobby {at}"));
+    assert_eq!(setter.expect(|l| l.is("MARKREAD"), TIMEOUT).param(1), at);
+    history(&mut setter, "LATEST #lobby * 1").unwrap(); // node a's writer has written it
+    let mut reader = login_with_markers(&b, &nick("shr"), &an);
+    reader.send("MARKREAD #lobby");
+    assert_eq!(reader.expect(|l| l.is("MARKREAD"), TIMEOUT).param(1), at);
+}
+
+/// A client named `nick` logged in (SASL PLAIN) to `account`, password
+/// `pw-<account>`, with `draft/read-marker` and the history capabilities.
+fn login_with_markers(server: &Server, nick: &str, account: &str) -> Client {
+    let mut c = start_sasl(server, nick, "PLAIN");
+    c.expect(|l| l.is("AUTHENTICATE"), TIMEOUT);
+    c.send(&format!("CAP REQ :draft/read-marker {}", chat::CAPS.join(" ")));
+    c.expect(|l| l.is("CAP") && l.param(1) == "ACK", TIMEOUT);
+    c.send(&format!("AUTHENTICATE {}", B64.encode(format!("{account}\0{account}\0pw-{account}"))));
+    c.expect(|l| l.is("903"), TIMEOUT);
+    c.send("CAP END");
+    c.expect(|l| l.is("366") && l.param(1) == "#lobby", TIMEOUT);
+    c.sync();
+    c
 }
 
 #[test]

@@ -14,7 +14,17 @@ use std::time::Duration;
 
 /// Logs this connection in to `account` (as stored), by `how` (the
 /// mechanism or command, for the log).
-pub fn log_in(ctx: &mut Ctx<'_>, account: &str, how: &'static str) {
+pub async fn log_in(ctx: &mut Ctx<'_>, account: &str, how: &'static str) {
+    // With a store shared by several nodes, the account's read markers may
+    // have moved through another node: read them before the client asks.
+    if let Some(history) = ctx.server.history.clone().filter(|h| h.shares_store()) {
+        let who = account.to_string();
+        match tokio::task::spawn_blocking(move || history.reload_markers(&who)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(account, error = %e, "history: reading an account's read markers failed"),
+            Err(e) => tracing::warn!(account, error = %e, "history: reading an account's read markers failed"),
+        }
+    }
     let mask = ctx.session.hostmask();
     ctx.reply(RPL_LOGGEDIN, &[mask.as_str(), account, &format!("You are now logged in as {account}")]);
     let nick_is_account = ctx.session.nick.as_deref().is_some_and(|n| irc_eq(n, account));
@@ -281,7 +291,7 @@ pub async fn register(
             Ok(Registered::NeedsVerification(account.name))
         }
         _ => {
-            log_in(ctx, &account.name, "REGISTER");
+            log_in(ctx, &account.name, "REGISTER").await;
             Ok(Registered::Done(account.name))
         }
     }
@@ -317,7 +327,7 @@ pub async fn verify(ctx: &mut Ctx<'_>, name: &str, code: &str) -> Result<String,
     let account = tokio::task::spawn_blocking(move || accounts.verify_code(&name, &code))
         .await
         .map_err(|e| AccountError::Internal(e.to_string()))??;
-    log_in(ctx, &account.name, "VERIFY");
+    log_in(ctx, &account.name, "VERIFY").await;
     Ok(account.name)
 }
 

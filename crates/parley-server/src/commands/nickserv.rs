@@ -80,7 +80,7 @@ async fn identify(ctx: &mut Ctx<'_>, name: &str, password: &str) {
     let (owned, password) = (name.to_string(), password.to_string());
     match tokio::task::spawn_blocking(move || accounts.verify(&owned, &password)).await {
         Ok(Ok(found)) => {
-            account::log_in(ctx, &found.name, "IDENTIFY");
+            account::log_in(ctx, &found.name, "IDENTIFY").await;
             notice(ctx, &format!("You are now logged in as {}.", found.name));
         }
         Ok(Err(AccountError::Refused)) => {

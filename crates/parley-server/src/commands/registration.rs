@@ -128,7 +128,7 @@ pub async fn pass_login(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     let accounts = ctx.server.accounts.clone();
     let (owned, password) = (name.to_string(), password.to_string());
     match tokio::task::spawn_blocking(move || accounts.verify(&owned, &password)).await {
-        Ok(Ok(found)) => account::log_in(ctx, &found.name, "PASS"),
+        Ok(Ok(found)) => account::log_in(ctx, &found.name, "PASS").await,
         Ok(Err(crate::accounts::AccountError::Refused)) => {
             failures.note(ip);
             ctx.reply(ERR_PASSWDMISMATCH, &["Password incorrect (account:password)"]);

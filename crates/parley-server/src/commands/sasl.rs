@@ -165,7 +165,7 @@ pub async fn authenticate(ctx: &mut Ctx<'_>, msg: &MessageRef<'_>) {
     };
     match outcome {
         Ok(name) => {
-            account::log_in(ctx, &name, mechanism.name());
+            account::log_in(ctx, &name, mechanism.name()).await;
             ctx.reply(RPL_SASLSUCCESS, &["SASL authentication successful"]);
         }
         Err(failure) => report(ctx, mechanism, &tried, failure),

@@ -2,7 +2,9 @@
 //! to which the account has read. Kept in memory (loaded at start, small)
 //! so MARKREAD and JOIN answer without the disk, and written through the
 //! writer's queue. A connection without an account has markers of its
-//! own, in memory only, forgotten when it closes.
+//! own, in memory only, forgotten when it closes. With a store shared by
+//! several nodes (PostgreSQL), another node may move an account's markers:
+//! they are read again from the store when the account logs in here.
 
 use super::{History, Op};
 use crate::db::{Conn, DbError};
@@ -92,6 +94,36 @@ impl History {
             }
         }
         set
+    }
+
+    /// Whether other nodes write the same store (PostgreSQL).
+    pub fn shares_store(&self) -> bool {
+        self.shared
+    }
+
+    /// With a shared store, reads the account's markers again (blocking:
+    /// run it on the blocking pool), keeping the newer of each: another
+    /// node may have moved them. Nothing to do when the store is this
+    /// node's own.
+    pub fn reload_markers(&self, account: &str) -> Result<(), DbError> {
+        if !self.shared {
+            return Ok(());
+        }
+        let key = parley_proto::casefold(account);
+        const SELECT: &str = "SELECT target, at FROM read_markers WHERE account = $1";
+        let rows: Vec<(String, i64)> = match self.reader()?.conn() {
+            Conn::Sqlite(c) => {
+                c.prepare(SELECT)?.query_map([&key], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+            }
+            Conn::Postgres(c) => c.query(SELECT, &[&key])?.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        };
+        let mut markers = self.markers.lock().unwrap_or_else(|p| p.into_inner());
+        let targets = markers.by_owner.entry(Owner::Account(key)).or_default();
+        for (target, at) in rows {
+            let kept = targets.entry(target).or_insert(at);
+            *kept = (*kept).max(at);
+        }
+        Ok(())
     }
 
     /// Forgets a connection's own markers (it closed).

@@ -111,6 +111,9 @@ pub struct History {
     /// This node's name in a cluster (`history_members.node` in
     /// PostgreSQL), else empty.
     node: String,
+    /// The store is shared with other nodes (PostgreSQL): what they write
+    /// (read markers) can change under this node.
+    shared: bool,
     /// The lobby's last lines, for the join replay (`recent.rs`).
     pub recent: recent::Recent,
     /// Read markers, all in memory (`markers.rs`).
@@ -167,6 +170,7 @@ impl History {
             written: AtomicU64::new(0),
             writing_since: Mutex::new(None),
             control,
+            shared: db.is_postgres(),
             reader,
             node: node.to_string(),
             recent,
