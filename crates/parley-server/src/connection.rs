@@ -312,8 +312,9 @@ fn read_loop<'a, R: Incoming + 'a>(
                     if why == Attention::Due {
                         published = None;
                         if commands::account::claim_deadline(s).is_some() {
-                            let _batch = OutBatch::begin();
-                            commands::account::enforce_claim(&mut Ctx::new(server, s));
+                            // Awaits the guest nick's claim on a cluster node
+                            // (batches its output itself).
+                            commands::account::enforce_claim(&mut Ctx::new(server, s)).await;
                         }
                         if server.cluster.is_some() {
                             commands::registration::follow_nick(s, server);

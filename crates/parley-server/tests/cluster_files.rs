@@ -295,3 +295,68 @@ fn die_cluster_by_an_operator_closes_every_node_and_tells_every_user() {
     eprintln!("three nodes closed {:?} after DIE CLUSTER", ordered.elapsed());
     assert!(nodes[2].log_text().contains("die_cluster"), "the order is in each node's activity log");
 }
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn a_registered_nick_taken_back_on_one_node_is_free_everywhere_and_the_guest_nick_is_held() {
+    let files = shared_dir();
+    let extra = "[accounts]\nnick_enforcement = \"rename\"\nnick_grace_secs = 1\n";
+    let (a, b) = (node("acct-a", files.path(), extra), node("acct-b", files.path(), extra));
+    let owner = nick("acctowner");
+    a.add_account(&owner, "a-long-password-for-the-owner");
+    // Someone on a takes the account's nick without logging in: after the
+    // grace period a renames them to a guest.
+    let mut squatter = Client::connect(a.irc_addr());
+    squatter.register(&owner);
+    let renamed = squatter.expect(|l| l.is_from("NICK", &owner), Duration::from_secs(5));
+    let guest = renamed.param(0).to_string();
+    assert!(guest.starts_with("Guest"), "{}", renamed.raw);
+    // A barrier: the connection has finished with the rename (its claims).
+    squatter.sync();
+    let mut other = Client::connect(b.irc_addr());
+    other.register(&nick("acctother"));
+    // The guest nick is claimed cluster-wide: b refuses it.
+    other.send(&format!("NICK {guest}"));
+    other.expect(|l| l.is("433"), TIMEOUT);
+    // The registered nick's claim was given up: free on b.
+    other.send(&format!("NICK {owner}"));
+    other.expect(|l| l.is("NICK") && l.param(0) == owner, TIMEOUT);
+    // And now held by b's user: a refuses it to the guest.
+    squatter.send(&format!("NICK {owner}"));
+    squatter.expect(|l| l.is("433"), TIMEOUT);
+}
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn ghost_closes_the_accounts_nick_on_another_node_and_frees_it() {
+    let files = shared_dir();
+    let (a, b) = (node("ghost-a", files.path(), ""), node("ghost-b", files.path(), ""));
+    let (owner, password) = (nick("ghostown"), "a-long-password-for-the-ghost");
+    // Each node's own SQLite knows the account (PostgreSQL shares one).
+    a.add_account(&owner, password);
+    b.add_account(&owner, password);
+    let mut old = Client::connect(a.irc_addr());
+    old.register(&owner);
+    let mut new = Client::connect(b.irc_addr());
+    new.register(&nick("ghostnew"));
+    wait_until_known(&mut new, &owner);
+    new.send(&format!("PRIVMSG NickServ :IDENTIFY {owner} {password}"));
+    new.expect(|l| l.is("900"), TIMEOUT);
+    new.send(&format!("PRIVMSG NickServ :GHOST {owner}"));
+    new.expect(|l| l.is("NOTICE") && l.last().contains("has been disconnected"), TIMEOUT);
+    let closed = old.expect_closed(TIMEOUT);
+    assert!(closed.iter().any(|l| l.is("ERROR") && l.last().contains("GHOST command used")), "{closed:?}");
+    new.expect(|l| l.is_from("QUIT", &owner), TIMEOUT);
+    // Its claim goes with it (released in the background): the nick is
+    // the owner's to take on b, asked again until then (bounded).
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        new.send(&format!("NICK {owner}"));
+        let l = new.expect(|l| l.is("433") || (l.is("NICK") && l.param(0) == owner), TIMEOUT);
+        if l.is("NICK") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{owner} stayed claimed after its ghost left");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -129,18 +129,38 @@ pub fn claim_deadline(session: &crate::session::Session) -> Option<tokio::time::
 }
 
 /// Takes a registered nick back once its grace period is over: the user
-/// becomes `Guest` and digits.
-pub fn enforce_claim(ctx: &mut Ctx<'_>) {
+/// becomes `Guest` and digits. On a cluster node the guest nick is claimed
+/// cluster-wide first and the registered nick's claim given up after, so
+/// the account's owner can take it on any node.
+pub async fn enforce_claim(ctx: &mut Ctx<'_>) {
     let Some(login) = ctx.session.login.as_mut() else { return };
     if login.claim.is_none_or(|at| tokio::time::Instant::now() < at) {
         return;
     }
     login.claim = None;
     let old = ctx.session.nick.clone().unwrap_or_default();
+    let cluster = ctx.server.cluster.clone();
+    let id = ctx.session.id;
     for _ in 0..10 {
         let guest = format!("Guest{}", rand::random::<u32>() % 100_000);
+        // Cut off from NATS (`Unavailable`), the node goes by its own users.
+        if let Some(cluster) = &cluster {
+            if cluster.claim_nick(&guest, id).await == crate::cluster::Claim::Lost {
+                continue;
+            }
+        }
         let old_mask = ctx.session.hostmask();
-        if let Ok(relay) = ctx.server.registry.rename(ctx.session.id, &guest, old_mask) {
+        let renamed = {
+            let _batch = crate::outbound::OutBatch::begin();
+            ctx.server.registry.rename(id, &guest, old_mask)
+        };
+        let Ok(relay) = renamed else {
+            if let Some(cluster) = &cluster {
+                cluster.release_nick(&guest, id).await;
+            }
+            continue;
+        };
+        {
             ctx.send_relay(&relay);
             ctx.session.set_nick(&guest);
             super::services::notice(ctx, &format!("You did not log in to {old} in time: your nick is now {guest}."));
@@ -149,8 +169,11 @@ pub fn enforce_claim(ctx: &mut Ctx<'_>) {
                 ctx.actor(),
                 &[("new", Value::Text(&guest)), ("why", Value::Text("claimed"))],
             );
-            return;
         }
+        if let Some(cluster) = &cluster {
+            cluster.release_nick(&old, id).await;
+        }
+        return;
     }
 }
 
@@ -392,13 +415,13 @@ mod tests {
         assert!(deadline > tokio::time::Instant::now() + std::time::Duration::from_secs(29));
         // Not yet due: nothing happens.
         let mut ctx = crate::session::Ctx::new(&h.server, &mut s);
-        super::enforce_claim(&mut ctx);
+        super::enforce_claim(&mut ctx).await;
         assert!(ctx.take_output().is_empty());
         drop(ctx);
         // Due (as the ticker finds it): renamed to a guest nick.
         s.login_mut().claim = Some(tokio::time::Instant::now());
         let mut ctx = crate::session::Ctx::new(&h.server, &mut s);
-        super::enforce_claim(&mut ctx);
+        super::enforce_claim(&mut ctx).await;
         let out = String::from_utf8(ctx.take_output().to_vec()).unwrap();
         drop(ctx);
         assert!(out.starts_with(":alice!~a@127.0.0.1 NICK Guest"), "{out}");

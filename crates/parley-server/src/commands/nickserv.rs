@@ -98,6 +98,9 @@ async fn identify(ctx: &mut Ctx<'_>, name: &str, password: &str) {
 
 /// Disconnects whoever uses a nick that is the caller's account, or whose
 /// connection is logged in to the caller's account.
+/// The reason a ghost is closed with, as its QUIT shows it.
+const GHOST_REASON: &str = "GHOST command used";
+
 fn ghost(ctx: &mut Ctx<'_>, nick: &str) {
     let Some(mine) = ctx.session.account().map(str::to_string) else {
         notice(ctx, "Log in first (IDENTIFY) to disconnect your ghosts.");
@@ -105,23 +108,33 @@ fn ghost(ctx: &mut Ctx<'_>, nick: &str) {
     };
     let found = {
         let view = ctx.server.registry.read();
-        view.user_by_nick(nick).map(|u| {
-            let owned = irc_eq(&u.nick, &mine) || u.account.as_deref().is_some_and(|a| irc_eq(a, &mine));
-            (u.client.clone(), u.nick.clone(), u.host.clone(), owned, u.client.id == ctx.session.id)
-        })
+        view.user_by_nick(nick)
+            .map(|u| {
+                let owned = irc_eq(&u.nick, &mine) || u.account.as_deref().is_some_and(|a| irc_eq(a, &mine));
+                (u.client.clone(), u.nick.clone(), u.host.clone(), owned, u.client.id == ctx.session.id)
+            })
+            .map(|(client, nick, host, owned, me)| {
+                let remote = view.id_by_nick(&nick).is_some_and(crate::registry::remote::is_remote);
+                (client, nick, host, owned, me, remote)
+            })
     };
     match found {
         None => notice(ctx, &format!("Nobody is using the nick {nick}.")),
-        Some((.., true)) => notice(ctx, "That is you."),
-        Some((_, nick, _, false, _)) => {
+        Some((.., true, _)) => notice(ctx, "That is you."),
+        Some((_, nick, _, false, ..)) => {
             notice(ctx, &format!("{nick} is neither your account's nick nor logged in to it."))
         }
-        Some((client, nick, host, true, false)) => {
+        Some((client, nick, host, true, false, remote)) => {
             let by = ctx.session.nick.clone().unwrap_or_default();
-            let why = CloseReason::Killed(Box::new((by, "GHOST command used".into())));
-            let error =
-                Message::new("ERROR", vec![format!("Closing Link: {host} ({})", why.text())]).to_bytes().to_vec();
-            client.close(why, Some(error));
+            if remote {
+                // On another cluster node: that node closes it, as a KILL.
+                ctx.server.registry.kill_remote(&nick, &by, GHOST_REASON);
+            } else {
+                let why = CloseReason::Killed(Box::new((by, GHOST_REASON.into())));
+                let error =
+                    Message::new("ERROR", vec![format!("Closing Link: {host} ({})", why.text())]).to_bytes().to_vec();
+                client.close(why, Some(error));
+            }
             notice(ctx, &format!("{nick} has been disconnected."));
             ctx.server.log.record("ghost", ctx.actor(), &[("target", Value::Text(&nick))]);
         }
