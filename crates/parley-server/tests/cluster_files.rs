@@ -360,3 +360,24 @@ fn ghost_closes_the_accounts_nick_on_another_node_and_frees_it() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+#[ignore = "needs a NATS cluster: tools/cluster/run.sh"]
+fn metrics_count_the_clusters_events_remote_users_and_live_nodes() {
+    let files = shared_dir();
+    let extra = "[metrics]\nlisten = [\"127.0.0.1:0\"]\n";
+    let (a, b) = (node("met-a", files.path(), extra), node("met-b", files.path(), extra));
+    let mut here = Client::registered(a.irc_addr(), &nick("methere"));
+    let there = nick("metthere");
+    let _there = Client::registered(b.irc_addr(), &there);
+    wait_until_known(&mut here, &there);
+    let page = request(a.addr("metrics").expect("a metrics listener"), "GET", "/metrics", &[], None);
+    assert_eq!(page.status, 200);
+    let text = page.text();
+    let value = |name: &str| support::http::metric(&text, name);
+    assert!(value("parley_cluster_remote_users") >= 1.0, "{text}");
+    assert!(value("parley_cluster_nodes_alive") >= 1.0, "{text}");
+    assert!(value("parley_cluster_events_in_total") >= 1.0, "{text}");
+    assert!(value("parley_cluster_events_out_total") >= 1.0, "{text}");
+    assert_eq!(value("parley_cluster_outbox_dropped"), 0.0, "{text}");
+}

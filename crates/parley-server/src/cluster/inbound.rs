@@ -160,6 +160,7 @@ pub(super) fn direct(cluster: &Cluster, server: &ServerState, payload: &[u8]) {
 /// the subscription is dropped (the task aborted).
 pub(super) async fn channel(cluster: Arc<Cluster>, server: Arc<ServerState>, mut sub: async_nats::Subscriber) {
     while let Some(m) = sub.next().await {
+        crate::metrics::get().cluster_events_in.inc();
         let Ok(msg) = serde_json::from_slice::<Relayed>(&m.payload) else { continue };
         if msg.from.node == cluster.origin.node {
             continue;

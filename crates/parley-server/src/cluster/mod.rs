@@ -278,6 +278,13 @@ impl Cluster {
         self.claims.release(&parley_proto::casefold(nick), id).await;
     }
 
+    /// For `/metrics`: other nodes alive now, and what the outbox dropped
+    /// since start.
+    pub fn counts(&self) -> (usize, u64) {
+        let alive = self.nodes.alive_count(std::time::Instant::now());
+        (alive, self.outbox.dropped.load(Ordering::Relaxed))
+    }
+
     /// Client `id` is gone: its claims are released in the background.
     pub fn forget(&self, id: ClientId) {
         self.outbox.send(Out::Forget(id));

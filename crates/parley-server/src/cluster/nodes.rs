@@ -62,6 +62,11 @@ impl Nodes {
         self.lock().get(node).is_some_and(|(i, last)| *i == inc && now.duration_since(*last) < self.timeout)
     }
 
+    /// How many nodes have been heard from within the timeout.
+    pub fn alive_count(&self, now: Instant) -> usize {
+        self.lock().values().filter(|(_, last)| now.duration_since(*last) < self.timeout).count()
+    }
+
     /// The incarnation of `node` last heard, if it is known.
     pub fn incarnation(&self, node: &str) -> Option<u64> {
         self.lock().get(node).map(|(inc, _)| *inc)

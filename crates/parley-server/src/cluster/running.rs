@@ -43,15 +43,16 @@ impl Cluster {
         let hb_subject = wire::heartbeat_subject(&self.origin.node);
         let hb: bytes::Bytes = serde_json::to_vec(&self.origin).unwrap_or_default().into();
         let mut stop = server.shutdown.listener();
+        let heard = || crate::metrics::get().cluster_events_in.inc();
         // Claiming the nicks again after a return (`reclaim`), owned here.
         let mut reclaiming: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
-                Some(m) = states.next() => inbound::state(&self, &server, &m.payload),
-                Some(m) = beats.next() => inbound::heartbeat(&self, &server, &m.payload),
-                Some(m) = direct.next() => inbound::direct(&self, &server, &m.payload),
-                Some(m) = file_news.next() => files::news(&self, &server, &m.payload),
-                Some(m) = orders.next() => shutdown::order(&self, &server, &m.payload),
+                Some(m) = states.next() => { heard(); inbound::state(&self, &server, &m.payload) }
+                Some(m) = beats.next() => { heard(); inbound::heartbeat(&self, &server, &m.payload) }
+                Some(m) = direct.next() => { heard(); inbound::direct(&self, &server, &m.payload) }
+                Some(m) = file_news.next() => { heard(); files::news(&self, &server, &m.payload) }
+                Some(m) = orders.next() => { heard(); shutdown::order(&self, &server, &m.payload) }
                 Some(event) = recv(&mut events) => {
                     let back = self.connection_event(&server, event);
                     // Lost again, or back: a reclaim under way stops; back,
@@ -68,7 +69,9 @@ impl Cluster {
                     // bounded anyway, so the sweep and the inbound work go on.
                     if self.client.connection_state() == async_nats::connection::State::Connected {
                         let publish = self.client.publish(hb_subject.clone(), hb.clone());
-                        let _ = tokio::time::timeout(Duration::from_millis(100), publish).await;
+                        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(100), publish).await {
+                            crate::metrics::get().cluster_events_out.inc();
+                        }
                     }
                 }
                 _ = sweep.tick() => {
@@ -171,11 +174,12 @@ async fn outbox_loop(cluster: Arc<Cluster>, server: Arc<ServerState>, mut queue:
             }
         };
         match payload {
-            Ok(payload) => {
-                if let Err(e) = client.publish(subject, payload.into()).await {
-                    tracing::warn!(error = %e, "cluster publish failed");
+            Ok(payload) => match client.publish(subject, payload.into()).await {
+                Ok(()) => {
+                    crate::metrics::get().cluster_events_out.inc();
                 }
-            }
+                Err(e) => tracing::warn!(error = %e, "cluster publish failed"),
+            },
             Err(e) => tracing::error!(error = %e, "cluster message not serialisable"),
         }
     }

@@ -54,6 +54,14 @@ async fn metrics(axum::extract::State(Sources { state, store }): axum::extract::
             }
         }),
         store_bytes: store.map(|s| s.total_bytes() as i64),
+        cluster: state.cluster.as_ref().map(|c| {
+            let (nodes_alive, outbox_dropped) = c.counts();
+            super::ClusterCounts {
+                remote_users: counts.remote_users as i64,
+                nodes_alive: nodes_alive as i64,
+                outbox_dropped: outbox_dropped as i64,
+            }
+        }),
     };
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], super::render(&snapshot))
 }

@@ -49,6 +49,10 @@ pub struct Metrics {
     pub upload_bytes: Counter,
     pub downloads: Counter,
     pub download_bytes: Counter,
+    /// On a cluster node: what it published to NATS, and what it heard
+    /// from the other nodes (changes, messages, news, heartbeats).
+    pub cluster_events_out: Counter,
+    pub cluster_events_in: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
@@ -66,6 +70,18 @@ pub struct Snapshot {
     pub channels: i64,
     pub store_bytes: Option<i64>,
     pub history: Option<HistoryCounts>,
+    pub cluster: Option<ClusterCounts>,
+}
+
+/// A cluster node's view of the cluster (`cluster/`), with `[cluster]`.
+#[derive(Debug, Default, Clone)]
+pub struct ClusterCounts {
+    /// Users of other nodes known here.
+    pub remote_users: i64,
+    /// Other nodes heard from within the node timeout.
+    pub nodes_alive: i64,
+    /// Since start: changes and messages dropped, the outbox full.
+    pub outbox_dropped: i64,
 }
 
 /// History's queue and losses (`history/`), when history is on.
@@ -113,6 +129,26 @@ pub fn render(snapshot: &Snapshot) -> String {
         gauge(&mut registry, "history_dropped", "Messages not kept since start: history's queue was full", h.dropped);
         gauge(&mut registry, "history_write_failed", "Messages not kept since start: writing failed", h.failed);
     }
+    if let Some(c) = &snapshot.cluster {
+        registry.register(
+            "cluster_events_out",
+            "Events and messages published to the other nodes",
+            m.cluster_events_out.clone(),
+        );
+        registry.register(
+            "cluster_events_in",
+            "Events, messages and heartbeats heard from the other nodes",
+            m.cluster_events_in.clone(),
+        );
+        gauge(&mut registry, "cluster_remote_users", "Users of other nodes", c.remote_users);
+        gauge(&mut registry, "cluster_nodes_alive", "Other nodes heard from within the node timeout", c.nodes_alive);
+        gauge(
+            &mut registry,
+            "cluster_outbox_dropped",
+            "Events not published since start: the outbox was full",
+            c.outbox_dropped,
+        );
+    }
     if let Some(rss) = crate::sys::resident_bytes() {
         gauge(&mut registry, "process_resident_memory_bytes", "Resident memory", rss as i64);
     }
@@ -152,7 +188,10 @@ mod tests {
         super::get().registrations.inc();
         super::login("granted");
         let history = Some(super::HistoryCounts { queued: 2, lag_seconds: 0.25, dropped: 5, failed: 0 });
-        let text = super::render(&super::Snapshot { users: 3, history, ..Default::default() });
+        let cluster = Some(super::ClusterCounts { remote_users: 7, nodes_alive: 2, outbox_dropped: 0 });
+        let text = super::render(&super::Snapshot { users: 3, history, cluster, ..Default::default() });
+        assert!(text.contains("parley_cluster_remote_users 7") && text.contains("parley_cluster_nodes_alive 2"));
+        assert!(text.contains("parley_cluster_events_in_total") && text.contains("parley_cluster_outbox_dropped 0"));
         assert!(text.contains("parley_history_queue 2") && text.contains("parley_history_dropped 5"), "{text}");
         assert!(text.contains("parley_history_lag_seconds 0.25"), "{text}");
         for name in ["parley_registrations_total", "parley_logins_total{result=\"granted\"}", "parley_users 3"] {
