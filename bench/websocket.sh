@@ -11,6 +11,9 @@
 #   bench/websocket.sh                  # 3 rounds
 #   ROUNDS=5 OUT=/tmp/wsbench bench/websocket.sh
 #   NO_BUILD=1 bench/websocket.sh       # target/release as it is
+#   PARLEYD_BEFORE=/tmp/before/parleyd bench/websocket.sh
+#                                       # also an earlier build's WebSocket
+#                                       # fan-out, in the same rounds
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +37,9 @@ if [ -z "${NO_BUILD:-}" ]; then
     (cd "$REPO" && cargo build --release -q -p parley-bench -p parley-server)
 fi
 cp "$REPO/target/release/parleyd" "$REPO/target/release/ircload" "$OUT/bin/"
+if [ -n "${PARLEYD_BEFORE:-}" ]; then
+    cp -p "$PARLEYD_BEFORE" "$OUT/bin/parleyd-before"
+fi
 BIN="$OUT/bin"
 CONF="$OUT/conf"
 write_configs "$CONF"
@@ -44,19 +50,25 @@ write_configs "$CONF"
     echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
     echo "server: $(server_version parleyd)"
     echo "rounds: $ROUNDS"
+    if [ -n "${PARLEYD_BEFORE:-}" ]; then echo "before: $("$OUT/bin/parleyd-before" --version 2>/dev/null || echo "$PARLEYD_BEFORE")"; fi
 } | tee "$OUT/machine.txt"
 
 # run TRANSPORT SCENARIO VARIANT ROUND ARGS...: fresh parleyd, one run.
+# TRANSPORT ws-before: over WebSocket, against parleyd-before.
 run() {
-    local transport=$1 scenario=$2 variant=$3 round=$4 addr
+    local transport=$1 scenario=$2 variant=$3 round=$4 addr name=parleyd
     shift 4
-    start_server parleyd "$CONF"
-    addr="127.0.0.1:$(port_of parleyd)"
+    if [ "$transport" = ws-before ]; then
+        name=parleyd-before
+        transport=ws
+    fi
+    start_server "$name" "$CONF"
+    addr="127.0.0.1:$(port_of "$name")"
     if [ "$transport" = ws ]; then
-        addr=$(sed -n 's/^parleyd ready .*http=\([^ ]*\).*/\1/p' "$CONF/parleyd.stdout")
+        addr=$(sed -n 's/^parleyd ready .*http=\([^ ]*\).*/\1/p' "$CONF/$name.stdout")
     fi
     timeout 600 "$BIN/ircload" "$scenario" --transport "$transport" \
-        --server "$addr" --server-pid "$SERVER_PID" --label parleyd --variant "$variant" \
+        --server "$addr" --server-pid "$SERVER_PID" --label "$name" --variant "$variant" \
         --round "$round" --out "$RESULTS" --connect-concurrency 1000 "$@" \
         >/dev/null || echo "!! $transport $scenario/$variant: ircload reported a failure (exit $?)" >&2
     stop_server
@@ -64,7 +76,11 @@ run() {
 
 for round in $(seq 1 "$ROUNDS"); do
     if [ $((round % 2)) = 1 ]; then transports="tcp ws"; else transports="ws tcp"; fi
-    for t in $transports; do
+    fanout=$transports
+    if [ -n "${PARLEYD_BEFORE:-}" ]; then
+        if [ $((round % 2)) = 1 ]; then fanout="tcp ws-before ws"; else fanout="ws ws-before tcp"; fi
+    fi
+    for t in $fanout; do
         echo "== round $round: fan-out, max rate, over $t"
         run "$t" fanout max "$round" --members "$FANOUT_MEMBERS" --senders "$FANOUT_SENDERS" \
             --duration "$FANOUT_SECONDS" --nick-prefix f
@@ -87,10 +103,10 @@ done
 python3 - "$RESULTS" <<'PY' | tee "$OUT/summary.md"
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-def med(scenario, variant, transport, key, sub=None):
+def med(scenario, variant, transport, key, sub=None, label="parleyd"):
     vals = []
     for r in rows:
-        if (r["scenario"], r["variant"], r.get("transport")) != (scenario, variant, transport):
+        if (r["scenario"], r["variant"], r.get("transport"), r.get("label", "parleyd")) != (scenario, variant, transport, label):
             continue
         v = r["results"].get(key)
         if sub is not None and isinstance(v, dict):
@@ -108,6 +124,14 @@ print("| metric (median of rounds) | TCP | WebSocket | WS ÷ TCP |")
 print("|---|---:|---:|---:|")
 line("fan-out deliveries/s, max rate", "fanout", "max", "deliveries_per_s")
 line("… per server CPU-second", "fanout", "max", "deliveries_per_server_cpu_s")
+if any(r.get("label") == "parleyd-before" for r in rows):
+    def before(label, key):
+        (t, _), (b, bv) = med("fanout", "max", "tcp", key), med("fanout", "max", "ws", key, label="parleyd-before")
+        ratio = f"{b / t:.2f}" if t and b is not None else "–"
+        shown = ", ".join(f"{v:,.0f}" for v in bv)
+        print(f"| {label}, parleyd-before over WebSocket | | {b:,.0f} ({shown}) | **{ratio}** |")
+    before("fan-out deliveries/s, max rate", "deliveries_per_s")
+    before("… per server CPU-second", "deliveries_per_server_cpu_s")
 line("… p99 latency ms", "fanout", "max", "latency", "p99_ms", "{:.1f}")
 line("fan-out p99 latency ms, 200 msg/s", "fanout", "rate200", "latency", "p99_ms", "{:.2f}")
 line("… server CPU cores, 200 msg/s", "fanout", "rate200", "server_cores", None, "{:.3f}")

@@ -18,6 +18,7 @@
 //! apart): its session stays on the file store's runtime, which is
 //! correct, only less isolated from transfers.
 
+mod outlet;
 pub mod transport;
 
 use crate::activity_log::{Actor, Value};
@@ -352,7 +353,7 @@ impl Upgrade {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let framing = self.endpoint.framing();
-        let ws = WebSocketStream::from_partially_read(io, early, Role::Server, Some(framing)).await;
+        let ws = WebSocketStream::from_partially_read(outlet::Outlet::new(io), early, Role::Server, Some(framing)).await;
         let (rd, wr) = transport::split(ws, self.binary);
         let out = Output::Task { writer: wr, certfp: None, transport: Transport::WebSocket { secure: self.secure } };
         connection::serve(rd, out, self.peer, self.slot, self.endpoint.server.clone()).await;

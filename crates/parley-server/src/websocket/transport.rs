@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use super::outlet::Outlet;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 /// The longest reason a close frame carries: a control frame's payload is
@@ -29,12 +29,23 @@ const MAX_CLOSE_REASON: usize = 123;
 
 /// The stream both halves use, each only within one poll (never across
 /// an await): the reading task and the writer task take turns, and a
-/// writer sends all the lines it was handed in one turn. (The split
+/// writer queues all the lines it was handed in one turn. (The split
 /// halves of `futures-util` lock once per message, which cost a tenth of
 /// the server's time in the WebSocket fan-out.)
-type Shared<S> = Arc<Mutex<WebSocketStream<S>>>;
+type Shared<S> = Arc<Mutex<Ws<S>>>;
 
-fn lock<S>(ws: &Shared<S>) -> MutexGuard<'_, WebSocketStream<S>> {
+struct Ws<S> {
+    stream: WebSocketStream<Outlet<S>>,
+    /// The client's close frame came (or the stream ended): nothing more
+    /// may be sent but the answer to its close frame, which closing
+    /// flushes.
+    peer_closed: bool,
+    /// Reading ended on a message over the size limit: the close frame
+    /// says so (1009) rather than 1000.
+    too_big: bool,
+}
+
+fn lock<S>(ws: &Shared<S>) -> MutexGuard<'_, Ws<S>> {
     ws.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -50,15 +61,12 @@ pub struct WsOut<S> {
     binary: bool,
     /// The close frame to send at shutdown (from the close reason).
     close: Option<CloseFrame>,
-    /// The client closed first: nothing more may be sent but the
-    /// answer to its close frame, which closing flushes.
-    peer_closed: bool,
 }
 
 /// Splits an upgraded connection into the connection's two halves.
-pub fn split<S>(ws: WebSocketStream<S>, binary: bool) -> (WsIncoming<S>, WsOut<S>) {
-    let ws = Arc::new(Mutex::new(ws));
-    (WsIncoming { ws: ws.clone() }, WsOut { ws, binary, close: None, peer_closed: false })
+pub fn split<S>(ws: WebSocketStream<Outlet<S>>, binary: bool) -> (WsIncoming<S>, WsOut<S>) {
+    let ws = Arc::new(Mutex::new(Ws { stream: ws, peer_closed: false, too_big: false }));
+    (WsIncoming { ws: ws.clone() }, WsOut { ws, binary, close: None })
 }
 
 impl<S> Incoming for WsIncoming<S>
@@ -67,7 +75,19 @@ where
 {
     async fn read_into(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         loop {
-            let next = std::future::poll_fn(|cx| Pin::new(&mut *lock(&self.ws)).poll_next(cx)).await;
+            let next = std::future::poll_fn(|cx| {
+                let mut ws = lock(&self.ws);
+                let next = ready!(Pin::new(&mut ws.stream).poll_next(cx));
+                // Marked under the same lock that read it, so the writer
+                // queues no frame after tungstenite's answer to the close.
+                match &next {
+                    None | Some(Ok(Message::Close(_))) => ws.peer_closed = true,
+                    Some(Err(WsError::Capacity(_))) => ws.too_big = true,
+                    _ => {}
+                }
+                Poll::Ready(next)
+            })
+            .await;
             let message = match next {
                 None | Some(Ok(Message::Close(_))) => return Ok(0),
                 Some(Ok(message)) => message,
@@ -106,36 +126,6 @@ fn io_error(e: WsError) -> io::Error {
     }
 }
 
-/// How one writer turn's lines become messages: copied once into a
-/// shared buffer that every line's message is a slice of, and checked for
-/// UTF-8 once, so a line costs neither an allocation nor a check of its
-/// own (both showed in the fan-out's profile).
-struct Turn {
-    bytes: Bytes,
-    /// Sent as text frames without a check per line: the whole turn is UTF-8.
-    utf8: bool,
-}
-
-impl Turn {
-    fn new(buf: &[u8], binary: bool) -> Turn {
-        Turn { bytes: Bytes::copy_from_slice(buf), utf8: !binary && std::str::from_utf8(buf).is_ok() }
-    }
-
-    /// The line at `range` (without its CR LF) as a message. A text
-    /// message must be UTF-8: the server only sends UTF-8, but should a
-    /// line not be, it is converted rather than sent as it is.
-    fn message(&self, binary: bool, range: std::ops::Range<usize>) -> Message {
-        let payload = self.bytes.slice(range);
-        if binary {
-            return Message::Binary(payload);
-        }
-        if self.utf8 {
-            return Message::Frame(Frame::message(payload, OpCode::Data(OpData::Text), true));
-        }
-        Message::Text(String::from_utf8_lossy(&payload).into_owned().into())
-    }
-}
-
 fn ws_io(e: WsError) -> io::Error {
     match e {
         WsError::Io(e) => e,
@@ -148,7 +138,7 @@ fn ws_io(e: WsError) -> io::Error {
 /// closing flushes), so the lines are dropped, not an error.
 fn after_close(peer_closed: &mut bool, result: Result<(), WsError>) -> io::Result<()> {
     match result {
-        Err(WsError::Protocol(ProtocolError::SendAfterClosing)) => {
+        Err(WsError::Protocol(ProtocolError::SendAfterClosing)) | Err(WsError::ConnectionClosed) => {
             *peer_closed = true;
             Ok(())
         }
@@ -156,43 +146,75 @@ fn after_close(peer_closed: &mut bool, result: Result<(), WsError>) -> io::Resul
     }
 }
 
+/// The most frame bytes one write queues before it returns: what may wait
+/// beyond the SendQ's count when the socket is full.
+const QUEUE_AT_MOST: usize = 64 * 1024;
+
+/// Queues the lines of `chunk` (whole CR LF-terminated lines, or a tail
+/// without one) as one message each. A text message must be UTF-8: the
+/// server only sends UTF-8 (checked once for the chunk), but should a
+/// line not be, it is converted rather than sent as it is.
+fn queue_lines<S>(out: &mut Outlet<S>, binary: bool, chunk: &[u8]) {
+    let utf8 = binary || std::str::from_utf8(chunk).is_ok();
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let line = strip_line_end(&rest[..len]);
+        if !line.is_empty() {
+            if utf8 {
+                out.queue(binary, line);
+            } else {
+                out.queue(false, String::from_utf8_lossy(line).as_bytes());
+            }
+        }
+        rest = &rest[len..];
+    }
+}
+
 impl<S> AsyncWrite for WsOut<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    /// Sends each complete line of `buf` as one message and returns how
-    /// many bytes that took; stops early (a partial write, on a line
-    /// boundary) when tungstenite's buffer is full and the socket blocked.
+    /// Queues the complete lines of `buf` as one message each (up to
+    /// `QUEUE_AT_MOST` bytes of them, ending on a line boundary), writes
+    /// what the socket takes now, and returns how many bytes of `buf` were
+    /// queued. Waits first until what was queued before has been written.
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let mut guard = lock(&this.ws);
-        let mut ws = Pin::new(&mut *guard);
-        let mut used = 0;
-        let mut turn = None;
-        while used < buf.len() {
-            match ws.as_mut().poll_ready(cx) {
-                Poll::Ready(result) => after_close(&mut this.peer_closed, result)?,
-                Poll::Pending if used == 0 => return Poll::Pending,
-                Poll::Pending => break,
-            }
-            let rest = &buf[used..];
-            // The queue holds whole lines; a tail without LF is a line too.
-            let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-            let line = strip_line_end(&rest[..len]).len();
-            if line > 0 && !this.peer_closed {
-                let turn = turn.get_or_insert_with(|| Turn::new(buf, this.binary));
-                let result = ws.as_mut().start_send(turn.message(this.binary, used..used + line));
-                after_close(&mut this.peer_closed, result)?;
-            }
-            used += len;
+        let ws = &mut *guard;
+        if !ws.peer_closed {
+            // Tungstenite's own frames (a pong) and the frames queued
+            // before go out first, so nothing is left half-written.
+            let flushed = ready!(Pin::new(&mut ws.stream).poll_flush(cx));
+            after_close(&mut ws.peer_closed, flushed)?;
         }
-        Poll::Ready(Ok(used))
+        if ws.peer_closed || buf.is_empty() {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let end = if buf.len() <= QUEUE_AT_MOST {
+            buf.len()
+        } else {
+            // A line is far shorter than the window, so one ends in it.
+            memchr::memrchr(b'\n', &buf[..QUEUE_AT_MOST]).map_or(buf.len(), |i| i + 1)
+        };
+        let outlet = ws.stream.get_mut();
+        queue_lines(outlet, this.binary, &buf[..end]);
+        // Whatever the socket does not take now goes on the next write or flush.
+        if let Poll::Ready(Err(e)) = outlet.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(end))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        let result = ready!(Pin::new(&mut *lock(&this.ws)).poll_flush(cx));
-        Poll::Ready(after_close(&mut this.peer_closed, result))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut guard = lock(&self.ws);
+        let ws = &mut *guard;
+        if ws.peer_closed {
+            return Poll::Ready(Ok(()));
+        }
+        let result = ready!(Pin::new(&mut ws.stream).poll_flush(cx));
+        Poll::Ready(after_close(&mut ws.peer_closed, result))
     }
 
     /// Sends the close frame with the reason (or, when the client closed
@@ -200,18 +222,19 @@ where
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let mut guard = lock(&this.ws);
-        let mut ws = Pin::new(&mut *guard);
-        if this.close.is_some() && !this.peer_closed {
-            let result = ready!(ws.as_mut().poll_ready(cx));
-            after_close(&mut this.peer_closed, result)?;
-            if let Some(frame) = this.close.take().filter(|_| !this.peer_closed) {
-                let result = ws.as_mut().start_send(Message::Close(Some(frame)));
-                after_close(&mut this.peer_closed, result)?;
+        let ws = &mut *guard;
+        let mut stream = Pin::new(&mut ws.stream);
+        if this.close.is_some() && !ws.peer_closed {
+            let result = ready!(stream.as_mut().poll_ready(cx));
+            after_close(&mut ws.peer_closed, result)?;
+            if let Some(frame) = this.close.take().filter(|_| !ws.peer_closed) {
+                let result = stream.as_mut().start_send(Message::Close(Some(frame)));
+                after_close(&mut ws.peer_closed, result)?;
             }
         }
         // Flushes our close frame, or the answer to the client's.
-        let result = ready!(ws.as_mut().poll_close(cx));
-        Poll::Ready(after_close(&mut this.peer_closed, result))
+        let result = ready!(stream.as_mut().poll_close(cx));
+        Poll::Ready(after_close(&mut ws.peer_closed, result))
     }
 }
 
@@ -220,7 +243,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     fn closing(&mut self, why: &CloseReason) {
-        self.close = Some(close_frame(why));
+        let mut frame = close_frame(why);
+        if lock(&self.ws).too_big {
+            frame.code = CloseCode::Size;
+        }
+        self.close = Some(frame);
     }
 }
 
@@ -248,6 +275,8 @@ pub fn close_frame(why: &CloseReason) -> CloseFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 
     #[test]
     fn line_ends_are_optional_on_input() {
@@ -256,20 +285,32 @@ mod tests {
         assert_eq!(strip_line_end(b"PING x"), b"PING x");
     }
 
+    /// The payloads of the frames `out` holds, each with its opcode.
+    fn frames(out: &Outlet<()>) -> Vec<(OpCode, Vec<u8>)> {
+        let mut bytes = std::io::Cursor::new(out.queued_bytes().to_vec());
+        let mut got = Vec::new();
+        while let Some((header, len)) = FrameHeader::parse(&mut bytes).unwrap() {
+            let at = bytes.position() as usize;
+            got.push((header.opcode, bytes.get_ref()[at..at + len as usize].to_vec()));
+            bytes.set_position((at + len as usize) as u64);
+        }
+        got
+    }
+
     #[test]
-    fn a_turn_sends_text_frames_and_converts_what_is_not_utf8() {
-        let turn = Turn::new(b"PING :caf\xc3\xa9\r\n", false);
-        match turn.message(false, 0..11) {
-            Message::Frame(frame) => assert_eq!(frame.payload(), "PING :café".as_bytes()),
-            other => panic!("{other:?}"),
-        }
-        let turn = Turn::new(b"PING :caf\xe9\r\n", false);
-        match turn.message(false, 0..10) {
-            Message::Text(text) => assert_eq!(text.as_str(), "PING :caf\u{fffd}"),
-            other => panic!("{other:?}"),
-        }
-        let turn = Turn::new(b"PING :caf\xe9\r\n", true);
-        assert!(matches!(turn.message(true, 0..10), Message::Binary(b) if &b[..] == b"PING :caf\xe9"));
+    fn each_line_becomes_a_text_frame_and_what_is_not_utf8_is_converted() {
+        let text = OpCode::Data(Data::Text);
+        let mut out = Outlet::new(());
+        queue_lines(&mut out, false, b"PING :caf\xc3\xa9\r\nPONG x\n\r\nlast");
+        let want: Vec<(OpCode, Vec<u8>)> =
+            vec![(text, "PING :café".into()), (text, b"PONG x".to_vec()), (text, b"last".to_vec())];
+        assert_eq!(frames(&out), want);
+        let mut out = Outlet::new(());
+        queue_lines(&mut out, false, b"PING :caf\xe9\r\nPONG :ok\r\n");
+        assert_eq!(frames(&out), vec![(text, "PING :caf\u{fffd}".into()), (text, b"PONG :ok".to_vec())]);
+        let mut out = Outlet::new(());
+        queue_lines(&mut out, true, b"PING :caf\xe9\r\n");
+        assert_eq!(frames(&out), vec![(OpCode::Data(Data::Binary), b"PING :caf\xe9".to_vec())]);
     }
 
     #[test]
