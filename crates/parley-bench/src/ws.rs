@@ -108,7 +108,16 @@ pub async fn open(stream: TcpStream) -> io::Result<WsStream> {
     let config = WebSocketConfig::default().read_buffer_size(1024).write_buffer_size(0);
     let stream = Handshake { io: stream, tail: [0; 3] };
     let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await.map_err(io_err)?;
-    Ok(WsStream { ws, raw: Vec::new(), raw_at: 0, raw_end: 0, unread: Vec::new(), unread_at: 0, closed: false, queued: 0 })
+    Ok(WsStream {
+        ws,
+        raw: Vec::new(),
+        raw_at: 0,
+        raw_end: 0,
+        unread: Vec::new(),
+        unread_at: 0,
+        closed: false,
+        queued: 0,
+    })
 }
 
 /// A frame this client does not expect from the server.

@@ -279,14 +279,17 @@ fn websocket_clients_count_under_the_connection_limits() {
 }
 
 #[test]
-fn a_message_over_the_websocket_limit_ends_only_that_connection() {
+fn a_message_over_the_websocket_limit_ends_only_that_connection_with_1009() {
     let server = Server::start();
     let mut big = WsClient::registered(http(&server), "biggie");
     let mut tcp = Client::registered(server.irc_addr(), "watcher");
     // Over max_line_bytes + max_tag_bytes + 1 KiB: refused by the
     // WebSocket layer before framing.
     let _ = big.try_send_message(Message::text(format!("PRIVMSG #lobby :{}", "a".repeat(20_000))));
-    big.expect_closed(TIMEOUT);
+    let (_, frame) = big.expect_closed(TIMEOUT);
+    // RFC 6455's "message too big" (the IRCv3 extension names no code).
+    let frame = frame.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1009, "{frame:?}");
     tcp.expect(|l| l.is_from("QUIT", "biggie"), TIMEOUT);
     tcp.expect_none(|l| l.is("PRIVMSG"), "the oversized message");
 }
@@ -307,4 +310,46 @@ fn the_clients_close_frame_ends_the_session_with_a_quit() {
     let frame = frame.expect("the server answers the close frame");
     assert_eq!((u16::from(frame.code), frame.reason.as_str()), (1000, "bye"));
     tcp.expect(|l| l.is_from("QUIT", "closer"), TIMEOUT);
+}
+
+/// CPU time (clock ticks) of the server's threads named `parley-files`
+/// (the file store's runtime) and of all the others, from /proc.
+fn cpu_ticks_by_runtime(pid: u32) -> (u64, u64) {
+    let (mut files, mut others) = (0, 0);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads") {
+        let dir = task.expect("a thread").path();
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("stat")))
+        else {
+            continue; // a thread that just ended
+        };
+        // utime and stime are fields 14 and 15, counted after the
+        // parenthesised name (which may hold spaces).
+        let fields: Vec<&str> = stat[stat.rfind(')').expect("stat") + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        if comm.trim() == "parley-files" {
+            files += ticks;
+        } else {
+            others += ticks;
+        }
+    }
+    (files, others)
+}
+
+#[test]
+fn a_plain_websocket_session_is_served_on_the_chat_thread_like_tcp() {
+    // One chat thread: the file store then runs on a runtime of its own,
+    // whose thread accepts the upgrade and must hand the session over.
+    let server = Server::start_with("[limits]\nworker_threads = 1\nflood_burst = 100000\nrecvq_bytes = 1048576\n");
+    let mut web = WsClient::registered(http(&server), "mover");
+    let (files_before, chat_before) = cpu_ticks_by_runtime(server.pid());
+    let pings = 50_000;
+    for i in 0..pings {
+        web.send(&format!("PING :{i}"));
+    }
+    let last = (pings - 1).to_string();
+    web.expect(|l| l.is("PONG") && l.last() == last, TIMEOUT);
+    let (files_after, chat_after) = cpu_ticks_by_runtime(server.pid());
+    let (files, chat) = (files_after - files_before, chat_after - chat_before);
+    assert!(chat > 0 && files * 4 <= chat, "{pings} PINGs cost the file store's thread {files} ticks, the rest {chat}");
 }

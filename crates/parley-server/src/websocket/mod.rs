@@ -56,6 +56,8 @@ pub const BINARY: &str = "binary.ircv3.net";
 /// long still reaches framing (and gets 417) instead of being refused by
 /// the WebSocket layer with the connection.
 const MESSAGE_SLACK: usize = 1024;
+/// tungstenite's read buffer, and the most one read of the socket takes.
+const READ_BUFFER: usize = 1024;
 
 /// What every `/socket` shares: the chat, the IRC connection limits, the
 /// tracker the shutdown drain waits on, and the origin rule.
@@ -121,13 +123,16 @@ impl Endpoint {
     }
 
     /// The WebSocket layer's limits: a message may hold the longest line
-    /// with tags, and a little more.
+    /// with tags, and a little more. Its read buffer is allocated with the
+    /// connection and kept, so it is small (clients send short lines; a
+    /// longer message grows it); tungstenite writes only its own control
+    /// frames (the lines go through `outlet`), at once.
     fn framing(&self) -> Framing {
         let limits = &self.server.config.limits;
         let max = limits.max_line_bytes + limits.max_tag_bytes + MESSAGE_SLACK;
         Framing::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(16 * 1024)
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0)
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
     }
@@ -353,7 +358,8 @@ impl Upgrade {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let framing = self.endpoint.framing();
-        let ws = WebSocketStream::from_partially_read(outlet::Outlet::new(io), early, Role::Server, Some(framing)).await;
+        let ws =
+            WebSocketStream::from_partially_read(outlet::Outlet::new(io), early, Role::Server, Some(framing)).await;
         let (rd, wr) = transport::split(ws, self.binary);
         let out = Output::Task { writer: wr, certfp: None, transport: Transport::WebSocket { secure: self.secure } };
         connection::serve(rd, out, self.peer, self.slot, self.endpoint.server.clone()).await;

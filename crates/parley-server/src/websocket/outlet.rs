@@ -9,7 +9,7 @@
 //! tungstenite has nothing half-written (see `transport`).
 
 use crate::spare;
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -40,20 +40,34 @@ impl<S> Outlet<S> {
         &self.frames
     }
 
-    /// Queues one unmasked, final data frame (the server never masks).
-    pub fn queue(&mut self, binary: bool, payload: &[u8]) {
+    /// Makes room for `additional` more bytes of frames.
+    pub fn reserve(&mut self, additional: usize) {
         if self.frames.capacity() == 0 {
             self.frames = spare::take(spare::Slot::Output);
         }
+        self.frames.reserve(additional);
+    }
+
+    /// Queues one unmasked, final data frame (the server never masks).
+    pub fn queue(&mut self, binary: bool, payload: &[u8]) {
         let opcode = OpCode::Data(if binary { Data::Binary } else { Data::Text });
         let header = FrameHeader { opcode, ..FrameHeader::default() };
-        let len = payload.len() as u64;
-        self.frames.reserve(header.len(len) + payload.len());
-        // Writing into memory cannot fail.
-        let _ = header.format(len, &mut (&mut self.frames).writer());
+        // Formatted on the stack, then copied in with the payload.
+        let mut head = [0; MAX_HEADER];
+        let mut cursor = io::Cursor::new(&mut head[..]);
+        // An unmasked header is at most 10 bytes: it always fits.
+        let _ = header.format(payload.len() as u64, &mut cursor);
+        let len = cursor.position() as usize;
+        let head = &head[..len];
+        self.reserve(head.len() + payload.len());
+        self.frames.extend_from_slice(head);
         self.frames.extend_from_slice(payload);
     }
 }
+
+/// The longest frame header (RFC 6455 section 5.2: 2 bytes, 8 of length,
+/// 4 of mask).
+const MAX_HEADER: usize = 14;
 
 impl<S: AsyncWrite + Unpin> Outlet<S> {
     /// Writes queued frames until none are left (or the socket is full).

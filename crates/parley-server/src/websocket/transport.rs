@@ -6,6 +6,7 @@
 //! Framing, masking, ping/pong and the close handshake are tungstenite's;
 //! nothing here looks inside a frame.
 
+use super::outlet::Outlet;
 use crate::close_reason::CloseReason;
 use crate::connection::Incoming;
 use crate::outbound::LineOut;
@@ -17,7 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use super::outlet::Outlet;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -156,6 +156,9 @@ const QUEUE_AT_MOST: usize = 64 * 1024;
 /// line not be, it is converted rather than sent as it is.
 fn queue_lines<S>(out: &mut Outlet<S>, binary: bool, chunk: &[u8]) {
     let utf8 = binary || std::str::from_utf8(chunk).is_ok();
+    // A header is 2 bytes for a line under 126 bytes (the CR LF it
+    // replaces), 4 up to 64 KiB.
+    out.reserve(chunk.len() + chunk.len() / 64 + 16);
     let mut rest = chunk;
     while !rest.is_empty() {
         let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
