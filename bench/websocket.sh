@@ -50,7 +50,7 @@ write_configs "$CONF"
     echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
     echo "server: $(server_version parleyd)"
     echo "rounds: $ROUNDS"
-    if [ -n "${PARLEYD_BEFORE:-}" ]; then echo "before: $("$OUT/bin/parleyd-before" --version 2>/dev/null || echo "$PARLEYD_BEFORE")"; fi
+    if [ -n "${PARLEYD_BEFORE:-}" ]; then echo "before: $(before_version)"; fi
 } | tee "$OUT/machine.txt"
 
 # run TRANSPORT SCENARIO VARIANT ROUND ARGS...: fresh parleyd, one run.

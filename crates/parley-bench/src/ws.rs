@@ -6,7 +6,7 @@
 //!
 //! Receiving is not: the fan-out's members read millions of messages, and
 //! tungstenite's message layer (a `Message` and a UTF-8 check per message,
-//! a zeroed read buffer per read) cost the generator 1.7× the CPU per
+//! a zeroed read buffer per read) cost the generator 1.8× the CPU per
 //! delivery that TCP does, taken from the cores the server runs on. So the
 //! members read the socket themselves and cut frames with tungstenite's
 //! `FrameHeader::parse`, copying each payload once, as a browser's
