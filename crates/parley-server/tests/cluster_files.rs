@@ -159,10 +159,19 @@ fn racing_uploads_of_one_name_through_two_nodes_leave_one_whole_file() {
             h.push(("If-None-Match", "*".into()));
             h
         };
+        // The loser may be refused before its body is read (the name is
+        // taken by then): `request` takes an early answer.
+        let body = |seed: u64| {
+            let mut buf = vec![0u8; size as usize];
+            support::http::Pattern::new(seed).fill(&mut buf);
+            let digest = support::http::sha256_hex(&buf);
+            (buf, digest)
+        };
+        let ((body_a, sa), (body_b, sb)) = (body(300 + round), body(400 + round));
         let (pa, pb, ha, hb) = (path.clone(), path.clone(), with(&ua), with(&ub));
-        let one = std::thread::spawn(move || upload_pattern(http_a, &pa, &ha, size, 300 + round));
-        let two = std::thread::spawn(move || upload_pattern(http_b, &pb, &hb, size, 400 + round));
-        let ((ra, sa), (rb, sb)) = (one.join().unwrap(), two.join().unwrap());
+        let one = std::thread::spawn(move || request(http_a, "PUT", &pa, &ha, Some(&body_a)));
+        let two = std::thread::spawn(move || request(http_b, "PUT", &pb, &hb, Some(&body_b)));
+        let (ra, rb) = (one.join().unwrap(), two.join().unwrap());
         let mut statuses = [ra.status, rb.status];
         statuses.sort();
         assert_eq!(statuses, [201, 412], "round {round}: {} / {}", ra.text(), rb.text());
