@@ -389,4 +389,18 @@ fn metrics_count_the_clusters_events_remote_users_and_live_nodes() {
     assert!(value("parley_cluster_events_in_total") >= 1.0, "{text}");
     assert!(value("parley_cluster_events_out_total") >= 1.0, "{text}");
     assert_eq!(value("parley_cluster_outbox_dropped"), 0.0, "{text}");
+
+    // The store's size (what the quota counts) follows another node's
+    // upload: b hears of it and counts it (bounded wait for the news).
+    let uploader = User::new(&a, &nick("metup"));
+    assert_eq!(uploader.put("counted.bin", &[7u8; 12_345]).status, 201);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let page = request(b.addr("metrics").unwrap(), "GET", "/metrics", &[], None).text();
+        if support::http::metric(&page, "parley_store_bytes") == 12_345.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "b never counted a's upload:\n{page}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
