@@ -18,14 +18,16 @@ use chat::{connect, history, said, scram_login, start_sasl};
 use parley_testkit::{Client, Server, TIMEOUT};
 use std::time::{Duration, Instant};
 
-/// A node named `name` in the test NATS cluster, its store at `url`.
+/// A node named `name` in the test NATS cluster, its store at `url` (an
+/// empty `url`: SQLite in its data directory).
 fn node(name: &str, url: &str, extra: &str) -> Server {
     let nats = std::env::var("PARLEY_TEST_NATS_URLS")
         .expect("PARLEY_TEST_NATS_URLS is not set: run these tests with tools/cluster/run.sh");
     let nats: Vec<String> = nats.split(',').map(|u| format!("{u:?}")).collect();
+    let database =
+        if url.is_empty() { String::new() } else { format!("[database]\nurl = \"{url}\"\nconnect_timeout_secs = 2\n") };
     Server::start_with(&format!(
-        "{extra}\n[limits]\nflood_burst = 100000\nflood_lines_per_second = 100000.0\n\
-         [database]\nurl = \"{url}\"\nconnect_timeout_secs = 2\n\
+        "{extra}\n[limits]\nflood_burst = 100000\nflood_lines_per_second = 100000.0\n{database}\
          [cluster]\nnats_urls = [{}]\nnode_name = \"{name}\"\nnode_timeout_secs = 4\nkv_replicas = 3\n\
          connect_timeout_secs = 18\n",
         nats.join(", ")
@@ -205,4 +207,37 @@ fn postgres_lost_while_running_costs_logins_and_that_history_never_chat() {
     }
     // And logins work again through node a.
     assert_eq!(scram_login(&a, &nick("sld"), &an, &format!("pw-{an}")).1, "903");
+}
+
+#[test]
+#[ignore = "needs NATS and PostgreSQL: tools/cluster/run.sh"]
+fn with_a_store_of_its_own_each_node_keeps_what_is_relayed_in() {
+    // No [database]: each node has its own SQLite, so each records the
+    // messages relayed in from the other too.
+    let (a, b) = (node("store-own-a", "", ""), node("store-own-b", "", ""));
+    let (an, bn) = (nick("soa"), nick("sob"));
+    a.add_account(&an, &format!("pw-{an}"));
+    b.add_account(&bn, &format!("pw-{bn}"));
+    let mut alice = connect(&a, &an, true, &[]);
+    let mut bob = connect(&b, &bn, true, &[]);
+    wait_for_lobby(&mut alice, &bn);
+    wait_for_lobby(&mut bob, &an);
+    // A channel of this test's own: other tests speak in the lobby, which
+    // these nodes would record too.
+    let room = format!("#{}", nick("soroom"));
+    alice.send(&format!("JOIN {room}"));
+    alice.expect(|l| l.is("366"), TIMEOUT);
+    bob.send(&format!("JOIN {room}"));
+    alice.expect(|l| l.is("JOIN") && l.nick() == bn, TIMEOUT);
+    said(&mut alice, &room, "said on a");
+    bob.expect(|l| l.is("PRIVMSG") && l.last() == "said on a", TIMEOUT);
+    said(&mut bob, &room, "said on b");
+    said(&mut alice, &bn, "a private word from a");
+    bob.expect(|l| l.is("PRIVMSG") && l.last() == "a private word from a", TIMEOUT);
+    alice.expect(|l| l.is("PRIVMSG") && l.last() == "said on b", TIMEOUT);
+    for c in [&mut alice, &mut bob] {
+        assert_eq!(history(c, &format!("LATEST {room} * 10")).unwrap(), ["said on a", "said on b"]);
+    }
+    assert_eq!(history(&mut bob, &format!("LATEST {an} * 10")).unwrap(), ["a private word from a"]);
+    assert_eq!(history(&mut alice, &format!("LATEST {bn} * 10")).unwrap(), ["a private word from a"]);
 }

@@ -153,7 +153,26 @@ pub(super) fn direct(cluster: &Cluster, server: &ServerState, payload: &[u8]) {
     let Some((id, nick)) = &msg.to else { return };
     let relay = relay_of(&msg);
     let _batch = OutBatch::begin();
-    server.registry.deliver_to_user(*id, nick, &relay);
+    if server.registry.deliver_to_user(*id, nick, &relay) {
+        record(server, &msg, Some(*id));
+    }
+}
+
+/// A relayed message into this node's history, when the store is this
+/// node's own (`History::relayed`); `to` is the user here a private
+/// message was for.
+fn record(server: &ServerState, msg: &Relayed, to: Option<crate::outbound::ClientId>) {
+    let Some(history) = server.history.as_ref().filter(|h| !h.shares_store()) else { return };
+    let recipient = match to {
+        Some(id) => {
+            let view = server.registry.read();
+            let Some(user) = view.user(id) else { return };
+            Some(crate::history::party_key(user.account.as_deref(), &user.nick))
+        }
+        None => None,
+    };
+    let tags = msg.client_tags();
+    history.relayed(&msg.line, &msg.msgid, msg.at, msg.account.as_deref(), &tags, recipient.as_deref());
 }
 
 /// One channel's messages from other nodes, for its members here, until
@@ -169,6 +188,9 @@ pub(super) async fn channel(cluster: Arc<Cluster>, server: Arc<ServerState>, mut
         let relay = relay_of(&msg);
         let _batch = OutBatch::begin();
         server.registry.deliver_to_channel(channel, msg.status, &relay);
+        if msg.status.is_none() {
+            record(&server, &msg, None);
+        }
     }
 }
 

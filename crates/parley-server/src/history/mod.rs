@@ -2,7 +2,8 @@
 //! kept in the server's database (`parley.db`, or PostgreSQL shared by a
 //! cluster's nodes: `db/`) and read back by `CHATHISTORY` and the join
 //! replay. Each node records what its own users sent; a message relayed
-//! in from another node is that node's to record.
+//! in from another node is recorded here too only when this node's store
+//! is its own (SQLite), never again in a shared one (`record.rs`).
 //!
 //! Recording never waits on the disk: the message path appends a compact
 //! entry to a bounded in-memory queue (no system call, no allocation beyond

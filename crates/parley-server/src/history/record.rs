@@ -31,6 +31,50 @@ impl History {
         self.line(&key, Kind::from_command(command), from, target, text, relay);
     }
 
+    /// A PRIVMSG, NOTICE or TAGMSG relayed in from another node (`line` as
+    /// relayed: `:mask COMMAND target :text`), recorded only when this
+    /// node's store is its own: with a shared store (PostgreSQL) the
+    /// sender's node records it, once for the cluster. `recipient` is the
+    /// party key of the user here a private message is for; `None` for a
+    /// channel line.
+    pub fn relayed(
+        &self,
+        line: &str,
+        msgid: &str,
+        at: i64,
+        account: Option<&str>,
+        tags: &[parley_proto::Tag],
+        recipient: Option<&str>,
+    ) {
+        if self.shared {
+            return;
+        }
+        let Ok(msg) = parley_proto::MessageRef::parse(line.trim_end_matches(['\r', '\n'])) else { return };
+        let (Some(sender), Some(target)) = (msg.source, msg.params.first().copied()) else { return };
+        let key = match recipient {
+            // STATUSMSG reached part of the channel only: not kept (as here).
+            None if target.starts_with(['@', '+']) => return,
+            None => casefold(target),
+            Some(to) => {
+                let nick = sender.split('!').next().unwrap_or(sender);
+                super::conversation_key(&super::party_key(account, nick), to)
+            }
+        };
+        let tags = escape_tags(tags);
+        let parts = Parts {
+            target: &key,
+            msgid,
+            sender,
+            account,
+            shown: target,
+            tags: &tags,
+            text: msg.params.get(1).copied().unwrap_or(""),
+        };
+        let entry = Entry::new(at, Kind::from_command(msg.command), &parts);
+        self.recent.offer(&entry);
+        self.record(entry);
+    }
+
     /// A channel's new topic.
     pub fn topic(&self, from: &Session, channel: &str, text: &str, relay: &Relay) {
         self.line(&casefold(channel), Kind::Topic, from, channel, text, relay);
