@@ -73,7 +73,8 @@ CONF="$OUT/conf"
 write_configs "$CONF"
 
 echo "== NATS cluster (tools/cluster/run.sh --nats-only)"
-bash "$REPO/tools/cluster/run.sh" --nats-only >"$OUT/nats.log" 2>&1 &
+: >"$OUT/nats.log"
+bash "$REPO/tools/cluster/run.sh" --nats-only >>"$OUT/nats.log" 2>&1 &
 NATS_PID=$!
 NATS_URLS=
 for _ in $(seq 1 1200); do
