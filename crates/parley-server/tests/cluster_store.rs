@@ -41,14 +41,19 @@ fn nick(base: &str) -> String {
 
 /// Waits (bounded) until `client` sees `nick` in the lobby.
 fn wait_for_lobby(client: &mut Client, nick: &str) {
+    wait_for_member(client, "#lobby", nick);
+}
+
+/// Waits (bounded) until `client`'s NAMES for `channel` lists `nick`.
+fn wait_for_member(client: &mut Client, channel: &str, nick: &str) {
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        client.send("NAMES #lobby");
+        client.send(&format!("NAMES {channel}"));
         let lines = client.collect_until(|l| l.is("366"), TIMEOUT);
         if lines.iter().any(|l| l.is("353") && l.last().split(' ').any(|n| n.trim_start_matches(['@', '+']) == nick)) {
             return;
         }
-        assert!(Instant::now() < deadline, "{nick} never appeared in #lobby");
+        assert!(Instant::now() < deadline, "{nick} never appeared in {channel}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -228,7 +233,20 @@ fn with_a_store_of_its_own_each_node_keeps_what_is_relayed_in() {
     alice.send(&format!("JOIN {room}"));
     alice.expect(|l| l.is("366"), TIMEOUT);
     bob.send(&format!("JOIN {room}"));
-    alice.expect(|l| l.is("JOIN") && l.nick() == bn, TIMEOUT);
+    bob.expect(|l| l.is("366"), TIMEOUT);
+    wait_for_member(&mut alice, &room, &bn);
+    // Node b's JOIN may travel before its subscription to the room's
+    // messages is in place: probe until one reaches bob (bounded).
+    let deadline = Instant::now() + TIMEOUT;
+    for k in 0.. {
+        let probe = format!("probe {k}");
+        said(&mut alice, &room, &probe);
+        std::thread::sleep(Duration::from_millis(100));
+        if bob.sync().iter().any(|l| l.is("PRIVMSG") && l.last() == probe) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node b never heard the room");
+    }
     said(&mut alice, &room, "said on a");
     bob.expect(|l| l.is("PRIVMSG") && l.last() == "said on a", TIMEOUT);
     said(&mut bob, &room, "said on b");
@@ -236,7 +254,9 @@ fn with_a_store_of_its_own_each_node_keeps_what_is_relayed_in() {
     bob.expect(|l| l.is("PRIVMSG") && l.last() == "a private word from a", TIMEOUT);
     alice.expect(|l| l.is("PRIVMSG") && l.last() == "said on b", TIMEOUT);
     for c in [&mut alice, &mut bob] {
-        assert_eq!(history(c, &format!("LATEST {room} * 10")).unwrap(), ["said on a", "said on b"]);
+        let seen = history(c, &format!("LATEST {room} * 100")).unwrap();
+        let said: Vec<&String> = seen.iter().filter(|t| !t.starts_with("probe")).collect();
+        assert_eq!(said, ["said on a", "said on b"], "{seen:?}");
     }
     assert_eq!(history(&mut bob, &format!("LATEST {an} * 10")).unwrap(), ["a private word from a"]);
     assert_eq!(history(&mut alice, &format!("LATEST {bn} * 10")).unwrap(), ["a private word from a"]);
