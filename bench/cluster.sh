@@ -39,27 +39,13 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NODE_PIDS=()
 NATS_PID=
 stop_nodes() {
-    local pid
-    for pid in "${NODE_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${NODE_PIDS[@]}"; do
-        for _ in $(seq 1 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    [ ${#NODE_PIDS[@]} = 0 ] || stop_pid "${NODE_PIDS[@]}"
     NODE_PIDS=()
 }
 cleanup() {
     stop_server || true
     stop_nodes
-    if [ -n "$NATS_PID" ]; then
-        kill "$NATS_PID" 2>/dev/null || true
-        wait "$NATS_PID" 2>/dev/null || true
-    fi
+    [ -z "$NATS_PID" ] || stop_pid "$NATS_PID"
 }
 trap cleanup EXIT
 
@@ -221,7 +207,7 @@ done
 stop_nodes
 stop_server
 
-python3 - "$RESULTS" <<'PY' | tee "$OUT/summary.md"
+python3 - "$RESULTS" "$FANOUT_MEMBERS" <<'PY' | tee "$OUT/summary.md"
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 def vals(scenario, label, key, sub=None):
@@ -244,7 +230,7 @@ def line(what, scenario, key, sub=None, fmt="{:,.0f}"):
     print(f"| {what} | {show(ms)} ({each(s)}) | {show(mc)} ({each(c)}) | **{ratio}** |")
 print("| metric (median of rounds) | one parleyd | three nodes | three ÷ one |")
 print("|---|---:|---:|---:|")
-line("fan-out deliveries/s, 1,000 members, max rate", "fanout", "deliveries_per_s")
+line(f"fan-out deliveries/s, {int(sys.argv[2]):,} members, max rate", "fanout", "deliveries_per_s")
 line("… p99 latency ms", "fanout", "latency", "p99_ms", "{:.1f}")
 line("… lost", "fanout", "lost")
 line("… reordered", "fanout", "reordered")
