@@ -10,6 +10,7 @@
 //! tests/postgres.rs's `an_unreachable_postgres_stops_the_start_naming_the_setting`.
 
 mod chat;
+mod relay;
 mod store;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -161,9 +162,9 @@ fn login_with_markers(server: &Server, nick: &str, account: &str) -> Client {
 #[ignore = "needs NATS and PostgreSQL: tools/cluster/run.sh"]
 fn postgres_lost_while_running_costs_logins_and_that_history_never_chat() {
     let url = store::fresh_url();
-    let relay = store::Relay::to(store::postgres_addr());
+    let relay = relay::Relay::to(store::postgres_addr());
     // Node a reaches PostgreSQL through the relay; node b directly.
-    let a = node("store-lost-a", &relay.url_for(&url), "[history]\nbatch_window_ms = 20\n");
+    let a = node("store-lost-a", &store::through(&relay, &url), "[history]\nbatch_window_ms = 20\n");
     let b = node("store-lost-b", &url, "");
     let (an, bn) = (nick("sla"), nick("slb"));
     a.add_account(&an, &format!("pw-{an}"));

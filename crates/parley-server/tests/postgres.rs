@@ -6,6 +6,7 @@
 //! does). The start refusal needs no PostgreSQL and always runs.
 
 mod chat;
+mod relay;
 mod store;
 
 use chat::{connect, history, said, scram_login, search};
