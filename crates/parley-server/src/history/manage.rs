@@ -44,10 +44,14 @@ pub fn export(conn: Conn<'_>, account: &str) -> Result<serde_json::Value, DbErro
 
 /// How many messages `account` sent.
 pub fn count_own(conn: Conn<'_>, account: &str) -> Result<u64, DbError> {
-    const COUNT: &str = "SELECT count(*) FROM history WHERE lower(account) = lower($1)";
+    count(conn, "SELECT count(*) FROM history WHERE lower(account) = lower($1)", account)
+}
+
+/// The one number `sql` (a `count(*)` with one text parameter) answers.
+fn count(conn: Conn<'_>, sql: &str, arg: &str) -> Result<u64, DbError> {
     let n: i64 = match conn {
-        Conn::Sqlite(c) => c.query_row(COUNT, [account], |r| r.get(0))?,
-        Conn::Postgres(c) => c.query_one(COUNT, &[&account])?.get(0),
+        Conn::Sqlite(c) => c.query_row(sql, [arg], |r| r.get(0))?,
+        Conn::Postgres(c) => c.query_one(sql, &[&arg])?.get(0),
     };
     Ok(n as u64)
 }
@@ -72,12 +76,7 @@ pub(super) fn delete_own_postgres(client: &mut impl GenericClient, account: &str
 
 /// How many messages a channel (casefolded) has.
 pub fn count_target(conn: Conn<'_>, target: &str) -> Result<u64, DbError> {
-    const COUNT: &str = "SELECT count(*) FROM history WHERE target = $1";
-    let n: i64 = match conn {
-        Conn::Sqlite(c) => c.query_row(COUNT, [target], |r| r.get(0))?,
-        Conn::Postgres(c) => c.query_one(COUNT, &[&target])?.get(0),
-    };
-    Ok(n as u64)
+    count(conn, "SELECT count(*) FROM history WHERE target = $1", target)
 }
 
 /// Deletes a channel's (casefolded) whole history and who was in it.

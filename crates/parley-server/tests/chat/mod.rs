@@ -41,9 +41,15 @@ pub fn connect(server: &Server, nick: &str, account: bool, more: &[&str]) -> Cli
 /// Sends a CHATHISTORY request; returns the PRIVMSG texts of the batch,
 /// or the FAIL line's code.
 pub fn history(c: &mut Client, request: &str) -> Result<Vec<String>, String> {
+    batch_texts(c, &format!("CHATHISTORY {request}"))
+}
+
+/// Sends `command`, which answers with one batch of PRIVMSGs or a FAIL;
+/// returns the texts, or the FAIL line's code.
+fn batch_texts(c: &mut Client, command: &str) -> Result<Vec<String>, String> {
     // What arrived before (live messages) is not the answer.
     c.sync();
-    c.send(&format!("CHATHISTORY {request}"));
+    c.send(command);
     let lines = c.collect_until(|l| (l.is("BATCH") && l.param(0).starts_with('-')) || l.is("FAIL"), TIMEOUT);
     let last = lines.last().expect("a last line");
     if last.is("FAIL") {
@@ -59,14 +65,7 @@ pub fn said(c: &mut Client, target: &str, text: &str) -> Line {
 
 /// Sends a SEARCH; returns the texts found, or the FAIL code.
 pub fn search(c: &mut Client, attrs: &str) -> Result<Vec<String>, String> {
-    c.sync();
-    c.send(&format!("SEARCH {attrs}"));
-    let lines = c.collect_until(|l| (l.is("BATCH") && l.param(0).starts_with('-')) || l.is("FAIL"), TIMEOUT);
-    let last = lines.last().expect("a last line");
-    if last.is("FAIL") {
-        return Err(last.param(1).to_string());
-    }
-    Ok(lines.iter().filter(|l| l.is("PRIVMSG") && l.tag("batch").is_some()).map(|l| l.last().to_string()).collect())
+    batch_texts(c, &format!("SEARCH {attrs}"))
 }
 
 /// Starts SASL: `CAP LS 302`, `CAP REQ sasl`, NICK, USER, `AUTHENTICATE mechanism`.
