@@ -39,12 +39,16 @@ impl Cluster {
     }
 
     /// Reads the shared directory whole again: this node may have missed
-    /// news (NATS was lost and is back, or a node was new to it).
+    /// news (NATS was lost and is back, or a node was new to it). On the
+    /// blocking pool: the directory may be large and on a network file
+    /// system, and the caller is the cluster's loop on the chat thread.
     pub(super) fn reload_files(&self) {
-        if let Some(store) = self.store.get() {
-            if let Err(e) = store.reload() {
-                tracing::warn!(error = %e, "reading the shared file store again");
-            }
+        if let Some(store) = self.store.get().cloned() {
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = store.reload() {
+                    tracing::warn!(error = %e, "reading the shared file store again");
+                }
+            });
         }
     }
 }
